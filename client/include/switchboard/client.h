@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+//
+// libswitchboard: connect to the Switchboard broker, serve named services and
+// call methods on other programs.
+//
+//   absl::StatusOr<std::unique_ptr<switchboard::Client>> client =
+//       switchboard::Client::Connect();  // $SWITCHBOARD_ADDRESS or default
+//   absl::StatusOr<switchboard::Payload> reply =
+//       (*client)->Call("video.frames", "GetFrame", request_bytes);
+//
+// Threads. Each Client runs one background thread, its dispatch thread. It
+// reads from the broker and runs every handler (Service methods) and every
+// CallAsync() callback, one at a time, in the order their frames arrived. A
+// handler that takes long delays the others: hand slow work to your own
+// threads. Every public method is thread-safe and may be called from any
+// thread, including from handlers and callbacks; a synchronous Call() made
+// inside a handler reads its own reply, and frames that arrive meanwhile wait
+// until the handler returns. The destructor must not run on the dispatch
+// thread (not from a handler or callback).
+//
+// Errors. Every call ends with exactly one result: the callee's reply or
+// status, or one of these from the broker or the library:
+//   kNotFound           no connection owns the service name
+//   kUnavailable        the callee went away mid-call, or the broker did
+//   kDeadlineExceeded   no reply within the timeout
+//   kResourceExhausted  the callee's queue is full, or a size limit was hit
+//   kInvalidArgument    a malformed service or method name
+//   kCancelled          this Client was closed while the call was pending
+#ifndef SWITCHBOARD_CLIENT_H_
+#define SWITCHBOARD_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "switchboard/payload.h"
+#include "switchboard/service.h"
+
+namespace switchboard {
+
+inline constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(30);
+
+struct ConnectOptions {
+  // Shown by admin tools; defaults to the program's name.
+  std::string client_name;
+  // TCP only: file holding the broker's token. Default:
+  // $SWITCHBOARD_TOKEN_FILE, else the "token" file in the runtime folder
+  // ($XDG_RUNTIME_DIR/switchboard or /tmp/switchboard-$UID).
+  std::string token_file;
+  // Limit for connecting plus the HELLO/WELCOME handshake.
+  absl::Duration timeout = absl::Seconds(5);
+};
+
+// How Serve() claims a name that another connection may own.
+enum class NameClaim {
+  kFailIfOwned,  // kAlreadyExists if owned (default)
+  kReplace,      // take it, if the owner allowed replacement; else kAlreadyExists
+  kQueue,        // wait in line; become owner when the owner releases it
+};
+
+struct ServeOptions {
+  NameClaim claim = NameClaim::kFailIfOwned;
+  // Whether a later Serve() with kReplace may take the name from us.
+  bool allow_replacement = false;
+};
+
+enum class NameState {
+  kOwner,   // calls to the name now reach this client
+  kQueued,  // waiting in line for the name
+};
+
+// Called on the dispatch thread when this client gains (owned == true) or
+// loses (owned == false) a name after Serve() returned.
+using NameCallback = std::function<void(absl::string_view name, bool owned)>;
+
+using CallCallback = std::function<void(absl::StatusOr<Payload>)>;
+
+class Client {
+ public:
+  // Connects and performs the handshake. `address` is "unix:PATH" or
+  // "tcp:127.0.0.1:PORT"; empty means $SWITCHBOARD_ADDRESS, else the
+  // default ($XDG_RUNTIME_DIR/switchboard/bus or /tmp/switchboard-$UID/bus).
+  // Errors: kUnavailable if no broker answers; kInvalidArgument for a bad
+  // address; kPermissionDenied for a wrong TCP token; kUnimplemented if the
+  // broker speaks another protocol version; kDeadlineExceeded on timeout.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      absl::string_view address = "", const ConnectOptions& options = {});
+
+  // Closes the connection; pending calls end with kCancelled.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // This connection's id as the broker assigned it (shown as ":ID").
+  uint64_t connection_id() const;
+  // The address connected to, in canonical form.
+  const std::string& address() const;
+  // Largest payload the broker accepts, announced in its WELCOME.
+  uint64_t max_payload_bytes() const;
+  // False once the connection to the broker is lost or closed.
+  bool connected() const;
+
+  // Claims `service.name()` and serves its methods. Calls for methods the
+  // service lacks are answered kUnimplemented. Errors: kAlreadyExists if the
+  // name is owned and `options` do not allow taking it; kInvalidArgument for
+  // a malformed name; kUnavailable if the broker is gone.
+  absl::StatusOr<NameState> Serve(Service service,
+                                  const ServeOptions& options = {});
+  // Gives up a name (or leaves its queue) and stops serving it.
+  // Errors: kNotFound if this client neither owns nor queues for it.
+  absl::Status Release(absl::string_view name);
+  // Replaces the callback for later name gains and losses.
+  void OnNameChange(NameCallback callback);
+
+  // Calls `service`/`method` and waits for the reply. See "Errors" above.
+  absl::StatusOr<Payload> Call(absl::string_view service,
+                               absl::string_view method, Payload request,
+                               absl::Duration timeout = kDefaultCallTimeout);
+
+  // Typed call: serializes `request`, parses the reply as Response
+  // (kInternal if it does not parse).
+  template <typename Response>
+  absl::StatusOr<Response> Call(absl::string_view service,
+                                absl::string_view method,
+                                const google::protobuf::Message& request,
+                                absl::Duration timeout = kDefaultCallTimeout) {
+    absl::StatusOr<Payload> reply =
+        CallWithType(service, method, Payload(request.SerializeAsString()),
+                     request.GetTypeName(), timeout);
+    if (!reply.ok()) return reply.status();
+    Response response;
+    if (!response.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
+      return absl::InternalError(
+          "reply from " + std::string(service) + "/" + std::string(method) +
+          " is not a valid " + response.GetTypeName());
+    }
+    return response;
+  }
+
+  // Starts a call; `done` runs exactly once on the dispatch thread with the
+  // reply or the error. Returns immediately.
+  void CallAsync(absl::string_view service, absl::string_view method,
+                 Payload request, absl::Duration timeout, CallCallback done);
+
+  // Round trip to the broker. Errors: kUnavailable, kDeadlineExceeded.
+  absl::Status Ping(absl::Duration timeout = absl::Seconds(5));
+
+ private:
+  class Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  absl::StatusOr<Payload> CallWithType(absl::string_view service,
+                                       absl::string_view method,
+                                       Payload request,
+                                       absl::string_view request_type,
+                                       absl::Duration timeout);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_CLIENT_H_

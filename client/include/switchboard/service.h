@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+//
+// Service: a name plus the methods a program serves under it. Build one, add
+// methods (raw bytes or typed protobuf messages), and hand it to
+// Client::Serve().
+//
+//   switchboard::Service frames("video.frames");
+//   frames.AddMethod<GetFrameRequest, GetFrameResponse>(
+//       "GetFrame", [](const switchboard::CallInfo& call,
+//                      const GetFrameRequest& request)
+//           -> absl::StatusOr<GetFrameResponse> { ... });
+#ifndef SWITCHBOARD_SERVICE_H_
+#define SWITCHBOARD_SERVICE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "switchboard/payload.h"
+
+namespace switchboard {
+
+// What a handler learns about the call it serves. The caller's identity is
+// stamped by the broker and cannot be forged by the caller.
+struct CallInfo {
+  std::string service;
+  std::string method;
+  // Protobuf type the caller says the request holds; may be empty.
+  std::string request_type;
+  uint64_t caller = 0;  // the caller's connection id (":ID")
+  uint32_t caller_uid = 0;
+  uint32_t caller_pid = 0;
+  // When the broker will stop waiting for the reply (estimated from the
+  // call's timeout as received). Replying later is harmless but useless.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// Serves one method. Returns the reply payload, or a status that reaches the
+// caller unchanged (code and message).
+using MethodHandler =
+    std::function<absl::StatusOr<Payload>(const CallInfo&, const Payload&)>;
+
+class Service {
+ public:
+  explicit Service(std::string name) : name_(std::move(name)) {}
+
+  // Adds (or replaces) a raw-bytes method.
+  Service& AddMethod(std::string method, MethodHandler handler) {
+    methods_[std::move(method)] = Method{std::move(handler), "", ""};
+    return *this;
+  }
+
+  // Adds a typed method. `fn` is callable as
+  //   absl::StatusOr<Response>(const CallInfo&, const Request&)
+  // A request that does not parse as Request answers INVALID_ARGUMENT
+  // without calling `fn`.
+  template <typename Request, typename Response, typename Fn>
+  Service& AddMethod(std::string method, Fn fn) {
+    MethodHandler raw = [fn = std::move(fn)](
+                            const CallInfo& call,
+                            const Payload& bytes) -> absl::StatusOr<Payload> {
+      Request request;
+      if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("request for ", call.service, "/", call.method,
+                         " is not a valid ", Request::descriptor()->full_name()));
+      }
+      absl::StatusOr<Response> response = fn(call, request);
+      if (!response.ok()) return response.status();
+      return Payload(response->SerializeAsString());
+    };
+    methods_[std::move(method)] =
+        Method{std::move(raw), Request::descriptor()->full_name(),
+               Response::descriptor()->full_name()};
+    return *this;
+  }
+
+  const std::string& name() const { return name_; }
+
+  struct Method {
+    MethodHandler handler;
+    std::string request_type;   // empty for raw methods
+    std::string response_type;  // empty for raw methods
+  };
+  const std::map<std::string, Method>& methods() const { return methods_; }
+
+ private:
+  std::string name_;
+  std::map<std::string, Method> methods_;
+};
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_SERVICE_H_

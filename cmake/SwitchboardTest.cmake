@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: MIT
+include(GoogleTest)
+
+# switchboard_add_test(NAME SOURCES... LIBS ...): one GoogleTest binary whose
+# tests are registered with ctest one by one.
+function(switchboard_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  switchboard_warnings(${name})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 30
+                       PROPERTIES TIMEOUT 120)
+endfunction()

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+//
+// A Frame is one whole message as it travels: prefix, protobuf header and
+// payload in a single owned buffer. The broker decodes a frame once, stamps
+// the sender and request id into its prefix in place, and forwards the same
+// bytes; nothing is re-serialized on the way through.
+#ifndef SWITCHBOARD_WIRE_FRAME_H_
+#define SWITCHBOARD_WIRE_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "switchboard/v1/header.pb.h"
+#include "wire/prefix.h"
+
+namespace switchboard::wire {
+
+class Frame {
+ public:
+  // Takes a buffer that holds exactly one encoded frame described by `prefix`.
+  Frame(const Prefix& prefix, std::unique_ptr<char[]> bytes);
+
+  // Builds a frame by copying `header` and `payload`. The lengths in `prefix`
+  // are filled in here.
+  static Frame Build(Prefix prefix, absl::string_view header,
+                     absl::string_view payload);
+  // Serializes `header` and builds the frame.
+  static Frame Build(const Prefix& prefix, const v1::Header& header,
+                     absl::string_view payload = {});
+
+  Frame(Frame&&) = default;
+  Frame& operator=(Frame&&) = default;
+
+  const Prefix& prefix() const { return prefix_; }
+  Kind kind() const { return prefix_.kind; }
+  uint64_t request_id() const { return prefix_.request_id; }
+
+  // The whole encoded frame, ready to write to a socket.
+  absl::string_view bytes() const {
+    return absl::string_view(bytes_.get(), prefix_.frame_bytes());
+  }
+  absl::string_view header_bytes() const {
+    return absl::string_view(bytes_.get() + kPrefixBytes,
+                             prefix_.header_length);
+  }
+  absl::string_view payload() const {
+    return absl::string_view(
+        bytes_.get() + kPrefixBytes + prefix_.header_length,
+        prefix_.payload_length);
+  }
+
+  // Parses the protobuf header. Errors: kInvalidArgument if it doesn't parse.
+  absl::StatusOr<v1::Header> ParseHeader() const;
+
+  // Rewrite prefix fields in place, in both the decoded and encoded form.
+  void set_request_id(uint64_t request_id);
+  void set_sender(uint64_t sender, uint32_t uid, uint32_t pid);
+
+ private:
+  Prefix prefix_;
+  std::unique_ptr<char[]> bytes_;
+};
+
+// Encodes prefix + header into one small buffer, for senders that write a
+// large payload from its own buffer (writev) instead of copying it into a
+// Frame. Fills in prefix.header_length; prefix.payload_length must be set.
+std::string EncodeHead(Prefix prefix, absl::string_view header);
+
+}  // namespace switchboard::wire
+
+#endif  // SWITCHBOARD_WIRE_FRAME_H_

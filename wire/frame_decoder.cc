@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+#include "wire/frame_decoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace switchboard::wire {
+
+FrameDecoder::FrameDecoder(const Limits& limits)
+    : limits_(limits), staging_(kStagingBytes) {}
+
+size_t FrameDecoder::buffered_bytes() const {
+  return (end_ - begin_) + (large_ ? large_->filled : 0);
+}
+
+void FrameDecoder::Compact() {
+  if (begin_ == 0) return;
+  std::memmove(staging_.data(), staging_.data() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+}
+
+void FrameDecoder::Append(absl::string_view bytes) {
+  if (large_) {
+    const size_t room = large_->prefix.frame_bytes() - large_->filled;
+    const size_t n = std::min(room, bytes.size());
+    std::memcpy(large_->bytes.get() + large_->filled, bytes.data(), n);
+    large_->filled += n;
+    bytes.remove_prefix(n);
+  }
+  if (bytes.empty()) return;
+  // Whatever follows goes to staging, which grows here if it must.
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (staging_.size() - end_ < bytes.size()) Compact();
+  if (staging_.size() - end_ < bytes.size()) staging_.resize(end_ + bytes.size());
+  std::memcpy(staging_.data() + end_, bytes.data(), bytes.size());
+  end_ += bytes.size();
+}
+
+absl::Span<char> FrameDecoder::WritableSpan() {
+  if (large_) {
+    const size_t total = large_->prefix.frame_bytes();
+    return absl::MakeSpan(large_->bytes.get() + large_->filled,
+                          total - large_->filled);
+  }
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (end_ == staging_.size()) Compact();
+  return absl::MakeSpan(staging_.data() + end_, staging_.size() - end_);
+}
+
+void FrameDecoder::Commit(size_t bytes_read) {
+  if (large_) {
+    large_->filled += bytes_read;
+  } else {
+    end_ += bytes_read;
+  }
+}
+
+absl::Status FrameDecoder::CheckLimits(const Prefix& prefix) {
+  auto exceeded = [&](const char* name, uint64_t limit, uint64_t got) {
+    exceeded_limit_ = name;
+    exceeded_limit_value_ = limit;
+    return absl::ResourceExhaustedError(
+        absl::StrCat(KindName(prefix.kind), " frame ", name, " exceeded: ", got,
+                     " > ", limit));
+  };
+  if (prefix.header_length > limits_.max_header_bytes) {
+    return exceeded("max_header_bytes", limits_.max_header_bytes,
+                    prefix.header_length);
+  }
+  if (prefix.payload_length > limits_.max_payload_bytes) {
+    return exceeded("max_payload_bytes", limits_.max_payload_bytes,
+                    prefix.payload_length);
+  }
+  if (prefix.fd_count > limits_.max_fds_per_frame) {
+    return exceeded("max_fds_per_frame", limits_.max_fds_per_frame,
+                    prefix.fd_count);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
+  if (!failure_.ok()) return failure_;
+  if (large_) {
+    if (large_->filled < large_->prefix.frame_bytes()) return std::nullopt;
+    Frame frame(large_->prefix, std::move(large_->bytes));
+    large_.reset();
+    return frame;
+  }
+  const size_t available = end_ - begin_;
+  if (available < kPrefixBytes) return std::nullopt;
+  const char* start = staging_.data() + begin_;
+  absl::StatusOr<Prefix> prefix =
+      DecodePrefix(absl::string_view(start, kPrefixBytes));
+  if (prefix.ok()) {
+    failure_ = CheckLimits(*prefix);
+  } else {
+    failure_ = prefix.status();
+  }
+  if (!failure_.ok()) return failure_;
+
+  const size_t total = prefix->frame_bytes();
+  if (available >= total) {
+    auto bytes = std::make_unique_for_overwrite<char[]>(total);
+    std::memcpy(bytes.get(), start, total);
+    begin_ += total;
+    return Frame(*prefix, std::move(bytes));
+  }
+  if (total <= staging_.size()) {
+    // Wait for the rest in staging; make room at the end if needed.
+    if (staging_.size() - begin_ < total) Compact();
+    return std::nullopt;
+  }
+  // Too large for staging: give it its own buffer and read the rest into it.
+  LargeFrame large{*prefix, std::make_unique_for_overwrite<char[]>(total),
+                   available};
+  std::memcpy(large.bytes.get(), start, available);
+  begin_ = end_ = 0;
+  large_ = std::move(large);
+  return std::nullopt;
+}
+
+}  // namespace switchboard::wire

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+//
+// Incremental frame decoder: bytes go in as they arrive (one at a time works),
+// whole Frames come out. Limits are checked on the prefix, before anything is
+// allocated for the frame. Small frames are gathered in a staging buffer so
+// one read() can deliver many; a frame larger than the staging buffer gets
+// its own buffer, and WritableSpan() then points straight into it so a large
+// payload is read from the socket exactly once, with no further copy.
+#ifndef SWITCHBOARD_WIRE_FRAME_DECODER_H_
+#define SWITCHBOARD_WIRE_FRAME_DECODER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "wire/frame.h"
+#include "wire/limits.h"
+
+namespace switchboard::wire {
+
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(const Limits& limits);
+
+  // Copies bytes in; grows the staging buffer as needed (tests, fuzzing).
+  void Append(absl::string_view bytes);
+
+  // Zero-copy input: read into WritableSpan(), then Commit() the count read.
+  // The span is empty only when complete frames wait (the staging buffer is
+  // full of them, or a large frame is whole): call Next() until it returns
+  // std::nullopt, then ask again.
+  absl::Span<char> WritableSpan();
+  void Commit(size_t bytes_read);
+
+  // Returns the next complete frame, or std::nullopt if more bytes are needed.
+  // Errors: kResourceExhausted if a length exceeds the limits (checked before
+  // any allocation; the message names the limit); kInvalidArgument for a
+  // malformed prefix; kUnimplemented for another protocol version. After an
+  // error the decoder stays failed: close the connection.
+  absl::StatusOr<std::optional<Frame>> Next();
+
+  // Bytes received but not yet returned as frames.
+  size_t buffered_bytes() const;
+  // The limit that the last kResourceExhausted error named, e.g.
+  // "max_payload_bytes", and its value; empty before such an error.
+  absl::string_view exceeded_limit() const { return exceeded_limit_; }
+  uint64_t exceeded_limit_value() const { return exceeded_limit_value_; }
+
+  static constexpr size_t kStagingBytes = 64 * 1024;
+
+ private:
+  absl::Status CheckLimits(const Prefix& prefix);
+  void Compact();
+
+  Limits limits_;
+  std::vector<char> staging_;
+  size_t begin_ = 0;  // first unconsumed byte in staging_
+  size_t end_ = 0;    // one past the last received byte in staging_
+
+  // A frame too large for staging_, being filled in place.
+  struct LargeFrame {
+    Prefix prefix;
+    std::unique_ptr<char[]> bytes;
+    size_t filled = 0;
+  };
+  std::optional<LargeFrame> large_;
+
+  absl::Status failure_;
+  const char* exceeded_limit_ = "";
+  uint64_t exceeded_limit_value_ = 0;
+};
+
+}  // namespace switchboard::wire
+
+#endif  // SWITCHBOARD_WIRE_FRAME_DECODER_H_
