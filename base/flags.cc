@@ -47,34 +47,33 @@ void FlagParser::AddStrings(absl::string_view name,
 void FlagParser::AddInt(absl::string_view name, int64_t* out,
                         absl::string_view value_name, absl::string_view help) {
   std::string flag_name(name);
-  flags_.push_back(Flag{flag_name, std::string(value_name), std::string(help),
-                        absl::StrCat(*out),
-                        [out, flag_name](absl::string_view v) {
-                          if (!absl::SimpleAtoi(v, out)) {
-                            return absl::InvalidArgumentError(absl::StrCat(
-                                "--", flag_name, ": not a whole number: '", v,
-                                "'"));
-                          }
-                          return absl::OkStatus();
-                        },
-                        nullptr, nullptr});
+  flags_.push_back(Flag{
+      flag_name, std::string(value_name), std::string(help), absl::StrCat(*out),
+      [out, flag_name](absl::string_view v) {
+        if (!absl::SimpleAtoi(v, out)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--", flag_name, ": not a whole number: '", v, "'"));
+        }
+        return absl::OkStatus();
+      },
+      nullptr, nullptr});
 }
 
 void FlagParser::AddDuration(absl::string_view name, absl::Duration* out,
                              absl::string_view help) {
   std::string flag_name(name);
-  flags_.push_back(Flag{flag_name, "DURATION", std::string(help),
-                        absl::FormatDuration(*out),
-                        [out, flag_name](absl::string_view v) -> absl::Status {
-                          absl::StatusOr<absl::Duration> d = ParseDurationFlag(v);
-                          if (!d.ok()) {
-                            return absl::InvalidArgumentError(absl::StrCat(
-                                "--", flag_name, ": ", d.status().message()));
-                          }
-                          *out = *d;
-                          return absl::OkStatus();
-                        },
-                        nullptr, nullptr});
+  flags_.push_back(
+      Flag{flag_name, "DURATION", std::string(help), absl::FormatDuration(*out),
+           [out, flag_name](absl::string_view v) -> absl::Status {
+             absl::StatusOr<absl::Duration> d = ParseDurationFlag(v);
+             if (!d.ok()) {
+               return absl::InvalidArgumentError(
+                   absl::StrCat("--", flag_name, ": ", d.status().message()));
+             }
+             *out = *d;
+             return absl::OkStatus();
+           },
+           nullptr, nullptr});
 }
 
 void FlagParser::AddBool(absl::string_view name, bool* out,
@@ -111,8 +110,8 @@ absl::StatusOr<std::vector<std::string>> FlagParser::Parse(int argc,
     }
     absl::string_view body = arg;
     if (!absl::ConsumePrefix(&body, "--")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown option '", arg, "' (flags are spelled --name)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown option '", arg, "' (flags are spelled --name)"));
     }
     absl::string_view name = body;
     std::optional<absl::string_view> value;
@@ -145,8 +144,8 @@ absl::StatusOr<std::vector<std::string>> FlagParser::Parse(int argc,
     }
     if (!value) {
       if (i + 1 >= argc) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " needs a value (", flag->value_name, ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--", name, " needs a value (", flag->value_name, ")"));
       }
       value = argv[++i];
     }
@@ -187,7 +186,8 @@ std::string FlagParser::Help() const {
     }
     absl::StrAppend(&out, "\n");
   }
-  absl::StrAppend(&out, "  --help                    Show this help and exit.\n");
+  absl::StrAppend(&out,
+                  "  --help                    Show this help and exit.\n");
   if (!epilogue_.empty()) absl::StrAppend(&out, "\n", epilogue_);
   return out;
 }

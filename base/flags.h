@@ -29,7 +29,9 @@ class FlagParser {
   FlagParser(absl::string_view program, absl::string_view summary);
 
   // Sets the "Usage:" line's argument part, e.g. "[options] NAME METHOD".
-  void set_usage_args(absl::string_view args) { usage_args_ = std::string(args); }
+  void set_usage_args(absl::string_view args) {
+    usage_args_ = std::string(args);
+  }
   // Text printed after the flag list (examples, exit codes).
   void set_epilogue(absl::string_view text) { epilogue_ = std::string(text); }
 

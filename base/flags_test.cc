@@ -34,9 +34,10 @@ TEST(FlagParserTest, ParsesEveryFlagKindAndKeepsPositionals) {
   parser.AddDuration("timeout", &timeout, "a timeout");
   parser.AddBool("verbose", &verbose, "talk more");
 
-  absl::StatusOr<std::vector<std::string>> args = ParseArgs(
-      parser, {"one", "--name=x", "--address", "unix:/a", "--address=tcp:b",
-               "--count=7", "--timeout=250ms", "--verbose", "two", "--", "--x"});
+  absl::StatusOr<std::vector<std::string>> args =
+      ParseArgs(parser, {"one", "--name=x", "--address", "unix:/a",
+                         "--address=tcp:b", "--count=7", "--timeout=250ms",
+                         "--verbose", "two", "--", "--x"});
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_THAT(*args, ElementsAre("one", "two", "--x"));
   EXPECT_EQ(name, "x");

@@ -14,7 +14,13 @@
 
 namespace switchboard::log {
 
-enum class Severity { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal = 4 };
+enum class Severity {
+  kDebug = 0,
+  kInfo = 1,
+  kWarning = 2,
+  kError = 3,
+  kFatal = 4
+};
 
 // Messages below this severity are discarded. Default kInfo; thread-safe.
 void SetMinSeverity(Severity severity);
@@ -49,21 +55,21 @@ struct Voidify {
 #define SB_LOG_SEVERITY_ERROR ::switchboard::log::Severity::kError
 #define SB_LOG_SEVERITY_FATAL ::switchboard::log::Severity::kFatal
 
-#define SB_LOG(severity)                                                   \
-  (SB_LOG_SEVERITY_##severity < ::switchboard::log::MinSeverity())         \
-      ? (void)0                                                            \
-      : ::switchboard::log::Voidify() &                                    \
+#define SB_LOG(severity)                                                      \
+  (SB_LOG_SEVERITY_##severity < ::switchboard::log::MinSeverity())            \
+      ? (void)0                                                               \
+      : ::switchboard::log::Voidify() &                                       \
             ::switchboard::log::Message(SB_LOG_SEVERITY_##severity, __FILE__, \
-                                        __LINE__)                          \
+                                        __LINE__)                             \
                 .stream()
 
-#define SB_CHECK(condition)                                                \
-  (condition) ? (void)0                                                    \
-              : ::switchboard::log::Voidify() &                            \
-                    ::switchboard::log::Message(                           \
-                        ::switchboard::log::Severity::kFatal, __FILE__,    \
-                        __LINE__)                                          \
-                            .stream()                                      \
-                        << "Check failed: " #condition " "
+#define SB_CHECK(condition)                                                   \
+  (condition)                                                                 \
+      ? (void)0                                                               \
+      : ::switchboard::log::Voidify() &                                       \
+            ::switchboard::log::Message(::switchboard::log::Severity::kFatal, \
+                                        __FILE__, __LINE__)                   \
+                    .stream()                                                 \
+                << "Check failed: " #condition " "
 
 #endif  // SWITCHBOARD_BASE_LOG_H_

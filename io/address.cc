@@ -52,7 +52,8 @@ absl::StatusOr<Address> ParseTcp(absl::string_view rest,
   address.port = static_cast<uint16_t>(port);
   if (!IsLoopback(address.host)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "address '", text, "': TCP is allowed only on a loopback address "
+        "address '", text,
+        "': TCP is allowed only on a loopback address "
         "(127.0.0.1, [::1] or localhost), so the bus is never reachable from "
         "another machine"));
   }
@@ -73,10 +74,10 @@ absl::StatusOr<Address> Address::Parse(absl::string_view text) {
           "address '", text, "' has an empty path; write unix:/path/to/bus"));
     }
     if (rest.size() >= sizeof(sockaddr_un{}.sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "address '", text, "': socket path is ", rest.size(),
-          " bytes; Unix socket paths must be shorter than ",
-          sizeof(sockaddr_un{}.sun_path)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("address '", text, "': socket path is ", rest.size(),
+                       " bytes; Unix socket paths must be shorter than ",
+                       sizeof(sockaddr_un{}.sun_path)));
     }
     Address address;
     address.path = std::string(rest);
@@ -112,7 +113,8 @@ std::string DefaultAddress() {
 }
 
 std::string TokenPathBeside(absl::string_view unix_socket_path) {
-  if (unix_socket_path.empty()) return absl::StrCat(RuntimeDirectory(), "/token");
+  if (unix_socket_path.empty())
+    return absl::StrCat(RuntimeDirectory(), "/token");
   const size_t slash = unix_socket_path.rfind('/');
   if (slash == absl::string_view::npos) return "token";
   return absl::StrCat(unix_socket_path.substr(0, slash + 1), "token");

@@ -22,8 +22,8 @@ const char* TransportName(Transport transport);
 
 struct Address {
   Transport transport = Transport::kUnix;
-  std::string path;  // kUnix: filesystem path (absolute or relative)
-  std::string host;  // kTcp: numeric host, without brackets
+  std::string path;   // kUnix: filesystem path (absolute or relative)
+  std::string host;   // kTcp: numeric host, without brackets
   uint16_t port = 0;  // kTcp: 0 asks the kernel for a free port (listen only)
 
   // Errors: kInvalidArgument naming what is wrong, with an example of the

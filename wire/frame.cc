@@ -37,8 +37,9 @@ absl::StatusOr<v1::Header> Frame::ParseHeader() const {
   absl::string_view bytes = header_bytes();
   if (!header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError(
-        absl::StrCat(KindName(kind()), " frame header is not a valid "
-                                       "switchboard.v1.Header"));
+        absl::StrCat(KindName(kind()),
+                     " frame header is not a valid "
+                     "switchboard.v1.Header"));
   }
   return header;
 }

@@ -35,7 +35,8 @@ void FrameDecoder::Append(absl::string_view bytes) {
   // Whatever follows goes to staging, which grows here if it must.
   if (begin_ == end_) begin_ = end_ = 0;
   if (staging_.size() - end_ < bytes.size()) Compact();
-  if (staging_.size() - end_ < bytes.size()) staging_.resize(end_ + bytes.size());
+  if (staging_.size() - end_ < bytes.size())
+    staging_.resize(end_ + bytes.size());
   std::memcpy(staging_.data() + end_, bytes.data(), bytes.size());
   end_ += bytes.size();
 }

@@ -78,7 +78,8 @@ TEST(FrameDecoderTest, LargeFrameIsReadStraightIntoItsOwnBuffer) {
       for (Frame& f : Drain(decoder)) frames.push_back(std::move(f));
       continue;
     }
-    const size_t n = std::min<size_t>({span.size(), bytes.size() - offset, 1000});
+    const size_t n =
+        std::min<size_t>({span.size(), bytes.size() - offset, 1000});
     std::memcpy(span.data(), bytes.data() + offset, n);
     decoder.Commit(n);
     offset += n;

@@ -60,8 +60,8 @@ struct ConnectOptions {
 // How Serve() claims a name that another connection may own.
 enum class NameClaim {
   kFailIfOwned,  // kAlreadyExists if owned (default)
-  kReplace,      // take it, if the owner allowed replacement; else kAlreadyExists
-  kQueue,        // wait in line; become owner when the owner releases it
+  kReplace,  // take it, if the owner allowed replacement; else kAlreadyExists
+  kQueue,    // wait in line; become owner when the owner releases it
 };
 
 struct ServeOptions {
@@ -135,10 +135,11 @@ class Client {
                      request.GetTypeName(), timeout);
     if (!reply.ok()) return reply.status();
     Response response;
-    if (!response.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
-      return absl::InternalError(
-          "reply from " + std::string(service) + "/" + std::string(method) +
-          " is not a valid " + response.GetTypeName());
+    if (!response.ParseFromArray(reply->data(),
+                                 static_cast<int>(reply->size()))) {
+      return absl::InternalError("reply from " + std::string(service) + "/" +
+                                 std::string(method) + " is not a valid " +
+                                 response.GetTypeName());
     }
     return response;
   }

@@ -66,10 +66,11 @@ class Service {
                             const CallInfo& call,
                             const Payload& bytes) -> absl::StatusOr<Payload> {
       Request request;
-      if (!request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("request for ", call.service, "/", call.method,
-                         " is not a valid ", Request::descriptor()->full_name()));
+      if (!request.ParseFromArray(bytes.data(),
+                                  static_cast<int>(bytes.size()))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "request for ", call.service, "/", call.method, " is not a valid ",
+            Request::descriptor()->full_name()));
       }
       absl::StatusOr<Response> response = fn(call, request);
       if (!response.ok()) return response.status();

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+//
+// The public Client forwards to Client::Impl (client_impl.h), which owns the
+// connection and the dispatch thread.
+#include "switchboard/client.h"
+
+#include <utility>
+
+#include "base/status_macros.h"
+#include "client/src/client_impl.h"
+#include "client/src/handshake.h"
+
+namespace switchboard {
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    absl::string_view address, const ConnectOptions& options) {
+  SB_ASSIGN_OR_RETURN(client::Handshake handshake,
+                      client::ConnectAndGreet(address, options));
+  return std::unique_ptr<Client>(
+      new Client(std::make_unique<Impl>(std::move(handshake))));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+uint64_t Client::connection_id() const { return impl_->connection_id(); }
+const std::string& Client::address() const { return impl_->address(); }
+uint64_t Client::max_payload_bytes() const {
+  return impl_->max_payload_bytes();
+}
+bool Client::connected() const { return impl_->connected(); }
+
+absl::StatusOr<NameState> Client::Serve(Service service,
+                                        const ServeOptions& options) {
+  return impl_->Serve(std::move(service), options);
+}
+
+absl::Status Client::Release(absl::string_view name) {
+  return impl_->Release(name);
+}
+
+void Client::OnNameChange(NameCallback callback) {
+  impl_->OnNameChange(std::move(callback));
+}
+
+absl::StatusOr<Payload> Client::Call(absl::string_view service,
+                                     absl::string_view method, Payload request,
+                                     absl::Duration timeout) {
+  return impl_->Call(service, method, std::move(request), "", timeout);
+}
+
+absl::StatusOr<Payload> Client::CallWithType(absl::string_view service,
+                                             absl::string_view method,
+                                             Payload request,
+                                             absl::string_view request_type,
+                                             absl::Duration timeout) {
+  return impl_->Call(service, method, std::move(request), request_type,
+                     timeout);
+}
+
+void Client::CallAsync(absl::string_view service, absl::string_view method,
+                       Payload request, absl::Duration timeout,
+                       CallCallback done) {
+  impl_->CallAsync(service, method, std::move(request), timeout,
+                   std::move(done));
+}
+
+absl::Status Client::Ping(absl::Duration timeout) {
+  return impl_->Ping(timeout);
+}
+
+}  // namespace switchboard

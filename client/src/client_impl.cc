@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: MIT
+#include "client/src/client_impl.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "client/src/status_codec.h"
+#include "io/connect.h"
+
+namespace switchboard {
+namespace {
+
+// Tags in epoll_event.data.u32.
+constexpr uint32_t kTagRead = 1;
+constexpr uint32_t kTagWrite = 2;
+constexpr uint32_t kTagWake = 3;
+
+// How long past a call's timeout the library waits for the broker's own
+// DEADLINE_EXCEEDED before it gives up locally (a broker that stopped
+// answering must not hang a caller).
+constexpr absl::Duration kLocalDeadlineGrace = absl::Seconds(2);
+// Bounds the client's own send queue.
+constexpr size_t kMaxQueuedBytes = 256u << 20;
+// Work done per read by the dispatch thread before it runs handlers.
+constexpr size_t kMaxFramesPerRead = 256;
+
+uint64_t ToMicros(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return 1;
+  if (d >= absl::Hours(24)) return absl::ToInt64Microseconds(absl::Hours(24));
+  return static_cast<uint64_t>(absl::ToInt64Microseconds(d));
+}
+
+wire::Limits ClientLimits(const v1::Welcome& welcome) {
+  wire::Limits limits;
+  if (welcome.max_header_bytes() != 0) {
+    limits.max_header_bytes = welcome.max_header_bytes();
+  }
+  if (welcome.max_payload_bytes() != 0) {
+    limits.max_payload_bytes = static_cast<uint32_t>(
+        std::min<uint64_t>(welcome.max_payload_bytes(), UINT32_MAX));
+  }
+  return limits;
+}
+
+absl::Status TooLarge(absl::string_view what, size_t size, uint64_t limit) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, " of ", size,
+                   " bytes exceeds the broker's "
+                   "max_payload_bytes (",
+                   limit, ")"));
+}
+
+}  // namespace
+
+Client::Impl::Impl(client::Handshake handshake)
+    : fd_(std::move(handshake.fd)),
+      write_watch_fd_(::dup(fd_.get())),
+      epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      connection_id_(handshake.welcome.connection_id()),
+      address_(handshake.address.ToString()),
+      max_payload_bytes_(handshake.welcome.max_payload_bytes()),
+      writer_(fd_.get(), kMaxQueuedBytes,
+              [this](bool enabled) { SetWriteWatch(enabled); }),
+      decoder_(ClientLimits(handshake.welcome)) {
+  SB_CHECK(write_watch_fd_.valid() && epoll_fd_.valid() && wake_fd_.valid())
+      << "client setup failed: " << std::strerror(errno);
+  absl::Status status = io::SetNonBlocking(fd_.get());
+  SB_CHECK(status.ok()) << status;
+  auto add = [&](int fd, uint32_t events, uint32_t tag) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u32 = tag;
+    SB_CHECK(::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) == 0)
+        << "epoll_ctl: " << std::strerror(errno);
+  };
+  add(fd_.get(), EPOLLIN, kTagRead);
+  add(write_watch_fd_.get(), 0, kTagWrite);
+  add(wake_fd_.get(), EPOLLIN, kTagWake);
+  dispatch_thread_ = std::thread([this] { DispatchLoop(); });
+}
+
+Client::Impl::~Impl() {
+  SB_CHECK(!OnDispatchThread()) << "a Client must not be destroyed by its own "
+                                   "handler or callback";
+  FailAll(absl::CancelledError("the client was closed"));
+  stopping_.store(true);
+  ::shutdown(fd_.get(), SHUT_RDWR);
+  Wake();
+  dispatch_thread_.join();
+  RunDeferred();  // callbacks of calls failed above, exactly once each
+}
+
+bool Client::Impl::connected() const {
+  absl::MutexLock lock(&mu_);
+  return closed_.ok();
+}
+
+bool Client::Impl::OnDispatchThread() const {
+  return std::this_thread::get_id() == dispatch_thread_.get_id();
+}
+
+void Client::Impl::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
+  (void)ignored;  // EAGAIN: the counter is already non-zero, a wake is due
+}
+
+void Client::Impl::SetReadWatch(bool enabled) {
+  epoll_event event{};
+  event.events = enabled ? uint32_t{EPOLLIN} : 0u;
+  event.data.u32 = kTagRead;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd_.get(), &event);
+}
+
+void Client::Impl::SetWriteWatch(bool enabled) {
+  epoll_event event{};
+  event.events = enabled ? uint32_t{EPOLLOUT} : 0u;
+  event.data.u32 = kTagWrite;
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, write_watch_fd_.get(), &event);
+}
+
+// ---- requests ---------------------------------------------------------------
+
+bool Client::Impl::TakeReaderLocked() {
+  if (reader_active_) return false;
+  reader_active_ = true;
+  // The dispatch thread reads only while it holds the role, so it needs its
+  // watch off only while another thread reads.
+  if (!OnDispatchThread()) SetReadWatch(false);
+  return true;
+}
+
+void Client::Impl::ReleaseReader() {
+  // Still the reader here, so decoder_ may be inspected: bytes it holds would
+  // wake no one through epoll, so hand them to the dispatch thread.
+  const bool leftover = decoder_.buffered_bytes() > 0;
+  {
+    absl::MutexLock lock(&mu_);
+    reader_active_ = false;
+    if (OnDispatchThread()) return;
+    SetReadWatch(true);
+  }
+  if (leftover) Wake();
+}
+
+absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
+    wire::Kind kind, const v1::Header& header, Payload payload, Pending pending,
+    bool try_read) {
+  if (payload.size() > max_payload_bytes_) {
+    return TooLarge("request", payload.size(), max_payload_bytes_);
+  }
+  Started started;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_.ok()) return closed_;
+    started.request_id = next_request_id_++;
+    if (pending.callback) {
+      async_deadlines_.emplace(pending.deadline, started.request_id);
+    }
+    pending_.emplace(started.request_id, std::move(pending));
+    if (try_read) started.reader = TakeReaderLocked();
+  }
+  wire::Prefix prefix;
+  prefix.kind = kind;
+  prefix.request_id = started.request_id;
+  prefix.payload_length = static_cast<uint32_t>(payload.size());
+  absl::Status sent = writer_.Send(
+      wire::EncodeHead(prefix, header.SerializeAsString()), std::move(payload));
+  if (!sent.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (auto it = pending_.find(started.request_id); it != pending_.end()) {
+      async_deadlines_.erase({it->second.deadline, started.request_id});
+      pending_.erase(it);
+    }
+    if (started.reader) {
+      reader_active_ = false;
+      if (!OnDispatchThread()) SetReadWatch(true);
+    }
+    return sent;
+  }
+  return started;
+}
+
+absl::StatusOr<Payload> Client::Impl::Request(wire::Kind kind,
+                                              const v1::Header& header,
+                                              Payload payload,
+                                              absl::Duration timeout,
+                                              bool is_call) {
+  auto waiter = std::make_shared<Waiter>();
+  const absl::Time deadline = absl::Now() + timeout + kLocalDeadlineGrace;
+  Pending pending;
+  pending.waiter = waiter;
+  pending.is_call = is_call;
+  absl::StatusOr<Started> started =
+      StartRequest(kind, header, std::move(payload), std::move(pending),
+                   /*try_read=*/true);
+  if (!started.ok()) return started.status();
+  return Await(*started, waiter, deadline);
+}
+
+absl::StatusOr<Payload> Client::Impl::Await(
+    Started started, const std::shared_ptr<Waiter>& waiter,
+    absl::Time deadline) {
+  bool reader = started.reader;
+  bool expired_call = false;
+  while (true) {
+    if (reader) {
+      ReadUntilDone(waiter, deadline);
+      ReleaseReader();
+    }
+    absl::MutexLock lock(&mu_);
+    auto ready = [&] { return waiter->done || !reader_active_; };
+    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (waiter->done) return std::move(waiter->result);
+    if (absl::Now() >= deadline) {
+      if (auto it = pending_.find(started.request_id); it != pending_.end()) {
+        expired_call = it->second.is_call;
+        pending_.erase(it);
+      }
+      break;
+    }
+    reader = TakeReaderLocked();
+  }
+  if (expired_call) SendCancel(started.request_id);
+  return absl::DeadlineExceededError(
+      "no reply in time, and the broker did not answer either");
+}
+
+void Client::Impl::ReadUntilDone(const std::shared_ptr<Waiter>& waiter,
+                                 absl::Time deadline) {
+  std::vector<wire::Frame> frames;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (waiter->done || !closed_.ok()) return;
+    }
+    frames.clear();
+    absl::Status status = ReadAvailable(frames);
+    if (!frames.empty()) Route(frames);
+    if (!status.ok()) {
+      FailAll(status);
+      return;
+    }
+    if (!frames.empty()) continue;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return;
+    pollfd p{fd_.get(),
+             static_cast<short>(POLLIN | (writer_.has_queued() ? POLLOUT : 0)),
+             0};
+    const int wait_ms = static_cast<int>(
+        std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000));
+    if (::poll(&p, 1, wait_ms) > 0 && (p.revents & POLLOUT)) {
+      writer_.Flush().IgnoreError();  // a failure shows up on the next read
+    }
+  }
+}
+
+void Client::Impl::SendCancel(uint64_t request_id) {
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kCancel;
+  prefix.request_id = request_id;
+  // Best effort: if the connection is gone, so is the call.
+  writer_.Send(wire::EncodeHead(prefix, ""), Payload()).IgnoreError();
+}
+
+// ---- reading and routing
+// ------------------------------------------------------
+
+absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames) {
+  while (frames.size() < kMaxFramesPerRead) {
+    absl::StatusOr<std::optional<wire::Frame>> next = decoder_.Next();
+    if (!next.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("malformed frame from the broker at ", address_, ": ",
+                       next.status().message()));
+    }
+    if (next->has_value()) {
+      frames.push_back(std::move(**next));
+      continue;
+    }
+    absl::Span<char> span = decoder_.WritableSpan();
+    ssize_t n = ::recv(fd_.get(), span.data(), span.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      decoder_.Commit(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return absl::UnavailableError(
+        absl::StrCat("connection to the broker at ", address_, " was closed",
+                     n < 0 ? absl::StrCat(": ", std::strerror(errno)) : ""));
+  }
+  return absl::OkStatus();
+}
+
+void Client::Impl::Route(std::vector<wire::Frame>& frames) {
+  absl::Status fatal;
+  {
+    absl::MutexLock lock(&mu_);
+    for (wire::Frame& frame : frames) {
+      switch (frame.kind()) {
+        case wire::Kind::kReply:
+          RouteReplyLocked(std::move(frame));
+          break;
+        case wire::Kind::kCall: {
+          auto shared = std::make_shared<const wire::Frame>(std::move(frame));
+          deferred_.push_back([this, shared] { HandleCall(shared); });
+          break;
+        }
+        case wire::Kind::kEvent: {
+          auto shared = std::make_shared<const wire::Frame>(std::move(frame));
+          deferred_.push_back([this, shared] { HandleEvent(*shared); });
+          break;
+        }
+        case wire::Kind::kError: {
+          absl::StatusOr<v1::Header> header = frame.ParseHeader();
+          fatal = header.ok() ? client::StatusFromError(header->error())
+                              : header.status();
+          if (fatal.ok())
+            fatal = absl::UnknownError("ERROR frame without code");
+          fatal = absl::Status(
+              fatal.code(), absl::StrCat("the broker closed the connection: ",
+                                         fatal.message()));
+          break;
+        }
+        case wire::Kind::kCancel:
+          // Handlers run to completion; the broker discards their late reply.
+          break;
+        default:
+          fatal = absl::UnavailableError(
+              absl::StrCat("unexpected ", wire::KindName(frame.kind()),
+                           " frame from the "
+                           "broker"));
+          break;
+      }
+      if (!fatal.ok()) break;
+    }
+  }
+  if (!fatal.ok()) FailAll(fatal);
+  if (!OnDispatchThread()) {
+    bool has_work;
+    {
+      absl::MutexLock lock(&mu_);
+      has_work = !deferred_.empty();
+    }
+    if (has_work) Wake();
+  }
+}
+
+void Client::Impl::RouteReplyLocked(wire::Frame frame) {
+  const uint64_t request_id = frame.request_id();
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return;  // timed out locally; the reply is late
+  Pending pending = std::move(it->second);
+  pending_.erase(it);
+
+  absl::StatusOr<Payload> result;
+  if (frame.prefix().header_length == 0) {
+    auto owner = std::make_shared<const wire::Frame>(std::move(frame));
+    result = Payload(owner, owner->payload());
+  } else {
+    absl::StatusOr<v1::Header> header = frame.ParseHeader();
+    if (!header.ok()) {
+      result = header.status();
+    } else if (absl::Status status = client::StatusFromReply(header->reply());
+               !status.ok()) {
+      result = status;
+    } else {
+      auto owner = std::make_shared<const wire::Frame>(std::move(frame));
+      result = Payload(owner, owner->payload());
+    }
+  }
+  if (pending.waiter) {
+    pending.waiter->result = std::move(result);
+    pending.waiter->done = true;
+    return;
+  }
+  async_deadlines_.erase({pending.deadline, request_id});
+  deferred_.push_back(
+      [callback = std::move(pending.callback),
+       result = std::move(result)]() mutable { callback(std::move(result)); });
+}
+
+void Client::Impl::FailAll(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_.ok()) return;
+    closed_ = status;
+    for (auto& [id, pending] : pending_) {
+      if (pending.waiter) {
+        pending.waiter->result = status;
+        pending.waiter->done = true;
+      } else {
+        deferred_.push_back([callback = std::move(pending.callback), status] {
+          callback(status);
+        });
+      }
+    }
+    pending_.clear();
+    async_deadlines_.clear();
+  }
+  if (status.code() != absl::StatusCode::kCancelled) {
+    SB_LOG(DEBUG) << "client :" << connection_id_
+                  << " disconnected: " << status;
+  }
+  Wake();
+}
+
+// ---- the dispatch thread
+// ---------------------------------------------------------
+
+void Client::Impl::DispatchLoop() {
+  std::vector<wire::Frame> frames;
+  bool watching_socket = true;
+  while (!stopping_.load()) {
+    RunDeferred();
+    bool reader;
+    {
+      absl::MutexLock lock(&mu_);
+      reader = closed_.ok() && TakeReaderLocked();
+    }
+    bool more_to_read = false;
+    if (reader) {
+      frames.clear();
+      absl::Status status = ReadAvailable(frames);
+      more_to_read = frames.size() >= kMaxFramesPerRead;
+      Route(frames);
+      ReleaseReader();
+      if (!status.ok()) FailAll(status);
+      RunDeferred();
+    }
+    ExpireAsyncCalls();
+
+    int timeout_ms = -1;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!deferred_.empty() || more_to_read) continue;
+      sleep_until_ = absl::InfiniteFuture();
+      if (!async_deadlines_.empty()) {
+        sleep_until_ = async_deadlines_.begin()->first;
+        const absl::Duration left = sleep_until_ - absl::Now();
+        timeout_ms = static_cast<int>(
+            std::clamp<int64_t>(absl::ToInt64Milliseconds(left) + 1, 0, 60000));
+      }
+      if (!closed_.ok() && watching_socket) {
+        // A closed socket reports HUP forever; stop watching it.
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd_.get(), nullptr);
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, write_watch_fd_.get(),
+                    nullptr);
+        watching_socket = false;
+      }
+    }
+    epoll_event events[4];
+    const int n = ::epoll_wait(epoll_fd_.get(), events, 4, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u32 == kTagWake) {
+        uint64_t count;
+        ssize_t ignored = ::read(wake_fd_.get(), &count, sizeof count);
+        (void)ignored;
+      } else if (events[i].data.u32 == kTagWrite) {
+        if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
+      }
+    }
+  }
+}
+
+void Client::Impl::RunDeferred() {
+  while (true) {
+    std::deque<Task> tasks;
+    {
+      absl::MutexLock lock(&mu_);
+      if (deferred_.empty()) return;
+      tasks.swap(deferred_);
+    }
+    for (Task& task : tasks) task();
+  }
+}
+
+void Client::Impl::ExpireAsyncCalls() {
+  std::vector<std::pair<uint64_t, CallCallback>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    while (!async_deadlines_.empty() &&
+           async_deadlines_.begin()->first <= now) {
+      const uint64_t id = async_deadlines_.begin()->second;
+      async_deadlines_.erase(async_deadlines_.begin());
+      if (auto it = pending_.find(id); it != pending_.end()) {
+        expired.emplace_back(id, std::move(it->second.callback));
+        pending_.erase(it);
+      }
+    }
+  }
+  for (auto& [id, callback] : expired) {
+    SendCancel(id);
+    callback(absl::DeadlineExceededError(
+        "no reply in time, and the broker did not answer either"));
+  }
+}
+
+void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
+  const uint64_t request_id = frame->request_id();
+  absl::StatusOr<v1::Header> header = frame->ParseHeader();
+  if (!header.ok() || !header->has_call()) {
+    SendReply(request_id,
+              absl::InvalidArgumentError("CALL frame without a call header"),
+              "");
+    return;
+  }
+  const v1::Call& call = header->call();
+  std::shared_ptr<const Service> service;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = services_.find(call.service()); it != services_.end()) {
+      service = it->second;
+    }
+  }
+  if (service == nullptr) {
+    SendReply(
+        request_id,
+        absl::NotFoundError(absl::StrCat("connection :", connection_id_,
+                                         " no longer serves ", call.service())),
+        "");
+    return;
+  }
+  auto method = service->methods().find(call.method());
+  if (method == service->methods().end()) {
+    SendReply(
+        request_id,
+        absl::UnimplementedError(absl::StrCat(
+            "service ", call.service(), " has no method ", call.method())),
+        "");
+    return;
+  }
+  CallInfo info;
+  info.service = call.service();
+  info.method = call.method();
+  info.request_type = call.request_type();
+  info.caller = frame->prefix().sender;
+  info.caller_uid = frame->prefix().sender_uid;
+  info.caller_pid = frame->prefix().sender_pid;
+  if (call.timeout_us() != 0) {
+    info.deadline = absl::Now() + absl::Microseconds(call.timeout_us());
+  }
+  Payload request(frame, frame->payload());
+  SendReply(request_id, method->second.handler(info, request),
+            method->second.response_type);
+}
+
+void Client::Impl::SendReply(uint64_t request_id,
+                             absl::StatusOr<Payload> result,
+                             const std::string& response_type) {
+  if (result.ok() && result->size() > max_payload_bytes_) {
+    result = TooLarge("reply", result->size(), max_payload_bytes_);
+  }
+  std::string header_bytes;
+  Payload payload;
+  if (result.ok()) {
+    if (!response_type.empty()) {
+      v1::Header header;
+      header.mutable_reply()->set_response_type(response_type);
+      header_bytes = header.SerializeAsString();
+    }
+    payload = *std::move(result);
+  } else {
+    v1::Header header;
+    header.mutable_reply()->set_code(
+        static_cast<int32_t>(result.status().code()));
+    header.mutable_reply()->set_message(std::string(result.status().message()));
+    header_bytes = header.SerializeAsString();
+  }
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kReply;
+  prefix.request_id = request_id;
+  prefix.payload_length = static_cast<uint32_t>(payload.size());
+  // If this fails the connection is gone and the broker answers the caller.
+  writer_.Send(wire::EncodeHead(prefix, header_bytes), std::move(payload))
+      .IgnoreError();
+}
+
+void Client::Impl::HandleEvent(const wire::Frame& frame) {
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  if (!header.ok() || !header->has_event()) return;
+  const v1::Event& event = header->event();
+  NameCallback callback;
+  std::string name;
+  bool owned = false;
+  {
+    absl::MutexLock lock(&mu_);
+    callback = name_callback_;
+    if (event.has_name_lost()) {
+      name = event.name_lost().name();
+      services_.erase(name);
+    } else if (event.has_name_acquired()) {
+      name = event.name_acquired().name();
+      owned = true;
+    } else if (event.has_shutting_down()) {
+      SB_LOG(DEBUG) << "broker shutting down: "
+                    << event.shutting_down().reason();
+      return;
+    } else {
+      return;
+    }
+  }
+  if (callback) callback(name, owned);
+}
+
+// ---- public operations
+// -------------------------------------------------------
+
+absl::StatusOr<Payload> Client::Impl::Call(absl::string_view service,
+                                           absl::string_view method,
+                                           Payload request,
+                                           absl::string_view request_type,
+                                           absl::Duration timeout) {
+  v1::Header header;
+  v1::Call* call = header.mutable_call();
+  call->set_service(std::string(service));
+  call->set_method(std::string(method));
+  call->set_timeout_us(ToMicros(timeout));
+  if (!request_type.empty()) call->set_request_type(std::string(request_type));
+  return Request(wire::Kind::kCall, header, std::move(request), timeout,
+                 /*is_call=*/true);
+}
+
+void Client::Impl::CallAsync(absl::string_view service,
+                             absl::string_view method, Payload request,
+                             absl::Duration timeout, CallCallback done) {
+  v1::Header header;
+  v1::Call* call = header.mutable_call();
+  call->set_service(std::string(service));
+  call->set_method(std::string(method));
+  call->set_timeout_us(ToMicros(timeout));
+  Pending pending;
+  pending.callback = std::move(done);
+  pending.deadline = absl::Now() + timeout + kLocalDeadlineGrace;
+  pending.is_call = true;
+  // Keep a way to report a failed start: the callback moved into `pending`
+  // is dropped with it, so StartRequest's failure path needs its own copy.
+  CallCallback on_failure = pending.callback;
+  absl::StatusOr<Started> started =
+      StartRequest(wire::Kind::kCall, header, std::move(request),
+                   std::move(pending), /*try_read=*/false);
+  if (!started.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      deferred_.push_back([on_failure = std::move(on_failure),
+                           status = started.status()] { on_failure(status); });
+    }
+    Wake();
+    return;
+  }
+  // The dispatch thread may be sleeping past this call's deadline.
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    wake = absl::Now() + timeout + kLocalDeadlineGrace < sleep_until_;
+  }
+  if (wake) Wake();
+}
+
+absl::Status Client::Impl::Ping(absl::Duration timeout) {
+  return Request(wire::Kind::kPing, v1::Header(), Payload(), timeout,
+                 /*is_call=*/false)
+      .status();
+}
+
+absl::StatusOr<NameState> Client::Impl::Serve(Service service,
+                                              const ServeOptions& options) {
+  const std::string name = service.name();
+  {
+    absl::MutexLock lock(&mu_);
+    if (services_.contains(name)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("this client already serves ", name));
+    }
+    // Installed before the broker confirms, so a call that arrives right
+    // after the REPLY finds its handler.
+    services_[name] = std::make_shared<const Service>(std::move(service));
+  }
+  v1::Header header;
+  v1::RegisterName* request = header.mutable_register_name();
+  request->set_name(name);
+  switch (options.claim) {
+    case NameClaim::kFailIfOwned:
+      request->set_flag(v1::NAME_FLAG_FAIL_IF_OWNED);
+      break;
+    case NameClaim::kReplace:
+      request->set_flag(v1::NAME_FLAG_REPLACE);
+      break;
+    case NameClaim::kQueue:
+      request->set_flag(v1::NAME_FLAG_QUEUE);
+      break;
+  }
+  request->set_allow_replacement(options.allow_replacement);
+  absl::StatusOr<Payload> reply =
+      Request(wire::Kind::kRegisterName, header, Payload(), kDefaultCallTimeout,
+              /*is_call=*/false);
+  v1::RegisterNameResult result;
+  if (reply.ok() &&
+      !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
+    reply = absl::InternalError("broker sent a malformed RegisterNameResult");
+  }
+  if (!reply.ok()) {
+    absl::MutexLock lock(&mu_);
+    services_.erase(name);
+    return reply.status();
+  }
+  return result.state() == v1::RegisterNameResult::STATE_QUEUED
+             ? NameState::kQueued
+             : NameState::kOwner;
+}
+
+absl::Status Client::Impl::Release(absl::string_view name) {
+  v1::Header header;
+  header.mutable_release_name()->set_name(std::string(name));
+  absl::Status status = Request(wire::Kind::kReleaseName, header, Payload(),
+                                kDefaultCallTimeout, /*is_call=*/false)
+                            .status();
+  if (status.ok()) {
+    absl::MutexLock lock(&mu_);
+    services_.erase(std::string(name));
+  }
+  return status;
+}
+
+void Client::Impl::OnNameChange(NameCallback callback) {
+  absl::MutexLock lock(&mu_);
+  name_callback_ = std::move(callback);
+}
+
+}  // namespace switchboard

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+//
+// Client::Impl: one connection to the broker, its dispatch thread, and the
+// table of requests waiting for replies.
+//
+// Reading. Exactly one thread at a time holds the *reader role* and reads
+// from the socket: normally the dispatch thread, but a thread blocked in a
+// synchronous Call() takes the role itself when it is free, so its reply
+// wakes it directly instead of waking the dispatch thread, which would then
+// have to wake the caller (one context switch per call instead of two). While
+// a caller reads, the socket's read watch in the dispatch thread's epoll set
+// is switched off. The reader completes synchronous waiters at once and
+// hands every other frame (incoming calls, events, async replies) to the
+// dispatch thread in arrival order, so handlers and callbacks always run on
+// the dispatch thread, one at a time, in order.
+//
+// Writing goes through FrameWriter from any thread.
+#ifndef SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
+#define SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/src/frame_writer.h"
+#include "client/src/handshake.h"
+#include "io/fd.h"
+#include "switchboard/client.h"
+#include "wire/frame.h"
+#include "wire/frame_decoder.h"
+
+namespace switchboard {
+
+class Client::Impl {
+ public:
+  // Takes a connection that completed its handshake and starts the dispatch
+  // thread.
+  explicit Impl(client::Handshake handshake);
+  // Fails pending requests with kCancelled, stops and joins the dispatch
+  // thread, closes the socket.
+  ~Impl();
+
+  uint64_t connection_id() const { return connection_id_; }
+  const std::string& address() const { return address_; }
+  uint64_t max_payload_bytes() const { return max_payload_bytes_; }
+  bool connected() const;
+
+  absl::StatusOr<Payload> Call(absl::string_view service,
+                               absl::string_view method, Payload request,
+                               absl::string_view request_type,
+                               absl::Duration timeout);
+  void CallAsync(absl::string_view service, absl::string_view method,
+                 Payload request, absl::Duration timeout, CallCallback done);
+  absl::Status Ping(absl::Duration timeout);
+  absl::StatusOr<NameState> Serve(Service service, const ServeOptions& options);
+  absl::Status Release(absl::string_view name);
+  void OnNameChange(NameCallback callback);
+
+ private:
+  using Task = absl::AnyInvocable<void()>;
+
+  // A synchronous requester's result slot.
+  struct Waiter {
+    bool done = false;
+    absl::StatusOr<Payload> result;
+  };
+  // A request waiting for its REPLY: exactly one of waiter and callback.
+  struct Pending {
+    std::shared_ptr<Waiter> waiter;
+    CallCallback callback;
+    absl::Time deadline = absl::InfiniteFuture();  // async calls only
+    bool is_call = false;  // a CALL (cancelled on local timeout)
+  };
+  struct Started {
+    uint64_t request_id = 0;
+    bool reader = false;  // the caller holds the reader role
+  };
+
+  // Registers `pending`, optionally takes the reader role, sends the frame.
+  absl::StatusOr<Started> StartRequest(wire::Kind kind,
+                                       const v1::Header& header,
+                                       Payload payload, Pending pending,
+                                       bool try_read);
+  // A synchronous request: start, then wait for the reply or the deadline.
+  absl::StatusOr<Payload> Request(wire::Kind kind, const v1::Header& header,
+                                  Payload payload, absl::Duration timeout,
+                                  bool is_call);
+  absl::StatusOr<Payload> Await(Started started,
+                                const std::shared_ptr<Waiter>& waiter,
+                                absl::Time deadline);
+  // Reads as the reader role until `waiter` is done or `deadline` passes.
+  void ReadUntilDone(const std::shared_ptr<Waiter>& waiter,
+                     absl::Time deadline);
+
+  bool TakeReaderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseReader();
+  void SetReadWatch(bool enabled);
+  void SetWriteWatch(bool enabled);
+  void Wake();
+  bool OnDispatchThread() const;
+
+  // Reads what the socket has (non-blocking) and decodes it. Errors:
+  // kUnavailable when the broker closed or broke the connection.
+  absl::Status ReadAvailable(std::vector<wire::Frame>& frames);
+  // Completes synchronous waiters; queues everything else for the dispatch
+  // thread. Caller holds the reader role.
+  void Route(std::vector<wire::Frame>& frames);
+  void RouteReplyLocked(wire::Frame frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailAll(const absl::Status& status);
+  void SendCancel(uint64_t request_id);
+
+  // Dispatch thread.
+  void DispatchLoop();
+  void RunDeferred();
+  void ExpireAsyncCalls();
+  void HandleCall(std::shared_ptr<const wire::Frame> frame);
+  void HandleEvent(const wire::Frame& frame);
+  void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
+                 const std::string& response_type);
+
+  // Immutable after construction.
+  io::Fd fd_;
+  io::Fd write_watch_fd_;  // dup of fd_, watched for EPOLLOUT on its own
+  io::Fd epoll_fd_;
+  io::Fd wake_fd_;  // eventfd: deferred work or stop
+  const uint64_t connection_id_;
+  const std::string address_;
+  const uint64_t max_payload_bytes_;
+  client::FrameWriter writer_;
+  std::atomic<bool> stopping_{false};
+
+  // Touched only by the holder of the reader role.
+  wire::FrameDecoder decoder_;
+
+  mutable absl::Mutex mu_;
+  bool reader_active_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);  // not OK once disconnected
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<absl::Time, uint64_t>> async_deadlines_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<Task> deferred_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const Service>> services_
+      ABSL_GUARDED_BY(mu_);
+  NameCallback name_callback_ ABSL_GUARDED_BY(mu_);
+  // When the dispatch thread's epoll_wait will time out by itself.
+  absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+
+  // Declared last: started when everything above exists, joined first.
+  std::thread dispatch_thread_;
+};
+
+}  // namespace switchboard
+
+#endif  // SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_

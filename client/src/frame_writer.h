@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+//
+// FrameWriter: the client's thread-safe path to the socket. Any thread may
+// send; a frame goes straight to the kernel when nothing is queued ahead of
+// it, and whatever does not fit waits in a bounded queue that Flush() drains
+// when the socket becomes writable again. Payloads are referenced, never
+// copied: a 33 MB reply is written from the application's own buffer.
+#ifndef SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
+#define SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "switchboard/payload.h"
+
+namespace switchboard::client {
+
+class FrameWriter {
+ public:
+  // `fd` is a connected non-blocking socket that must outlive the writer.
+  // `set_want_writable(bool)` is called (under the writer's lock) when the
+  // queue becomes non-empty or empty, to arm or disarm a writability watch.
+  FrameWriter(int fd, size_t max_queued_bytes,
+              std::function<void(bool)> set_want_writable);
+
+  // Sends `head` (prefix + header) followed by `payload`, in order with every
+  // other Send(). Errors: kResourceExhausted if the queue is over its bound
+  // (the frame is not sent); kUnavailable if the socket failed earlier or now.
+  absl::Status Send(std::string head, Payload payload);
+
+  // Writes queued frames until the queue is empty or the socket is full.
+  // Errors: kUnavailable if the socket failed.
+  absl::Status Flush();
+
+  bool has_queued() const;
+
+ private:
+  struct Pending {
+    std::string head;
+    Payload payload;
+    size_t offset = 0;  // bytes of head+payload already written
+    size_t size() const { return head.size() + payload.size(); }
+  };
+  // Writes what the socket takes, then arms or disarms the watch.
+  absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int fd_;
+  const size_t max_queued_bytes_;
+  const std::function<void(bool)> set_want_writable_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  bool watching_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace switchboard::client
+
+#endif  // SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+#include "client/src/frame_writer.h"
+
+#include <sys/socket.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "io/connect.h"
+#include "io/fd.h"
+
+namespace switchboard::client {
+namespace {
+
+struct SocketPair {
+  io::Fd writer;
+  io::Fd reader;
+};
+
+SocketPair MakePair() {
+  int fds[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  return {io::Fd(fds[0]), io::Fd(fds[1])};
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buffer[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0) {
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(FrameWriterTest, WritesHeadThenPayloadInOrder) {
+  SocketPair pair = MakePair();
+  int watch_changes = 0;
+  FrameWriter writer(pair.writer.get(), 1 << 20,
+                     [&](bool) { ++watch_changes; });
+  ASSERT_TRUE(writer.Send("head1", Payload("body1")).ok());
+  ASSERT_TRUE(writer.Send("head2", Payload()).ok());
+  EXPECT_EQ(ReadAll(pair.reader.get()), "head1body1head2");
+  EXPECT_FALSE(writer.has_queued());
+  EXPECT_EQ(watch_changes, 0);
+}
+
+TEST(FrameWriterTest, QueuesWhatTheSocketCannotTakeAndFlushesLater) {
+  SocketPair pair = MakePair();
+  bool watching = false;
+  FrameWriter writer(pair.writer.get(), 64 << 20,
+                     [&](bool on) { watching = on; });
+  std::string big(8 << 20, 'b');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
+  ASSERT_TRUE(writer.Send("H", Payload(big)).ok());
+  ASSERT_TRUE(writer.Send("T", Payload("tail")).ok());
+  EXPECT_TRUE(writer.has_queued());
+  EXPECT_TRUE(watching);
+  std::string received;
+  while (received.size() < big.size() + 6) {
+    received += ReadAll(pair.reader.get());
+    ASSERT_TRUE(writer.Flush().ok());
+  }
+  EXPECT_EQ(received, "H" + big + "Ttail");
+  EXPECT_FALSE(watching);
+}
+
+TEST(FrameWriterTest, RefusesToQueueBeyondItsBound) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  // The first frame is always accepted, even when larger than the bound.
+  ASSERT_TRUE(writer.Send("H", Payload(std::string(4 << 20, 'x'))).ok());
+  absl::Status status = writer.Send("H", Payload(std::string(1 << 20, 'y')));
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(FrameWriterTest, AClosedPeerMakesSendsUnavailable) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  pair.reader.reset();
+  absl::Status status = writer.Send("H", Payload("x"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(writer.Send("H", Payload("y")).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace switchboard::client

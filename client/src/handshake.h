@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+//
+// Opens a connection to the broker and performs the HELLO/WELCOME handshake
+// (docs/PROTOCOL.md, section 4.1) on a blocking socket, before the client's
+// dispatch thread exists.
+#ifndef SWITCHBOARD_CLIENT_SRC_HANDSHAKE_H_
+#define SWITCHBOARD_CLIENT_SRC_HANDSHAKE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "io/address.h"
+#include "io/fd.h"
+#include "switchboard/client.h"
+#include "switchboard/v1/header.pb.h"
+
+namespace switchboard::client {
+
+struct Handshake {
+  io::Fd fd;  // connected, still blocking
+  io::Address address;
+  v1::Welcome welcome;
+};
+
+// Errors: as Client::Connect documents.
+absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address,
+                                          const ConnectOptions& options);
+
+}  // namespace switchboard::client
+
+#endif  // SWITCHBOARD_CLIENT_SRC_HANDSHAKE_H_
