@@ -54,17 +54,19 @@ Options ParseOptions(int argc, char** argv) {
                    "dimensions, frame number and each pixel of the test\n"
                    "pattern. Prints throughput and call latency.");
   flags.AddString("address", &options.address, "ADDRESS",
-                  "Broker to connect to (unix:PATH or tcp:127.0.0.1:PORT); "
-                  "empty: $SWITCHBOARD_ADDRESS, else the default address");
+                  "Broker to connect to: unix:PATH or tcp:127.0.0.1:PORT\n"
+                  "                            (empty: $SWITCHBOARD_ADDRESS, "
+                  "else the default address)");
   flags.AddInt("frames", &options.frames, "N", "How many frames to ask for");
   flags.AddString("out", &options.out, "DIR",
-                  "Write the first, middle (N/2) and last frame as "
-                  "DIR/frame-NNNNNN.ppm (binary PPM, alpha dropped), "
-                  "creating DIR if missing; empty: write no files");
+                  "Write frames 0, N/2 and N-1 as DIR/frame-NNNNNN.ppm\n"
+                  "                            (binary PPM, alpha dropped; "
+                  "DIR is created if missing;\n"
+                  "                            empty: write no files)");
   flags.AddDuration("timeout", &options.timeout,
                     "Deadline of each GetFrame call");
   flags.AddBool("verbose", &options.verbose,
-                "Print a line for every frame, not only the written or wrong "
+                "Print a line for every frame, not only for written or wrong "
                 "ones");
   flags.set_epilogue(
       "Throughput counts the whole loop (calls, verification, writing files); "
@@ -72,7 +74,7 @@ Options ParseOptions(int argc, char** argv) {
       "parsing of the reply.\nMB are 10^6 bytes.\n\n"
       "Exit status: 0 if every frame arrived and verified; 1 if a frame was "
       "wrong, a call\nfailed or a file could not be written; 2 for a usage "
-      "error.");
+      "error.\n");
   std::vector<std::string> args = flags.ParseOrExit(argc, argv);
   if (!args.empty()) {
     absl::FPrintF(stderr, "slideshow: unexpected argument '%s'\n", args[0]);
@@ -170,9 +172,7 @@ int Run(const Options& options) {
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(options.address, connect_options);
   if (!client.ok()) {
-    absl::FPrintF(stderr,
-                  "slideshow: cannot connect to the broker: %s\n"
-                  "(is switchboardd running? see --help for the address)\n",
+    absl::FPrintF(stderr, "slideshow: cannot connect to the broker: %s\n",
                   client.status().ToString());
     return 1;
   }
@@ -215,7 +215,7 @@ int Run(const Options& options) {
     if (!verified.ok()) {
       ++totals.wrong;
       if (totals.wrong <= kMaxReportedWrongFrames) {
-        absl::FPrintF(stderr, "slideshow: frame %d is wrong: %s\n", n,
+        absl::FPrintF(stderr, "slideshow: wrong frame: %s\n",
                       verified.message());
       }
     }

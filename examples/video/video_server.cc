@@ -49,15 +49,16 @@ Options ParseOptions(int argc, char** argv) {
                    "pixels encode the frame number. Runs until SIGINT or\n"
                    "SIGTERM.");
   flags.AddString("address", &options.address, "ADDRESS",
-                  "Broker to connect to (unix:PATH or tcp:127.0.0.1:PORT); "
-                  "empty: $SWITCHBOARD_ADDRESS, else the default address");
+                  "Broker to connect to: unix:PATH or tcp:127.0.0.1:PORT\n"
+                  "                            (empty: $SWITCHBOARD_ADDRESS, "
+                  "else the default address)");
   flags.AddInt("width", &options.width, "PIXELS", "Frame width");
   flags.AddInt("height", &options.height, "PIXELS", "Frame height");
   flags.set_epilogue(
       "Once it owns the name it prints one line, \"video-server: serving "
       "video.frames on ADDRESS\n(WxH RGBA)\", on stdout.\n\n"
       "Exit status: 0 after SIGINT/SIGTERM; 1 if it cannot connect, the name "
-      "is taken,\nor the broker goes away; 2 for a usage error.");
+      "is taken,\nor the broker goes away; 2 for a usage error.\n");
   std::vector<std::string> args = flags.ParseOrExit(argc, argv);
   if (!args.empty()) {
     absl::FPrintF(stderr, "video-server: unexpected argument '%s'\n", args[0]);
@@ -122,6 +123,11 @@ int Run(const Options& options) {
 
   // Block the stop signals before Connect() starts the client's thread, so
   // that thread inherits the mask and the signals reach only sigtimedwait().
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal
+  // is discarded rather than left pending for sigtimedwait(): restore the
+  // default disposition first.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -133,9 +139,7 @@ int Run(const Options& options) {
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(options.address, connect_options);
   if (!client.ok()) {
-    absl::FPrintF(stderr,
-                  "video-server: cannot connect to the broker: %s\n"
-                  "(is switchboardd running? see --help for the address)\n",
+    absl::FPrintF(stderr, "video-server: cannot connect to the broker: %s\n",
                   client.status().ToString());
     return 1;
   }
