@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+#include "io/listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "io/private_file.h"
+
+namespace switchboard::io {
+namespace {
+
+absl::Status AddressError(int err, absl::string_view what,
+                          const Address& address) {
+  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", address.ToString()));
+}
+
+// A socket file already at the path: a live broker (refuse), or a stale file
+// from one that died without cleaning up (remove it). Anything that is not a
+// socket is left alone.
+absl::Status ClearStaleSocket(const Address& address) {
+  struct stat st;
+  if (::lstat(address.path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return AddressError(errno, "stat", address);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot listen on ", address.ToString(),
+        ": the path exists and is not a socket; remove it or choose another "
+        "address"));
+  }
+  // A non-blocking probe: a live broker whose backlog is full answers
+  // EAGAIN instead of making us wait.
+  Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!probe) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, address.path.data(), address.path.size());
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) ==
+          0 ||
+      errno == EAGAIN || errno == EINPROGRESS) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "another broker is already listening on ", address.ToString()));
+  }
+  if (errno != ECONNREFUSED && errno != ENOENT) {
+    return AddressError(errno, "connect to existing socket", address);
+  }
+  if (::unlink(address.path.c_str()) != 0 && errno != ENOENT) {
+    return AddressError(errno, "remove stale socket", address);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Fd> BindUnix(const Address& address, dev_t* dev, ino_t* ino) {
+  if (absl::Status s = CreatePrivateDirectory(DirectoryOf(address.path));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ClearStaleSocket(address); !s.ok()) return s;
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, address.path.data(), address.path.size());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+    return AddressError(errno, "bind", address);
+  }
+  // Nobody can connect before listen(), so tightening the mode here leaves
+  // no window in which the umask's mode is in effect for a connection.
+  struct stat st;
+  if (::chmod(address.path.c_str(), 0600) != 0 ||
+      ::stat(address.path.c_str(), &st) != 0) {
+    const int err = errno;
+    ::unlink(address.path.c_str());
+    return AddressError(err, "chmod", address);
+  }
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return fd;
+}
+
+absl::StatusOr<Fd> BindTcp(Address* address) {
+  sockaddr_storage storage{};
+  socklen_t length;
+  int family;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (inet_pton(AF_INET, address->host.c_str(), &v4->sin_addr) == 1) {
+    family = v4->sin_family = AF_INET;
+    v4->sin_port = htons(address->port);
+    length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address->host.c_str(), &v6->sin6_addr) == 1) {
+    family = v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address->port);
+    length = sizeof *v6;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a numeric host: ", address->host));
+  }
+  Fd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return absl::ErrnoToStatus(errno, "socket(tcp)");
+  const int one = 1;
+  // A restarted broker can take its port back while old connections linger
+  // in TIME_WAIT.
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) != 0) {
+    return AddressError(errno, "bind", *address);
+  }
+  if (address->port == 0) {
+    socklen_t bound_length = sizeof storage;
+    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&storage),
+                      &bound_length) != 0) {
+      return AddressError(errno, "getsockname", *address);
+    }
+    address->port = ntohs(family == AF_INET ? v4->sin_port : v6->sin6_port);
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<Listener> Listener::Listen(const Address& requested) {
+  Address address = requested;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  absl::StatusOr<Fd> fd = address.transport == Transport::kUnix
+                              ? BindUnix(address, &dev, &ino)
+                              : BindTcp(&address);
+  if (!fd.ok()) return fd.status();
+  Listener listener(std::move(address), *std::move(fd));
+  if (listener.address_.transport == Transport::kUnix) {
+    listener.owns_socket_file_ = true;
+    listener.socket_dev_ = dev;
+    listener.socket_ino_ = ino;
+  }
+  if (::listen(listener.fd_.get(), SOMAXCONN) != 0) {
+    return AddressError(errno, "listen", listener.address_);
+  }
+  return listener;
+}
+
+Listener::Listener(Listener&& other) noexcept
+    : address_(std::move(other.address_)),
+      fd_(std::move(other.fd_)),
+      owns_socket_file_(std::exchange(other.owns_socket_file_, false)),
+      socket_dev_(other.socket_dev_),
+      socket_ino_(other.socket_ino_) {}
+
+Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    RemoveSocketFile();
+    address_ = std::move(other.address_);
+    fd_ = std::move(other.fd_);
+    owns_socket_file_ = std::exchange(other.owns_socket_file_, false);
+    socket_dev_ = other.socket_dev_;
+    socket_ino_ = other.socket_ino_;
+  }
+  return *this;
+}
+
+Listener::~Listener() { RemoveSocketFile(); }
+
+void Listener::RemoveSocketFile() {
+  if (!owns_socket_file_) return;
+  owns_socket_file_ = false;
+  struct stat st;
+  if (::lstat(address_.path.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+      st.st_ino == socket_ino_) {
+    ::unlink(address_.path.c_str());
+  }
+}
+
+absl::StatusOr<std::optional<Fd>> Listener::Accept() {
+  while (true) {
+    Fd fd(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (fd) {
+      if (address_.transport == Transport::kTcp) {
+        const int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      return std::optional<Fd>(std::move(fd));
+    }
+    switch (errno) {
+      case EINTR:
+        continue;
+      case EAGAIN:
+      case ECONNABORTED:
+      case EPROTO:
+        return std::nullopt;
+      default:
+        return AddressError(errno, "accept on", address_);
+    }
+  }
+}
+
+absl::StatusOr<PeerCredentials> GetPeerCredentials(int fd) {
+  ucred cred{};
+  socklen_t length = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockopt(SO_PEERCRED)");
+  }
+  return PeerCredentials{static_cast<uint32_t>(cred.uid),
+                         static_cast<uint32_t>(cred.pid)};
+}
+
+}  // namespace switchboard::io
