@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+#include "bench/coordinator.h"
+
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "bench/broker.h"
+#include "bench/child_process.h"
+#include "bench/figures.h"
+#include "bench/measure.h"
+#include "bench/roles.h"
+#include "io/fd.h"
+
+namespace switchboard::bench {
+namespace {
+
+// How long a server or relay may take to say "ready" (the bigframe server
+// renders its frame first), and to exit once told to.
+constexpr absl::Duration kReadyTimeout = absl::Seconds(30);
+constexpr absl::Duration kStopGrace = absl::Seconds(5);
+// Beyond warm-up plus duration, how long a client may take to report.
+constexpr absl::Duration kReportSlack = absl::Seconds(120);
+
+absl::StatusOr<std::pair<io::Fd, io::Fd>> SocketPair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX, SOCK_STREAM)");
+  }
+  return std::make_pair(io::Fd(fds[0]), io::Fd(fds[1]));
+}
+
+absl::Status PinToCpuZero() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  CPU_SET(0, &cpus);
+  if (::sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--pin: cannot run on CPU 0: ",
+                     absl::ErrnoToStatus(errno, "").message()));
+  }
+  return absl::OkStatus();
+}
+
+// A ratio the issue sets a target for, and how to read it.
+struct RatioTarget {
+  Workload workload;
+  const char* figure_name;
+  double Figures::*figure;
+  bool at_most;  // true: the ratio should be <= target; false: >= target
+  double target;
+};
+
+constexpr RatioTarget kTargets[] = {
+    {Workload::kRtt, "p50", &Figures::p50_us, true, 1.3},
+    {Workload::kBigFrame, "ops/s", &Figures::ops_s, false, 0.7},
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(const BenchOptions& options) : options_(options) {}
+
+  absl::Status Run();
+
+ private:
+  using Key = std::pair<Workload, System>;
+
+  // One round of one system; fills rounds_ and lost_, and notes problems.
+  // Errors: only kCancelled (interrupted); a failed round is not an error.
+  absl::Status RunRound(Workload workload, System system, int round);
+  // Starts the server (and relay) of `system`, ready to serve, appending
+  // them to `servers`. Returns the socket the floors' client gets (none for
+  // switchboard, whose client connects to the broker).
+  absl::StatusOr<io::Fd> StartServers(Workload workload, System system,
+                                      std::vector<ChildProcess>& servers);
+  absl::StatusOr<ChildProcess> StartRole(absl::string_view role,
+                                         std::vector<std::string> flags,
+                                         std::vector<std::pair<int, int>> fds,
+                                         bool wait_ready);
+  void PrintResults(Workload workload);
+  void PrintSummary();
+  void PrintRatio(Workload workload, const char* figure_name,
+                  double Figures::*figure, System numerator, System denominator,
+                  const RatioTarget* target);
+  bool Measured(Workload workload, System system) const;
+
+  const BenchOptions& options_;
+  std::unique_ptr<BrokerProcess> broker_;  // when measuring switchboard
+  // Per round, the figures of each system; nullopt where the round failed.
+  std::map<Key, std::vector<std::optional<Figures>>> rounds_;
+  std::map<Key, uint64_t> lost_;  // over all rounds, failed ones included
+  std::vector<std::string> problems_;
+};
+
+absl::StatusOr<ChildProcess> Coordinator::StartRole(
+    absl::string_view role, std::vector<std::string> flags,
+    std::vector<std::pair<int, int>> fds, bool wait_ready) {
+  ChildProcess::Options start;
+  start.name = absl::StrCat(role, " process");
+  start.argv = {options_.self_path, absl::StrCat(kRoleFlag, role)};
+  for (std::string& flag : flags) start.argv.push_back(std::move(flag));
+  start.fds = std::move(fds);
+  absl::StatusOr<ChildProcess> child = ChildProcess::Start(start);
+  if (!child.ok() || !wait_ready) return child;
+  absl::StatusOr<std::string> line = child->ReadLine(kReadyTimeout);
+  if (!line.ok()) return line.status();
+  if (*line != "ready") {
+    return absl::InternalError(
+        absl::StrCat(child->name(), " said '", *line, "' instead of ready"));
+  }
+  return child;
+}
+
+absl::StatusOr<io::Fd> Coordinator::StartServers(
+    Workload workload, System system, std::vector<ChildProcess>& servers) {
+  std::string workload_flag =
+      absl::StrCat("--workload=", WorkloadName(workload));
+  if (system == System::kSwitchboard) {
+    if (absl::Status s = broker_->CheckRunning(); !s.ok()) return s;
+    absl::StatusOr<ChildProcess> server = StartRole(
+        kRoleSwitchboardServer,
+        {workload_flag, absl::StrCat("--address=", broker_->address())}, {},
+        true);
+    if (!server.ok()) return server.status();
+    servers.push_back(*std::move(server));
+    return io::Fd();
+  }
+  // The coordinator's copies of the children's ends close when this returns,
+  // so that each process sees its peer's end close.
+  absl::StatusOr<std::pair<io::Fd, io::Fd>> server_pair = SocketPair();
+  if (!server_pair.ok()) return server_pair.status();
+  absl::StatusOr<ChildProcess> server =
+      StartRole(kRoleFloorServer, {workload_flag},
+                {{server_pair->second.get(), kSocketFd}}, true);
+  if (!server.ok()) return server.status();
+  servers.push_back(*std::move(server));
+  if (system == System::kFloorDirect) return std::move(server_pair->first);
+  absl::StatusOr<std::pair<io::Fd, io::Fd>> client_pair = SocketPair();
+  if (!client_pair.ok()) return client_pair.status();
+  absl::StatusOr<ChildProcess> relay =
+      StartRole(kRoleFloorRelay, {},
+                {{client_pair->second.get(), kSocketFd},
+                 {server_pair->first.get(), kServerSideFd}},
+                true);
+  if (!relay.ok()) return relay.status();
+  servers.push_back(*std::move(relay));
+  return std::move(client_pair->first);
+}
+
+absl::Status Coordinator::RunRound(Workload workload, System system,
+                                   int round) {
+  Key key{workload, system};
+  rounds_[key].emplace_back();
+  // Declared before the client: on an early return the client is stopped
+  // first, then the servers, last started first.
+  std::vector<ChildProcess> servers;
+  auto fail = [&](const absl::Status& status) {
+    problems_.push_back(absl::StrCat(WorkloadName(workload), " round ", round,
+                                     " of ", SystemName(system), ": ",
+                                     status.ToString()));
+    std::fprintf(stderr, "switchboard-bench: %s\n", problems_.back().c_str());
+    return status.code() == absl::StatusCode::kCancelled ? status
+                                                         : absl::OkStatus();
+  };
+  absl::StatusOr<io::Fd> client_socket =
+      StartServers(workload, system, servers);
+  if (!client_socket.ok()) return fail(client_socket.status());
+
+  std::vector<std::string> flags = {
+      absl::StrCat("--system=", SystemName(system)),
+      absl::StrCat("--workload=", WorkloadName(workload)),
+      absl::StrCat("--warmup=", absl::FormatDuration(options_.warmup)),
+      absl::StrCat("--duration=", absl::FormatDuration(options_.duration)),
+      absl::StrCat("--ops=", options_.ops)};
+  if (system == System::kSwitchboard) {
+    flags.push_back(absl::StrCat("--address=", broker_->address()));
+  }
+  std::vector<std::pair<int, int>> fds;
+  if (client_socket->valid()) fds.emplace_back(client_socket->get(), kSocketFd);
+  absl::StatusOr<ChildProcess> client =
+      StartRole(kRoleClient, std::move(flags), std::move(fds), false);
+  if (!client.ok()) return fail(client.status());
+  client_socket->reset();  // the client's now, alone
+
+  absl::Duration timeout =
+      options_.ops > 0 ? absl::InfiniteDuration()
+                       : options_.warmup + options_.duration + kReportSlack;
+  absl::StatusOr<std::string> bytes = client->ReadToEnd(timeout);
+  if (!bytes.ok()) return fail(bytes.status());
+  absl::StatusOr<int> client_exit = client->Stop(kStopGrace);
+  if (!client_exit.ok()) return fail(client_exit.status());
+  for (auto it = servers.rbegin(); it != servers.rend(); ++it) {
+    absl::StatusOr<int> exit = it->Stop(kStopGrace);
+    if (!exit.ok()) return fail(exit.status());
+    if (*exit != 0) {
+      fail(absl::InternalError(absl::StrCat(it->name(), " ended: ",
+                                            DescribeWaitStatus(*exit))))
+          .IgnoreError();  // noted; the client's figures still stand
+    }
+  }
+  absl::StatusOr<ClientReport> report = DecodeReport(*bytes);
+  if (!report.ok()) {
+    return fail(absl::InternalError(
+        absl::StrCat("client (", DescribeWaitStatus(*client_exit),
+                     ") sent no report: ", report.status().message())));
+  }
+  lost_[key] += report->lost;
+  if (!report->error.empty()) {
+    return fail(absl::UnavailableError(
+        absl::StrCat("client stopped early: ", report->error)));
+  }
+  if (report->ops == 0) return fail(absl::InternalError("no call succeeded"));
+  Figures figures = FiguresOf(*report, workload);
+  rounds_[key].back() = figures;
+  if (options_.verbose) {
+    std::printf("round=%d %s\n", round,
+                FormatFigures(system, workload, figures).c_str());
+    std::fflush(stdout);
+  }
+  return absl::OkStatus();
+}
+
+bool Coordinator::Measured(Workload workload, System system) const {
+  auto it = rounds_.find({workload, system});
+  if (it == rounds_.end()) return false;
+  for (const std::optional<Figures>& f : it->second) {
+    if (f) return true;
+  }
+  return false;
+}
+
+void Coordinator::PrintResults(Workload workload) {
+  for (System system : options_.systems) {
+    if (!Measured(workload, system)) {
+      std::printf("NO RESULT system=%s workload=%s: every round failed\n",
+                  SystemName(system), WorkloadName(workload));
+      continue;
+    }
+    std::vector<Figures> good;
+    for (const std::optional<Figures>& f : rounds_[{workload, system}]) {
+      if (f) good.push_back(*f);
+    }
+    Figures median = MedianOf(good);
+    median.lost = lost_[{workload, system}];
+    std::printf("RESULT %s\n", FormatFigures(system, workload, median).c_str());
+  }
+  std::fflush(stdout);
+}
+
+void Coordinator::PrintRatio(Workload workload, const char* figure_name,
+                             double Figures::*figure, System numerator,
+                             System denominator, const RatioTarget* target) {
+  std::string what =
+      absl::StrFormat("  %s %s: %s / %s", WorkloadName(workload), figure_name,
+                      SystemName(numerator), SystemName(denominator));
+  if (!Measured(workload, numerator) || !Measured(workload, denominator)) {
+    std::printf("%s: not measured in this run\n", what.c_str());
+    return;
+  }
+  // The ratio of the medians, and the spread of the same ratio taken inside
+  // each round, where both systems ran a few seconds apart.
+  const auto& top = rounds_[{workload, numerator}];
+  const auto& bottom = rounds_[{workload, denominator}];
+  std::vector<double> tops, bottoms, per_round;
+  for (size_t i = 0; i < top.size() && i < bottom.size(); ++i) {
+    if (top[i]) tops.push_back((*top[i]).*figure);
+    if (bottom[i]) bottoms.push_back((*bottom[i]).*figure);
+    if (top[i] && bottom[i])
+      per_round.push_back((*top[i]).*figure / (*bottom[i]).*figure);
+  }
+  double ratio = Median(tops) / Median(bottoms);
+  std::string line = absl::StrFormat("%s = %.2f", what, ratio);
+  if (target != nullptr) {
+    bool met =
+        target->at_most ? ratio <= target->target : ratio >= target->target;
+    absl::StrAppendFormat(&line, " (target %s %.1f: %s)",
+                          target->at_most ? "<=" : ">=", target->target,
+                          met ? "met" : "missed");
+  }
+  if (!per_round.empty()) {
+    auto [low, high] = std::minmax_element(per_round.begin(), per_round.end());
+    absl::StrAppendFormat(&line, "; per round %.2f to %.2f", *low, *high);
+  }
+  std::printf("%s\n", line.c_str());
+}
+
+void Coordinator::PrintSummary() {
+  std::printf("\nSummary: medians of %d rounds per system, %s.\n",
+              static_cast<int>(options_.rounds),
+              options_.pin ? "pinned (--pin: every process on CPU 0)"
+                           : "not pinned (processes free to use every CPU)");
+  for (const RatioTarget& target : kTargets) {
+    if (std::find(options_.workloads.begin(), options_.workloads.end(),
+                  target.workload) == options_.workloads.end()) {
+      continue;
+    }
+    PrintRatio(target.workload, target.figure_name, target.figure,
+               System::kSwitchboard, System::kFloorRelay, &target);
+    PrintRatio(target.workload, target.figure_name, target.figure,
+               System::kFloorRelay, System::kFloorDirect, nullptr);
+  }
+  if (options_.rounds < 5) {
+    std::printf(
+        "  Only %d rounds: medians of fewer than 5 rounds are fragile.\n",
+        static_cast<int>(options_.rounds));
+  }
+  if (!problems_.empty()) {
+    std::printf("  Problems (%zu):\n", problems_.size());
+    for (const std::string& problem : problems_)
+      std::printf("    %s\n", problem.c_str());
+  }
+  std::printf(
+      "  Ratios compare systems measured in the same run; figures from "
+      "different runs are not comparable on this shared machine.\n");
+  std::fflush(stdout);
+}
+
+absl::Status Coordinator::Run() {
+  if (options_.pin) {
+    // Inherited by every process started from here on.
+    if (absl::Status s = PinToCpuZero(); !s.ok()) return s;
+  }
+  if (std::find(options_.systems.begin(), options_.systems.end(),
+                System::kSwitchboard) != options_.systems.end()) {
+    absl::StatusOr<std::unique_ptr<BrokerProcess>> broker =
+        BrokerProcess::Start(options_.broker_path);
+    if (!broker.ok()) {
+      return absl::Status(broker.status().code(),
+                          absl::StrCat("starting ", options_.broker_path, ": ",
+                                       broker.status().message()));
+    }
+    broker_ = *std::move(broker);
+  }
+  for (Workload workload : options_.workloads) {
+    for (int round = 1; round <= options_.rounds; ++round) {
+      std::fprintf(stderr, "switchboard-bench: %s round %d/%d\n",
+                   WorkloadName(workload), round,
+                   static_cast<int>(options_.rounds));
+      for (System system : options_.systems) {
+        if (absl::Status s = RunRound(workload, system, round); !s.ok())
+          return s;
+      }
+    }
+    PrintResults(workload);
+  }
+  if (broker_) {
+    if (absl::Status s = broker_->Stop(); !s.ok()) {
+      if (s.code() == absl::StatusCode::kCancelled) return s;
+      problems_.push_back(std::string(s.message()));
+    }
+  }
+  PrintSummary();
+  int missing = 0;
+  for (Workload workload : options_.workloads) {
+    for (System system : options_.systems)
+      missing += !Measured(workload, system);
+  }
+  if (missing > 0) {
+    return absl::UnavailableError(
+        absl::StrCat(missing, " system and workload pairs got no result"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunBench(const BenchOptions& options) {
+  InstallInterruptHandler();
+  Coordinator coordinator(options);
+  return coordinator.Run();
+}
+
+}  // namespace switchboard::bench

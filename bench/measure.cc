@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+#include "bench/measure.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace switchboard::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Fixed-size start of an encoded report; the error text and the latencies
+// follow. Both ends are this same binary, so the layout needs no byte order.
+struct ReportHeader {
+  uint64_t magic;
+  uint64_t ops;
+  uint64_t lost;
+  int64_t elapsed_ns;
+  uint64_t error_bytes;
+  uint64_t latency_count;
+};
+constexpr uint64_t kReportMagic = 0x5342'4245'4e43'4831;  // "SBBENCH1"
+
+int64_t Nanoseconds(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+
+}  // namespace
+
+ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
+  ClientReport report;
+  uint64_t sequence = 0;
+  // One call; true if it got the right reply. The clock readings bracket the
+  // call and the check (for bigframe the check reads every page).
+  auto call = [&](Clock::time_point& start, Clock::time_point& end) {
+    std::string request = MakeRequest(options.workload, ++sequence);
+    start = Clock::now();
+    absl::StatusOr<Payload> reply = caller.Call(request);
+    bool ok = reply.ok() && CheckReply(options.workload, request, *reply);
+    end = Clock::now();
+    if (!ok) {
+      std::string why = reply.ok()
+                            ? absl::StrCat("wrong reply (", reply->size(),
+                                           " bytes) to call ", sequence)
+                            : reply.status().ToString();
+      // The first loss is worth a line; the count tells the rest.
+      if (report.lost++ == 0) {
+        std::fprintf(stderr, "switchboard-bench client: %s\n", why.c_str());
+      }
+      if (!caller.usable() && report.error.empty()) report.error = why;
+    }
+    return ok;
+  };
+
+  Clock::time_point start, end;
+  auto warmup_end = Clock::now() + absl::ToChronoNanoseconds(options.warmup);
+  do {
+    call(start, end);
+  } while (end < warmup_end && caller.usable());
+
+  report.latencies_ns.reserve(options.ops > 0 ? options.ops : 1 << 20);
+  auto duration = absl::ToChronoNanoseconds(options.duration);
+  Clock::time_point first = Clock::now();
+  end = first;
+  for (int64_t made = 0; caller.usable(); ++made) {
+    if (options.ops > 0 ? made >= options.ops
+                        : made > 0 && end - first >= duration) {
+      break;
+    }
+    if (call(start, end))
+      report.latencies_ns.push_back(Nanoseconds(end - start));
+  }
+  report.ops = report.latencies_ns.size();
+  report.elapsed_ns = Nanoseconds(end - first);
+  return report;
+}
+
+std::string EncodeReport(const ClientReport& report) {
+  ReportHeader header{kReportMagic,        report.ops,
+                      report.lost,         report.elapsed_ns,
+                      report.error.size(), report.latencies_ns.size()};
+  std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
+  bytes += report.error;
+  bytes.append(reinterpret_cast<const char*>(report.latencies_ns.data()),
+               report.latencies_ns.size() * sizeof(int64_t));
+  return bytes;
+}
+
+absl::StatusOr<ClientReport> DecodeReport(absl::string_view bytes) {
+  ReportHeader header;
+  if (bytes.size() < sizeof header) {
+    return absl::DataLossError(
+        absl::StrCat("client report is ", bytes.size(), " bytes, too short"));
+  }
+  std::memcpy(&header, bytes.data(), sizeof header);
+  bytes.remove_prefix(sizeof header);
+  if (header.magic != kReportMagic ||
+      bytes.size() !=
+          header.error_bytes + header.latency_count * sizeof(int64_t)) {
+    return absl::DataLossError("client report is malformed");
+  }
+  ClientReport report;
+  report.ops = header.ops;
+  report.lost = header.lost;
+  report.elapsed_ns = header.elapsed_ns;
+  report.error = std::string(bytes.substr(0, header.error_bytes));
+  bytes.remove_prefix(header.error_bytes);
+  report.latencies_ns.resize(header.latency_count);
+  std::memcpy(report.latencies_ns.data(), bytes.data(), bytes.size());
+  return report;
+}
+
+absl::Status SendReport(const ClientReport& report) {
+  std::string bytes = EncodeReport(report);
+  absl::string_view left = bytes;
+  while (!left.empty()) {
+    ssize_t n = ::write(1, left.data(), left.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "write client report");
+    }
+    left.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace switchboard::bench

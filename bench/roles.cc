@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+#include "bench/roles.h"
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/flags.h"
+#include "bench/floor.h"
+#include "bench/measure.h"
+#include "bench/switchboard_system.h"
+#include "bench/workload.h"
+
+namespace switchboard::bench {
+namespace {
+
+// FloorCaller as a Caller: any failure leaves the byte stream out of step,
+// so the first one ends the round.
+class FloorSocketCaller : public Caller {
+ public:
+  explicit FloorSocketCaller(int fd) : caller_(fd) {}
+
+  absl::StatusOr<Payload> Call(absl::string_view request) override {
+    absl::StatusOr<Payload> reply = caller_.Call(request);
+    if (!reply.ok()) usable_ = false;
+    return reply;
+  }
+  bool usable() const override { return usable_; }
+
+ private:
+  FloorCaller caller_;
+  bool usable_ = true;
+};
+
+struct RoleFlags {
+  std::string role;
+  std::string system = "floor-direct";
+  std::string workload = "rtt";
+  absl::Duration warmup = absl::Milliseconds(200);
+  absl::Duration duration = absl::Seconds(2);
+  int64_t ops = 0;
+  std::string address;  // the broker's, for switchboard
+};
+
+int RunClient(System system, absl::string_view address,
+              const MeasureOptions& options) {
+  std::unique_ptr<Caller> caller;
+  switch (system) {
+    case System::kFloorDirect:
+    case System::kFloorRelay:
+      caller = std::make_unique<FloorSocketCaller>(kSocketFd);
+      break;
+    case System::kSwitchboard: {
+      absl::StatusOr<std::unique_ptr<Caller>> connected =
+          ConnectSwitchboardCaller(address, options.workload);
+      if (!connected.ok()) {
+        std::fprintf(stderr, "switchboard-bench client: %s\n",
+                     connected.status().ToString().c_str());
+        return 1;
+      }
+      caller = *std::move(connected);
+      break;
+    }
+  }
+  ClientReport report = MeasureCalls(options, *caller);
+  if (absl::Status s = SendReport(report); !s.ok()) {
+    std::fprintf(stderr, "switchboard-bench client: %s\n",
+                 s.ToString().c_str());
+    return 1;
+  }
+  return report.error.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+bool IsRoleInvocation(int argc, char** argv) {
+  return argc > 1 && absl::StartsWith(argv[1], kRoleFlag);
+}
+
+int RunRole(int argc, char** argv) {
+  // A peer that goes away is an error to report, not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
+  RoleFlags flags;
+  FlagParser parser("switchboard-bench --role", "A process of a bench round.");
+  parser.AddString("role", &flags.role, "ROLE", "what this process does");
+  parser.AddString("system", &flags.system, "SYSTEM", "the client's system");
+  parser.AddString("workload", &flags.workload, "WORKLOAD", "rtt or bigframe");
+  parser.AddDuration("warmup", &flags.warmup, "unrecorded calls first");
+  parser.AddDuration("duration", &flags.duration, "measured time");
+  parser.AddInt("ops", &flags.ops, "N", "measured calls instead");
+  parser.AddString("address", &flags.address, "ADDRESS",
+                   "the broker's address");
+  absl::StatusOr<std::vector<std::string>> args = parser.Parse(argc, argv);
+  std::optional<Workload> workload = ParseWorkload(flags.workload);
+  std::optional<System> system = ParseSystem(flags.system);
+  if (!args.ok() || !args->empty() || !workload || !system) {
+    std::fprintf(
+        stderr, "switchboard-bench: bad role arguments%s\n",
+        args.ok() ? "" : absl::StrCat(": ", args.status().message()).c_str());
+    return 2;
+  }
+  if (flags.role == kRoleFloorServer)
+    return RunFloorServer(*workload, kSocketFd);
+  if (flags.role == kRoleFloorRelay) return RunRelay(kSocketFd, kServerSideFd);
+  if (flags.role == kRoleSwitchboardServer) {
+    return RunSwitchboardServer(*workload, flags.address);
+  }
+  if (flags.role == kRoleClient) {
+    return RunClient(
+        *system, flags.address,
+        MeasureOptions{*workload, flags.warmup, flags.duration, flags.ops});
+  }
+  std::fprintf(stderr, "switchboard-bench: unknown role '%s'\n",
+               flags.role.c_str());
+  return 2;
+}
+
+}  // namespace switchboard::bench

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+//
+// The processes of a round besides the coordinator are the bench itself,
+// re-executed with a hidden first argument --role=ROLE (a process with
+// threads must not fork() and carry on, and a fresh exec gives every system
+// the same clean start):
+//
+//   --role=floor-server        --workload=W          socket on fd 3
+//   --role=floor-relay                               client side on fd 3,
+//                                                    server side on fd 4
+//   --role=switchboard-server --workload=W --address=A
+//   --role=client --system=S --workload=W --warmup=D (--duration=D | --ops=N)
+//                 [--address=A]                      socket on fd 3 (floors)
+//
+// Servers and relays print "ready" on stdout once they serve; the client
+// writes its ClientReport on stdout. See child_process.h for the pipes.
+#ifndef SWITCHBOARD_BENCH_ROLES_H_
+#define SWITCHBOARD_BENCH_ROLES_H_
+
+#include "absl/strings/string_view.h"
+
+namespace switchboard::bench {
+
+inline constexpr absl::string_view kRoleFlag = "--role=";
+inline constexpr absl::string_view kRoleFloorServer = "floor-server";
+inline constexpr absl::string_view kRoleFloorRelay = "floor-relay";
+inline constexpr absl::string_view kRoleSwitchboardServer =
+    "switchboard-server";
+inline constexpr absl::string_view kRoleClient = "client";
+
+// Where a role finds the sockets the coordinator hands it.
+inline constexpr int kSocketFd = 3;
+inline constexpr int kServerSideFd = 4;  // the relay's second socket
+
+// True if argv[1] starts with --role=.
+bool IsRoleInvocation(int argc, char** argv);
+
+// Runs the role argv names; returns the process's exit code: 0 done, 1
+// failed (said why on stderr), 2 bad arguments.
+int RunRole(int argc, char** argv);
+
+}  // namespace switchboard::bench
+
+#endif  // SWITCHBOARD_BENCH_ROLES_H_

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+//
+// The switchboard system: a server and a client that talk through a running
+// switchboardd using only the public client library, as applications do.
+// The server answers without copying (the rtt echo shares the received
+// request; the big frame is one buffer rendered at start-up and shared by
+// every reply); the client makes synchronous Client::Call()s.
+#ifndef SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
+#define SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bench/measure.h"
+#include "bench/workload.h"
+
+namespace switchboard::bench {
+
+// Connects a caller for `workload`'s service at the broker `address`.
+// Errors: those of Client::Connect().
+absl::StatusOr<std::unique_ptr<Caller>> ConnectSwitchboardCaller(
+    absl::string_view address, Workload workload);
+
+// Role "switchboard-server": connects to `address`, serves `workload`'s
+// service, prints "ready", and serves until its stdin closes. Returns the
+// exit code.
+int RunSwitchboardServer(Workload workload, absl::string_view address);
+
+}  // namespace switchboard::bench
+
+#endif  // SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
