@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/name_registry.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/core/names.h"
+
+namespace switchboard::core {
+namespace {
+
+using State = v1::RegisterNameResult::State;
+
+absl::Status OwnedError(absl::string_view name, SessionId owner,
+                        absl::string_view why) {
+  std::ostringstream out;
+  out << "service name '" << name << "' is owned by " << owner << why;
+  return absl::AlreadyExistsError(out.str());
+}
+
+}  // namespace
+
+bool NameRegistry::IsQueued(const Entry& entry, SessionId session) const {
+  return std::any_of(entry.queue.begin(), entry.queue.end(),
+                     [&](const Claimant& c) { return c.session == session; });
+}
+
+bool NameRegistry::Dequeue(Entry& entry, SessionId session) {
+  auto it =
+      std::find_if(entry.queue.begin(), entry.queue.end(),
+                   [&](const Claimant& c) { return c.session == session; });
+  if (it == entry.queue.end()) return false;
+  entry.queue.erase(it);
+  return true;
+}
+
+void NameRegistry::Index(SessionId session, absl::string_view name) {
+  by_session_[session].emplace(name);
+}
+
+void NameRegistry::Unindex(SessionId session, absl::string_view name) {
+  auto it = by_session_.find(session);
+  if (it == by_session_.end()) return;
+  it->second.erase(std::string(name));
+  if (it->second.empty()) by_session_.erase(it);
+}
+
+absl::StatusOr<State> NameRegistry::Register(SessionId session,
+                                             absl::string_view name,
+                                             v1::NameFlag flag,
+                                             bool allow_replacement,
+                                             std::vector<NameEvent>* events) {
+  if (absl::Status s = ValidateClaimableName(name); !s.ok()) return s;
+  if (!v1::NameFlag_IsValid(flag)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown name flag ", static_cast<int>(flag)));
+  }
+  auto it = names_.find(name);
+  if (it == names_.end()) {
+    names_.emplace(name, Entry{Claimant{session, allow_replacement}, {}});
+    Index(session, name);
+    return v1::RegisterNameResult::STATE_OWNER;
+  }
+  Entry& entry = it->second;
+  const bool fail_if_owned =
+      flag == v1::NAME_FLAG_UNSPECIFIED || flag == v1::NAME_FLAG_FAIL_IF_OWNED;
+  if (entry.owner.session == session) {
+    if (fail_if_owned) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "service name '", name, "' is already owned by this connection"));
+    }
+    return v1::RegisterNameResult::STATE_OWNER;  // no change
+  }
+  if (fail_if_owned) {
+    return OwnedError(name, entry.owner.session, "");
+  }
+  if (flag == v1::NAME_FLAG_REPLACE) {
+    if (!entry.owner.allow_replacement) {
+      return OwnedError(name, entry.owner.session,
+                        ", which does not allow replacement");
+    }
+    // The replaced owner is told and, per the protocol, not queued.
+    events->push_back(NameEvent{NameEvent::Type::kLost, entry.owner.session,
+                                std::string(name), session});
+    Unindex(entry.owner.session, name);
+    Dequeue(entry, session);  // it may have been waiting in line
+    entry.owner = Claimant{session, allow_replacement};
+    Index(session, name);
+    return v1::RegisterNameResult::STATE_OWNER;
+  }
+  // NAME_FLAG_QUEUE: join the line once; asking again keeps the place.
+  if (!IsQueued(entry, session)) {
+    entry.queue.push_back(Claimant{session, allow_replacement});
+    Index(session, name);
+  }
+  return v1::RegisterNameResult::STATE_QUEUED;
+}
+
+void NameRegistry::PassOn(absl::flat_hash_map<std::string, Entry>::iterator it,
+                          std::vector<NameEvent>* events) {
+  Entry& entry = it->second;
+  if (entry.queue.empty()) {
+    names_.erase(it);
+    return;
+  }
+  entry.owner = entry.queue.front();
+  entry.queue.pop_front();
+  events->push_back(NameEvent{NameEvent::Type::kAcquired, entry.owner.session,
+                              it->first, SessionId()});
+}
+
+absl::Status NameRegistry::Release(SessionId session, absl::string_view name,
+                                   std::vector<NameEvent>* events) {
+  auto it = names_.find(name);
+  if (it != names_.end()) {
+    if (it->second.owner.session == session) {
+      Unindex(session, name);
+      PassOn(it, events);
+      return absl::OkStatus();
+    }
+    if (Dequeue(it->second, session)) {
+      Unindex(session, name);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "this connection neither owns nor queues for service name '", name, "'"));
+}
+
+void NameRegistry::ForgetSession(SessionId session,
+                                 std::vector<NameEvent>* events) {
+  auto index = by_session_.find(session);
+  if (index == by_session_.end()) return;
+  // Sorted, so the events come out in a stable order.
+  std::vector<std::string> names(index->second.begin(), index->second.end());
+  by_session_.erase(index);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    auto it = names_.find(name);
+    if (it == names_.end()) continue;
+    if (it->second.owner.session == session) {
+      PassOn(it, events);
+    } else {
+      Dequeue(it->second, session);
+    }
+  }
+}
+
+std::optional<SessionId> NameRegistry::OwnerOf(absl::string_view name) const {
+  auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  return it->second.owner.session;
+}
+
+std::vector<std::string> NameRegistry::NamesOwnedBy(SessionId session) const {
+  std::vector<std::string> owned;
+  auto index = by_session_.find(session);
+  if (index == by_session_.end()) return owned;
+  for (const std::string& name : index->second) {
+    if (OwnerOf(name) == session) owned.push_back(name);
+  }
+  std::sort(owned.begin(), owned.end());
+  return owned;
+}
+
+std::vector<SessionId> NameRegistry::QueueOf(absl::string_view name) const {
+  std::vector<SessionId> queue;
+  auto it = names_.find(name);
+  if (it == names_.end()) return queue;
+  for (const Claimant& c : it->second.queue) queue.push_back(c.session);
+  return queue;
+}
+
+}  // namespace switchboard::core

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/pending_calls.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace switchboard::core {
+namespace {
+
+const SessionId kCaller(1);
+const SessionId kCallee(2);
+const SessionId kOther(3);
+const absl::Time kT0 = absl::FromUnixSeconds(1000);
+
+std::vector<uint64_t> Ids(const std::vector<PendingCall>& calls) {
+  std::vector<uint64_t> ids;
+  for (const PendingCall& call : calls) ids.push_back(call.id.value());
+  return ids;
+}
+
+TEST(PendingCallsTest, BrokerIdsStartAtOneAndAreNeverReused) {
+  PendingCalls calls;
+  EXPECT_EQ(calls.Track(kCaller, RequestId(7), kCallee, kT0), RequestId(1));
+  ASSERT_TRUE(calls.TakeForReply(kCallee, RequestId(1)).has_value());
+  EXPECT_EQ(calls.Track(kCaller, RequestId(7), kCallee, kT0), RequestId(2));
+}
+
+TEST(PendingCallsTest, ReplyFindsTheCallerAndItsOwnRequestId) {
+  PendingCalls calls;
+  const RequestId id = calls.Track(kCaller, RequestId(7), kCallee, kT0);
+  EXPECT_TRUE(calls.IsPending(kCaller, RequestId(7)));
+  std::optional<PendingCall> call = calls.TakeForReply(kCallee, id);
+  ASSERT_TRUE(call.has_value());
+  EXPECT_EQ(call->caller, kCaller);
+  EXPECT_EQ(call->caller_request_id, RequestId(7));
+  EXPECT_FALSE(calls.IsPending(kCaller, RequestId(7)));
+  EXPECT_EQ(calls.size(), 0u);
+  // A second reply for the same id is late.
+  EXPECT_FALSE(calls.TakeForReply(kCallee, id).has_value());
+}
+
+TEST(PendingCallsTest, ReplyFromAnotherSessionLeavesTheCallPending) {
+  PendingCalls calls;
+  const RequestId id = calls.Track(kCaller, RequestId(7), kCallee, kT0);
+  EXPECT_FALSE(calls.TakeForReply(kOther, id).has_value());
+  EXPECT_TRUE(calls.IsPending(kCaller, RequestId(7)));
+  EXPECT_TRUE(calls.TakeForReply(kCallee, id).has_value());
+}
+
+TEST(PendingCallsTest, CancelFindsTheCallByTheCallersId) {
+  PendingCalls calls;
+  const RequestId id = calls.Track(kCaller, RequestId(7), kCallee, kT0);
+  EXPECT_FALSE(calls.TakeForCancel(kOther, RequestId(7)).has_value());
+  std::optional<PendingCall> call = calls.TakeForCancel(kCaller, RequestId(7));
+  ASSERT_TRUE(call.has_value());
+  EXPECT_EQ(call->id, id);
+  EXPECT_EQ(call->callee, kCallee);
+  EXPECT_EQ(calls.CountForCallee(kCallee), 0u);
+}
+
+TEST(PendingCallsTest, CountsCallsPerCallee) {
+  PendingCalls calls;
+  calls.Track(kCaller, RequestId(1), kCallee, kT0);
+  calls.Track(kCaller, RequestId(2), kCallee, kT0);
+  calls.Track(kCaller, RequestId(3), kOther, kT0);
+  EXPECT_EQ(calls.CountForCallee(kCallee), 2u);
+  EXPECT_EQ(calls.CountForCallee(kOther), 1u);
+  EXPECT_EQ(calls.CountForCallee(kCaller), 0u);
+}
+
+TEST(PendingCallsTest, ExpireUntilTakesDueCallsEarliestFirst) {
+  PendingCalls calls;
+  calls.Track(kCaller, RequestId(1), kCallee, kT0 + absl::Seconds(3));
+  calls.Track(kCaller, RequestId(2), kCallee, kT0 + absl::Seconds(1));
+  calls.Track(kCaller, RequestId(3), kCallee, kT0 + absl::Seconds(2));
+  EXPECT_EQ(calls.NextDeadline(), kT0 + absl::Seconds(1));
+  EXPECT_TRUE(calls.ExpireUntil(kT0).empty());
+  EXPECT_EQ(Ids(calls.ExpireUntil(kT0 + absl::Seconds(2))),
+            (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(calls.NextDeadline(), kT0 + absl::Seconds(3));
+  EXPECT_EQ(calls.size(), 1u);
+}
+
+TEST(PendingCallsTest, AnsweredCallsNoLongerExpireOrSetTheNextDeadline) {
+  PendingCalls calls;
+  const RequestId early = calls.Track(kCaller, RequestId(1), kCallee, kT0);
+  calls.Track(kCaller, RequestId(2), kCallee, kT0 + absl::Seconds(5));
+  ASSERT_TRUE(calls.TakeForReply(kCallee, early).has_value());
+  EXPECT_EQ(calls.NextDeadline(), kT0 + absl::Seconds(5));
+  EXPECT_TRUE(calls.ExpireUntil(kT0 + absl::Seconds(1)).empty());
+}
+
+TEST(PendingCallsTest, DeadlineHeapStaysBoundedUnderSteadyTraffic) {
+  PendingCalls calls;
+  for (int i = 0; i < 100000; ++i) {
+    const RequestId id =
+        calls.Track(kCaller, RequestId(1), kCallee, kT0 + absl::Seconds(30));
+    ASSERT_TRUE(calls.TakeForReply(kCallee, id).has_value());
+  }
+  EXPECT_LT(calls.deadline_entries_for_test(), 2100u);
+  EXPECT_FALSE(calls.NextDeadline().has_value());
+}
+
+TEST(PendingCallsTest, ForgettingASessionReturnsCallsItMadeAndServed) {
+  PendingCalls calls;
+  calls.Track(kCaller, RequestId(1), kCallee, kT0);  // 1: caller -> callee
+  calls.Track(kCallee, RequestId(1), kOther, kT0);   // 2: callee -> other
+  calls.Track(kOther, RequestId(1), kCaller, kT0);   // 3: other -> caller
+  calls.Track(kCallee, RequestId(2), kCallee, kT0);  // 4: callee -> itself
+  EXPECT_EQ(Ids(calls.ForgetSession(kCallee)),
+            (std::vector<uint64_t>{1, 2, 4}));
+  EXPECT_EQ(calls.size(), 1u);
+  EXPECT_FALSE(calls.IsPending(kCaller, RequestId(1)));
+  EXPECT_EQ(calls.CountForCallee(kOther), 0u);
+  EXPECT_TRUE(calls.ForgetSession(kCallee).empty());
+}
+
+TEST(PendingCallsTest, TakeAllEmptiesTheTable) {
+  PendingCalls calls;
+  calls.Track(kCaller, RequestId(1), kCallee, kT0);
+  calls.Track(kOther, RequestId(1), kCallee, kT0);
+  EXPECT_EQ(Ids(calls.TakeAll()), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(calls.size(), 0u);
+  EXPECT_EQ(calls.CountForCallee(kCallee), 0u);
+  EXPECT_FALSE(calls.NextDeadline().has_value());
+}
+
+}  // namespace
+}  // namespace switchboard::core

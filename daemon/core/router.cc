@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/router.h"
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/core/frames.h"
+#include "daemon/core/names.h"
+
+namespace switchboard::core {
+namespace {
+
+template <typename... Parts>
+std::string Text(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+}  // namespace
+
+Router::Router(const RouterConfig& config, Outbox& outbox)
+    : config_(config), outbox_(outbox) {
+  config_.default_call_timeout =
+      std::min(config_.default_call_timeout, kMaxCallTimeout);
+}
+
+void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
+  ++stats_.frames_in;
+  switch (frame.kind()) {
+    case wire::Kind::kCall:
+      OnCall(from, std::move(frame), now);
+      return;
+    case wire::Kind::kReply:
+      OnReply(from, std::move(frame));
+      return;
+    case wire::Kind::kCancel:
+      OnCancel(from, std::move(frame));
+      return;
+    case wire::Kind::kPing:
+      OnPing(from, frame);
+      return;
+    case wire::Kind::kRegisterName:
+      OnRegisterName(from, frame);
+      return;
+    case wire::Kind::kReleaseName:
+      OnReleaseName(from, frame);
+      return;
+    case wire::Kind::kError:
+      OnError(from, frame);
+      return;
+    case wire::Kind::kHello:
+      CloseForProtocolError(from, absl::InvalidArgumentError(
+                                      "HELLO sent twice on one connection"));
+      return;
+    case wire::Kind::kWelcome:
+    case wire::Kind::kEvent:
+      CloseForProtocolError(
+          from, absl::InvalidArgumentError(
+                    absl::StrCat("clients may not send ",
+                                 wire::KindName(frame.kind()), " frames")));
+      return;
+  }
+  // The decoder admits only the kinds above.
+  CloseForProtocolError(from, absl::InvalidArgumentError("unknown frame kind"));
+}
+
+absl::Status Router::CheckRequestId(SessionId from, RequestId id) const {
+  if (!id.valid()) {
+    return absl::InvalidArgumentError("request_id must be non-zero");
+  }
+  if (calls_.IsPending(from, id)) {
+    return absl::InvalidArgumentError(
+        Text("request_id ", id, " is already in use by a call still pending"));
+  }
+  return absl::OkStatus();
+}
+
+bool Router::Fits(SessionId session, size_t bytes) const {
+  const size_t queued = outbox_.QueuedBytes(session);
+  return queued == 0 || queued + bytes <= config_.max_queued_bytes;
+}
+
+absl::Duration Router::CallTimeout(uint64_t timeout_us) const {
+  if (timeout_us == 0) return config_.default_call_timeout;
+  const uint64_t max_us =
+      static_cast<uint64_t>(absl::ToInt64Microseconds(kMaxCallTimeout));
+  return absl::Microseconds(static_cast<int64_t>(std::min(timeout_us, max_us)));
+}
+
+void Router::Deliver(SessionId to, wire::Frame frame) {
+  ++stats_.frames_out;
+  outbox_.Send(to, std::move(frame));
+}
+
+void Router::Answer(SessionId to, RequestId request_id,
+                    const absl::Status& status) {
+  Deliver(to, BuildReply(request_id, status));
+}
+
+void Router::CloseForProtocolError(const Peer& from,
+                                   const absl::Status& reason) {
+  ++stats_.protocol_errors;
+  outbox_.CloseWithError(from.id, reason);
+}
+
+void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
+  ++stats_.calls;
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  if (!header.ok() || header->body_case() != v1::Header::kCall) {
+    CloseForProtocolError(
+        from, header.ok() ? absl::InvalidArgumentError(
+                                "CALL frame header does not hold a call")
+                          : header.status());
+    return;
+  }
+  const RequestId caller_request_id(frame.request_id());
+  const v1::Call& call = header->call();
+  absl::Status refused = CheckRequestId(from.id, caller_request_id);
+  if (refused.ok()) refused = ValidateServiceName(call.service());
+  if (refused.ok()) refused = ValidateMethodName(call.method());
+  std::optional<SessionId> callee;
+  if (refused.ok()) {
+    callee = names_.OwnerOf(call.service());
+    if (!callee) {
+      refused = absl::NotFoundError(
+          Text("no connection owns service '", call.service(), "'"));
+    }
+  }
+  if (refused.ok() &&
+      calls_.CountForCallee(*callee) >= config_.max_pending_calls) {
+    refused = absl::ResourceExhaustedError(
+        Text("service '", call.service(), "' (", *callee, ") has ",
+             config_.max_pending_calls,
+             " unanswered calls, the broker's limit per connection"));
+  }
+  if (refused.ok() && !Fits(*callee, frame.bytes().size())) {
+    refused = absl::ResourceExhaustedError(
+        Text("service '", call.service(), "' (", *callee,
+             ") is not keeping "
+             "up: ",
+             outbox_.QueuedBytes(*callee), " bytes wait to be written to it"));
+  }
+  if (!refused.ok()) {
+    ++stats_.calls_refused;
+    Answer(from.id, caller_request_id, refused);
+    return;
+  }
+  const RequestId id = calls_.Track(from.id, caller_request_id, *callee,
+                                    now + CallTimeout(call.timeout_us()));
+  frame.set_request_id(id.value());
+  frame.set_sender(from.id.value(), from.uid, from.pid);
+  ++stats_.calls_forwarded;
+  Deliver(*callee, std::move(frame));
+}
+
+void Router::OnReply(const Peer& from, wire::Frame frame) {
+  std::optional<PendingCall> call =
+      calls_.TakeForReply(from.id, RequestId(frame.request_id()));
+  if (!call) {
+    ++stats_.late_replies;
+    return;
+  }
+  if (!Fits(call->caller, frame.bytes().size())) {
+    ++stats_.replies_over_quota;
+    Answer(call->caller, call->caller_request_id,
+           absl::ResourceExhaustedError(
+               Text("the reply (", frame.bytes().size(),
+                    " bytes) does not fit "
+                    "this connection's output queue: ",
+                    outbox_.QueuedBytes(call->caller),
+                    " bytes wait to be read, the limit is ",
+                    config_.max_queued_bytes)));
+    return;
+  }
+  frame.set_request_id(call->caller_request_id.value());
+  frame.set_sender(from.id.value(), from.uid, from.pid);
+  ++stats_.replies_forwarded;
+  Deliver(call->caller, std::move(frame));
+}
+
+void Router::OnCancel(const Peer& from, wire::Frame frame) {
+  std::optional<PendingCall> call =
+      calls_.TakeForCancel(from.id, RequestId(frame.request_id()));
+  if (!call) {
+    ++stats_.cancels_ignored;
+    return;
+  }
+  ++stats_.calls_cancelled;
+  Answer(from.id, call->caller_request_id,
+         absl::CancelledError("the call was cancelled by the caller"));
+  frame.set_request_id(call->id.value());
+  frame.set_sender(from.id.value(), from.uid, from.pid);
+  Deliver(call->callee, std::move(frame));
+}
+
+void Router::OnPing(const Peer& from, const wire::Frame& frame) {
+  ++stats_.pings;
+  const RequestId id(frame.request_id());
+  Answer(from.id, id, CheckRequestId(from.id, id));
+}
+
+void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  if (!header.ok() || header->body_case() != v1::Header::kRegisterName) {
+    CloseForProtocolError(
+        from, header.ok() ? absl::InvalidArgumentError(
+                                "REGISTER_NAME frame header does not hold a "
+                                "register_name")
+                          : header.status());
+    return;
+  }
+  const RequestId id(frame.request_id());
+  if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) {
+    Answer(from.id, id, s);
+    return;
+  }
+  const v1::RegisterName& claim = header->register_name();
+  std::vector<NameEvent> events;
+  absl::StatusOr<NameRegistry::State> state = names_.Register(
+      from.id, claim.name(), claim.flag(), claim.allow_replacement(), &events);
+  if (!state.ok()) {
+    Answer(from.id, id, state.status());
+    return;
+  }
+  v1::RegisterNameResult result;
+  result.set_state(*state);
+  Deliver(from.id,
+          BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
+  SendEvents(events);
+}
+
+void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  if (!header.ok() || header->body_case() != v1::Header::kReleaseName) {
+    CloseForProtocolError(
+        from, header.ok() ? absl::InvalidArgumentError(
+                                "RELEASE_NAME frame header does not hold a "
+                                "release_name")
+                          : header.status());
+    return;
+  }
+  const RequestId id(frame.request_id());
+  if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) {
+    Answer(from.id, id, s);
+    return;
+  }
+  std::vector<NameEvent> events;
+  Answer(from.id, id,
+         names_.Release(from.id, header->release_name().name(), &events));
+  SendEvents(events);
+}
+
+void Router::OnError(const Peer& from, const wire::Frame& frame) {
+  // A client may send ERROR before it closes; it needs no answer.
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  std::string what = "the client sent ERROR";
+  if (header.ok() && header->body_case() == v1::Header::kError) {
+    absl::StrAppend(&what, " ", header->error().code(), ": ",
+                    header->error().message().substr(0, 200));
+  }
+  outbox_.Disconnect(from.id, absl::CancelledError(what));
+}
+
+void Router::SendEvents(const std::vector<NameEvent>& events) {
+  for (const NameEvent& change : events) {
+    v1::Event event;
+    if (change.type == NameEvent::Type::kLost) {
+      v1::Event::NameLost* lost = event.mutable_name_lost();
+      lost->set_name(change.name);
+      lost->set_new_owner(change.new_owner.value());
+    } else {
+      event.mutable_name_acquired()->set_name(change.name);
+    }
+    Deliver(change.session, BuildEvent(event));
+  }
+}
+
+void Router::ExpireCalls(absl::Time now) {
+  for (const PendingCall& call : calls_.ExpireUntil(now)) {
+    ++stats_.deadlines_exceeded;
+    Answer(call.caller, call.caller_request_id,
+           absl::DeadlineExceededError(
+               Text("no reply from ", call.callee, " before the deadline")));
+    Deliver(call.callee, BuildCancel(call.id));
+  }
+}
+
+void Router::ForgetSession(SessionId session) {
+  std::vector<NameEvent> events;
+  names_.ForgetSession(session, &events);
+  for (const PendingCall& call : calls_.ForgetSession(session)) {
+    if (call.callee == session && call.caller != session) {
+      ++stats_.calls_unavailable;
+      Answer(call.caller, call.caller_request_id,
+             absl::UnavailableError(
+                 Text(session, " disconnected before replying")));
+    } else if (call.caller == session && call.callee != session) {
+      Deliver(call.callee, BuildCancel(call.id));
+    }
+  }
+  SendEvents(events);
+}
+
+void Router::FailAllCalls(const absl::Status& status) {
+  for (const PendingCall& call : calls_.TakeAll()) {
+    ++stats_.calls_unavailable;
+    Answer(call.caller, call.caller_request_id, status);
+  }
+}
+
+}  // namespace switchboard::core

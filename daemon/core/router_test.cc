@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/core/router.h"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "gtest/gtest.h"
+
+namespace switchboard::core {
+namespace {
+
+// Records what the router sends; queued bytes are set by the test.
+class FakeOutbox : public Outbox {
+ public:
+  struct Sent {
+    SessionId to;
+    wire::Frame frame;
+  };
+  struct Closed {
+    SessionId session;
+    absl::Status reason;
+    bool with_error;
+  };
+
+  void Send(SessionId session, wire::Frame frame) override {
+    sent.push_back(Sent{session, std::move(frame)});
+  }
+  size_t QueuedBytes(SessionId session) const override {
+    auto it = queued.find(session);
+    return it == queued.end() ? 0 : it->second;
+  }
+  void CloseWithError(SessionId session, const absl::Status& reason) override {
+    closed.push_back(Closed{session, reason, true});
+  }
+  void Disconnect(SessionId session, const absl::Status& reason) override {
+    closed.push_back(Closed{session, reason, false});
+  }
+
+  // Removes and returns what was sent so far.
+  std::vector<Sent> Take() { return std::exchange(sent, {}); }
+
+  std::vector<Sent> sent;
+  std::vector<Closed> closed;
+  absl::flat_hash_map<SessionId, size_t> queued;
+};
+
+const Peer kCaller{SessionId(1), 1000, 111};
+const Peer kCallee{SessionId(2), 1001, 222};
+const Peer kThird{SessionId(3), 1002, 333};
+const absl::Time kT0 = absl::FromUnixSeconds(5000);
+
+wire::Frame FrameOf(wire::Kind kind, uint64_t request_id,
+                    const v1::Header* header, absl::string_view payload = "") {
+  wire::Prefix prefix;
+  prefix.kind = kind;
+  prefix.request_id = request_id;
+  // Whatever a client writes as its identity must be overwritten.
+  prefix.sender = 999;
+  prefix.sender_uid = 999;
+  prefix.sender_pid = 999;
+  if (header == nullptr) return wire::Frame::Build(prefix, "", payload);
+  return wire::Frame::Build(prefix, *header, payload);
+}
+
+wire::Frame Call(uint64_t id, absl::string_view service,
+                 absl::string_view payload = "request", uint64_t timeout_us = 0,
+                 absl::string_view method = "GetFrame") {
+  v1::Header header;
+  header.mutable_call()->set_service(std::string(service));
+  header.mutable_call()->set_method(std::string(method));
+  header.mutable_call()->set_timeout_us(timeout_us);
+  return FrameOf(wire::Kind::kCall, id, &header, payload);
+}
+
+wire::Frame Reply(uint64_t id, absl::string_view payload = "response") {
+  return FrameOf(wire::Kind::kReply, id, nullptr, payload);
+}
+
+wire::Frame Register(uint64_t id, absl::string_view name,
+                     v1::NameFlag flag = v1::NAME_FLAG_FAIL_IF_OWNED,
+                     bool allow_replacement = false) {
+  v1::Header header;
+  header.mutable_register_name()->set_name(std::string(name));
+  header.mutable_register_name()->set_flag(flag);
+  header.mutable_register_name()->set_allow_replacement(allow_replacement);
+  return FrameOf(wire::Kind::kRegisterName, id, &header);
+}
+
+wire::Frame Release(uint64_t id, absl::string_view name) {
+  v1::Header header;
+  header.mutable_release_name()->set_name(std::string(name));
+  return FrameOf(wire::Kind::kReleaseName, id, &header);
+}
+
+// The status a broker REPLY carries.
+absl::Status ReplyStatus(const wire::Frame& frame) {
+  EXPECT_EQ(frame.kind(), wire::Kind::kReply);
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  EXPECT_TRUE(header.ok());
+  if (!header.ok() || !header->has_reply()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(header->reply().code()),
+                      header->reply().message());
+}
+
+class RouterTest : public testing::Test {
+ protected:
+  RouterTest() : router_(Config(), outbox_) {}
+
+  static RouterConfig Config() {
+    RouterConfig config;
+    config.max_pending_calls = 3;
+    config.max_queued_bytes = 1000;
+    config.default_call_timeout = absl::Seconds(30);
+    return config;
+  }
+
+  void Handle(const Peer& from, wire::Frame frame, absl::Time now = kT0) {
+    router_.OnFrame(from, std::move(frame), now);
+  }
+
+  // kCallee owns "video.frames"; the registration reply is discarded.
+  void ServeVideo() {
+    Handle(kCallee, Register(1, "video.frames"));
+    outbox_.Take();
+  }
+
+  // Sends a CALL from kCaller and returns the frame the callee got.
+  wire::Frame ForwardCall(uint64_t id, uint64_t timeout_us = 0) {
+    Handle(kCaller, Call(id, "video.frames", "request", timeout_us));
+    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+    EXPECT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, kCallee.id);
+    return std::move(sent[0].frame);
+  }
+
+  // Expects exactly one broker REPLY to `to` with `request_id` and `code`.
+  void ExpectAnswer(SessionId to, uint64_t request_id, absl::StatusCode code) {
+    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, to);
+    EXPECT_EQ(sent[0].frame.request_id(), request_id);
+    EXPECT_EQ(sent[0].frame.prefix().sender, 0u);
+    EXPECT_EQ(ReplyStatus(sent[0].frame).code(), code)
+        << ReplyStatus(sent[0].frame);
+  }
+
+  FakeOutbox outbox_;
+  Router router_;
+};
+
+TEST_F(RouterTest, CallIsForwardedToTheOwnerWithABrokerIdAndTheCallerStamped) {
+  ServeVideo();
+  wire::Frame original = Call(7, "video.frames", "request-bytes");
+  const std::string header_bytes(original.header_bytes());
+  Handle(kCaller, std::move(original));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  const wire::Frame& forwarded = sent[0].frame;
+  EXPECT_EQ(forwarded.kind(), wire::Kind::kCall);
+  EXPECT_EQ(forwarded.request_id(), 1u);
+  EXPECT_EQ(forwarded.prefix().sender, 1u);
+  EXPECT_EQ(forwarded.prefix().sender_uid, 1000u);
+  EXPECT_EQ(forwarded.prefix().sender_pid, 111u);
+  EXPECT_EQ(forwarded.header_bytes(), header_bytes);
+  EXPECT_EQ(forwarded.payload(), "request-bytes");
+  // The encoded prefix was stamped too, not only the decoded copy.
+  absl::StatusOr<wire::Prefix> reread = wire::DecodePrefix(forwarded.bytes());
+  ASSERT_TRUE(reread.ok());
+  EXPECT_EQ(reread->request_id, 1u);
+  EXPECT_EQ(reread->sender, 1u);
+  EXPECT_EQ(router_.stats().calls_forwarded, 1u);
+}
+
+TEST_F(RouterTest, ForwardingPassesTheSameBufferOnWithoutCopying) {
+  ServeVideo();
+  wire::Frame call = Call(7, "video.frames", std::string(4096, 'p'));
+  const char* payload_bytes = call.payload().data();
+  Handle(kCaller, std::move(call));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.payload().data(), payload_bytes);
+
+  wire::Frame reply = Reply(1, std::string(4096, 'r'));
+  const char* reply_bytes = reply.payload().data();
+  Handle(kCallee, std::move(reply));
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.payload().data(), reply_bytes);
+}
+
+TEST_F(RouterTest, ReplyReachesTheCallerWithItsOwnIdAndTheCalleeAsSender) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  Handle(kCallee, Reply(forwarded.request_id(), "frame-bytes"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[0].frame.kind(), wire::Kind::kReply);
+  EXPECT_EQ(sent[0].frame.request_id(), 7u);
+  EXPECT_EQ(sent[0].frame.prefix().sender, 2u);
+  EXPECT_EQ(sent[0].frame.prefix().sender_uid, 1001u);
+  EXPECT_EQ(sent[0].frame.prefix().sender_pid, 222u);
+  EXPECT_EQ(sent[0].frame.payload(), "frame-bytes");
+  EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(RouterTest, CallToAServiceNobodyOwnsGetsNotFound) {
+  Handle(kCaller, Call(7, "video.frames"));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kNotFound);
+  EXPECT_EQ(router_.stats().calls_refused, 1u);
+}
+
+TEST_F(RouterTest, CallWithRequestIdZeroGetsInvalidArgument) {
+  ServeVideo();
+  Handle(kCaller, Call(0, "video.frames"));
+  ExpectAnswer(kCaller.id, 0, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RouterTest, CallReusingAPendingRequestIdGetsInvalidArgument) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  Handle(kCaller, Call(7, "video.frames"));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kInvalidArgument);
+  // The first call is untouched, and once answered the id is free again.
+  Handle(kCallee, Reply(forwarded.request_id()));
+  outbox_.Take();
+  ForwardCall(7);
+}
+
+TEST_F(RouterTest, SameRequestIdFromDifferentCallersIsFine) {
+  ServeVideo();
+  ForwardCall(7);
+  Handle(kThird, Call(7, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+}
+
+TEST_F(RouterTest, MalformedServiceOrMethodNameGetsInvalidArgument) {
+  ServeVideo();
+  Handle(kCaller, Call(7, "video..frames"));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kInvalidArgument);
+  Handle(kCaller, Call(8, "video.frames", "", 0, "Get Frame"));
+  ExpectAnswer(kCaller.id, 8, absl::StatusCode::kInvalidArgument);
+  Handle(kCaller, Call(9, "video.frames", "", 0, ""));
+  ExpectAnswer(kCaller.id, 9, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RouterTest, CallBeyondMaxPendingCallsIsRefusedAndNeverReachesTheCallee) {
+  ServeVideo();
+  for (uint64_t id = 1; id <= 3; ++id) ForwardCall(id);
+  Handle(kCaller, Call(4, "video.frames"));
+  ExpectAnswer(kCaller.id, 4, absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(router_.calls().CountForCallee(kCallee.id), 3u);
+}
+
+TEST_F(RouterTest, CallToACalleeWhoseQueueIsFullIsRefused) {
+  ServeVideo();
+  outbox_.queued[kCallee.id] = 990;
+  Handle(kCaller, Call(7, "video.frames", std::string(100, 'x')));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(RouterTest, FrameLargerThanTheQuotaStillGoesToAnEmptyQueue) {
+  ServeVideo();
+  Handle(kCaller, Call(7, "video.frames", std::string(5000, 'x')));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  Handle(kCallee, Reply(sent[0].frame.request_id(), std::string(5000, 'y')));
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.payload().size(), 5000u);
+}
+
+TEST_F(RouterTest, ReplyThatDoesNotFitTheCallersQuotaBecomesResourceExhausted) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  outbox_.queued[kCaller.id] = 500;
+  Handle(kCallee, Reply(forwarded.request_id(), std::string(600, 'x')));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(router_.stats().replies_over_quota, 1u);
+  EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(RouterTest, DeadlineSendsDeadlineExceededToCallerAndCancelToCallee) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7, /*timeout_us=*/2'000'000);
+  EXPECT_EQ(router_.NextDeadline(), kT0 + absl::Seconds(2));
+  router_.ExpireCalls(kT0 + absl::Seconds(1));
+  EXPECT_TRUE(outbox_.Take().empty());
+  router_.ExpireCalls(kT0 + absl::Seconds(2));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[0].frame.request_id(), 7u);
+  EXPECT_EQ(ReplyStatus(sent[0].frame).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(sent[1].to, kCallee.id);
+  EXPECT_EQ(sent[1].frame.kind(), wire::Kind::kCancel);
+  EXPECT_EQ(sent[1].frame.request_id(), forwarded.request_id());
+  EXPECT_EQ(sent[1].frame.prefix().sender, 0u);
+  EXPECT_FALSE(router_.NextDeadline().has_value());
+}
+
+TEST_F(RouterTest, TimeoutZeroUsesTheDefaultAndHugeTimeoutsAreClamped) {
+  ServeVideo();
+  ForwardCall(1, 0);
+  EXPECT_EQ(router_.NextDeadline(), kT0 + absl::Seconds(30));
+  Handle(kThird, Call(1, "video.frames", "", /*timeout_us=*/~uint64_t{0}));
+  outbox_.Take();
+  router_.ExpireCalls(kT0 + absl::Seconds(30));
+  outbox_.Take();
+  EXPECT_EQ(router_.NextDeadline(), kT0 + kMaxCallTimeout);
+}
+
+TEST_F(RouterTest, ReplyAfterTheDeadlineIsDiscardedAndCounted) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7, 1000);
+  router_.ExpireCalls(kT0 + absl::Seconds(1));
+  outbox_.Take();
+  Handle(kCallee, Reply(forwarded.request_id()));
+  EXPECT_TRUE(outbox_.Take().empty());
+  EXPECT_EQ(router_.stats().late_replies, 1u);
+}
+
+TEST_F(RouterTest, ReplyFromASessionTheCallWasNotRoutedToIsDiscarded) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  Handle(kThird, Reply(forwarded.request_id()));
+  EXPECT_TRUE(outbox_.Take().empty());
+  EXPECT_EQ(router_.stats().late_replies, 1u);
+  // The real callee's reply still goes through.
+  Handle(kCallee, Reply(forwarded.request_id()));
+  EXPECT_EQ(outbox_.Take().size(), 1u);
+}
+
+TEST_F(RouterTest,
+       CallerCancelGetsCancelledAndTheCalleeGetsCancelWithBrokerId) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  Handle(kCaller, FrameOf(wire::Kind::kCancel, 7, nullptr));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[0].frame.request_id(), 7u);
+  EXPECT_EQ(ReplyStatus(sent[0].frame).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(sent[1].to, kCallee.id);
+  EXPECT_EQ(sent[1].frame.kind(), wire::Kind::kCancel);
+  EXPECT_EQ(sent[1].frame.request_id(), forwarded.request_id());
+  EXPECT_EQ(sent[1].frame.prefix().sender, 1u);
+  // The callee's reply now is late: the caller got its one final reply.
+  Handle(kCallee, Reply(forwarded.request_id()));
+  EXPECT_TRUE(outbox_.Take().empty());
+}
+
+TEST_F(RouterTest, CancelForAnIdThatIsNotPendingIsIgnored) {
+  ServeVideo();
+  Handle(kCaller, FrameOf(wire::Kind::kCancel, 42, nullptr));
+  EXPECT_TRUE(outbox_.Take().empty());
+  EXPECT_EQ(router_.stats().cancels_ignored, 1u);
+}
+
+TEST_F(RouterTest, CalleeDisconnectingEndsItsCallsWithUnavailable) {
+  ServeVideo();
+  ForwardCall(7);
+  ForwardCall(8);
+  router_.ForgetSession(kCallee.id);
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  for (const FakeOutbox::Sent& s : sent) {
+    EXPECT_EQ(s.to, kCaller.id);
+    EXPECT_EQ(ReplyStatus(s.frame).code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(sent[0].frame.request_id(), 7u);
+  EXPECT_EQ(sent[1].frame.request_id(), 8u);
+  // Its name is gone too.
+  Handle(kCaller, Call(9, "video.frames"));
+  ExpectAnswer(kCaller.id, 9, absl::StatusCode::kNotFound);
+}
+
+TEST_F(RouterTest, CallerDisconnectingCancelsItsCallsAtTheCallee) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  router_.ForgetSession(kCaller.id);
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  EXPECT_EQ(sent[0].frame.kind(), wire::Kind::kCancel);
+  EXPECT_EQ(sent[0].frame.request_id(), forwarded.request_id());
+  EXPECT_EQ(router_.calls().size(), 0u);
+  EXPECT_FALSE(router_.NextDeadline().has_value());
+}
+
+TEST_F(RouterTest, CallToItselfGoesThroughTheBroker) {
+  Handle(kCallee, Register(1, "video.frames"));
+  outbox_.Take();
+  Handle(kCallee, Call(5, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  Handle(kCallee, Reply(sent[0].frame.request_id()));
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.request_id(), 5u);
+  // Disconnecting with a call to itself pending sends nothing to itself.
+  Handle(kCallee, Call(6, "video.frames"));
+  outbox_.Take();
+  router_.ForgetSession(kCallee.id);
+  EXPECT_TRUE(outbox_.Take().empty());
+}
+
+TEST_F(RouterTest, PingIsAnsweredOk) {
+  Handle(kCaller, FrameOf(wire::Kind::kPing, 3, nullptr));
+  ExpectAnswer(kCaller.id, 3, absl::StatusCode::kOk);
+  Handle(kCaller, FrameOf(wire::Kind::kPing, 0, nullptr));
+  ExpectAnswer(kCaller.id, 0, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RouterTest, RegisterNameRepliesWithTheStateAsPayload) {
+  Handle(kCallee, Register(4, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.request_id(), 4u);
+  EXPECT_TRUE(ReplyStatus(sent[0].frame).ok());
+  v1::RegisterNameResult result;
+  ASSERT_TRUE(result.ParseFromString(std::string(sent[0].frame.payload())));
+  EXPECT_EQ(result.state(), v1::RegisterNameResult::STATE_OWNER);
+
+  Handle(kThird, Register(1, "video.frames", v1::NAME_FLAG_QUEUE));
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(result.ParseFromString(std::string(sent[0].frame.payload())));
+  EXPECT_EQ(result.state(), v1::RegisterNameResult::STATE_QUEUED);
+}
+
+TEST_F(RouterTest, RegisteringATakenOrReservedNameIsAnsweredWithAnError) {
+  ServeVideo();
+  Handle(kThird, Register(1, "video.frames"));
+  ExpectAnswer(kThird.id, 1, absl::StatusCode::kAlreadyExists);
+  Handle(kThird, Register(2, "switchboard.admin"));
+  ExpectAnswer(kThird.id, 2, absl::StatusCode::kInvalidArgument);
+  Handle(kThird, Register(0, "other.name"));
+  ExpectAnswer(kThird.id, 0, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RouterTest, ReplaceSendsNameLostWithTheNewOwner) {
+  Handle(kCallee,
+         Register(1, "video.frames", v1::NAME_FLAG_FAIL_IF_OWNED, true));
+  outbox_.Take();
+  Handle(kThird, Register(1, "video.frames", v1::NAME_FLAG_REPLACE));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].to, kThird.id);
+  EXPECT_EQ(sent[1].to, kCallee.id);
+  EXPECT_EQ(sent[1].frame.kind(), wire::Kind::kEvent);
+  EXPECT_EQ(sent[1].frame.request_id(), 0u);
+  absl::StatusOr<v1::Header> header = sent[1].frame.ParseHeader();
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->event().name_lost().name(), "video.frames");
+  EXPECT_EQ(header->event().name_lost().new_owner(), 3u);
+}
+
+TEST_F(RouterTest, ReleaseAndDisconnectPassTheNameOnWithNameAcquired) {
+  ServeVideo();
+  Handle(kThird, Register(1, "video.frames", v1::NAME_FLAG_QUEUE));
+  Handle(kCaller, Register(1, "video.frames", v1::NAME_FLAG_QUEUE));
+  outbox_.Take();
+  Handle(kCallee, Release(2, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  EXPECT_TRUE(ReplyStatus(sent[0].frame).ok());
+  EXPECT_EQ(sent[1].to, kThird.id);
+  absl::StatusOr<v1::Header> header = sent[1].frame.ParseHeader();
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->event().name_acquired().name(), "video.frames");
+
+  router_.ForgetSession(kThird.id);
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_TRUE(sent[0].frame.ParseHeader()->event().has_name_acquired());
+}
+
+TEST_F(RouterTest, ReleasingANameNotHeldIsNotFound) {
+  Handle(kCaller, Release(1, "video.frames"));
+  ExpectAnswer(kCaller.id, 1, absl::StatusCode::kNotFound);
+}
+
+TEST_F(RouterTest, MalformedHeadersCloseTheSessionWithAnError) {
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kCall;
+  prefix.request_id = 1;
+  Handle(kCaller, wire::Frame::Build(prefix, "\xff\xff", ""));
+  prefix.kind = wire::Kind::kRegisterName;
+  v1::Header wrong_body;
+  wrong_body.mutable_release_name()->set_name("x");
+  Handle(kThird, wire::Frame::Build(prefix, wrong_body));
+  ASSERT_EQ(outbox_.closed.size(), 2u);
+  EXPECT_EQ(outbox_.closed[0].session, kCaller.id);
+  EXPECT_EQ(outbox_.closed[0].reason.code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(outbox_.closed[0].with_error);
+  EXPECT_EQ(outbox_.closed[1].session, kThird.id);
+  EXPECT_TRUE(outbox_.sent.empty());
+  EXPECT_EQ(router_.stats().protocol_errors, 2u);
+}
+
+TEST_F(RouterTest, KindsAClientMayNotSendCloseTheSession) {
+  Handle(kCaller, FrameOf(wire::Kind::kHello, 0, nullptr));
+  Handle(kCallee, FrameOf(wire::Kind::kWelcome, 0, nullptr));
+  Handle(kThird, FrameOf(wire::Kind::kEvent, 0, nullptr));
+  ASSERT_EQ(outbox_.closed.size(), 3u);
+  for (const FakeOutbox::Closed& closed : outbox_.closed) {
+    EXPECT_EQ(closed.reason.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(closed.with_error);
+  }
+}
+
+TEST_F(RouterTest, ClientErrorDisconnectsWithoutAnswering) {
+  v1::Header header;
+  header.mutable_error()->set_code(13);
+  header.mutable_error()->set_message("client bug");
+  Handle(kCaller, FrameOf(wire::Kind::kError, 0, &header));
+  ASSERT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_FALSE(outbox_.closed[0].with_error);
+  EXPECT_NE(outbox_.closed[0].reason.message().find("client bug"),
+            absl::string_view::npos);
+}
+
+TEST_F(RouterTest, FailAllCallsAnswersEveryCallerOnce) {
+  ServeVideo();
+  ForwardCall(7);
+  Handle(kThird, Call(9, "video.frames"));
+  outbox_.Take();
+  router_.FailAllCalls(absl::UnavailableError("broker shutting down"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[1].to, kThird.id);
+  EXPECT_EQ(ReplyStatus(sent[1].frame).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(router_.calls().size(), 0u);
+  router_.ForgetSession(kCallee.id);
+  EXPECT_TRUE(outbox_.Take().empty());
+}
+
+TEST_F(RouterTest, EveryCallEndsInExactlyOneFinalReply) {
+  // Mixed fates, then every session leaves: each caller id is answered once.
+  ServeVideo();
+  std::vector<wire::Frame> forwarded;
+  for (uint64_t id = 1; id <= 3; ++id)
+    forwarded.push_back(ForwardCall(id, 1000 * id));
+  Handle(kCallee, Reply(forwarded[0].request_id()));          // replied
+  Handle(kCaller, FrameOf(wire::Kind::kCancel, 2, nullptr));  // cancelled
+  router_.ExpireCalls(kT0 + absl::Milliseconds(3));           // expired
+  Handle(kCallee, Reply(forwarded[1].request_id()));          // late
+  Handle(kCallee, Reply(forwarded[2].request_id()));          // late
+  router_.ForgetSession(kCallee.id);
+  router_.ForgetSession(kCaller.id);
+  std::map<uint64_t, int> finals;
+  for (const FakeOutbox::Sent& s : outbox_.Take()) {
+    if (s.to == kCaller.id && s.frame.kind() == wire::Kind::kReply) {
+      ++finals[s.frame.request_id()];
+    }
+  }
+  EXPECT_EQ(finals, (std::map<uint64_t, int>{{1, 1}, {2, 1}, {3, 1}}));
+  EXPECT_EQ(router_.stats().late_replies, 2u);
+}
+
+}  // namespace
+}  // namespace switchboard::core
