@@ -295,10 +295,15 @@ void Coordinator::PrintRatio(Workload workload, const char* figure_name,
 }
 
 void Coordinator::PrintSummary() {
+  cpu_set_t cpus;
+  int cpu_count =
+      ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+  std::string placement =
+      options_.pin ? "pinned (--pin: every process on CPU 0)"
+                   : absl::StrCat("not pinned (processes free to use ",
+                                  cpu_count, " CPUs)");
   std::printf("\nSummary: medians of %d rounds per system, %s.\n",
-              static_cast<int>(options_.rounds),
-              options_.pin ? "pinned (--pin: every process on CPU 0)"
-                           : "not pinned (processes free to use every CPU)");
+              static_cast<int>(options_.rounds), placement.c_str());
   for (const RatioTarget& target : kTargets) {
     if (std::find(options_.workloads.begin(), options_.workloads.end(),
                   target.workload) == options_.workloads.end()) {
