@@ -94,6 +94,9 @@ absl::Status BrokerProcess::CheckRunning() {
 
 absl::Status BrokerProcess::Stop() {
   if (!process_) return absl::OkStatus();
+  if (absl::Status running = CheckRunning(); !running.ok()) {
+    return absl::InternalError(running.message());  // died during the run
+  }
   absl::StatusOr<int> exit = process_->Terminate(kStopTimeout);
   if (!exit.ok()) return exit.status();
   if (*exit != 0) {

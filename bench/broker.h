@@ -43,8 +43,9 @@ class BrokerProcess {
   // OK while the broker runs; kUnavailable saying how it ended otherwise.
   absl::Status CheckRunning();
 
-  // SIGTERM, then waits for a clean exit. Errors: kInternal if it ended
-  // with anything but exit 0 (the contract), kCancelled if interrupted.
+  // SIGTERM, then waits for a clean exit. Errors: kInternal if it had
+  // already ended, or ended with anything but exit 0 (the contract);
+  // kCancelled if interrupted.
   absl::Status Stop();
 
  private:

@@ -34,47 +34,52 @@ int64_t Nanoseconds(Clock::duration d) {
 }  // namespace
 
 ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
+  enum class Outcome { kGood, kLost, kBroken };
   ClientReport report;
   uint64_t sequence = 0;
-  // One call; true if it got the right reply. The clock readings bracket the
-  // call and the check (for bigframe the check reads every page).
+  // One call. The clock readings bracket the call and the check (for
+  // bigframe the check reads every page). usable() is asked only after a
+  // failure, so its cost (a lock, in the client library) stays out of the
+  // loop.
   auto call = [&](Clock::time_point& start, Clock::time_point& end) {
     std::string request = MakeRequest(options.workload, ++sequence);
     start = Clock::now();
     absl::StatusOr<Payload> reply = caller.Call(request);
     bool ok = reply.ok() && CheckReply(options.workload, request, *reply);
     end = Clock::now();
-    if (!ok) {
-      std::string why = reply.ok()
-                            ? absl::StrCat("wrong reply (", reply->size(),
-                                           " bytes) to call ", sequence)
-                            : reply.status().ToString();
-      // The first loss is worth a line; the count tells the rest.
-      if (report.lost++ == 0) {
-        std::fprintf(stderr, "switchboard-bench client: %s\n", why.c_str());
-      }
-      if (!caller.usable() && report.error.empty()) report.error = why;
+    if (ok) return Outcome::kGood;
+    std::string why = reply.ok() ? absl::StrCat("wrong reply (", reply->size(),
+                                                " bytes) to call ", sequence)
+                                 : reply.status().ToString();
+    // The first loss is worth a line; the count tells the rest.
+    if (report.lost++ == 0) {
+      std::fprintf(stderr, "switchboard-bench client: %s\n", why.c_str());
     }
-    return ok;
+    if (caller.usable()) return Outcome::kLost;
+    report.error = why;
+    return Outcome::kBroken;
   };
 
   Clock::time_point start, end;
   auto warmup_end = Clock::now() + absl::ToChronoNanoseconds(options.warmup);
   do {
-    call(start, end);
-  } while (end < warmup_end && caller.usable());
+    if (call(start, end) == Outcome::kBroken) return report;
+  } while (end < warmup_end);
 
   report.latencies_ns.reserve(options.ops > 0 ? options.ops : 1 << 20);
   auto duration = absl::ToChronoNanoseconds(options.duration);
   Clock::time_point first = Clock::now();
   end = first;
-  for (int64_t made = 0; caller.usable(); ++made) {
+  for (int64_t made = 0;; ++made) {
     if (options.ops > 0 ? made >= options.ops
                         : made > 0 && end - first >= duration) {
       break;
     }
-    if (call(start, end))
+    Outcome outcome = call(start, end);
+    if (outcome == Outcome::kBroken) break;
+    if (outcome == Outcome::kGood) {
       report.latencies_ns.push_back(Nanoseconds(end - start));
+    }
   }
   report.ops = report.latencies_ns.size();
   report.elapsed_ns = Nanoseconds(end - first);

@@ -33,8 +33,8 @@ class Caller {
 
 struct MeasureOptions {
   Workload workload = Workload::kRtt;
-  // Calls made first and not recorded: connection set-up, page faults and
-  // caches warm up here.
+  // Calls made first and not recorded (at least one): connection set-up,
+  // page faults and caches warm up here.
   absl::Duration warmup = absl::Milliseconds(200);
   // How long to measure, unless `ops` > 0: then exactly that many calls.
   absl::Duration duration = absl::Seconds(2);

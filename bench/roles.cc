@@ -101,9 +101,12 @@ int RunRole(int argc, char** argv) {
         args.ok() ? "" : absl::StrCat(": ", args.status().message()).c_str());
     return 2;
   }
-  if (flags.role == kRoleFloorServer)
+  if (flags.role == kRoleFloorServer) {
     return RunFloorServer(*workload, kSocketFd);
-  if (flags.role == kRoleFloorRelay) return RunRelay(kSocketFd, kServerSideFd);
+  }
+  if (flags.role == kRoleFloorRelay) {
+    return RunRelay(kSocketFd, kServerSideFd);
+  }
   if (flags.role == kRoleSwitchboardServer) {
     return RunSwitchboardServer(*workload, flags.address);
   }
