@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+//
+// switchboardd, the Switchboard broker: parses flags, blocks SIGTERM/SIGINT
+// into the event loop, creates the server and runs the loop. Everything the
+// broker decides lives in daemon/core, everything it does with sockets in
+// daemon/server.
+//
+// Exit status: 0 after a clean shutdown on SIGTERM or SIGINT; 1 when it
+// cannot start (bad address, a live broker at the socket path, bind failure,
+// bad token file); 2 for a usage error.
+#include <signal.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/flags.h"
+#include "base/log.h"
+#include "daemon/server/server.h"
+#include "io/address.h"
+#include "io/event_loop.h"
+#include "io/signal_watch.h"
+
+namespace switchboard {
+namespace {
+
+constexpr int kExitCannotStart = 1;
+constexpr int kExitUsage = 2;
+constexpr char kProgram[] = "switchboardd";
+// How long a shutdown may spend writing the last frames to clients.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(1);
+
+struct Flags {
+  std::vector<std::string> addresses{io::DefaultAddress()};
+  std::string token_file;
+  int64_t max_payload_bytes = int64_t{64} << 20;
+  int64_t max_header_bytes = int64_t{64} << 10;
+  int64_t max_pending_calls = 4096;
+  int64_t max_queued_bytes = int64_t{256} << 20;
+  absl::Duration call_timeout = absl::Seconds(30);
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  bool print_address = false;
+  std::string log_level = "info";
+};
+
+[[noreturn]] void Exit(int code, absl::string_view message) {
+  std::fprintf(stderr, "%s: %s\n", kProgram, std::string(message).c_str());
+  std::exit(code);
+}
+
+[[noreturn]] void UsageError(absl::string_view message) {
+  Exit(kExitUsage,
+       absl::StrCat(message, "\nRun '", kProgram, " --help' for usage."));
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  FlagParser parser(kProgram,
+                    "Runs the Switchboard broker: programs on this machine "
+                    "connect to it to offer\nnamed services and call each "
+                    "other's methods.");
+  parser.AddStrings("address", &flags.addresses, "ADDRESS",
+                    "unix:PATH or tcp:127.0.0.1:PORT (0: a free port); "
+                    "repeatable.");
+  parser.AddString("token-file", &flags.token_file, "PATH",
+                   "TCP token file, made 0600 if missing (default: 'token' "
+                   "beside the first unix socket).");
+  parser.AddInt("max-payload-bytes", &flags.max_payload_bytes, "N",
+                "Largest payload of one frame.");
+  parser.AddInt("max-header-bytes", &flags.max_header_bytes, "N",
+                "Largest protobuf header of one frame.");
+  parser.AddInt("max-pending-calls", &flags.max_pending_calls, "N",
+                "Unanswered calls one connection may be serving.");
+  parser.AddInt("max-queued-bytes", &flags.max_queued_bytes, "N",
+                "Output held for one connection before calls to it and "
+                "replies for it are refused.");
+  parser.AddDuration("call-timeout", &flags.call_timeout,
+                     "Deadline of a call that names none.");
+  parser.AddDuration("handshake-timeout", &flags.handshake_timeout,
+                     "Time a new connection has to send HELLO.");
+  parser.AddBool("print-address", &flags.print_address,
+                 "When ready, print each listening address (tcp: with "
+                 "its real port) on stdout.");
+  parser.AddString("log-level", &flags.log_level, "LEVEL",
+                   "debug, info, warning or error.");
+  parser.set_epilogue(
+      "Logs go to stderr. SWITCHBOARD_ADDRESS sets the default address.\n"
+      "Exit status: 0 after SIGTERM or SIGINT, 1 if the broker cannot start,\n"
+      "2 for a usage error.\n");
+  std::vector<std::string> positional = parser.ParseOrExit(argc, argv);
+  if (!positional.empty()) {
+    UsageError(absl::StrCat("unexpected argument '", positional[0], "'"));
+  }
+  return flags;
+}
+
+// A flag value that must lie in [1, max].
+template <typename T>
+T Positive(absl::string_view name, int64_t value, uint64_t max) {
+  if (value < 1 || static_cast<uint64_t>(value) > max) {
+    UsageError(absl::StrCat("--", name, " must be between 1 and ", max,
+                            ", not ", value));
+  }
+  return static_cast<T>(value);
+}
+
+log::Severity ParseLogLevel(absl::string_view level) {
+  if (level == "debug") return log::Severity::kDebug;
+  if (level == "info") return log::Severity::kInfo;
+  if (level == "warning") return log::Severity::kWarning;
+  if (level == "error") return log::Severity::kError;
+  UsageError(
+      absl::StrCat("--log-level must be debug, info, warning or error, "
+                   "not '",
+                   level, "'"));
+}
+
+server::ServerConfig BuildConfig(const Flags& flags) {
+  server::ServerConfig config;
+  const uint64_t u32 = std::numeric_limits<uint32_t>::max();
+  config.limits.max_payload_bytes =
+      Positive<uint32_t>("max-payload-bytes", flags.max_payload_bytes, u32);
+  config.limits.max_header_bytes =
+      Positive<uint32_t>("max-header-bytes", flags.max_header_bytes, u32);
+  config.router.max_pending_calls =
+      Positive<size_t>("max-pending-calls", flags.max_pending_calls, u32);
+  config.router.max_queued_bytes =
+      Positive<size_t>("max-queued-bytes", flags.max_queued_bytes,
+                       std::numeric_limits<int64_t>::max());
+  if (flags.call_timeout <= absl::ZeroDuration()) {
+    UsageError("--call-timeout must be positive");
+  }
+  if (flags.handshake_timeout <= absl::ZeroDuration()) {
+    UsageError("--handshake-timeout must be positive");
+  }
+  config.router.default_call_timeout = flags.call_timeout;
+  config.handshake_timeout = flags.handshake_timeout;
+  if (flags.addresses.empty()) UsageError("--address needs a value");
+
+  // Addresses are checked after the usage errors: a bad one means the
+  // broker cannot start (exit 1), as a taken one does.
+  std::string first_unix_path;
+  for (const std::string& text : flags.addresses) {
+    absl::StatusOr<io::Address> address = io::Address::Parse(text);
+    if (!address.ok()) Exit(kExitCannotStart, address.status().message());
+    if (address->transport == io::Transport::kUnix && first_unix_path.empty()) {
+      first_unix_path = address->path;
+    }
+    config.addresses.push_back(*std::move(address));
+  }
+  config.token_file = flags.token_file.empty()
+                          ? io::TokenPathBeside(first_unix_path)
+                          : flags.token_file;
+  return config;
+}
+
+int Run(int argc, char** argv) {
+  const Flags flags = ParseFlags(argc, argv);
+  log::SetMinSeverity(ParseLogLevel(flags.log_level));
+  const server::ServerConfig config = BuildConfig(flags);
+
+  // A client that disappears must cost an EPIPE, never the process.
+  ::signal(SIGPIPE, SIG_IGN);
+  absl::StatusOr<std::unique_ptr<io::EventLoop>> loop = io::EventLoop::Create();
+  if (!loop.ok()) Exit(kExitCannotStart, loop.status().ToString());
+
+  // Signals are blocked before the server exists, so one that arrives while
+  // it starts waits for the loop instead of killing the process with its
+  // socket file left behind. The first shuts down gracefully; a second one
+  // stops at once.
+  std::unique_ptr<server::Server> broker;
+  int signals_seen = 0;
+  absl::StatusOr<std::unique_ptr<io::SignalWatch>> signals =
+      io::SignalWatch::Create(**loop, {SIGTERM, SIGINT}, [&](int signal) {
+        if (++signals_seen > 1) {
+          (*loop)->Stop();
+          return;
+        }
+        broker->Shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                         kShutdownGrace, [&] { (*loop)->Stop(); });
+      });
+  if (!signals.ok()) Exit(kExitCannotStart, signals.status().ToString());
+
+  absl::StatusOr<std::unique_ptr<server::Server>> created =
+      server::Server::Create(**loop, config);
+  if (!created.ok()) Exit(kExitCannotStart, created.status().message());
+  broker = *std::move(created);
+
+  if (flags.print_address) {
+    for (const io::Address& address : broker->listening_addresses()) {
+      std::printf("%s\n", address.ToString().c_str());
+    }
+    std::fflush(stdout);
+  }
+
+  absl::Status ran = (*loop)->Run();
+  broker.reset();  // closes every connection
+  if (!ran.ok()) Exit(kExitCannotStart, ran.ToString());
+  SB_LOG(INFO) << "stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace switchboard
+
+int main(int argc, char** argv) { return switchboard::Run(argc, argv); }

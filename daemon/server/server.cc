@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/server/server.h"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "daemon/core/frames.h"
+#include "daemon/core/handshake.h"
+#include "daemon/server/token.h"
+
+namespace switchboard::server {
+namespace {
+
+// Connections accepted per listener wakeup: enough to absorb a connect burst
+// quickly, few enough that established sessions are not starved by it (the
+// level-triggered watch brings us back for the rest).
+constexpr int kMaxAcceptsPerWakeup = 32;
+// How long accepting pauses after accept4 fails for lack of resources
+// (EMFILE, ENFILE, ENOBUFS), instead of spinning on a readiness that stays.
+constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(100);
+// How long a closing session may take to read its final frame and close.
+constexpr absl::Duration kLinger = absl::Seconds(2);
+constexpr size_t kMaxLoggedNameBytes = 64;
+
+// A client-chosen name, safe for a log line.
+std::string PrintableName(absl::string_view name) {
+  std::string out;
+  for (char c : name.substr(0, kMaxLoggedNameBytes)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+std::string Describe(const Session& session) {
+  std::ostringstream out;
+  out << session.id();
+  if (!session.client_name().empty())
+    out << " '" << session.client_name() << "'";
+  out << " (" << io::TransportName(session.transport()) << ", uid "
+      << session.peer().uid;
+  if (session.transport() == io::Transport::kUnix) {
+    out << ", pid " << session.peer().pid;
+  }
+  out << ")";
+  return out.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(
+    io::EventLoop& loop, const ServerConfig& config) {
+  std::unique_ptr<Server> server(new Server(loop, config));
+  SB_RETURN_IF_ERROR(server->Listen());
+  return server;
+}
+
+Server::Server(io::EventLoop& loop, const ServerConfig& config)
+    : loop_(loop), config_(config), router_(config.router, *this) {
+  loop_.SetAfterEventsHook([this] { AfterEvents(); });
+}
+
+Server::~Server() {
+  loop_.SetAfterEventsHook(nullptr);
+  listeners_.clear();
+  sessions_.clear();
+}
+
+absl::Status Server::Listen() {
+  if (config_.addresses.empty()) {
+    return absl::InvalidArgumentError("no address to listen on");
+  }
+  absl::flat_hash_set<std::string> seen;
+  bool any_tcp = false;
+  for (const io::Address& address : config_.addresses) {
+    // tcp: port 0 twice is two different kernel-chosen ports.
+    const bool any_port =
+        address.transport == io::Transport::kTcp && address.port == 0;
+    if (!any_port && !seen.insert(address.ToString()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("address ", address.ToString(), " is given twice"));
+    }
+    any_tcp = any_tcp || address.transport == io::Transport::kTcp;
+  }
+  // The token first: nothing listens until everything needed is in place.
+  if (any_tcp) {
+    absl::StatusOr<std::string> token = LoadOrCreateToken(config_.token_file);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(),
+                          absl::StrCat("cannot use the TCP token file: ",
+                                       token.status().message()));
+    }
+    token_ = *std::move(token);
+  }
+  for (const io::Address& address : config_.addresses) {
+    absl::StatusOr<io::Listener> listener = io::Listener::Listen(address);
+    if (!listener.ok()) return listener.status();
+    auto entry = std::make_unique<ListenerWatch>(
+        ListenerWatch{*std::move(listener), {}, {}});
+    absl::StatusOr<io::EventLoop::Watch> watch = loop_.WatchFd(
+        entry->listener.fd(), EPOLLIN,
+        [this, raw = entry.get()](uint32_t) { OnAcceptReady(*raw); });
+    if (!watch.ok()) return watch.status();
+    entry->watch = *std::move(watch);
+    listeners_.push_back(std::move(entry));
+  }
+  for (const auto& entry : listeners_) {
+    SB_LOG(INFO) << "listening on " << entry->listener.address().ToString();
+  }
+  return absl::OkStatus();
+}
+
+std::vector<io::Address> Server::listening_addresses() const {
+  std::vector<io::Address> addresses;
+  for (const auto& entry : listeners_) {
+    addresses.push_back(entry->listener.address());
+  }
+  return addresses;
+}
+
+void Server::OnAcceptReady(ListenerWatch& entry) {
+  for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+    absl::StatusOr<std::optional<io::Fd>> socket = entry.listener.Accept();
+    if (!socket.ok()) {
+      SB_LOG(WARNING) << socket.status() << "; not accepting for "
+                      << kAcceptBackoff;
+      if (absl::Status s = entry.watch.SetEvents(0); !s.ok()) {
+        SB_LOG(ERROR) << "cannot pause accepting: " << s;
+      }
+      entry.retry = loop_.RunAfter(kAcceptBackoff, [&entry] {
+        if (absl::Status s = entry.watch.SetEvents(EPOLLIN); !s.ok()) {
+          SB_LOG(ERROR) << "cannot resume accepting: " << s;
+        }
+      });
+      return;
+    }
+    if (!socket->has_value()) return;
+    AddSession(std::move(**socket), entry.listener.address().transport);
+  }
+}
+
+void Server::AddSession(io::Fd socket, io::Transport transport) {
+  const core::SessionId id(next_session_id_++);
+  core::Peer peer{id, 0, 0};
+  if (transport == io::Transport::kUnix) {
+    absl::StatusOr<io::PeerCredentials> credentials =
+        io::GetPeerCredentials(socket.get());
+    if (!credentials.ok()) {
+      SB_LOG(WARNING) << "connection " << id
+                      << " dropped: " << credentials.status();
+      return;
+    }
+    peer.uid = credentials->uid;
+    peer.pid = credentials->pid;
+  } else {
+    // Only the broker's own user can read the token (PROTOCOL.md 2.1).
+    peer.uid = static_cast<uint32_t>(::getuid());
+  }
+  auto session = std::make_unique<Session>(*this, peer, transport,
+                                           std::move(socket), config_.limits);
+  if (absl::Status s = session->Start(loop_); !s.ok()) {
+    SB_LOG(WARNING) << "connection " << id << " dropped: " << s;
+    return;
+  }
+  const absl::Duration timeout = config_.handshake_timeout;
+  session->set_timer(loop_.RunAfter(timeout, [this, id, timeout] {
+    Session* late = Find(id);
+    if (late == nullptr) return;
+    ++stats_.handshakes_failed;
+    const absl::Status status = absl::DeadlineExceededError(
+        absl::StrCat("no HELLO within ", absl::FormatDuration(timeout)));
+    CloseSession(*late, status.ToString(), core::BuildError(status));
+  }));
+  ++stats_.connections_accepted;
+  SB_LOG(DEBUG) << "connection " << id << " opened over "
+                << io::TransportName(transport);
+  sessions_.emplace(id, std::move(session));
+}
+
+Session* Server::Find(core::SessionId id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void Server::OnFrame(Session& session, wire::Frame frame) {
+  ++stats_.frames_in;
+  switch (session.state()) {
+    case Session::State::kOpen:
+      router_.OnFrame(session.peer(), std::move(frame), loop_.Now());
+      return;
+    case Session::State::kHandshake:
+      CompleteHandshake(session, frame);
+      return;
+    case Session::State::kClosing:
+    case Session::State::kClosed:
+      return;
+  }
+}
+
+void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
+  absl::StatusOr<v1::Hello> hello = core::CheckHello(
+      frame, session.transport() == io::Transport::kTcp, token_);
+  if (!hello.ok()) {
+    ++stats_.handshakes_failed;
+    CloseSession(session, hello.status().ToString(),
+                 core::BuildError(hello.status()));
+    return;
+  }
+  session.CancelTimer();
+  session.set_client_name(PrintableName(hello->client_name()));
+  session.set_state(Session::State::kOpen);
+  ++stats_.handshakes_completed;
+  session.Enqueue(core::BuildWelcome(session.id(), config_.limits));
+  SB_LOG(INFO) << "connection " << Describe(session) << " accepted";
+}
+
+void Server::OnDecodeError(Session& session, const absl::Status& status,
+                           absl::string_view limit_name, uint64_t limit_value) {
+  ++stats_.decode_errors;
+  if (session.state() == Session::State::kHandshake) ++stats_.handshakes_failed;
+  CloseSession(session, status.ToString(),
+               core::BuildError(status, limit_name, limit_value));
+}
+
+void Server::OnPeerGone(Session& session, absl::string_view why) {
+  if (session.state() == Session::State::kClosing) {
+    Destroy(session);  // the client closed after reading our last frame
+    return;
+  }
+  CloseSession(session, why, std::nullopt);
+}
+
+void Server::CloseSession(Session& session, absl::string_view why,
+                          std::optional<wire::Frame> last_frame) {
+  const Session::State state = session.state();
+  if (state == Session::State::kClosing || state == Session::State::kClosed) {
+    return;
+  }
+  const core::SessionId id = session.id();
+  BeginClosing(session, why, std::move(last_frame));
+  // After BeginClosing: frames the router sends to this session now are
+  // dropped. The session object stays valid until the iteration ends.
+  if (state == Session::State::kOpen) router_.ForgetSession(id);
+}
+
+void Server::BeginClosing(Session& session, absl::string_view why,
+                          std::optional<wire::Frame> last_frame) {
+  // A connection that leaves before HELLO without fault (a liveness probe,
+  // such as another broker checking the socket) is not worth an INFO line.
+  if (session.state() == Session::State::kHandshake && !last_frame) {
+    SB_LOG(DEBUG) << "connection " << Describe(session) << " closed: " << why;
+  } else {
+    SB_LOG(INFO) << "connection " << Describe(session) << " closed: " << why;
+  }
+  session.CancelTimer();
+  if (!last_frame) {
+    Destroy(session);
+    return;
+  }
+  session.set_state(Session::State::kClosing);
+  session.Enqueue(*std::move(last_frame));
+  const core::SessionId id = session.id();
+  session.set_timer(loop_.RunAfter(kLinger, [this, id] {
+    if (Session* lingering = Find(id)) Destroy(*lingering);
+  }));
+}
+
+void Server::Destroy(Session& session) {
+  session.set_state(Session::State::kClosed);
+  session.CancelTimer();
+  // Usually called from inside the session's own callback: defer the delete.
+  if (auto node = sessions_.extract(session.id())) {
+    loop_.DeleteSoon(std::move(node.mapped()));
+  }
+}
+
+void Server::RequestFlush(Session& session) {
+  if (session.flush_requested()) return;
+  session.set_flush_requested(true);
+  flush_list_.push_back(&session);
+}
+
+void Server::AfterEvents() {
+  // Flushing can close a session, which can queue frames for others (e.g.
+  // UNAVAILABLE replies): keep going until nothing is left to flush.
+  while (!flush_list_.empty()) {
+    std::vector<Session*> batch;
+    batch.swap(flush_list_);
+    for (Session* session : batch) {
+      session->set_flush_requested(false);
+      // Sessions destroyed in this iteration are freed only after this hook.
+      if (session->state() != Session::State::kClosed) Flush(*session);
+    }
+  }
+  ArmDeadlineTimer();
+  if (shutting_down_ && shutdown_done_) {
+    bool all_written = true;
+    for (const auto& [id, session] : sessions_) {
+      all_written = all_written && session->output_empty();
+    }
+    if (all_written) FinishShutdown();
+  }
+}
+
+void Server::Flush(Session& session) {
+  const bool closing = session.state() == Session::State::kClosing;
+  absl::Status status = session.WriteOutput();
+  if (status.ok()) {
+    if (closing && session.output_empty()) session.ShutdownWrite();
+    status = session.UpdateInterest(config_.router.max_queued_bytes);
+  }
+  if (status.ok()) return;
+  if (closing) {
+    Destroy(session);
+  } else {
+    CloseSession(session, status.ToString(), std::nullopt);
+  }
+}
+
+void Server::ArmDeadlineTimer() {
+  // One loop timer for all calls, at the earliest deadline. Most calls are
+  // answered long before it, so it is rarely re-armed: a timer armed for a
+  // call that was answered fires once, expires nothing, and moves on.
+  std::optional<absl::Time> next = router_.NextDeadline();
+  if (!next) return;
+  if (deadline_timer_.pending() && deadline_timer_at_ <= *next) return;
+  deadline_timer_at_ = *next;
+  deadline_timer_ = loop_.RunAt(*next, [this] {
+    deadline_timer_at_ = absl::InfiniteFuture();
+    router_.ExpireCalls(loop_.Now());
+  });
+}
+
+void Server::Shutdown(absl::string_view reason, absl::Duration grace,
+                      absl::AnyInvocable<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  SB_LOG(INFO) << "shutting down (" << reason << "): " << sessions_.size()
+               << " connections open";
+  listeners_.clear();  // stops accepting and removes the unix socket files
+  router_.FailAllCalls(absl::UnavailableError("the broker is shutting down"));
+
+  v1::Event event;
+  event.mutable_shutting_down()->set_reason(std::string(reason));
+  std::vector<Session*> sessions;
+  for (const auto& [id, session] : sessions_) sessions.push_back(session.get());
+  std::vector<core::SessionId> forget;
+  for (Session* session : sessions) {
+    if (session->state() == Session::State::kOpen) {
+      forget.push_back(session->id());
+      BeginClosing(*session, "the broker is shutting down",
+                   core::BuildEvent(event));
+    } else if (session->state() == Session::State::kHandshake) {
+      BeginClosing(*session, "the broker is shutting down",
+                   core::BuildError(
+                       absl::UnavailableError("the broker is shutting down")));
+    }
+  }
+  // Only once every session is closing, so names passing on between them
+  // send no events.
+  for (core::SessionId id : forget) router_.ForgetSession(id);
+  shutdown_timer_ = loop_.RunAfter(grace, [this] { FinishShutdown(); });
+}
+
+void Server::FinishShutdown() {
+  absl::AnyInvocable<void()> done = std::exchange(shutdown_done_, nullptr);
+  if (!done) return;
+  shutdown_timer_.Cancel();
+  done();
+}
+
+// --- core::Outbox ---
+
+void Server::Send(core::SessionId id, wire::Frame frame) {
+  Session* session = Find(id);
+  if (session == nullptr || session->state() != Session::State::kOpen) return;
+  session->Enqueue(std::move(frame));
+}
+
+size_t Server::QueuedBytes(core::SessionId id) const {
+  Session* session = Find(id);
+  return session == nullptr ? 0 : session->queued_bytes();
+}
+
+void Server::CloseWithError(core::SessionId id, const absl::Status& reason) {
+  if (Session* session = Find(id)) {
+    CloseSession(*session, reason.ToString(), core::BuildError(reason));
+  }
+}
+
+void Server::Disconnect(core::SessionId id, const absl::Status& reason) {
+  if (Session* session = Find(id)) {
+    CloseSession(*session, reason.ToString(), std::nullopt);
+  }
+}
+
+}  // namespace switchboard::server

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+//
+// Server: connects the broker's core to sockets. It owns the listeners, the
+// sessions (keyed by id) and the router; it accepts connections, runs the
+// HELLO/WELCOME handshake with its timeout, hands every later frame to the
+// router, implements the router's Outbox with the sessions' output queues,
+// flushes all of them once per loop iteration (after all input was
+// handled), keeps one loop timer for the earliest call deadline, and shuts
+// down gracefully.
+//
+// Every method runs on the loop thread.
+#ifndef SWITCHBOARD_DAEMON_SERVER_SERVER_H_
+#define SWITCHBOARD_DAEMON_SERVER_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "daemon/core/outbox.h"
+#include "daemon/core/router.h"
+#include "daemon/server/session.h"
+#include "io/address.h"
+#include "io/event_loop.h"
+#include "io/listener.h"
+#include "wire/limits.h"
+
+namespace switchboard::server {
+
+struct ServerConfig {
+  // Where to listen, in order. At least one.
+  std::vector<io::Address> addresses;
+  // The TCP token's file; read (or created) only when a tcp: address is
+  // configured.
+  std::string token_file;
+  wire::Limits limits;
+  core::RouterConfig router;
+  // A connection that has not sent HELLO by then gets ERROR
+  // DEADLINE_EXCEEDED and is closed.
+  absl::Duration handshake_timeout = absl::Seconds(5);
+};
+
+// Counters for the admin service and tests; they only grow.
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t handshakes_completed = 0;
+  uint64_t handshakes_failed = 0;
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t decode_errors = 0;  // malformed, oversized or garbage input
+};
+
+class Server : private core::Outbox {
+ public:
+  // Binds every configured address, in order, and starts accepting on
+  // `loop`, which must outlive the server. Errors, each a one-line message
+  // for the operator: a failed listener (Listener::Listen's errors, e.g.
+  // kAlreadyExists "another broker is already listening on unix:..."), a
+  // bad token file (LoadOrCreateToken's errors, prefixed with the path),
+  // kInvalidArgument for an address given twice.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(
+      io::EventLoop& loop, const ServerConfig& config);
+  ~Server() override;
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The addresses listened on, in configuration order, tcp: with the real
+  // port. Empty once Shutdown() started.
+  std::vector<io::Address> listening_addresses() const;
+
+  // Stops accepting (removing the unix socket files), ends pending calls
+  // with UNAVAILABLE, sends every client EVENT shutting_down (ERROR
+  // UNAVAILABLE to those still in the handshake), and calls `done` once all
+  // of that is written or `grace` has passed, whichever is first. Later
+  // calls do nothing.
+  void Shutdown(absl::string_view reason, absl::Duration grace,
+                absl::AnyInvocable<void()> done);
+
+  const ServerStats& stats() const { return stats_; }
+  const core::Router& router() const { return router_; }
+  size_t session_count() const { return sessions_.size(); }
+
+ private:
+  friend class Session;
+
+  struct ListenerWatch {
+    io::Listener listener;
+    io::EventLoop::Watch watch;  // after listener: leaves epoll first
+    io::EventLoop::Timer retry;  // accept back-off after EMFILE and friends
+  };
+
+  Server(io::EventLoop& loop, const ServerConfig& config);
+  absl::Status Listen();
+  void OnAcceptReady(ListenerWatch& entry);
+  void AddSession(io::Fd socket, io::Transport transport);
+
+  // Called by sessions.
+  void OnFrame(Session& session, wire::Frame frame);
+  void OnDecodeError(Session& session, const absl::Status& status,
+                     absl::string_view limit_name, uint64_t limit_value);
+  // The client closed or reset the connection.
+  void OnPeerGone(Session& session, absl::string_view why);
+  void RequestFlush(Session& session);
+  void CountFrameOut() { ++stats_.frames_out; }
+  void CountBytesOut(size_t bytes) { stats_.bytes_out += bytes; }
+
+  void CompleteHandshake(Session& session, const wire::Frame& frame);
+  // Moves `session` to kClosing and tells the router. With `last_frame`
+  // (ERROR, or EVENT at shutdown) the frame is flushed first and the session
+  // lingers until the client closes; without, it is closed at once.
+  void CloseSession(Session& session, absl::string_view why,
+                    std::optional<wire::Frame> last_frame);
+  void BeginClosing(Session& session, absl::string_view why,
+                    std::optional<wire::Frame> last_frame);
+  // Removes `session` from the table and frees it after this iteration.
+  void Destroy(Session& session);
+  Session* Find(core::SessionId id) const;
+
+  // The loop's after-events hook: flush, re-arm the deadline timer, and
+  // finish a shutdown once everything is written.
+  void AfterEvents();
+  void Flush(Session& session);
+  void ArmDeadlineTimer();
+  void FinishShutdown();
+
+  // core::Outbox
+  void Send(core::SessionId session, wire::Frame frame) override;
+  size_t QueuedBytes(core::SessionId session) const override;
+  void CloseWithError(core::SessionId session,
+                      const absl::Status& reason) override;
+  void Disconnect(core::SessionId session, const absl::Status& reason) override;
+
+  io::EventLoop& loop_;
+  const ServerConfig config_;
+  std::string token_;
+  ServerStats stats_;
+  uint64_t next_session_id_ = 1;  // ids start at 1 and are never reused
+
+  // Declared before sessions_: sessions call into it while being torn down.
+  core::Router router_;
+  absl::flat_hash_map<core::SessionId, std::unique_ptr<Session>> sessions_;
+  // Sessions with output to flush at the end of this iteration.
+  std::vector<Session*> flush_list_;
+
+  io::EventLoop::Timer deadline_timer_;
+  absl::Time deadline_timer_at_ = absl::InfiniteFuture();
+
+  bool shutting_down_ = false;
+  absl::AnyInvocable<void()> shutdown_done_;
+  io::EventLoop::Timer shutdown_timer_;
+
+  // Destroyed first: no accepts during teardown.
+  std::vector<std::unique_ptr<ListenerWatch>> listeners_;
+};
+
+}  // namespace switchboard::server
+
+#endif  // SWITCHBOARD_DAEMON_SERVER_SERVER_H_

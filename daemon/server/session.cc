@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/server/session.h"
+
+#include <limits.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/server/server.h"
+
+namespace switchboard::server {
+namespace {
+
+constexpr int kMaxIovecs = IOV_MAX;
+
+// Where a closing session's input goes. One buffer for all sessions: the
+// loop is single-threaded and the bytes are never looked at.
+char discard_buffer[64 * 1024];
+
+}  // namespace
+
+Session::Session(Server& server, const core::Peer& peer,
+                 io::Transport transport, io::Fd socket,
+                 const wire::Limits& limits)
+    : server_(server),
+      peer_(peer),
+      transport_(transport),
+      socket_(std::move(socket)),
+      decoder_(limits) {}
+
+Session::~Session() {
+  watch_.reset();
+  if (!socket_.valid()) return;
+  // Unread input at close() makes TCP send a reset, which can destroy the
+  // last frames we wrote before the client reads them; read what is there.
+  for (int i = 0; i < 4; ++i) {
+    if (::read(socket_.get(), discard_buffer, sizeof discard_buffer) <= 0)
+      break;
+  }
+}
+
+absl::Status Session::Start(io::EventLoop& loop) {
+  absl::StatusOr<io::EventLoop::Watch> watch = loop.WatchFd(
+      socket_.get(), EPOLLIN, [this](uint32_t events) { OnEvents(events); });
+  if (!watch.ok()) return watch.status();
+  watch_ = *std::move(watch);
+  return absl::OkStatus();
+}
+
+void Session::OnEvents(uint32_t events) {
+  if (events & EPOLLOUT) server_.RequestFlush(*this);
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (state_ == State::kClosing) {
+      DiscardInput();
+    } else if (state_ != State::kClosed) {
+      ReadInput();
+    }
+  }
+}
+
+void Session::ReadInput() {
+  size_t budget = kReadBudgetBytes;
+  while (budget > 0) {
+    absl::Span<char> span = decoder_.WritableSpan();
+    if (span.empty()) {
+      if (!DeliverFrames()) return;
+      continue;
+    }
+    const size_t want = std::min(span.size(), budget);
+    const ssize_t n = ::read(socket_.get(), span.data(), want);
+    if (n > 0) {
+      decoder_.Commit(static_cast<size_t>(n));
+      budget -= static_cast<size_t>(n);
+      if (!DeliverFrames()) return;
+      // A short read emptied the socket: skip the read that would only say
+      // EAGAIN. More data raises the (level-triggered) readiness again.
+      if (static_cast<size_t>(n) < want) return;
+      continue;
+    }
+    if (n == 0) {
+      server_.OnPeerGone(*this, "closed by the client");
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return;
+    server_.OnPeerGone(*this,
+                       absl::StrCat("read failed: ", std::strerror(errno)));
+    return;
+  }
+}
+
+void Session::DiscardInput() {
+  size_t budget = kReadBudgetBytes;
+  while (budget > 0) {
+    const ssize_t n =
+        ::read(socket_.get(), discard_buffer, sizeof discard_buffer);
+    if (n > 0) {
+      budget -= std::min(budget, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    server_.OnPeerGone(*this, "");  // EOF or error: the client has gone
+    return;
+  }
+}
+
+bool Session::DeliverFrames() {
+  while (true) {
+    absl::StatusOr<std::optional<wire::Frame>> next = decoder_.Next();
+    if (!next.ok()) {
+      server_.OnDecodeError(*this, next.status(), decoder_.exceeded_limit(),
+                            decoder_.exceeded_limit_value());
+      return false;
+    }
+    if (!next->has_value()) return true;
+    server_.OnFrame(*this, std::move(**next));
+    if (state_ != State::kHandshake && state_ != State::kOpen) return false;
+  }
+}
+
+void Session::Enqueue(wire::Frame frame) {
+  queued_bytes_ += frame.bytes().size();
+  output_.push_back(std::move(frame));
+  server_.CountFrameOut();
+  server_.RequestFlush(*this);
+}
+
+absl::Status Session::WriteOutput() {
+  iovec iov[kMaxIovecs];
+  while (!output_.empty()) {
+    int count = 0;
+    size_t batch_bytes = 0;
+    size_t skip = output_offset_;
+    for (auto it = output_.begin(); it != output_.end() && count < kMaxIovecs;
+         ++it) {
+      absl::string_view bytes = it->bytes();
+      bytes.remove_prefix(skip);
+      skip = 0;
+      iov[count].iov_base = const_cast<char*>(bytes.data());
+      iov[count].iov_len = bytes.size();
+      batch_bytes += bytes.size();
+      ++count;
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = static_cast<size_t>(count);
+    // sendmsg rather than writev for MSG_NOSIGNAL: a client that vanished
+    // must cost an EPIPE, not a SIGPIPE.
+    const ssize_t n =
+        ::sendmsg(socket_.get(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return absl::OkStatus();
+      return absl::ErrnoToStatus(errno, "write to the client failed");
+    }
+    ConsumeOutput(static_cast<size_t>(n));
+    server_.CountBytesOut(static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < batch_bytes) return absl::OkStatus();  // full
+  }
+  return absl::OkStatus();
+}
+
+void Session::ConsumeOutput(size_t bytes) {
+  queued_bytes_ -= bytes;
+  while (bytes > 0) {
+    const size_t left = output_.front().bytes().size() - output_offset_;
+    if (bytes < left) {
+      output_offset_ += bytes;
+      return;
+    }
+    bytes -= left;
+    output_offset_ = 0;
+    output_.pop_front();
+  }
+}
+
+absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
+  if (!watch_.active()) return absl::OkStatus();
+  if (queued_bytes_ > max_queued_bytes) {
+    input_paused_ = true;
+  } else if (queued_bytes_ <= max_queued_bytes / 2) {
+    input_paused_ = false;
+  }
+  uint32_t events = 0;
+  if (state_ == State::kClosing || !input_paused_) events |= EPOLLIN;
+  if (!output_.empty()) events |= EPOLLOUT;
+  return watch_.SetEvents(events);
+}
+
+void Session::ShutdownWrite() {
+  if (write_shut_) return;
+  write_shut_ = true;
+  ::shutdown(socket_.get(), SHUT_WR);
+}
+
+}  // namespace switchboard::server

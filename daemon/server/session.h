@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+//
+// Session: one connected client as the broker's I/O sees it. It owns the
+// non-blocking socket and its watch, reads into a wire::FrameDecoder (large
+// frames straight into their own buffer), and keeps the output queue of
+// frames waiting to be written, which the server flushes with one sendmsg
+// per batch of up to IOV_MAX frames after all input of a loop iteration was
+// handled. What a frame means is the server's and the router's business:
+// the session hands each decoded frame to Server::OnFrame().
+//
+// Life cycle: kHandshake (until HELLO) -> kOpen -> kClosing (an ERROR or
+// EVENT is being flushed; input is discarded; after the flush the write side
+// is shut down and the session waits, briefly, for the client to close, so
+// the kernel never answers unread input with a reset that could discard the
+// ERROR) -> kClosed (out of the server's table, freed at the end of the loop
+// iteration).
+//
+// Every method runs on the loop thread.
+#ifndef SWITCHBOARD_DAEMON_SERVER_SESSION_H_
+#define SWITCHBOARD_DAEMON_SERVER_SESSION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "absl/status/status.h"
+#include "daemon/core/router.h"
+#include "io/address.h"
+#include "io/event_loop.h"
+#include "io/fd.h"
+#include "wire/frame.h"
+#include "wire/frame_decoder.h"
+#include "wire/limits.h"
+
+namespace switchboard::server {
+
+class Server;
+
+class Session {
+ public:
+  enum class State { kHandshake, kOpen, kClosing, kClosed };
+
+  // Bytes read from one session per wakeup at most, so one busy client
+  // cannot starve the others (the watch is level-triggered: the rest is read
+  // next iteration).
+  static constexpr size_t kReadBudgetBytes = size_t{1} << 20;
+
+  // `server` must outlive the session.
+  Session(Server& server, const core::Peer& peer, io::Transport transport,
+          io::Fd socket, const wire::Limits& limits);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Starts watching the socket. Errors from epoll.
+  absl::Status Start(io::EventLoop& loop);
+
+  core::SessionId id() const { return peer_.id; }
+  const core::Peer& peer() const { return peer_; }
+  io::Transport transport() const { return transport_; }
+  State state() const { return state_; }
+  void set_state(State state) { state_ = state; }
+  // From HELLO, made printable and short for logs; empty before HELLO.
+  const std::string& client_name() const { return client_name_; }
+  void set_client_name(std::string name) { client_name_ = std::move(name); }
+
+  // The handshake timeout, then the linger timeout while closing.
+  void set_timer(io::EventLoop::Timer timer) { timer_ = std::move(timer); }
+  void CancelTimer() { timer_.Cancel(); }
+
+  // Appends `frame` to the output queue and asks the server for a flush at
+  // the end of the iteration.
+  void Enqueue(wire::Frame frame);
+  size_t queued_bytes() const { return queued_bytes_; }
+  bool output_empty() const { return output_.empty(); }
+
+  // Writes queued frames until the queue is empty or the socket is full,
+  // gathering up to IOV_MAX frames per sendmsg. Errors: the socket failed
+  // (the peer is gone); the session must close.
+  absl::Status WriteOutput();
+
+  // Sets the epoll interest from the state: EPOLLOUT only while output
+  // waits; EPOLLIN unless input is paused because this session's own output
+  // queue is over `max_queued_bytes` (it resumes below half of it), which
+  // bounds what a client that sends but never reads can make us hold.
+  absl::Status UpdateInterest(size_t max_queued_bytes);
+
+  // After the final frame of a closing session was written: no more output.
+  void ShutdownWrite();
+
+  // Whether this session waits in the server's flush list.
+  bool flush_requested() const { return flush_requested_; }
+  void set_flush_requested(bool requested) { flush_requested_ = requested; }
+
+ private:
+  void OnEvents(uint32_t events);
+  void ReadInput();
+  void DiscardInput();
+  // Hands every complete frame to the server; false once the session stops
+  // taking input (closing, or a decode error was reported).
+  bool DeliverFrames();
+  void ConsumeOutput(size_t bytes);
+
+  Server& server_;
+  const core::Peer peer_;
+  const io::Transport transport_;
+  std::string client_name_;
+  State state_ = State::kHandshake;
+
+  io::Fd socket_;
+  io::EventLoop::Watch watch_;  // after socket_: leaves epoll before the close
+  io::EventLoop::Timer timer_;
+  wire::FrameDecoder decoder_;
+
+  std::deque<wire::Frame> output_;
+  size_t output_offset_ = 0;  // bytes of output_.front() already written
+  size_t queued_bytes_ = 0;   // bytes in output_ not yet written
+  bool input_paused_ = false;
+  bool write_shut_ = false;
+  bool flush_requested_ = false;
+};
+
+}  // namespace switchboard::server
+
+#endif  // SWITCHBOARD_DAEMON_SERVER_SESSION_H_
