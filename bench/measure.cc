@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 
@@ -42,7 +43,8 @@ ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
   // failure, so its cost (a lock, in the client library) stays out of the
   // loop.
   auto call = [&](Clock::time_point& start, Clock::time_point& end) {
-    std::string request = MakeRequest(options.workload, ++sequence);
+    Payload request(std::make_shared<const std::string>(
+        MakeRequest(options.workload, ++sequence)));
     start = Clock::now();
     absl::StatusOr<Payload> reply = caller.Call(request);
     bool ok = reply.ok() && CheckReply(options.workload, request, *reply);

@@ -25,8 +25,9 @@ class Caller {
  public:
   virtual ~Caller() = default;
   // Sends `request` and waits for the reply, which stays valid until the
-  // next Call(). A failed call counts as lost.
-  virtual absl::StatusOr<Payload> Call(absl::string_view request) = 0;
+  // next Call(). A failed call counts as lost. `request` is a Payload so
+  // that the client library can send it without a copy inside the timing.
+  virtual absl::StatusOr<Payload> Call(const Payload& request) = 0;
   // False once no later call can succeed (the connection is gone).
   virtual bool usable() const = 0;
 };

@@ -22,7 +22,7 @@ class FloorSocketCaller : public Caller {
  public:
   explicit FloorSocketCaller(int fd) : caller_(fd) {}
 
-  absl::StatusOr<Payload> Call(absl::string_view request) override {
+  absl::StatusOr<Payload> Call(const Payload& request) override {
     absl::StatusOr<Payload> reply = caller_.Call(request);
     if (!reply.ok()) usable_ = false;
     return reply;

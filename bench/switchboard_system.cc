@@ -31,9 +31,8 @@ class SwitchboardCaller : public Caller {
         service_(ServiceName(workload)),
         method_(MethodName(workload)) {}
 
-  absl::StatusOr<Payload> Call(absl::string_view request) override {
-    return client_->Call(service_, method_, Payload::Copy(request),
-                         kCallTimeout);
+  absl::StatusOr<Payload> Call(const Payload& request) override {
+    return client_->Call(service_, method_, request, kCallTimeout);
   }
   bool usable() const override { return client_->connected(); }
 
