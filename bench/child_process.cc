@@ -19,6 +19,9 @@
 namespace switchboard::bench {
 namespace {
 
+// More than any role needs; a fixed array keeps the forked child off malloc.
+constexpr size_t kMaxInheritedFds = 8;
+
 volatile std::sig_atomic_t interrupted = 0;
 
 void OnInterrupt(int /*signal*/) { interrupted = 1; }
@@ -44,9 +47,9 @@ int PollTimeoutMs(absl::Time deadline) {
   ::dup2(stdout_fd, 1);
   // Move the sources out of the way first, so that one mapping's target
   // cannot overwrite another's source. dup2 clears close-on-exec.
-  std::vector<int> moved;
-  for (const auto& [source, target] : fds) {
-    moved.push_back(::fcntl(source, F_DUPFD_CLOEXEC, 64));
+  int moved[kMaxInheritedFds];
+  for (size_t i = 0; i < fds.size(); ++i) {
+    moved[i] = ::fcntl(fds[i].first, F_DUPFD_CLOEXEC, 64);
   }
   for (size_t i = 0; i < fds.size(); ++i) ::dup2(moved[i], fds[i].second);
   // Ignored signals stay ignored across exec; give the child the defaults.
@@ -108,6 +111,10 @@ void WaitForStopCue() {
 }
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(const Options& options) {
+  if (options.fds.size() > kMaxInheritedFds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, ": too many descriptors to hand down"));
+  }
   int in[2];
   int out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
@@ -168,10 +175,10 @@ ChildProcess::~ChildProcess() { KillAndReap(); }
 void ChildProcess::KillAndReap() {
   if (pid_ < 0 || wait_status_) return;
   ::kill(pid_, SIGKILL);
-  int status;
+  int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
-  wait_status_ = status;
+  wait_status_ = status;  // 0 too if waitpid failed: there is nothing to reap
 }
 
 absl::StatusOr<bool> ChildProcess::ReadSome(absl::Time deadline) {

@@ -47,12 +47,14 @@ class ChildProcess {
     std::string name;               // for messages: "floor-relay relay"
     std::vector<std::string> argv;  // argv[0] is the executable's path
     // Descriptors to hand down: {fd in the coordinator, fd number in the
-    // child}. Child numbers must be >= 3; nothing else is inherited.
+    // child}, at most 8. Child numbers must be >= 3 and below 64; nothing
+    // else is inherited.
     std::vector<std::pair<int, int>> fds;
   };
 
-  // Forks and execs. Errors: from pipe2/fork/pidfd_open as ErrnoToStatus. A
-  // failing exec shows up later as the child exiting with status 127.
+  // Forks and execs. Errors: kInvalidArgument for too many fds; from
+  // pipe2/fork/pidfd_open as ErrnoToStatus. A failing exec shows up later as
+  // the child exiting with status 127.
   static absl::StatusOr<ChildProcess> Start(const Options& options);
 
   // Kills (SIGKILL) and reaps the child if it is still running.
