@@ -161,8 +161,8 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
                                    int round) {
   Key key{workload, system};
   rounds_[key].emplace_back();
-  // Declared before the client: on an early return the client is stopped
-  // first, then the servers, last started first.
+  // Declared before the client, so that on an early return the client is
+  // killed first, then the servers.
   std::vector<ChildProcess> servers;
   auto fail = [&](const absl::Status& status) {
     problems_.push_back(absl::StrCat(WorkloadName(workload), " round ", round,
