@@ -426,7 +426,7 @@ INSTANTIATE_TEST_SUITE_P(AllTransports, BadInputTest,
 // A broker with a short handshake timeout.
 class HandshakeTimeoutTest : public ::testing::TestWithParam<Transport> {
  protected:
-  static constexpr absl::Duration kHandshakeTimeout = absl::Milliseconds(300);
+  static constexpr absl::Duration kHandshakeTimeout = absl::Milliseconds(500);
 
   void SetUp() override { ASSERT_TRUE(broker_.started()); }
 

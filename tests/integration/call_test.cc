@@ -523,7 +523,7 @@ TEST_P(CallTest, SlowCalleeGivesTheCallerDeadlineExceededPromptly) {
 
   // The callee answers late; that reply must not reach the caller as the
   // answer to a later call.
-  EXPECT_EQ(gate->entered.load(), 1);
+  EXPECT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
   gate->Open();
   EXPECT_THAT(caller->Call("test.slow", "Echo", "second", kTimeout),
               IsOkAndHolds("second"));

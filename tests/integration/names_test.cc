@@ -4,6 +4,7 @@
 // replacement, queueing and promotion, release, names that go with a
 // disconnecting owner, and malformed or reserved names. Calls show who owns
 // a name: every test service answers "Who" with its own tag.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,11 +20,15 @@
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
+#include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/clients.h"
+#include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
 #include "tests/testing/wait_for.h"
+#include "wire/frame.h"
+#include "wire/prefix.h"
 
 namespace switchboard {
 namespace {
@@ -32,6 +37,7 @@ using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
+using ::switchboard::testing::RawConnection;
 using ::switchboard::testing::StatusIs;
 using ::switchboard::testing::Transport;
 using ::switchboard::testing::TransportTestName;
@@ -101,8 +107,57 @@ class NamesTest : public ::testing::TestWithParam<Transport> {
     return caller_->Call(name, "Who", "", kTimeout);
   }
 
+  // A raw connection, for what the library would not send.
+  absl::StatusOr<RawConnection> ConnectRaw() {
+    absl::StatusOr<std::string> token = broker_.ReadToken();
+    if (!token.ok()) return token.status();
+    absl::StatusOr<RawConnection> raw =
+        RawConnection::Connect(broker_.address());
+    if (!raw.ok()) return raw.status();
+    if (absl::StatusOr<v1::Welcome> welcome = raw->Handshake(*token);
+        !welcome.ok()) {
+      return welcome.status();
+    }
+    return raw;
+  }
+
+  // Sends REGISTER_NAME and returns the state from the broker's REPLY, or
+  // the REPLY's error code as a status.
+  absl::StatusOr<v1::RegisterNameResult::State> RegisterRaw(
+      RawConnection& raw, const std::string& name, v1::NameFlag flag) {
+    v1::Header header;
+    header.mutable_register_name()->set_name(name);
+    header.mutable_register_name()->set_flag(flag);
+    const uint64_t id = ++raw_request_id_;
+    if (absl::Status sent =
+            raw.SendFrame(wire::Kind::kRegisterName, id, header);
+        !sent.ok()) {
+      return sent;
+    }
+    absl::StatusOr<wire::Frame> reply = raw.ReadFrame(kTimeout);
+    if (!reply.ok()) return reply.status();
+    if (reply->kind() != wire::Kind::kReply || reply->request_id() != id) {
+      return absl::InternalError(absl::StrCat("expected REPLY ", id, ", got ",
+                                              wire::KindName(reply->kind()),
+                                              " ", reply->request_id()));
+    }
+    absl::StatusOr<v1::Header> reply_header = reply->ParseHeader();
+    if (!reply_header.ok()) return reply_header.status();
+    if (reply_header->reply().code() != 0) {
+      return absl::Status(
+          static_cast<absl::StatusCode>(reply_header->reply().code()),
+          reply_header->reply().message());
+    }
+    v1::RegisterNameResult result;
+    if (!result.ParseFromString(std::string(reply->payload()))) {
+      return absl::InternalError("REPLY payload is not a RegisterNameResult");
+    }
+    return result.state();
+  }
+
   BrokerProcess broker_{GetParam()};
   std::unique_ptr<Client> caller_;
+  uint64_t raw_request_id_ = 0;
 };
 
 TEST_P(NamesTest, FirstClaimOwnsTheName) {
@@ -170,13 +225,45 @@ TEST_P(NamesTest, ReplaceFailsWhenTheOwnerDoesNotAllowIt) {
   EXPECT_THAT(a_events.events(), ::testing::IsEmpty());
 }
 
-TEST_P(NamesTest, ReplacingOnesOwnNameKeepsIt) {
+// The library answers a second Serve() of a name it already serves by
+// itself; these go to the broker directly (docs/PROTOCOL.md 5.1).
+TEST_P(NamesTest, BrokerAnswersAClaimOnOnesOwnNameAccordingToItsFlag) {
+  absl::StatusOr<RawConnection> raw = ConnectRaw();
+  ASSERT_THAT(raw, IsOk());
+  EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_FAIL_IF_OWNED),
+              IsOkAndHolds(v1::RegisterNameResult::STATE_OWNER));
+  EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_FAIL_IF_OWNED),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_UNSPECIFIED),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_REPLACE),
+              IsOkAndHolds(v1::RegisterNameResult::STATE_OWNER));
+  EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_QUEUE),
+              IsOkAndHolds(v1::RegisterNameResult::STATE_OWNER));
+}
+
+TEST_P(NamesTest, QueueingAgainKeepsOnesPlaceInTheQueue) {
   std::unique_ptr<Client> a = ConnectOrDie(broker_, "a");
   ASSERT_THAT(a->Serve(TaggedService("test.name", "a")), IsOk());
-  EXPECT_THAT(
-      a->Serve(TaggedService("test.name", "a"), Claim(NameClaim::kReplace)),
-      IsOkAndHolds(NameState::kOwner));
-  EXPECT_THAT(Who("test.name"), IsOkAndHolds("a"));
+  absl::StatusOr<RawConnection> b = ConnectRaw();
+  ASSERT_THAT(b, IsOk());
+  std::unique_ptr<Client> c = ConnectOrDie(broker_, "c");
+  ASSERT_THAT(RegisterRaw(*b, "test.name", v1::NAME_FLAG_QUEUE),
+              IsOkAndHolds(v1::RegisterNameResult::STATE_QUEUED));
+  ASSERT_THAT(
+      c->Serve(TaggedService("test.name", "c"), Claim(NameClaim::kQueue)),
+      IsOkAndHolds(NameState::kQueued));
+  EXPECT_THAT(RegisterRaw(*b, "test.name", v1::NAME_FLAG_QUEUE),
+              IsOkAndHolds(v1::RegisterNameResult::STATE_QUEUED));
+
+  // b is still first in line: it becomes owner and is told so.
+  ASSERT_THAT(a->Release("test.name"), IsOk());
+  absl::StatusOr<wire::Frame> event = b->ReadFrame(kTimeout);
+  ASSERT_THAT(event, IsOk());
+  ASSERT_EQ(event->kind(), wire::Kind::kEvent);
+  absl::StatusOr<v1::Header> header = event->ParseHeader();
+  ASSERT_THAT(header, IsOk());
+  EXPECT_EQ(header->event().name_acquired().name(), "test.name");
 }
 
 TEST_P(NamesTest, QueuedClaimantTakesOverWhenTheOwnerReleases) {

@@ -16,6 +16,18 @@ void PrintTo(const Payload& payload, std::ostream* out) {
        << " bytes)";
 }
 
+void PrintTo(NameState state, std::ostream* out) {
+  switch (state) {
+    case NameState::kOwner:
+      *out << "kOwner";
+      return;
+    case NameState::kQueued:
+      *out << "kQueued";
+      return;
+  }
+  *out << "NameState(" << static_cast<int>(state) << ")";
+}
+
 namespace testing {
 
 absl::StatusOr<std::unique_ptr<Client>> Connect(

@@ -22,6 +22,8 @@ namespace switchboard {
 // GoogleTest printer: a Payload prints as its bytes (escaped, and cut after
 // 200 bytes) and its size.
 void PrintTo(const Payload& payload, std::ostream* out);
+// GoogleTest printer: "kOwner" or "kQueued".
+void PrintTo(NameState state, std::ostream* out);
 
 namespace testing {
 
