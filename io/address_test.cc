@@ -36,9 +36,9 @@ TEST(AddressTest, RefusesNonLoopbackTcp) {
     EXPECT_EQ(address.status().code(), absl::StatusCode::kInvalidArgument)
         << text;
   }
-  EXPECT_NE(Address::Parse("tcp:0.0.0.0:7000").status().message().find(
-                "loopback"),
-            absl::string_view::npos);
+  EXPECT_NE(
+      Address::Parse("tcp:0.0.0.0:7000").status().message().find("loopback"),
+      absl::string_view::npos);
 }
 
 TEST(AddressTest, RefusesMalformedAddresses) {
