@@ -105,9 +105,9 @@ absl::Status WaitForStopSignal(const sigset_t& stop_signals,
   // through connected(), and a server without a broker serves nobody.
   const timespec poll_interval = {0, 250'000'000};
   while (true) {
-    const int signal = sigtimedwait(&stop_signals, nullptr, &poll_interval);
-    if (signal == SIGINT || signal == SIGTERM) return absl::OkStatus();
-    if (signal < 0 && errno != EAGAIN && errno != EINTR) {
+    const int received = sigtimedwait(&stop_signals, nullptr, &poll_interval);
+    if (received == SIGINT || received == SIGTERM) return absl::OkStatus();
+    if (received < 0 && errno != EAGAIN && errno != EINTR) {
       return absl::ErrnoToStatus(errno, "sigtimedwait");
     }
     if (!client.connected()) {
@@ -123,9 +123,9 @@ int Run(const Options& options) {
 
   // Block the stop signals before Connect() starts the client's thread, so
   // that thread inherits the mask and the signals reach only sigtimedwait().
-  // A shell starts background jobs with SIGINT ignored, and an ignored signal
-  // is discarded rather than left pending for sigtimedwait(): restore the
-  // default disposition first.
+  // A non-interactive shell starts background jobs with SIGINT ignored, and an
+  // ignored signal is discarded rather than left pending for sigtimedwait():
+  // restore the default disposition first.
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
