@@ -40,9 +40,15 @@ int PollTimeoutMs(absl::Time deadline) {
                             int stdin_fd, int stdout_fd,
                             const std::vector<std::pair<int, int>>& fds) {
   // The bench may be killed without a chance to clean up; take the children
-  // with it. (Checked after the prctl: the parent may already be gone.)
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // with it. SIGKILL, not SIGTERM: with the coordinator gone nobody waits for
+  // a graceful exit, and a child whose shutdown hangs must not linger holding
+  // the caller's pipes. (Checked after the prctl: the parent may be gone.)
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);
+  // Its own process group, so that stopping the child also stops whatever it
+  // starts (a --broker wrapper script, valgrind), and a terminal's Ctrl-C
+  // reaches only the coordinator, which then stops everything in order.
+  ::setpgid(0, 0);
   ::dup2(stdin_fd, 0);
   ::dup2(stdout_fd, 1);
   // Move the sources out of the way first, so that one mapping's target
@@ -134,6 +140,9 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const Options& options) {
   if (pid == 0) {
     ExecChild(argv, parent, in_read.get(), out_write.get(), options.fds);
   }
+  // Also here, so the group exists before anyone signals it (whichever of
+  // the two calls runs first wins; the other fails harmlessly).
+  ::setpgid(pid, pid);
   ChildProcess child;
   child.name_ = options.name;
   child.pid_ = pid;
@@ -174,7 +183,7 @@ ChildProcess::~ChildProcess() { KillAndReap(); }
 
 void ChildProcess::KillAndReap() {
   if (pid_ < 0 || wait_status_) return;
-  ::kill(pid_, SIGKILL);
+  ::kill(-pid_, SIGKILL);  // the whole group: the child and what it started
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
@@ -265,7 +274,7 @@ absl::StatusOr<int> ChildProcess::Stop(absl::Duration grace) {
 }
 
 absl::StatusOr<int> ChildProcess::Terminate(absl::Duration grace) {
-  if (!wait_status_) ::kill(pid_, SIGTERM);
+  if (!wait_status_) ::kill(-pid_, SIGTERM);
   absl::StatusOr<std::optional<int>> status = WaitFor(grace);
   if (!status.ok()) return status.status();
   if (status->has_value()) return **status;

@@ -7,8 +7,9 @@
 // Every child gets stdin from a pipe the coordinator holds (closing it is the
 // child's cue to finish), stdout into a pipe the coordinator reads (readiness
 // lines, the client's report), and the coordinator's stderr. It inherits the
-// coordinator's CPU affinity, which is how --pin reaches every process, and
-// gets SIGTERM if the coordinator dies.
+// coordinator's CPU affinity, which is how --pin reaches every process. It
+// leads its own process group, which Terminate() and the destructor signal
+// as a whole, and gets SIGKILL if the coordinator dies.
 #ifndef SWITCHBOARD_BENCH_CHILD_PROCESS_H_
 #define SWITCHBOARD_BENCH_CHILD_PROCESS_H_
 
@@ -57,7 +58,8 @@ class ChildProcess {
   // the child exiting with status 127.
   static absl::StatusOr<ChildProcess> Start(const Options& options);
 
-  // Kills (SIGKILL) and reaps the child if it is still running.
+  // Kills (SIGKILL, its whole process group) and reaps the child if it is
+  // still running.
   ~ChildProcess();
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
@@ -81,8 +83,9 @@ class ChildProcess {
   // status. Errors: kCancelled if Interrupted() (the destructor still kills).
   absl::StatusOr<int> Stop(absl::Duration grace);
 
-  // Sends SIGTERM and waits up to `grace`, then SIGKILL. Returns the wait
-  // status. Errors: kCancelled if Interrupted().
+  // Sends SIGTERM (to the child's process group) and waits up to `grace`,
+  // then SIGKILL. Returns the wait status. Errors: kCancelled if
+  // Interrupted().
   absl::StatusOr<int> Terminate(absl::Duration grace);
 
   // Waits up to `timeout` (zero: just looks) for the child to exit and reaps
