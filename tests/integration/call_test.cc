@@ -140,6 +140,40 @@ struct AsyncResult {
   }
 };
 
+// A raw connection that claims `name` and then reads nothing unless asked.
+absl::StatusOr<RawConnection> ConnectRawCallee(const BrokerProcess& broker,
+                                               const std::string& name) {
+  absl::StatusOr<std::string> token = broker.ReadToken();
+  if (!token.ok()) return token.status();
+  absl::StatusOr<RawConnection> callee =
+      RawConnection::Connect(broker.address());
+  if (!callee.ok()) return callee.status();
+  if (absl::StatusOr<v1::Welcome> welcome = callee->Handshake(*token);
+      !welcome.ok()) {
+    return welcome.status();
+  }
+  v1::Header claim;
+  claim.mutable_register_name()->set_name(name);
+  if (absl::Status sent =
+          callee->SendFrame(wire::Kind::kRegisterName, 1, claim);
+      !sent.ok()) {
+    return sent;
+  }
+  absl::StatusOr<wire::Frame> reply = callee->ReadFrame(kTimeout);
+  if (!reply.ok()) return reply.status();
+  if (reply->kind() != wire::Kind::kReply) {
+    return absl::InternalError(absl::StrCat("claiming ", name, ": got ",
+                                            wire::KindName(reply->kind())));
+  }
+  absl::StatusOr<v1::Header> header = reply->ParseHeader();
+  if (!header.ok()) return header.status();
+  if (header->reply().code() != 0) {
+    return absl::InternalError(
+        absl::StrCat("claiming ", name, ": ", header->reply().message()));
+  }
+  return callee;
+}
+
 class CallTest : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override { ASSERT_TRUE(broker_.started()); }
@@ -622,6 +656,67 @@ TEST_P(CallTest, ClosingTheCallerEndsItsPendingCallsWithCancelled) {
               IsOkAndHolds("y"));
 }
 
+TEST_P(CallTest, CallerDisconnectingCancelsItsCallsAtTheCallee) {
+  absl::StatusOr<std::string> token = broker_.ReadToken();
+  ASSERT_THAT(token, IsOk());
+  absl::StatusOr<RawConnection> callee =
+      RawConnection::Connect(broker_.address());
+  ASSERT_THAT(callee, IsOk());
+  ASSERT_THAT(callee->Handshake(*token), IsOk());
+  v1::Header claim;
+  claim.mutable_register_name()->set_name("test.raw");
+  ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
+  ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
+
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+  AsyncResult result;
+  caller->CallAsync("test.raw", "Wait", "x", kTimeout, result.Callback());
+  absl::StatusOr<wire::Frame> call = callee->ReadFrame(kTimeout);
+  ASSERT_THAT(call, IsOk());
+  ASSERT_EQ(call->kind(), wire::Kind::kCall);
+  caller.reset();
+
+  absl::StatusOr<wire::Frame> cancel = callee->ReadFrame(kPromptly);
+  ASSERT_THAT(cancel, IsOk());
+  EXPECT_EQ(cancel->kind(), wire::Kind::kCancel);
+  EXPECT_EQ(cancel->request_id(), call->request_id());
+  EXPECT_EQ(result.Calls(), 1);  // kCancelled, from the library
+}
+
+TEST_P(CallTest, CalleeDisconnectingEndsAllItsPendingCallsWithUnavailable) {
+  absl::StatusOr<std::string> token = broker_.ReadToken();
+  ASSERT_THAT(token, IsOk());
+  absl::StatusOr<RawConnection> callee =
+      RawConnection::Connect(broker_.address());
+  ASSERT_THAT(callee, IsOk());
+  ASSERT_THAT(callee->Handshake(*token), IsOk());
+  v1::Header claim;
+  claim.mutable_register_name()->set_name("test.raw");
+  ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
+  ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
+
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+  constexpr int kCalls = 10;
+  std::vector<std::unique_ptr<AsyncResult>> results;
+  for (int i = 0; i < kCalls; ++i) {
+    results.push_back(std::make_unique<AsyncResult>());
+    caller->CallAsync("test.raw", "Wait", "x", kTimeout,
+                      results.back()->Callback());
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    absl::StatusOr<wire::Frame> call = callee->ReadFrame(kTimeout);
+    ASSERT_THAT(call, IsOk());
+    ASSERT_EQ(call->kind(), wire::Kind::kCall);
+  }
+  callee->Close();
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(results[i]->WaitDone(kPromptly)) << "call " << i;
+    EXPECT_THAT(results[i]->Result(), StatusIs(absl::StatusCode::kUnavailable))
+        << "call " << i;
+    EXPECT_EQ(results[i]->Calls(), 1) << "call " << i;
+  }
+}
+
 TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
   std::vector<std::string> argv = {
       testing::TestCalleePath(), absl::StrCat("--address=", broker_.address()),
@@ -744,10 +839,15 @@ class CallQuotaTest : public ::testing::TestWithParam<Transport> {
 
   static constexpr int kMaxPendingCalls = 2;
   static constexpr int kMaxPayloadBytes = 64 * 1024;
+  static constexpr int kMaxQueuedBytes = 1 << 20;
+  static constexpr absl::Duration kDefaultCallTimeout = absl::Milliseconds(500);
   BrokerProcess broker_{
       GetParam(),
       {absl::StrCat("--max-pending-calls=", kMaxPendingCalls),
-       absl::StrCat("--max-payload-bytes=", kMaxPayloadBytes)}};
+       absl::StrCat("--max-payload-bytes=", kMaxPayloadBytes),
+       absl::StrCat("--max-queued-bytes=", kMaxQueuedBytes),
+       absl::StrCat("--call-timeout=",
+                    absl::ToInt64Milliseconds(kDefaultCallTimeout), "ms")}};
 };
 
 TEST_P(CallQuotaTest, CallsBeyondTheCalleesPendingLimitFailAtOnce) {
@@ -819,7 +919,96 @@ TEST_P(CallQuotaTest, ReplyOverTheLimitReachesTheCallerAsAnError) {
   EXPECT_THAT(service->Ping(kTimeout), IsOk());
 }
 
+TEST_P(CallQuotaTest, CallWithoutATimeoutGetsTheBrokersDefault) {
+  absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
+  ASSERT_THAT(callee, IsOk());
+  absl::StatusOr<std::string> token = broker_.ReadToken();
+  ASSERT_THAT(token, IsOk());
+  absl::StatusOr<RawConnection> caller =
+      RawConnection::Connect(broker_.address());
+  ASSERT_THAT(caller, IsOk());
+  ASSERT_THAT(caller->Handshake(*token), IsOk());
+  v1::Header call;
+  call.mutable_call()->set_service("test.raw");
+  call.mutable_call()->set_method("Wait");
+  call.mutable_call()->set_timeout_us(0);  // the broker's --call-timeout
+  const absl::Time start = absl::Now();
+  ASSERT_THAT(caller->SendFrame(wire::Kind::kCall, 1, call), IsOk());
+  absl::StatusOr<wire::Frame> reply = caller->ReadFrame(kTimeout);
+  const absl::Duration elapsed = absl::Now() - start;
+  ASSERT_THAT(reply, IsOk());
+  ASSERT_EQ(reply->kind(), wire::Kind::kReply);
+  absl::StatusOr<v1::Header> header = reply->ParseHeader();
+  ASSERT_THAT(header, IsOk());
+  EXPECT_EQ(header->reply().code(),
+            static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_GE(elapsed, kDefaultCallTimeout);
+  EXPECT_LT(elapsed, kDefaultCallTimeout + kPromptly);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTransports, CallQuotaTest,
+                         ::testing::Values(Transport::kUnix, Transport::kTcp),
+                         TransportTestName);
+
+// A broker with a small per-connection queue.
+class QueueQuotaTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(broker_.started()); }
+
+  static constexpr int kMaxQueuedBytes = 1 << 20;
+  BrokerProcess broker_{GetParam(),
+                        {absl::StrCat("--max-queued-bytes=", kMaxQueuedBytes)}};
+};
+
+// A callee that stops reading costs only its own queue: calls to it are
+// refused once the broker holds --max-queued-bytes for it, while everyone
+// else carries on.
+TEST_P(QueueQuotaTest, CallsToACalleeThatStopsReadingFailOnceItsQueueIsFull) {
+  absl::StatusOr<RawConnection> stuck = ConnectRawCallee(broker_, "test.stuck");
+  ASSERT_THAT(stuck, IsOk());
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
+  ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+
+  // Far more than the queue limit plus what socket buffers can hold
+  // (loopback TCP buffers grow to a few MiB).
+  constexpr int kCalls = 100;
+  const std::string payload(256 * 1024, 'q');
+  std::vector<std::unique_ptr<AsyncResult>> results;
+  for (int i = 0; i < kCalls; ++i) {
+    results.push_back(std::make_unique<AsyncResult>());
+    caller->CallAsync("test.stuck", "Take", Payload::Copy(payload), kTimeout,
+                      results.back()->Callback());
+  }
+  auto count_refused = [&] {
+    int refused = 0;
+    for (const std::unique_ptr<AsyncResult>& result : results) {
+      if (result->Calls() == 1 &&
+          absl::IsResourceExhausted(result->Result().status())) {
+        ++refused;
+      }
+    }
+    return refused;
+  };
+  EXPECT_TRUE(WaitFor([&] { return count_refused() > 0; }, kPromptly))
+      << "no call to a callee that reads nothing was refused after " << kCalls
+      << " calls of " << payload.size() << " bytes";
+  // The caller and other services are not affected.
+  EXPECT_THAT(caller->Call("test.echo", "Echo", "fine", kTimeout),
+              IsOkAndHolds("fine"));
+  // Once the stuck callee goes, its queued calls end too.
+  stuck->Close();
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(results[i]->WaitDone(kTimeout)) << "call " << i;
+    EXPECT_EQ(results[i]->Calls(), 1) << "call " << i;
+    EXPECT_THAT(results[i]->Result(),
+                ::testing::AnyOf(StatusIs(absl::StatusCode::kResourceExhausted),
+                                 StatusIs(absl::StatusCode::kUnavailable)))
+        << "call " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTransports, QueueQuotaTest,
                          ::testing::Values(Transport::kUnix, Transport::kTcp),
                          TransportTestName);
 
