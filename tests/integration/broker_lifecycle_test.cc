@@ -284,10 +284,10 @@ TEST_P(ShutdownTest, SigtermTellsClientsRemovesTheSocketAndExitsZero) {
     if (!release->HasBeenNotified()) release->Notify();
   };
 
-  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   absl::Mutex mu;
   int results = 0;
   absl::StatusOr<Payload> pending_result = absl::UnknownError("none");
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   caller->CallAsync("test.slow", "Block", "x", kTimeout,
                     [&](absl::StatusOr<Payload> result) {
                       absl::MutexLock lock(&mu);

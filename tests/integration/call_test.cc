@@ -216,9 +216,10 @@ TEST_P(CallTest, ACallerMayCallAServiceItServesItself) {
 }
 
 TEST_P(CallTest, TypedCallCarriesProtobufMessagesAndTypeNames) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
+  // Declared before the clients: their threads may use it until they close.
   absl::Mutex mu;
   std::string seen_request_type;
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   Service typed("test.typed");
   typed.AddMethod<RepeatRequest, RepeatResponse>(
       "Repeat",
@@ -251,8 +252,8 @@ TEST_P(CallTest, TypedCallCarriesProtobufMessagesAndTypeNames) {
 }
 
 TEST_P(CallTest, TypedMethodRejectsARequestThatDoesNotParse) {
+  std::atomic<bool> handler_ran{false};
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
-  bool handler_ran = false;
   Service typed("test.typed");
   typed.AddMethod<RepeatRequest, RepeatResponse>(
       "Repeat",
@@ -383,8 +384,8 @@ TEST_P(CallTest, ManyThreadsCallingThroughOneClientEachGetTheirOwnReply) {
 }
 
 TEST_P(CallTest, ManyClientsCallingConcurrentlyEachGetTheirOwnReply) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   std::atomic<int> served{0};
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   Service echo("test.echo");
   echo.AddMethod(
       "Echo",
@@ -439,14 +440,16 @@ TEST_P(CallTest, ManyClientsCallingConcurrentlyEachGetTheirOwnReply) {
 }
 
 TEST_P(CallTest, AsyncCallsEachCompleteExactlyOnce) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
-  ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
-  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
-
+  // Declared before the clients: callbacks may run until the caller closes.
   constexpr int kCalls = 200;
   absl::Mutex mu;
   std::map<int, int> completions;  // call index -> callbacks run
   std::vector<std::string> wrong;
+  AsyncResult barrier;
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
+  ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+
   for (int i = 0; i < kCalls; ++i) {
     // Every fifth call goes to a name nobody owns: errors count too.
     const bool to_nobody = i % 5 == 0;
@@ -474,7 +477,6 @@ TEST_P(CallTest, AsyncCallsEachCompleteExactlyOnce) {
       kTimeout));
   // Callbacks run in arrival order on one thread: once a later call's
   // callback ran, no duplicate of an earlier one is still queued.
-  AsyncResult barrier;
   caller->CallAsync("test.echo", "Echo", "barrier", kTimeout,
                     barrier.Callback());
   ASSERT_TRUE(barrier.WaitDone(kTimeout));
@@ -486,9 +488,11 @@ TEST_P(CallTest, AsyncCallsEachCompleteExactlyOnce) {
 }
 
 TEST_P(CallTest, CallsFromOneCallerReachTheCalleeInOrder) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
+  constexpr int kCalls = 300;
   absl::Mutex mu;
   std::vector<int> arrivals;
+  std::atomic<int> done{0};
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   Service recorder("test.recorder");
   recorder.AddMethod(
       "Record",
@@ -502,8 +506,6 @@ TEST_P(CallTest, CallsFromOneCallerReachTheCalleeInOrder) {
   ASSERT_THAT(service->Serve(std::move(recorder)), IsOk());
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
 
-  constexpr int kCalls = 300;
-  std::atomic<int> done{0};
   for (int i = 0; i < kCalls; ++i) {
     caller->CallAsync("test.recorder", "Record", Payload(absl::StrCat(i)),
                       kTimeout, [&done](absl::StatusOr<Payload> reply) {
@@ -641,8 +643,8 @@ TEST_P(CallTest, ClosingTheCallerEndsItsPendingCallsWithCancelled) {
   auto gate = std::make_shared<Gate>();
   ASSERT_THAT(service->Serve(BlockingService("test.slow", gate)), IsOk());
   absl::Cleanup open_gate = [gate] { gate->Open(); };
-  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   AsyncResult result;
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   caller->CallAsync("test.slow", "Block", "x", kTimeout, result.Callback());
   ASSERT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
   caller.reset();
@@ -668,8 +670,8 @@ TEST_P(CallTest, CallerDisconnectingCancelsItsCallsAtTheCallee) {
   ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
   ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
 
-  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   AsyncResult result;
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   caller->CallAsync("test.raw", "Wait", "x", kTimeout, result.Callback());
   absl::StatusOr<wire::Frame> call = callee->ReadFrame(kTimeout);
   ASSERT_THAT(call, IsOk());
@@ -695,9 +697,9 @@ TEST_P(CallTest, CalleeDisconnectingEndsAllItsPendingCallsWithUnavailable) {
   ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
   ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
 
-  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   constexpr int kCalls = 10;
   std::vector<std::unique_ptr<AsyncResult>> results;
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   for (int i = 0; i < kCalls; ++i) {
     results.push_back(std::make_unique<AsyncResult>());
     caller->CallAsync("test.raw", "Wait", "x", kTimeout,
@@ -727,11 +729,11 @@ TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
   absl::StatusOr<ChildProcess> callee = ChildProcess::Start(argv, "");
   ASSERT_THAT(callee, IsOk());
   ASSERT_THAT(callee->ReadLine(kTimeout), IsOkAndHolds("ready"));
+  AsyncResult result;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   ASSERT_THAT(caller->Call("test.callee", "Echo", "alive", kTimeout),
               IsOkAndHolds("alive"));
 
-  AsyncResult result;
   caller->CallAsync("test.callee", "Hang", "x", kTimeout, result.Callback());
   // The callee says when the call reached its handler: the caller's id, as
   // the broker stamped it.
@@ -754,9 +756,9 @@ TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
 }
 
 TEST_P(CallTest, CalleeSeesTheCallersConnectionIdUidAndPid) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   absl::Mutex mu;
   CallInfo seen;
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   Service who("test.who");
   who.AddMethod(
       "Who",
@@ -782,9 +784,9 @@ TEST_P(CallTest, CalleeSeesTheCallersConnectionIdUidAndPid) {
 }
 
 TEST_P(CallTest, ForgedSenderFieldsAreOverwrittenByTheBroker) {
-  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   absl::Mutex mu;
   CallInfo seen;
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   Service who("test.who");
   who.AddMethod(
       "Who",
@@ -855,12 +857,12 @@ TEST_P(CallQuotaTest, CallsBeyondTheCalleesPendingLimitFailAtOnce) {
   auto gate = std::make_shared<Gate>();
   ASSERT_THAT(service->Serve(BlockingService("test.slow", gate)), IsOk());
   absl::Cleanup open_gate = [gate] { gate->Open(); };
+  AsyncResult first;
+  AsyncResult second;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
 
   // Both calls are pending at the broker: the first blocks the callee's
   // handler, the second waits behind it.
-  AsyncResult first;
-  AsyncResult second;
   caller->CallAsync("test.slow", "Block", "1", kTimeout, first.Callback());
   caller->CallAsync("test.slow", "Block", "2", kTimeout, second.Callback());
   ASSERT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
@@ -968,13 +970,13 @@ TEST_P(QueueQuotaTest, CallsToACalleeThatStopsReadingFailOnceItsQueueIsFull) {
   ASSERT_THAT(stuck, IsOk());
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
+  std::vector<std::unique_ptr<AsyncResult>> results;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
 
   // Far more than the queue limit plus what socket buffers can hold
   // (loopback TCP buffers grow to a few MiB).
   constexpr int kCalls = 100;
   const std::string payload(256 * 1024, 'q');
-  std::vector<std::unique_ptr<AsyncResult>> results;
   for (int i = 0; i < kCalls; ++i) {
     results.push_back(std::make_unique<AsyncResult>());
     caller->CallAsync("test.stuck", "Take", Payload::Copy(payload), kTimeout,

@@ -63,15 +63,18 @@ ServeOptions Claim(NameClaim claim, bool allow_replacement = false) {
   return options;
 }
 
-// Records a client's OnNameChange callbacks.
+// Records a client's OnNameChange callbacks. `client` must outlive it.
 class NameEvents {
  public:
-  explicit NameEvents(Client& client) {
-    client.OnNameChange([this](absl::string_view name, bool owned) {
+  explicit NameEvents(Client& client) : client_(client) {
+    client_.OnNameChange([this](absl::string_view name, bool owned) {
       absl::MutexLock lock(&mu_);
       events_.push_back(absl::StrCat(owned ? "gained " : "lost ", name));
     });
   }
+  ~NameEvents() { client_.OnNameChange(nullptr); }
+  NameEvents(const NameEvents&) = delete;
+  NameEvents& operator=(const NameEvents&) = delete;
 
   // Waits until `event` ("gained a.b" or "lost a.b") was reported.
   bool WaitFor(const std::string& event) {
@@ -91,6 +94,7 @@ class NameEvents {
   }
 
  private:
+  Client& client_;
   absl::Mutex mu_;
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
 };
