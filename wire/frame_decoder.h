@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -58,8 +59,27 @@ class FrameDecoder {
   absl::Status CheckLimits(const Prefix& prefix);
   void Compact();
 
+  // Allocates without zero-filling: the kernel then backs only the pages a
+  // read actually touched, so an idle connection's 64 KiB staging buffer
+  // costs a page or two of memory rather than all of it.
+  template <typename T>
+  struct UninitializedAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+      using other = UninitializedAllocator<U>;
+    };
+    template <typename U>
+    void construct(U* p) {
+      ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+  };
+
   Limits limits_;
-  std::vector<char> staging_;
+  std::vector<char, UninitializedAllocator<char>> staging_;
   size_t begin_ = 0;  // first unconsumed byte in staging_
   size_t end_ = 0;    // one past the last received byte in staging_
 
