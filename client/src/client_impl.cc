@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "client/src/status_codec.h"
-#include "io/connect.h"
 
 namespace switchboard {
 namespace {
@@ -29,6 +28,9 @@ constexpr uint32_t kTagWake = 3;
 constexpr absl::Duration kLocalDeadlineGrace = absl::Seconds(2);
 // Bounds the client's own send queue.
 constexpr size_t kMaxQueuedBytes = 256u << 20;
+// Longest a synchronous caller blocks in one recv() before it checks its
+// deadline again.
+constexpr absl::Duration kReadWaitSlice = absl::Milliseconds(200);
 // Work done per read by the dispatch thread before it runs handlers.
 constexpr size_t kMaxFramesPerRead = 256;
 
@@ -73,8 +75,14 @@ Client::Impl::Impl(client::Handshake handshake)
       decoder_(ClientLimits(handshake.welcome)) {
   SB_CHECK(write_watch_fd_.valid() && epoll_fd_.valid() && wake_fd_.valid())
       << "client setup failed: " << std::strerror(errno);
-  absl::Status status = io::SetNonBlocking(fd_.get());
-  SB_CHECK(status.ok()) << status;
+  // The socket stays blocking: non-blocking reads and writes say
+  // MSG_DONTWAIT, and a synchronous caller blocks in recv() for its reply,
+  // at most kReadWaitSlice at a time.
+  const timeval slice{
+      0, static_cast<suseconds_t>(absl::ToInt64Microseconds(kReadWaitSlice))};
+  SB_CHECK(::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &slice,
+                        sizeof slice) == 0)
+      << "SO_RCVTIMEO: " << std::strerror(errno);
   auto add = [&](int fd, uint32_t events, uint32_t tag) {
     epoll_event event{};
     event.events = events;
@@ -82,7 +90,7 @@ Client::Impl::Impl(client::Handshake handshake)
     SB_CHECK(::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) == 0)
         << "epoll_ctl: " << std::strerror(errno);
   };
-  add(fd_.get(), EPOLLIN, kTagRead);
+  add(fd_.get(), 0, kTagRead);  // see UpdateReadWatchLocked
   add(write_watch_fd_.get(), 0, kTagWrite);
   add(wake_fd_.get(), EPOLLIN, kTagWake);
   dispatch_thread_ = std::thread([this] { DispatchLoop(); });
@@ -100,8 +108,14 @@ Client::Impl::~Impl() {
 }
 
 bool Client::Impl::connected() const {
-  absl::MutexLock lock(&mu_);
-  return closed_.ok();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_.ok()) return false;
+  }
+  // Nothing may be reading (see UpdateReadWatchLocked), so ask the socket
+  // whether the broker hung up.
+  pollfd p{fd_.get(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 0;
 }
 
 bool Client::Impl::OnDispatchThread() const {
@@ -114,9 +128,19 @@ void Client::Impl::Wake() {
   (void)ignored;  // EAGAIN: the counter is already non-zero, a wake is due
 }
 
-void Client::Impl::SetReadWatch(bool enabled) {
+void Client::Impl::UpdateReadWatchLocked() {
+  // Frames nobody asked for arrive only for a client that serves names, made
+  // async calls or watches name changes (or when a reader left bytes behind).
+  // A client that only makes synchronous calls needs no watch, so its calls
+  // cost no epoll_ctl. With the watch off, epoll still reports HUP and ERR,
+  // so a broker that goes away is noticed.
+  const bool want = closed_.ok() && !foreign_reader_ &&
+                    (dispatch_should_read_ || !services_.empty() ||
+                     uses_async_ || name_callback_ != nullptr);
+  if (want == read_watch_on_) return;
+  read_watch_on_ = want;
   epoll_event event{};
-  event.events = enabled ? uint32_t{EPOLLIN} : 0u;
+  event.events = want ? uint32_t{EPOLLIN} : 0u;
   event.data.u32 = kTagRead;
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd_.get(), &event);
 }
@@ -133,23 +157,20 @@ void Client::Impl::SetWriteWatch(bool enabled) {
 bool Client::Impl::TakeReaderLocked() {
   if (reader_active_) return false;
   reader_active_ = true;
-  // The dispatch thread reads only while it holds the role, so it needs its
-  // watch off only while another thread reads.
-  if (!OnDispatchThread()) SetReadWatch(false);
+  // The dispatch thread reads only while it holds the role, so its watch must
+  // be off only while another thread reads.
+  foreign_reader_ = !OnDispatchThread();
+  UpdateReadWatchLocked();
   return true;
 }
 
-void Client::Impl::ReleaseReader() {
-  // Still the reader here, so decoder_ may be inspected: bytes it holds would
-  // wake no one through epoll, so hand them to the dispatch thread.
-  const bool leftover = decoder_.buffered_bytes() > 0;
-  {
-    absl::MutexLock lock(&mu_);
-    reader_active_ = false;
-    if (OnDispatchThread()) return;
-    SetReadWatch(true);
-  }
-  if (leftover) Wake();
+void Client::Impl::ReleaseReaderLocked(bool leftover) {
+  reader_active_ = false;
+  // Bytes left in the decoder would wake no one through epoll.
+  if (leftover) dispatch_should_read_ = true;
+  const bool was_foreign = std::exchange(foreign_reader_, false);
+  UpdateReadWatchLocked();
+  if (was_foreign && leftover) Wake();
 }
 
 absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
@@ -165,6 +186,8 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     started.request_id = next_request_id_++;
     if (pending.callback) {
       async_deadlines_.emplace(pending.deadline, started.request_id);
+      uses_async_ = true;  // async replies arrive unasked: watch from now on
+      UpdateReadWatchLocked();
     }
     pending_.emplace(started.request_id, std::move(pending));
     if (try_read) started.reader = TakeReaderLocked();
@@ -181,10 +204,7 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
       async_deadlines_.erase({it->second.deadline, started.request_id});
       pending_.erase(it);
     }
-    if (started.reader) {
-      reader_active_ = false;
-      if (!OnDispatchThread()) SetReadWatch(true);
-    }
+    if (started.reader) ReleaseReaderLocked(/*leftover=*/false);
     return sent;
   }
   return started;
@@ -213,13 +233,15 @@ absl::StatusOr<Payload> Client::Impl::Await(
   bool reader = started.reader;
   bool expired_call = false;
   while (true) {
+    bool leftover = false;
     if (reader) {
-      ReadUntilDone(waiter, deadline);
-      ReleaseReader();
+      ReadUntilDone(*waiter, deadline);
+      leftover = decoder_.buffered_bytes() > 0;  // still the reader here
     }
     absl::MutexLock lock(&mu_);
+    if (reader) ReleaseReaderLocked(leftover);
     auto ready = [&] { return waiter->done || !reader_active_; };
-    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (!ready()) mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
     if (waiter->done) return std::move(waiter->result);
     if (absl::Now() >= deadline) {
       if (auto it = pending_.find(started.request_id); it != pending_.end()) {
@@ -235,32 +257,33 @@ absl::StatusOr<Payload> Client::Impl::Await(
       "no reply in time, and the broker did not answer either");
 }
 
-void Client::Impl::ReadUntilDone(const std::shared_ptr<Waiter>& waiter,
-                                 absl::Time deadline) {
+void Client::Impl::ReadUntilDone(const Waiter& waiter, absl::Time deadline) {
   std::vector<wire::Frame> frames;
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (waiter->done || !closed_.ok()) return;
+    if (absl::Now() >= deadline) return;
+    // With frames of ours still queued, wait for writability too and flush
+    // them here: the dispatch thread may be the one blocked in this call.
+    // Otherwise block in recv() itself, one syscall instead of poll + recv;
+    // SO_RCVTIMEO bounds each wait so the deadline is checked.
+    bool block = true;
+    if (writer_.has_queued()) {
+      pollfd p{fd_.get(), POLLIN | POLLOUT, 0};
+      if (::poll(&p, 1,
+                 static_cast<int>(absl::ToInt64Milliseconds(kReadWaitSlice))) >
+              0 &&
+          (p.revents & POLLOUT)) {
+        writer_.Flush().IgnoreError();  // a failure shows up on the next read
+      }
+      block = false;
     }
     frames.clear();
-    absl::Status status = ReadAvailable(frames);
-    if (!frames.empty()) Route(frames);
+    absl::Status status = ReadAvailable(frames, block);
+    const bool done = Route(frames, &waiter, /*release_reader=*/false);
     if (!status.ok()) {
       FailAll(status);
       return;
     }
-    if (!frames.empty()) continue;
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return;
-    pollfd p{fd_.get(),
-             static_cast<short>(POLLIN | (writer_.has_queued() ? POLLOUT : 0)),
-             0};
-    const int wait_ms = static_cast<int>(
-        std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000));
-    if (::poll(&p, 1, wait_ms) > 0 && (p.revents & POLLOUT)) {
-      writer_.Flush().IgnoreError();  // a failure shows up on the next read
-    }
+    if (done) return;
   }
 }
 
@@ -275,7 +298,9 @@ void Client::Impl::SendCancel(uint64_t request_id) {
 // ---- reading and routing
 // ------------------------------------------------------
 
-absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames) {
+absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
+                                         bool block) {
+  bool drained = false;  // a short read emptied the socket
   while (frames.size() < kMaxFramesPerRead) {
     absl::StatusOr<std::optional<wire::Frame>> next = decoder_.Next();
     if (!next.ok()) {
@@ -287,10 +312,14 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames) {
       frames.push_back(std::move(**next));
       continue;
     }
+    // Reading again after a short read would only return EAGAIN.
+    if (drained) break;
     absl::Span<char> span = decoder_.WritableSpan();
-    ssize_t n = ::recv(fd_.get(), span.data(), span.size(), MSG_DONTWAIT);
+    ssize_t n = ::recv(fd_.get(), span.data(), span.size(),
+                       std::exchange(block, false) ? 0 : MSG_DONTWAIT);
     if (n > 0) {
       decoder_.Commit(static_cast<size_t>(n));
+      drained = static_cast<size_t>(n) < span.size();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -302,57 +331,62 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames) {
   return absl::OkStatus();
 }
 
-void Client::Impl::Route(std::vector<wire::Frame>& frames) {
+bool Client::Impl::Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
+                         bool release_reader) {
   absl::Status fatal;
+  bool done;
+  bool wake = false;
   {
     absl::MutexLock lock(&mu_);
     for (wire::Frame& frame : frames) {
-      switch (frame.kind()) {
-        case wire::Kind::kReply:
-          RouteReplyLocked(std::move(frame));
-          break;
-        case wire::Kind::kCall: {
-          auto shared = std::make_shared<const wire::Frame>(std::move(frame));
-          deferred_.push_back([this, shared] { HandleCall(shared); });
-          break;
-        }
-        case wire::Kind::kEvent: {
-          auto shared = std::make_shared<const wire::Frame>(std::move(frame));
-          deferred_.push_back([this, shared] { HandleEvent(*shared); });
-          break;
-        }
-        case wire::Kind::kError: {
-          absl::StatusOr<v1::Header> header = frame.ParseHeader();
-          fatal = header.ok() ? client::StatusFromError(header->error())
-                              : header.status();
-          if (fatal.ok())
-            fatal = absl::UnknownError("ERROR frame without code");
-          fatal = absl::Status(
-              fatal.code(), absl::StrCat("the broker closed the connection: ",
-                                         fatal.message()));
-          break;
-        }
-        case wire::Kind::kCancel:
-          // Handlers run to completion; the broker discards their late reply.
-          break;
-        default:
-          fatal = absl::UnavailableError(
-              absl::StrCat("unexpected ", wire::KindName(frame.kind()),
-                           " frame from the "
-                           "broker"));
-          break;
-      }
+      fatal = RouteLocked(std::move(frame));
       if (!fatal.ok()) break;
     }
+    if (release_reader) ReleaseReaderLocked(/*leftover=*/false);
+    done = (waiter != nullptr && waiter->done) || !closed_.ok();
+    wake = !OnDispatchThread() && !deferred_.empty();
   }
-  if (!fatal.ok()) FailAll(fatal);
-  if (!OnDispatchThread()) {
-    bool has_work;
-    {
-      absl::MutexLock lock(&mu_);
-      has_work = !deferred_.empty();
+  if (!fatal.ok()) {
+    FailAll(fatal);
+    return true;
+  }
+  if (wake) Wake();
+  return done;
+}
+
+absl::Status Client::Impl::RouteLocked(wire::Frame frame) {
+  switch (frame.kind()) {
+    case wire::Kind::kReply:
+      RouteReplyLocked(std::move(frame));
+      return absl::OkStatus();
+    case wire::Kind::kCall: {
+      auto shared = std::make_shared<const wire::Frame>(std::move(frame));
+      deferred_.push_back([this, shared] { HandleCall(shared); });
+      return absl::OkStatus();
     }
-    if (has_work) Wake();
+    case wire::Kind::kEvent: {
+      auto shared = std::make_shared<const wire::Frame>(std::move(frame));
+      deferred_.push_back([this, shared] { HandleEvent(*shared); });
+      return absl::OkStatus();
+    }
+    case wire::Kind::kCancel:
+      // Handlers run to completion; the broker discards their late reply.
+      return absl::OkStatus();
+    case wire::Kind::kError: {
+      absl::StatusOr<v1::Header> header = frame.ParseHeader();
+      absl::Status status = header.ok()
+                                ? client::StatusFromError(header->error())
+                                : header.status();
+      if (status.ok())
+        status = absl::UnknownError("ERROR frame without a code");
+      return absl::Status(
+          status.code(),
+          absl::StrCat("the broker closed the connection: ", status.message()));
+    }
+    default:
+      return absl::UnavailableError(absl::StrCat("unexpected ",
+                                                 wire::KindName(frame.kind()),
+                                                 " frame from the broker"));
   }
 }
 
@@ -420,32 +454,41 @@ void Client::Impl::FailAll(const absl::Status& status) {
 
 void Client::Impl::DispatchLoop() {
   std::vector<wire::Frame> frames;
+  std::vector<Task> running;
+  std::vector<std::pair<uint64_t, CallCallback>> expired;
+  bool readable = true;  // read on the first pass: a WELCOME may carry more
   bool watching_socket = true;
   while (!stopping_.load()) {
-    RunDeferred();
-    bool reader;
+    bool reader = false;
     {
       absl::MutexLock lock(&mu_);
-      reader = closed_.ok() && TakeReaderLocked();
+      running.swap(deferred_);
+      readable = std::exchange(dispatch_should_read_, false) || readable;
+      if (readable && closed_.ok()) reader = TakeReaderLocked();
     }
+    // Deferred work is older than anything read now, so it runs first.
+    for (Task& task : running) task();
+    running.clear();
+
     bool more_to_read = false;
     if (reader) {
       frames.clear();
-      absl::Status status = ReadAvailable(frames);
+      absl::Status status = ReadAvailable(frames, /*block=*/false);
       more_to_read = frames.size() >= kMaxFramesPerRead;
-      Route(frames);
-      ReleaseReader();
+      Route(frames, nullptr, /*release_reader=*/true);
       if (!status.ok()) FailAll(status);
-      RunDeferred();
     }
-    ExpireAsyncCalls();
+    readable = more_to_read;
 
     int timeout_ms = -1;
+    bool skip_wait;
     {
       absl::MutexLock lock(&mu_);
-      if (!deferred_.empty() || more_to_read) continue;
+      CollectExpiredLocked(absl::Now(), expired);
+      skip_wait = more_to_read || !deferred_.empty() || !expired.empty() ||
+                  dispatch_should_read_;
       sleep_until_ = absl::InfiniteFuture();
-      if (!async_deadlines_.empty()) {
+      if (!skip_wait && !async_deadlines_.empty()) {
         sleep_until_ = async_deadlines_.begin()->first;
         const absl::Duration left = sleep_until_ - absl::Now();
         timeout_ms = static_cast<int>(
@@ -459,51 +502,57 @@ void Client::Impl::DispatchLoop() {
         watching_socket = false;
       }
     }
+    for (auto& [id, callback] : expired) {
+      SendCancel(id);
+      callback(absl::DeadlineExceededError(
+          "no reply in time, and the broker did not answer either"));
+    }
+    expired.clear();
+    if (skip_wait) continue;
+
     epoll_event events[4];
     const int n = ::epoll_wait(epoll_fd_.get(), events, 4, timeout_ms);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.u32 == kTagWake) {
-        uint64_t count;
-        ssize_t ignored = ::read(wake_fd_.get(), &count, sizeof count);
-        (void)ignored;
-      } else if (events[i].data.u32 == kTagWrite) {
-        if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
+      switch (events[i].data.u32) {
+        case kTagRead:
+          readable = true;
+          break;
+        case kTagWrite:
+          if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
+          break;
+        case kTagWake: {
+          uint64_t count;
+          ssize_t ignored = ::read(wake_fd_.get(), &count, sizeof count);
+          (void)ignored;
+          break;
+        }
       }
     }
   }
 }
 
 void Client::Impl::RunDeferred() {
+  std::vector<Task> tasks;
   while (true) {
-    std::deque<Task> tasks;
     {
       absl::MutexLock lock(&mu_);
       if (deferred_.empty()) return;
       tasks.swap(deferred_);
     }
     for (Task& task : tasks) task();
+    tasks.clear();
   }
 }
 
-void Client::Impl::ExpireAsyncCalls() {
-  std::vector<std::pair<uint64_t, CallCallback>> expired;
-  {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    while (!async_deadlines_.empty() &&
-           async_deadlines_.begin()->first <= now) {
-      const uint64_t id = async_deadlines_.begin()->second;
-      async_deadlines_.erase(async_deadlines_.begin());
-      if (auto it = pending_.find(id); it != pending_.end()) {
-        expired.emplace_back(id, std::move(it->second.callback));
-        pending_.erase(it);
-      }
+void Client::Impl::CollectExpiredLocked(
+    absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired) {
+  while (!async_deadlines_.empty() && async_deadlines_.begin()->first <= now) {
+    const uint64_t id = async_deadlines_.begin()->second;
+    async_deadlines_.erase(async_deadlines_.begin());
+    if (auto it = pending_.find(id); it != pending_.end()) {
+      expired.emplace_back(id, std::move(it->second.callback));
+      pending_.erase(it);
     }
-  }
-  for (auto& [id, callback] : expired) {
-    SendCancel(id);
-    callback(absl::DeadlineExceededError(
-        "no reply in time, and the broker did not answer either"));
   }
 }
 
@@ -600,6 +649,7 @@ void Client::Impl::HandleEvent(const wire::Frame& frame) {
     if (event.has_name_lost()) {
       name = event.name_lost().name();
       services_.erase(name);
+      UpdateReadWatchLocked();
     } else if (event.has_name_acquired()) {
       name = event.name_acquired().name();
       owned = true;
@@ -686,6 +736,7 @@ absl::StatusOr<NameState> Client::Impl::Serve(Service service,
     // Installed before the broker confirms, so a call that arrives right
     // after the REPLY finds its handler.
     services_[name] = std::make_shared<const Service>(std::move(service));
+    UpdateReadWatchLocked();
   }
   v1::Header header;
   v1::RegisterName* request = header.mutable_register_name();
@@ -713,6 +764,7 @@ absl::StatusOr<NameState> Client::Impl::Serve(Service service,
   if (!reply.ok()) {
     absl::MutexLock lock(&mu_);
     services_.erase(name);
+    UpdateReadWatchLocked();
     return reply.status();
   }
   return result.state() == v1::RegisterNameResult::STATE_QUEUED
@@ -729,6 +781,7 @@ absl::Status Client::Impl::Release(absl::string_view name) {
   if (status.ok()) {
     absl::MutexLock lock(&mu_);
     services_.erase(std::string(name));
+    UpdateReadWatchLocked();
   }
   return status;
 }
@@ -736,6 +789,7 @@ absl::Status Client::Impl::Release(absl::string_view name) {
 void Client::Impl::OnNameChange(NameCallback callback) {
   absl::MutexLock lock(&mu_);
   name_callback_ = std::move(callback);
+  UpdateReadWatchLocked();
 }
 
 }  // namespace switchboard

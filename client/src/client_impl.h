@@ -102,22 +102,33 @@ class Client::Impl {
                                 const std::shared_ptr<Waiter>& waiter,
                                 absl::Time deadline);
   // Reads as the reader role until `waiter` is done or `deadline` passes.
-  void ReadUntilDone(const std::shared_ptr<Waiter>& waiter,
-                     absl::Time deadline);
+  void ReadUntilDone(const Waiter& waiter, absl::Time deadline);
 
   bool TakeReaderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReleaseReader();
-  void SetReadWatch(bool enabled);
+  // Gives up the reader role. `leftover`: the decoder still holds bytes, so
+  // the dispatch thread must read even though epoll will not say so.
+  void ReleaseReaderLocked(bool leftover) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Turns the dispatch thread's read watch on or off as the client's state
+  // requires; one epoll_ctl only when that changes.
+  void UpdateReadWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWriteWatch(bool enabled);
   void Wake();
   bool OnDispatchThread() const;
 
-  // Reads what the socket has (non-blocking) and decodes it. Errors:
-  // kUnavailable when the broker closed or broke the connection.
-  absl::Status ReadAvailable(std::vector<wire::Frame>& frames);
-  // Completes synchronous waiters; queues everything else for the dispatch
-  // thread. Caller holds the reader role.
-  void Route(std::vector<wire::Frame>& frames);
+  // Reads what the socket has and decodes it; with `block`, the first read
+  // waits (up to kReadWaitSlice) for data. Errors: kUnavailable when the
+  // broker closed or broke the connection.
+  absl::Status ReadAvailable(std::vector<wire::Frame>& frames, bool block);
+  // Completes synchronous waiters and queues everything else for the
+  // dispatch thread, under one lock; optionally gives up the reader role in
+  // the same critical section. Returns whether `waiter` (may be null) is done
+  // or the connection closed. Caller holds the reader role.
+  bool Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
+             bool release_reader);
+  // Errors: the status that closes the connection (an ERROR frame, or a kind
+  // the broker never sends).
+  absl::Status RouteLocked(wire::Frame frame)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RouteReplyLocked(wire::Frame frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailAll(const absl::Status& status);
   void SendCancel(uint64_t request_id);
@@ -125,7 +136,10 @@ class Client::Impl {
   // Dispatch thread.
   void DispatchLoop();
   void RunDeferred();
-  void ExpireAsyncCalls();
+  // Moves async calls whose local deadline passed out of the pending table.
+  void CollectExpiredLocked(
+      absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleCall(std::shared_ptr<const wire::Frame> frame);
   void HandleEvent(const wire::Frame& frame);
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
@@ -147,12 +161,17 @@ class Client::Impl {
 
   mutable absl::Mutex mu_;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status closed_ ABSL_GUARDED_BY(mu_);  // not OK once disconnected
+  bool foreign_reader_ ABSL_GUARDED_BY(mu_) = false;  // reader isn't dispatch
+  bool read_watch_on_ ABSL_GUARDED_BY(mu_) = false;
+  bool uses_async_ ABSL_GUARDED_BY(mu_) = false;  // CallAsync() was used
+  absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<absl::Time, uint64_t>> async_deadlines_
       ABSL_GUARDED_BY(mu_);
-  std::deque<Task> deferred_ ABSL_GUARDED_BY(mu_);
+  std::vector<Task> deferred_ ABSL_GUARDED_BY(mu_);
+  // A reader on the dispatch thread left bytes in the decoder.
+  bool dispatch_should_read_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<const Service>> services_
       ABSL_GUARDED_BY(mu_);
   NameCallback name_callback_ ABSL_GUARDED_BY(mu_);

@@ -26,11 +26,6 @@ FrameWriter::FrameWriter(int fd, size_t max_queued_bytes,
       max_queued_bytes_(max_queued_bytes),
       set_want_writable_(std::move(set_want_writable)) {}
 
-bool FrameWriter::has_queued() const {
-  absl::MutexLock lock(&mu_);
-  return !queue_.empty();
-}
-
 absl::Status FrameWriter::Send(std::string head, Payload payload) {
   absl::MutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
@@ -54,8 +49,8 @@ absl::Status FrameWriter::Flush() {
 
 void FrameWriter::UpdateWatchLocked() {
   const bool want = !queue_.empty() && failure_.ok();
-  if (want != watching_) {
-    watching_ = want;
+  if (want != watching_.load(std::memory_order_relaxed)) {
+    watching_.store(want, std::memory_order_relaxed);
     set_want_writable_(want);
   }
 }
@@ -88,7 +83,7 @@ absl::Status FrameWriter::WriteLocked() {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();

@@ -8,6 +8,7 @@
 #ifndef SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
 #define SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -22,7 +23,8 @@ namespace switchboard::client {
 
 class FrameWriter {
  public:
-  // `fd` is a connected non-blocking socket that must outlive the writer.
+  // `fd` is a connected socket that must outlive the writer; writes never
+  // block (MSG_DONTWAIT).
   // `set_want_writable(bool)` is called (under the writer's lock) when the
   // queue becomes non-empty or empty, to arm or disarm a writability watch.
   FrameWriter(int fd, size_t max_queued_bytes,
@@ -37,7 +39,8 @@ class FrameWriter {
   // Errors: kUnavailable if the socket failed.
   absl::Status Flush();
 
-  bool has_queued() const;
+  // Whether frames wait for the socket; lock-free, for poll() masks.
+  bool has_queued() const { return watching_.load(std::memory_order_relaxed); }
 
  private:
   struct Pending {
@@ -59,7 +62,8 @@ class FrameWriter {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
-  bool watching_ ABSL_GUARDED_BY(mu_) = false;
+  // True while frames are queued (and the watch is armed). Written under mu_.
+  std::atomic<bool> watching_{false};
 };
 
 }  // namespace switchboard::client
