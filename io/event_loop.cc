@@ -3,12 +3,14 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include "base/log.h"
 
@@ -97,9 +99,12 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   if (!epoll_fd) return absl::ErrnoToStatus(errno, "epoll_create1");
   Fd wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake_fd) return absl::ErrnoToStatus(errno, "eventfd");
+  Fd timer_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer_fd) return absl::ErrnoToStatus(errno, "timerfd_create");
   const int wake = wake_fd.get();
-  std::unique_ptr<EventLoop> loop(
-      new EventLoop(std::move(epoll_fd), std::move(wake_fd)));
+  const int timer = timer_fd.get();
+  std::unique_ptr<EventLoop> loop(new EventLoop(
+      std::move(epoll_fd), std::move(wake_fd), std::move(timer_fd)));
   absl::StatusOr<Watch> watch =
       loop->WatchFd(wake, EPOLLIN, [loop = loop.get()](uint32_t) {
         uint64_t count;
@@ -111,17 +116,31 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
       });
   if (!watch.ok()) return watch.status();
   loop->wake_watch_ = *std::move(watch);
+  // The due timers themselves run in RunDueTimers(); this only notes that
+  // the timerfd is no longer set.
+  watch = loop->WatchFd(timer, EPOLLIN, [loop = loop.get()](uint32_t) {
+    uint64_t expirations;
+    while (::read(loop->timer_fd_.get(), &expirations, sizeof expirations) <
+               0 &&
+           errno == EINTR) {
+    }
+    loop->timer_fd_deadline_ = absl::InfiniteFuture();
+  });
+  if (!watch.ok()) return watch.status();
+  loop->timer_watch_ = *std::move(watch);
   return loop;
 }
 
-EventLoop::EventLoop(Fd epoll_fd, Fd wake_fd)
+EventLoop::EventLoop(Fd epoll_fd, Fd wake_fd, Fd timer_fd)
     : epoll_fd_(std::move(epoll_fd)),
       wake_fd_(std::move(wake_fd)),
+      timer_fd_(std::move(timer_fd)),
       loop_thread_(std::this_thread::get_id()),
       now_(MonotonicNow()) {}
 
 EventLoop::~EventLoop() {
   wake_watch_.reset();
+  timer_watch_.reset();
   // Deferred objects may own watches and timers of this loop: free them while
   // the loop is still whole.
   FreeDeferred();
@@ -190,6 +209,26 @@ void EventLoop::CompactTimerHeap() {
     return !timer_callbacks_.contains(entry.id);
   });
   std::make_heap(timer_heap_.begin(), timer_heap_.end(), LaterDeadline());
+}
+
+int EventLoop::ArmTimerFd() {
+  if (timer_heap_.empty()) return -1;  // a set timerfd just wakes us once
+  const absl::Time deadline = timer_heap_.front().deadline;
+  if (deadline >= timer_fd_deadline_) return -1;
+  itimerspec spec{};
+  spec.it_value = absl::ToTimespec(deadline);
+  // All zeros would disarm it; a deadline that has passed fires at once.
+  if (spec.it_value.tv_sec <= 0 && spec.it_value.tv_nsec <= 0) {
+    spec.it_value = timespec{0, 1};
+  }
+  if (::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) !=
+      0) {
+    SB_LOG(ERROR) << "timerfd_settime: " << std::strerror(errno)
+                  << "; using an epoll_wait timeout instead";
+    return TimeoutMillis();
+  }
+  timer_fd_deadline_ = deadline;
+  return -1;
 }
 
 int EventLoop::TimeoutMillis() const {
@@ -279,7 +318,7 @@ absl::Status EventLoop::RunOnce() {
   // deletes run below and posts wrote the eventfd.
   epoll_event events[kMaxEventsPerWait];
   const int n =
-      ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerWait, TimeoutMillis());
+      ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerWait, ArmTimerFd());
   if (n < 0 && errno != EINTR) return absl::ErrnoToStatus(errno, "epoll_wait");
   now_ = MonotonicNow();
   for (int i = 0; i < n; ++i) {

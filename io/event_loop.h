@@ -9,7 +9,10 @@
 // iteration.
 //
 // One iteration, in this order:
-//   1. epoll_wait, timeout = time to the earliest timer (or forever);
+//   1. epoll_wait, without a timeout: timers wake it through a timerfd that
+//      is set to the earliest deadline, and set again only when that moves
+//      earlier, so most iterations and most timers cost no timer syscall
+//      (and no kernel timer armed per wait, which is costly on a VM);
 //   2. fd callbacks, in the order epoll reported them (posted functions run
 //      here too, when the loop's wake-up eventfd is among them);
 //   3. timers whose deadline has passed;
@@ -169,8 +172,12 @@ class EventLoop {
     }
   };
 
-  EventLoop(Fd epoll_fd, Fd wake_fd);
+  EventLoop(Fd epoll_fd, Fd wake_fd, Fd timer_fd);
   absl::Status RunOnce();
+  // Sets the timerfd to the earliest deadline if that is earlier than what
+  // it is set to. Returns the epoll_wait timeout: -1, or a fallback computed
+  // from the deadline if the timerfd could not be set.
+  int ArmTimerFd();
   int TimeoutMillis() const;
   void RunDueTimers();
   void RunPosted();
@@ -182,6 +189,11 @@ class EventLoop {
 
   Fd epoll_fd_;
   Fd wake_fd_;
+  Fd timer_fd_;
+  // When timer_fd_ fires; InfiniteFuture() when it is not set. It may be
+  // earlier than every live timer (the one it was set for was cancelled):
+  // that costs one spare wake-up, after which it is set again.
+  absl::Time timer_fd_deadline_ = absl::InfiniteFuture();
   std::thread::id loop_thread_;
   std::atomic<bool> stop_{false};
   absl::Time now_;
@@ -204,6 +216,7 @@ class EventLoop {
   std::vector<std::unique_ptr<Watch::State>> retired_watches_;
   // Declared last: destroyed first, while retired_watches_ still exists.
   Watch wake_watch_;
+  Watch timer_watch_;
 };
 
 }  // namespace switchboard::io
