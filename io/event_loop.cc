@@ -232,8 +232,8 @@ int EventLoop::ArmTimerFd() {
 }
 
 int EventLoop::TimeoutMillis() const {
-  // The top may be a cancelled entry (cancelled after RunDueTimers popped
-  // the dead ones): that costs at most one early wake-up, which pops it.
+  // The top may be a cancelled entry: that costs one early wake-up, which
+  // pops it.
   if (timer_heap_.empty()) return -1;
   const absl::Duration wait = timer_heap_.front().deadline - MonotonicNow();
   if (wait <= absl::ZeroDuration()) return 0;
@@ -248,13 +248,12 @@ void EventLoop::RunDueTimers() {
   const uint64_t last_id = next_timer_id_ - 1;
   while (!timer_heap_.empty()) {
     const TimerEntry top = timer_heap_.front();
-    auto it = timer_callbacks_.find(top.id);
-    if (it != timer_callbacks_.end() &&
-        (top.deadline > now_ || top.id > last_id)) {
-      return;
-    }
+    // The usual case, every iteration: nothing due, decided without a
+    // lookup. (A cancelled entry on top waits for its deadline too.)
+    if (top.deadline > now_ || top.id > last_id) return;
     std::pop_heap(timer_heap_.begin(), timer_heap_.end(), LaterDeadline());
     timer_heap_.pop_back();
+    auto it = timer_callbacks_.find(top.id);
     if (it == timer_callbacks_.end()) continue;  // cancelled
     absl::AnyInvocable<void()> callback = std::move(it->second);
     timer_callbacks_.erase(it);

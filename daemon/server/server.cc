@@ -329,7 +329,7 @@ void Server::ArmDeadlineTimer() {
   // call that was answered fires once, expires nothing, and moves on.
   std::optional<absl::Time> next = router_.NextDeadline();
   if (!next) return;
-  if (deadline_timer_.pending() && deadline_timer_at_ <= *next) return;
+  if (deadline_timer_at_ <= *next) return;  // armed early enough already
   deadline_timer_at_ = *next;
   deadline_timer_ = loop_.RunAt(*next, [this] {
     deadline_timer_at_ = absl::InfiniteFuture();

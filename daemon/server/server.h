@@ -151,6 +151,8 @@ class Server : private core::Outbox {
   // Sessions with output to flush at the end of this iteration.
   std::vector<Session*> flush_list_;
 
+  // One timer for every call deadline, at the earliest; deadline_timer_at_
+  // is when it fires, InfiniteFuture() when it is not armed.
   io::EventLoop::Timer deadline_timer_;
   absl::Time deadline_timer_at_ = absl::InfiniteFuture();
 
