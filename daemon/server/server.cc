@@ -236,6 +236,15 @@ void Server::OnPeerGone(Session& session, absl::string_view why) {
   CloseSession(session, why, std::nullopt);
 }
 
+void Server::OnTruncatedInput(Session& session, size_t partial) {
+  ++stats_.decode_errors;
+  const absl::Status status = absl::InvalidArgumentError(absl::StrCat(
+      "the stream ended inside a frame, ", partial, " bytes into it"));
+  // Best effort: if the client closed both directions, the write fails
+  // and the session is simply dropped.
+  CloseSession(session, status.ToString(), core::BuildError(status));
+}
+
 void Server::CloseSession(Session& session, absl::string_view why,
                           std::optional<wire::Frame> last_frame) {
   const Session::State state = session.state();

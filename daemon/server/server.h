@@ -109,6 +109,8 @@ class Server : private core::Outbox {
                      absl::string_view limit_name, uint64_t limit_value);
   // The client closed or reset the connection.
   void OnPeerGone(Session& session, absl::string_view why);
+  // The client ended its stream inside a frame, `partial` bytes into it.
+  void OnTruncatedInput(Session& session, size_t partial);
   void RequestFlush(Session& session);
   void CountFrameOut() { ++stats_.frames_out; }
   void CountBytesOut(size_t bytes) { stats_.bytes_out += bytes; }

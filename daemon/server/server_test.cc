@@ -357,6 +357,22 @@ TEST_F(ServerTest, OversizedPayloadIsRefusedNamingTheLimitBeforeItIsSent) {
   EXPECT_TRUE(client.ReceivesEof());
 }
 
+TEST_F(ServerTest, StreamEndingInsideAFrameGetsAnErrorNamingIt) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient client(broker.address());
+  client.Hello();
+  wire::Frame call =
+      RawClient::Build(wire::Kind::kCall, 1, CallHeader("x"), "payload");
+  client.SendBytes(call.bytes().substr(0, 50));
+  ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);
+  v1::Header header = client.ReceiveHeader(wire::Kind::kError);
+  EXPECT_EQ(header.error().code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(header.error().message().find("50 bytes"), std::string::npos);
+  EXPECT_TRUE(client.ReceivesEof());
+}
+
 TEST_F(ServerTest,
        SilentConnectionGetsDeadlineExceededAfterTheHandshakeTimeout) {
   config_.handshake_timeout = absl::Milliseconds(50);

@@ -86,7 +86,12 @@ void Session::ReadInput() {
       continue;
     }
     if (n == 0) {
-      server_.OnPeerGone(*this, "closed by the client");
+      if (const size_t partial = decoder_.buffered_bytes(); partial > 0) {
+        // The client may only have shut its write side: tell it why.
+        server_.OnTruncatedInput(*this, partial);
+      } else {
+        server_.OnPeerGone(*this, "closed by the client");
+      }
       return;
     }
     if (errno == EINTR) continue;
@@ -160,7 +165,9 @@ absl::Status Session::WriteOutput() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return absl::OkStatus();
-      return absl::ErrnoToStatus(errno, "write to the client failed");
+      // The client went away (EPIPE, ECONNRESET): not our error to report.
+      return absl::UnavailableError(
+          absl::StrCat("write failed: ", std::strerror(errno)));
     }
     ConsumeOutput(static_cast<size_t>(n));
     server_.CountBytesOut(static_cast<size_t>(n));
