@@ -357,6 +357,55 @@ TEST_F(ServerTest, OversizedPayloadIsRefusedNamingTheLimitBeforeItIsSent) {
   EXPECT_TRUE(client.ReceivesEof());
 }
 
+TEST_F(ServerTest, HugeFirstFrameIsRefusedBeforeItIsReceived) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient client(broker.address());
+  // A "HELLO" announcing 60 MiB of payload, followed by 1 MiB of it: the
+  // broker must refuse it without taking in more than a HELLO's worth.
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kHello;
+  prefix.payload_length = 60 << 20;
+  std::string bytes(wire::kPrefixBytes, '\0');
+  wire::EncodePrefix(prefix, bytes.data());
+  bytes += std::string(1 << 20, 'x');
+  std::thread sender([&] {
+    // Fails once the broker closes; that is the point.
+    ::send(client.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  });
+  v1::Header header = client.ReceiveHeader(wire::Kind::kError);
+  sender.join();
+  EXPECT_EQ(header.error().code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(header.error().message().find("HELLO"), std::string::npos);
+}
+
+TEST_F(ServerTest, HelloPipelinedWithACallStillWorks) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient client(broker.address());
+  v1::Header hello;
+  hello.mutable_hello()->set_client_name("eager");
+  wire::Prefix ping;
+  ping.kind = wire::Kind::kPing;
+  ping.request_id = 4;
+  std::string bytes(RawClient::Build(wire::Kind::kHello, 0, hello).bytes());
+  bytes +=
+      std::string(RawClient::Build(wire::Kind::kCall, 3, CallHeader("none"),
+                                   std::string(200 << 10, 'p'))
+                      .bytes());
+  bytes += std::string(wire::Frame::Build(ping, "", "").bytes());
+  std::thread sender([&] { client.SendBytes(bytes); });
+  client.ReceiveHeader(wire::Kind::kWelcome);
+  wire::Frame reply(wire::Prefix{}, nullptr);
+  EXPECT_EQ(client.ReceiveHeader(wire::Kind::kReply, &reply).reply().code(),
+            static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(reply.request_id(), 3u);
+  client.ReceiveHeader(wire::Kind::kReply, &reply);
+  EXPECT_EQ(reply.request_id(), 4u);
+  sender.join();
+}
+
 TEST_F(ServerTest, StreamEndingInsideAFrameGetsAnErrorNamingIt) {
   BrokerThread broker(config_);
   ASSERT_TRUE(broker.status().ok());

@@ -34,7 +34,9 @@ Session::Session(Server& server, const core::Peer& peer,
       peer_(peer),
       transport_(transport),
       socket_(std::move(socket)),
-      decoder_(limits) {}
+      decoder_(limits),
+      max_hello_bytes_(wire::kPrefixBytes + limits.max_header_bytes +
+                       kMaxHelloPayloadBytes) {}
 
 Session::~Session() {
   watch_.reset();
@@ -74,7 +76,24 @@ void Session::ReadInput() {
       if (!DeliverFrames()) return;
       continue;
     }
-    const size_t want = std::min(span.size(), budget);
+    size_t want = std::min(span.size(), budget);
+    if (state_ == State::kHandshake) {
+      // Before HELLO nobody has proven anything (on TCP any local user can
+      // connect), so a first frame larger than any valid HELLO is refused
+      // after at most that many bytes: announcing a 64 MiB frame must not
+      // make the broker receive and hold 64 MiB per connection.
+      const size_t buffered = decoder_.buffered_bytes();
+      if (buffered >= max_hello_bytes_) {
+        server_.OnDecodeError(
+            *this,
+            absl::InvalidArgumentError(
+                absl::StrCat("the first frame is larger than a HELLO may be (",
+                             max_hello_bytes_, " bytes)")),
+            "", 0);
+        return;
+      }
+      want = std::min(want, max_hello_bytes_ - buffered);
+    }
     const ssize_t n = ::read(socket_.get(), span.data(), want);
     if (n > 0) {
       decoder_.Commit(static_cast<size_t>(n));

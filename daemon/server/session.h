@@ -45,6 +45,9 @@ class Session {
   // cannot starve the others (the watch is level-triggered: the rest is read
   // next iteration).
   static constexpr size_t kReadBudgetBytes = size_t{1} << 20;
+  // A HELLO's payload is empty; this much is tolerated before the first
+  // frame counts as too large to be a HELLO.
+  static constexpr size_t kMaxHelloPayloadBytes = 4096;
 
   // `server` must outlive the session.
   Session(Server& server, const core::Peer& peer, io::Transport transport,
@@ -112,6 +115,8 @@ class Session {
   io::EventLoop::Watch watch_;  // after socket_: leaves epoll before the close
   io::EventLoop::Timer timer_;
   wire::FrameDecoder decoder_;
+  // The most bytes read before the handshake is done.
+  const size_t max_hello_bytes_;
 
   std::deque<wire::Frame> output_;
   size_t output_offset_ = 0;  // bytes of output_.front() already written
