@@ -108,8 +108,10 @@ class Client {
 
   // Claims `service.name()` and serves its methods. Calls for methods the
   // service lacks are answered kUnimplemented. Errors: kAlreadyExists if the
-  // name is owned and `options` do not allow taking it; kInvalidArgument for
-  // a malformed name; kUnavailable if the broker is gone.
+  // name is owned and `options` do not allow taking it, or if this client
+  // already serves (or queues for) the name, whatever `options` say:
+  // Release() it first to serve other methods under it; kInvalidArgument for
+  // a malformed or reserved name; kUnavailable if the broker is gone.
   absl::StatusOr<NameState> Serve(Service service,
                                   const ServeOptions& options = {});
   // Gives up a name (or leaves its queue) and stops serving it.
