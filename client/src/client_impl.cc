@@ -477,6 +477,8 @@ void Client::Impl::DispatchLoop() {
       more_to_read = frames.size() >= kMaxFramesPerRead;
       Route(frames, nullptr, /*release_reader=*/true);
       if (!status.ok()) FailAll(status);
+      // Handle what was just read now rather than on another pass.
+      RunDeferred();
     }
     readable = more_to_read;
 
@@ -508,6 +510,12 @@ void Client::Impl::DispatchLoop() {
           "no reply in time, and the broker did not answer either"));
     }
     expired.clear();
+    // Replies queued by handlers go out now, as late as possible before the
+    // thread blocks: a Unix socket wakes the reader on the writer's CPU
+    // expecting the writer to sleep next, so work after the write delays it.
+    if (writer_.has_queued()) {
+      if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
+    }
     if (skip_wait) continue;
 
     epoll_event events[4];
@@ -558,14 +566,18 @@ void Client::Impl::CollectExpiredLocked(
 
 void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
   const uint64_t request_id = frame->request_id();
-  absl::StatusOr<v1::Header> header = frame->ParseHeader();
-  if (!header.ok() || !header->has_call()) {
+  // Parsed into a reused message: its strings keep their capacity, so a call
+  // costs no allocations here. Only the dispatch thread runs HandleCall.
+  absl::string_view header_bytes = frame->header_bytes();
+  if (!call_header_.ParseFromArray(header_bytes.data(),
+                                   static_cast<int>(header_bytes.size())) ||
+      !call_header_.has_call()) {
     SendReply(request_id,
               absl::InvalidArgumentError("CALL frame without a call header"),
               "");
     return;
   }
-  const v1::Call& call = header->call();
+  const v1::Call& call = call_header_.call();
   std::shared_ptr<const Service> service;
   {
     absl::MutexLock lock(&mu_);
@@ -631,8 +643,11 @@ void Client::Impl::SendReply(uint64_t request_id,
   prefix.kind = wire::Kind::kReply;
   prefix.request_id = request_id;
   prefix.payload_length = static_cast<uint32_t>(payload.size());
-  // If this fails the connection is gone and the broker answers the caller.
-  writer_.Send(wire::EncodeHead(prefix, header_bytes), std::move(payload))
+  // Queued: the dispatch loop flushes just before it sleeps. If this fails
+  // the connection is gone and the broker answers the caller.
+  writer_
+      .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload),
+            /*defer=*/true)
       .IgnoreError();
 }
 

@@ -158,6 +158,8 @@ class Client::Impl {
 
   // Touched only by the holder of the reader role.
   wire::FrameDecoder decoder_;
+  // Touched only by the dispatch thread (HandleCall).
+  v1::Header call_header_;
 
   mutable absl::Mutex mu_;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;

@@ -26,7 +26,7 @@ FrameWriter::FrameWriter(int fd, size_t max_queued_bytes,
       max_queued_bytes_(max_queued_bytes),
       set_want_writable_(std::move(set_want_writable)) {}
 
-absl::Status FrameWriter::Send(std::string head, Payload payload) {
+absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer) {
   absl::MutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
   const size_t size = head.size() + payload.size();
@@ -39,6 +39,8 @@ absl::Status FrameWriter::Send(std::string head, Payload payload) {
   }
   queue_.push_back(Pending{std::move(head), std::move(payload), 0});
   queued_bytes_ += size;
+  queued_.store(true, std::memory_order_relaxed);
+  if (defer) return absl::OkStatus();
   return FlushLocked();
 }
 
@@ -49,14 +51,15 @@ absl::Status FrameWriter::Flush() {
 
 void FrameWriter::UpdateWatchLocked() {
   const bool want = !queue_.empty() && failure_.ok();
-  if (want != watching_.load(std::memory_order_relaxed)) {
-    watching_.store(want, std::memory_order_relaxed);
+  if (want != watching_) {
+    watching_ = want;
     set_want_writable_(want);
   }
 }
 
 absl::Status FrameWriter::FlushLocked() {
   absl::Status status = WriteLocked();
+  queued_.store(!queue_.empty(), std::memory_order_relaxed);
   UpdateWatchLocked();
   return status;
 }

@@ -31,16 +31,20 @@ class FrameWriter {
               std::function<void(bool)> set_want_writable);
 
   // Sends `head` (prefix + header) followed by `payload`, in order with every
-  // other Send(). Errors: kResourceExhausted if the queue is over its bound
-  // (the frame is not sent); kUnavailable if the socket failed earlier or now.
-  absl::Status Send(std::string head, Payload payload);
+  // other Send(). With `defer`, the frame only joins the queue and goes out
+  // with the next Flush() or immediate Send(): the dispatch thread queues its
+  // replies and flushes them just before it sleeps, so writing is the last
+  // thing it does before blocking (and replies leave in batches). Errors:
+  // kResourceExhausted if the queue is over its bound (the frame is not
+  // sent); kUnavailable if the socket failed earlier or now.
+  absl::Status Send(std::string head, Payload payload, bool defer = false);
 
   // Writes queued frames until the queue is empty or the socket is full.
   // Errors: kUnavailable if the socket failed.
   absl::Status Flush();
 
-  // Whether frames wait for the socket; lock-free, for poll() masks.
-  bool has_queued() const { return watching_.load(std::memory_order_relaxed); }
+  // Whether frames wait to be written; lock-free.
+  bool has_queued() const { return queued_.load(std::memory_order_relaxed); }
 
  private:
   struct Pending {
@@ -62,8 +66,8 @@ class FrameWriter {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
-  // True while frames are queued (and the watch is armed). Written under mu_.
-  std::atomic<bool> watching_{false};
+  bool watching_ ABSL_GUARDED_BY(mu_) = false;  // writability watch armed
+  std::atomic<bool> queued_{false};  // !queue_.empty(); written under mu_
 };
 
 }  // namespace switchboard::client

@@ -66,6 +66,24 @@ TEST(FrameWriterTest, QueuesWhatTheSocketCannotTakeAndFlushesLater) {
   EXPECT_FALSE(watching);
 }
 
+TEST(FrameWriterTest, ADeferredFrameWaitsForFlushOrTheNextSend) {
+  SocketPair pair = MakePair();
+  bool watching = false;
+  FrameWriter writer(pair.writer.get(), 1 << 20,
+                     [&](bool on) { watching = on; });
+  ASSERT_TRUE(writer.Send("A", Payload("1"), /*defer=*/true).ok());
+  EXPECT_TRUE(writer.has_queued());
+  EXPECT_FALSE(watching);  // nothing was attempted, so nothing to watch for
+  EXPECT_EQ(ReadAll(pair.reader.get()), "");
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(ReadAll(pair.reader.get()), "A1");
+  EXPECT_FALSE(writer.has_queued());
+
+  ASSERT_TRUE(writer.Send("B", Payload("2"), /*defer=*/true).ok());
+  ASSERT_TRUE(writer.Send("C", Payload("3")).ok());  // goes out behind B
+  EXPECT_EQ(ReadAll(pair.reader.get()), "B2C3");
+}
+
 TEST(FrameWriterTest, RefusesToQueueBeyondItsBound) {
   SocketPair pair = MakePair();
   FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
