@@ -22,6 +22,7 @@
 #include "base/flags.h"
 #include "base/log.h"
 #include "daemon/server/server.h"
+#include "google/protobuf/stubs/logging.h"
 #include "io/address.h"
 #include "io/event_loop.h"
 #include "io/signal_watch.h"
@@ -159,9 +160,22 @@ server::ServerConfig BuildConfig(const Flags& flags) {
   return config;
 }
 
+// protobuf logs a line of its own when a peer's header holds bad UTF-8. The
+// broker already answers and logs that peer's error, so protobuf's lines go
+// through our log, at debug level, in our format.
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* file,
+                     int line, const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    SB_LOG(ERROR) << "protobuf " << file << ":" << line << ": " << message;
+    return;
+  }
+  SB_LOG(DEBUG) << "protobuf " << file << ":" << line << ": " << message;
+}
+
 int Run(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   log::SetMinSeverity(ParseLogLevel(flags.log_level));
+  google::protobuf::SetLogHandler(&LogFromProtobuf);
   const server::ServerConfig config = BuildConfig(flags);
 
   // A client that disappears must cost an EPIPE, never the process.

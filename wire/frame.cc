@@ -44,6 +44,18 @@ absl::StatusOr<v1::Header> Frame::ParseHeader() const {
   return header;
 }
 
+absl::StatusOr<v1::Header> Frame::ParseHeaderAs(
+    v1::Header::BodyCase expected) const {
+  absl::StatusOr<v1::Header> header = ParseHeader();
+  if (header.ok() && header->body_case() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        KindName(kind()), " frame header does not hold the ",
+        v1::Header::descriptor()->FindFieldByNumber(expected)->name(),
+        " its kind requires"));
+  }
+  return header;
+}
+
 void Frame::set_request_id(uint64_t request_id) {
   prefix_.request_id = request_id;
   StampRequestId(bytes_.get(), request_id);

@@ -55,6 +55,10 @@ class Frame {
 
   // Parses the protobuf header. Errors: kInvalidArgument if it doesn't parse.
   absl::StatusOr<v1::Header> ParseHeader() const;
+  // Parses the header and checks that its body is `expected` (the body this
+  // frame's kind must carry). Errors: kInvalidArgument if it doesn't parse or
+  // holds another body.
+  absl::StatusOr<v1::Header> ParseHeaderAs(v1::Header::BodyCase expected) const;
 
   // Rewrite prefix fields in place, in both the decoded and encoded form.
   void set_request_id(uint64_t request_id);

@@ -109,12 +109,9 @@ void Router::CloseForProtocolError(const Peer& from,
 
 void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   ++stats_.calls;
-  absl::StatusOr<v1::Header> header = frame.ParseHeader();
-  if (!header.ok() || header->body_case() != v1::Header::kCall) {
-    CloseForProtocolError(
-        from, header.ok() ? absl::InvalidArgumentError(
-                                "CALL frame header does not hold a call")
-                          : header.status());
+  absl::StatusOr<v1::Header> header = frame.ParseHeaderAs(v1::Header::kCall);
+  if (!header.ok()) {
+    CloseForProtocolError(from, header.status());
     return;
   }
   const RequestId caller_request_id(frame.request_id());
@@ -204,13 +201,10 @@ void Router::OnPing(const Peer& from, const wire::Frame& frame) {
 }
 
 void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
-  absl::StatusOr<v1::Header> header = frame.ParseHeader();
-  if (!header.ok() || header->body_case() != v1::Header::kRegisterName) {
-    CloseForProtocolError(
-        from, header.ok() ? absl::InvalidArgumentError(
-                                "REGISTER_NAME frame header does not hold a "
-                                "register_name")
-                          : header.status());
+  absl::StatusOr<v1::Header> header =
+      frame.ParseHeaderAs(v1::Header::kRegisterName);
+  if (!header.ok()) {
+    CloseForProtocolError(from, header.status());
     return;
   }
   const RequestId id(frame.request_id());
@@ -234,13 +228,10 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
 }
 
 void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
-  absl::StatusOr<v1::Header> header = frame.ParseHeader();
-  if (!header.ok() || header->body_case() != v1::Header::kReleaseName) {
-    CloseForProtocolError(
-        from, header.ok() ? absl::InvalidArgumentError(
-                                "RELEASE_NAME frame header does not hold a "
-                                "release_name")
-                          : header.status());
+  absl::StatusOr<v1::Header> header =
+      frame.ParseHeaderAs(v1::Header::kReleaseName);
+  if (!header.ok()) {
+    CloseForProtocolError(from, header.status());
     return;
   }
   const RequestId id(frame.request_id());

@@ -45,6 +45,7 @@ using ::switchboard::testing::Transport;
 using ::switchboard::testing::TransportTestName;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
 constexpr absl::Duration kPromptly = absl::Seconds(5);
@@ -290,6 +291,24 @@ TEST_P(BadInputTest, CallWhoseHeaderDoesNotParseGetsInvalidArgument) {
       wire::Frame::Build(prefix, "\x1a\x64\x0a\x01", "payload").bytes(), true);
   ASSERT_THAT(error, IsOk());
   EXPECT_EQ(error->code(), Code(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(BadInputTest, CallNamingAServiceInBadUtf8GetsInvalidArgumentQuietly) {
+  // A proto3 string must be UTF-8, so this header does not parse. The broker
+  // answers like any malformed header, and protobuf's own complaint stays
+  // out of the broker's log unless it runs at debug level.
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kCall;
+  prefix.request_id = 1;
+  // Header.call (field 3, 4 bytes) holding Call.service (field 1) = "\xff\xfe".
+  absl::StatusOr<v1::Error> error = SendAndReadError(
+      wire::Frame::Build(
+          prefix, absl::string_view("\x1a\x04\x0a\x02\xff\xfe", 6), "payload")
+          .bytes(),
+      true);
+  ASSERT_THAT(error, IsOk());
+  EXPECT_EQ(error->code(), Code(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(broker_.ReadStderr(), Not(HasSubstr("libprotobuf")));
 }
 
 TEST_P(BadInputTest, HeaderBodyThatDoesNotMatchTheKindGetsInvalidArgument) {
