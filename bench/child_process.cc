@@ -124,9 +124,9 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const Options& options) {
   int in[2];
   int out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-  io::Fd in_read(in[0]), in_write(in[1]);
+  Fd in_read(in[0]), in_write(in[1]);
   if (::pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-  io::Fd out_read(out[0]), out_write(out[1]);
+  Fd out_read(out[0]), out_write(out[1]);
 
   std::vector<char*> argv;
   for (const std::string& arg : options.argv) {

@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "io/fd.h"
+#include "base/fd.h"
 
 namespace switchboard::bench {
 
@@ -102,9 +102,9 @@ class ChildProcess {
 
   std::string name_;
   pid_t pid_ = -1;
-  io::Fd pidfd_;                    // readable once the child has exited
-  io::Fd input_;                    // the child's stdin
-  io::Fd output_;                   // the child's stdout
+  Fd pidfd_;                        // readable once the child has exited
+  Fd input_;                        // the child's stdin
+  Fd output_;                       // the child's stdout
   std::string buffer_;              // read from output_, not yet returned
   std::optional<int> wait_status_;  // set once reaped
 };

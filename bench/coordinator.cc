@@ -15,12 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "base/fd.h"
 #include "bench/broker.h"
 #include "bench/child_process.h"
 #include "bench/figures.h"
 #include "bench/measure.h"
 #include "bench/roles.h"
-#include "io/fd.h"
 
 namespace switchboard::bench {
 namespace {
@@ -32,12 +32,12 @@ constexpr absl::Duration kStopGrace = absl::Seconds(5);
 // Beyond warm-up plus duration, how long a client may take to report.
 constexpr absl::Duration kReportSlack = absl::Seconds(120);
 
-absl::StatusOr<std::pair<io::Fd, io::Fd>> SocketPair() {
+absl::StatusOr<std::pair<Fd, Fd>> SocketPair() {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX, SOCK_STREAM)");
   }
-  return std::make_pair(io::Fd(fds[0]), io::Fd(fds[1]));
+  return std::make_pair(Fd(fds[0]), Fd(fds[1]));
 }
 
 absl::Status PinToCpuZero() {
@@ -81,8 +81,8 @@ class Coordinator {
   // Starts the server (and relay) of `system`, ready to serve, appending
   // them to `servers`. Returns the socket the floors' client gets (none for
   // switchboard, whose client connects to the broker).
-  absl::StatusOr<io::Fd> StartServers(Workload workload, System system,
-                                      std::vector<ChildProcess>& servers);
+  absl::StatusOr<Fd> StartServers(Workload workload, System system,
+                                  std::vector<ChildProcess>& servers);
   absl::StatusOr<ChildProcess> StartRole(absl::string_view role,
                                          std::vector<std::string> flags,
                                          std::vector<std::pair<int, int>> fds,
@@ -121,7 +121,7 @@ absl::StatusOr<ChildProcess> Coordinator::StartRole(
   return child;
 }
 
-absl::StatusOr<io::Fd> Coordinator::StartServers(
+absl::StatusOr<Fd> Coordinator::StartServers(
     Workload workload, System system, std::vector<ChildProcess>& servers) {
   std::string workload_flag =
       absl::StrCat("--workload=", WorkloadName(workload));
@@ -133,11 +133,11 @@ absl::StatusOr<io::Fd> Coordinator::StartServers(
         true);
     if (!server.ok()) return server.status();
     servers.push_back(*std::move(server));
-    return io::Fd();
+    return Fd();
   }
   // The coordinator's copies of the children's ends close when this returns,
   // so that each process sees its peer's end close.
-  absl::StatusOr<std::pair<io::Fd, io::Fd>> server_pair = SocketPair();
+  absl::StatusOr<std::pair<Fd, Fd>> server_pair = SocketPair();
   if (!server_pair.ok()) return server_pair.status();
   absl::StatusOr<ChildProcess> server =
       StartRole(kRoleFloorServer, {workload_flag},
@@ -145,7 +145,7 @@ absl::StatusOr<io::Fd> Coordinator::StartServers(
   if (!server.ok()) return server.status();
   servers.push_back(*std::move(server));
   if (system == System::kFloorDirect) return std::move(server_pair->first);
-  absl::StatusOr<std::pair<io::Fd, io::Fd>> client_pair = SocketPair();
+  absl::StatusOr<std::pair<Fd, Fd>> client_pair = SocketPair();
   if (!client_pair.ok()) return client_pair.status();
   absl::StatusOr<ChildProcess> relay =
       StartRole(kRoleFloorRelay, {},
@@ -172,8 +172,7 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
     return status.code() == absl::StatusCode::kCancelled ? status
                                                          : absl::OkStatus();
   };
-  absl::StatusOr<io::Fd> client_socket =
-      StartServers(workload, system, servers);
+  absl::StatusOr<Fd> client_socket = StartServers(workload, system, servers);
   if (!client_socket.ok()) return fail(client_socket.status());
 
   std::vector<std::string> flags = {

@@ -12,9 +12,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "base/fd.h"
 #include "bench/child_process.h"
 #include "io/connect.h"
-#include "io/fd.h"
 
 namespace switchboard::bench {
 namespace {
@@ -221,7 +221,7 @@ absl::Status Relay(int client_fd, int server_fd) {
   for (int fd : {client_fd, server_fd}) {
     if (absl::Status s = io::SetNonBlocking(fd); !s.ok()) return s;
   }
-  io::Fd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  Fd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd) return absl::ErrnoToStatus(errno, "epoll_create1");
   uint32_t client_interest = EPOLLIN;
   uint32_t server_interest = EPOLLIN;

@@ -5,8 +5,8 @@
 #define SWITCHBOARD_IO_CONNECT_H_
 
 #include "absl/status/statusor.h"
+#include "base/fd.h"
 #include "io/address.h"
-#include "io/fd.h"
 
 namespace switchboard::io {
 

@@ -43,7 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "io/fd.h"
+#include "base/fd.h"
 
 namespace switchboard::io {
 

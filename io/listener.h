@@ -17,8 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/fd.h"
 #include "io/address.h"
-#include "io/fd.h"
 
 namespace switchboard::io {
 

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "io/fd.h"
+#include "base/fd.h"
 
 namespace switchboard::io {
 namespace {

@@ -12,8 +12,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "base/fd.h"
 #include "io/event_loop.h"
-#include "io/fd.h"
 
 namespace switchboard::io {
 

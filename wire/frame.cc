@@ -61,6 +61,11 @@ void Frame::set_request_id(uint64_t request_id) {
   StampRequestId(bytes_.get(), request_id);
 }
 
+void Frame::set_flags(uint16_t flags) {
+  prefix_.flags = flags;
+  StampFlags(bytes_.get(), flags);
+}
+
 void Frame::set_sender(uint64_t sender, uint32_t uid, uint32_t pid) {
   prefix_.sender = sender;
   prefix_.sender_uid = uid;

@@ -11,9 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/fd.h"
 #include "switchboard/v1/header.pb.h"
 #include "wire/prefix.h"
 
@@ -63,10 +66,21 @@ class Frame {
   // Rewrite prefix fields in place, in both the decoded and encoded form.
   void set_request_id(uint64_t request_id);
   void set_sender(uint64_t sender, uint32_t uid, uint32_t pid);
+  void set_flags(uint16_t flags);
+
+  // The file descriptors that travel with this frame (prefix().fd_count of
+  // them once attached). The frame owns them: dropping a frame closes its
+  // descriptors, so no path that refuses or discards a frame can leak one.
+  // The decoder never fills this; the code that reads the socket attaches
+  // what arrived with the frame.
+  const std::vector<Fd>& fds() const { return fds_; }
+  void set_fds(std::vector<Fd> fds) { fds_ = std::move(fds); }
+  std::vector<Fd> take_fds() { return std::exchange(fds_, {}); }
 
  private:
   Prefix prefix_;
   std::unique_ptr<char[]> bytes_;
+  std::vector<Fd> fds_;
 };
 
 // Encodes prefix + header into one small buffer, for senders that write a

@@ -81,9 +81,10 @@ absl::StatusOr<Prefix> DecodePrefix(absl::string_view bytes) {
   Prefix prefix;
   prefix.kind = static_cast<Kind>(kind);
   prefix.flags = Load16(p + kOffsetFlags);
-  if (prefix.flags != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "frame flags 0x", absl::Hex(prefix.flags), " are not defined"));
+  if ((prefix.flags & ~kKnownFlags) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame flags 0x", absl::Hex(prefix.flags & ~kKnownFlags),
+                     " are not defined"));
   }
   prefix.fd_count = static_cast<uint8_t>(p[kOffsetFdCount]);
   if (p[kOffsetReserved] != 0) {
@@ -100,6 +101,10 @@ absl::StatusOr<Prefix> DecodePrefix(absl::string_view bytes) {
 
 void StampRequestId(char* prefix, uint64_t request_id) {
   absl::little_endian::Store64(prefix + kOffsetRequestId, request_id);
+}
+
+void StampFlags(char* prefix, uint16_t flags) {
+  absl::little_endian::Store16(prefix + kOffsetFlags, flags);
 }
 
 void StampSender(char* prefix, uint64_t sender, uint32_t uid, uint32_t pid) {

@@ -47,6 +47,12 @@ enum class Kind : uint8_t {
 };
 inline constexpr uint8_t kMaxKind = 10;
 
+// Prefix flags (docs/PROTOCOL.md 2.1). Set only by the broker, on frames it
+// delivers: the frame's sender can receive file descriptors, so a reply to it
+// may carry buffers as fds. Clients write 0; the broker overwrites the bit.
+inline constexpr uint16_t kFlagSenderAcceptsFds = 0x0001;
+inline constexpr uint16_t kKnownFlags = kFlagSenderAcceptsFds;
+
 // "CALL", "REPLY", ...; "KIND(n)" for values outside the enum.
 const char* KindName(Kind kind);
 
@@ -72,12 +78,14 @@ struct Prefix {
 void EncodePrefix(const Prefix& prefix, char* out);
 
 // Reads a prefix from bytes[0..kPrefixBytes). Errors: kInvalidArgument for a
-// bad magic, an unknown kind, non-zero flags or reserved byte; kUnimplemented
+// bad magic, an unknown kind, an undefined flag, a non-zero reserved byte;
+// kUnimplemented
 // for a protocol version other than kProtocolVersion (the message names it).
 absl::StatusOr<Prefix> DecodePrefix(absl::string_view bytes);
 
 // Stamps fields in an encoded prefix in place.
 void StampRequestId(char* prefix, uint64_t request_id);
+void StampFlags(char* prefix, uint16_t flags);
 void StampSender(char* prefix, uint64_t sender, uint32_t uid, uint32_t pid);
 
 }  // namespace switchboard::wire

@@ -74,13 +74,24 @@ TEST(PrefixTest, RejectsBadMagicUnknownKindFlagsAndReservedByte) {
   EXPECT_EQ(DecodePrefix(bad_kind).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::string bad_flags = good;
-  bad_flags[kOffsetFlags] = 1;
+  bad_flags[kOffsetFlags + 1] = static_cast<char>(0x80);  // undefined bit
   EXPECT_EQ(DecodePrefix(bad_flags).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::string bad_reserved = good;
   bad_reserved[kOffsetReserved] = 1;
   EXPECT_EQ(DecodePrefix(bad_reserved).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PrefixTest, TheSenderAcceptsFdsFlagIsDefined) {
+  Prefix in;
+  in.flags = kFlagSenderAcceptsFds;
+  absl::StatusOr<Prefix> out = DecodePrefix(Encode(in));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->flags, kFlagSenderAcceptsFds);
+  std::string bytes = Encode(Prefix{});
+  StampFlags(bytes.data(), kFlagSenderAcceptsFds);
+  EXPECT_EQ(DecodePrefix(bytes)->flags, kFlagSenderAcceptsFds);
 }
 
 TEST(PrefixTest, OtherVersionIsUnimplementedAndNamesIt) {

@@ -35,9 +35,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/fd.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
-#include "io/fd.h"
 #include "switchboard/client.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
@@ -146,10 +146,10 @@ class Client::Impl {
                  const std::string& response_type);
 
   // Immutable after construction.
-  io::Fd fd_;
-  io::Fd write_watch_fd_;  // dup of fd_, watched for EPOLLOUT on its own
-  io::Fd epoll_fd_;
-  io::Fd wake_fd_;  // eventfd: deferred work or stop
+  Fd fd_;
+  Fd write_watch_fd_;  // dup of fd_, watched for EPOLLOUT on its own
+  Fd epoll_fd_;
+  Fd wake_fd_;  // eventfd: deferred work or stop
   const uint64_t connection_id_;
   const std::string address_;
   const uint64_t max_payload_bytes_;

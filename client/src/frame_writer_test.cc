@@ -6,22 +6,22 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "base/fd.h"
 #include "gtest/gtest.h"
 #include "io/connect.h"
-#include "io/fd.h"
 
 namespace switchboard::client {
 namespace {
 
 struct SocketPair {
-  io::Fd writer;
-  io::Fd reader;
+  Fd writer;
+  Fd reader;
 };
 
 SocketPair MakePair() {
   int fds[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-  return {io::Fd(fds[0]), io::Fd(fds[1])};
+  return {Fd(fds[0]), Fd(fds[1])};
 }
 
 std::string ReadAll(int fd) {

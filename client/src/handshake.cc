@@ -109,7 +109,7 @@ absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address_text,
     hello->set_token(token);
   }
 
-  SB_ASSIGN_OR_RETURN(io::Fd fd, io::ConnectStream(address));
+  SB_ASSIGN_OR_RETURN(Fd fd, io::ConnectStream(address));
   wire::Prefix prefix;
   prefix.kind = wire::Kind::kHello;
   SB_RETURN_IF_ERROR(

@@ -9,15 +9,15 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "base/fd.h"
 #include "io/address.h"
-#include "io/fd.h"
 #include "switchboard/client.h"
 #include "switchboard/v1/header.pb.h"
 
 namespace switchboard::client {
 
 struct Handshake {
-  io::Fd fd;  // connected, still blocking
+  Fd fd;  // connected, still blocking
   io::Address address;
   v1::Welcome welcome;
 };

@@ -126,7 +126,7 @@ std::vector<io::Address> Server::listening_addresses() const {
 
 void Server::OnAcceptReady(ListenerWatch& entry) {
   for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
-    absl::StatusOr<std::optional<io::Fd>> socket = entry.listener.Accept();
+    absl::StatusOr<std::optional<Fd>> socket = entry.listener.Accept();
     if (!socket.ok()) {
       SB_LOG(WARNING) << socket.status() << "; not accepting for "
                       << kAcceptBackoff;
@@ -145,7 +145,7 @@ void Server::OnAcceptReady(ListenerWatch& entry) {
   }
 }
 
-void Server::AddSession(io::Fd socket, io::Transport transport) {
+void Server::AddSession(Fd socket, io::Transport transport) {
   const core::SessionId id(next_session_id_++);
   core::Peer peer{id, 0, 0};
   if (transport == io::Transport::kUnix) {

@@ -101,7 +101,7 @@ class Server : private core::Outbox {
   Server(io::EventLoop& loop, const ServerConfig& config);
   absl::Status Listen();
   void OnAcceptReady(ListenerWatch& entry);
-  void AddSession(io::Fd socket, io::Transport transport);
+  void AddSession(Fd socket, io::Transport transport);
 
   // Called by sessions.
   void OnFrame(Session& session, wire::Frame frame);

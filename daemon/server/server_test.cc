@@ -29,7 +29,7 @@ namespace {
 class RawClient {
  public:
   explicit RawClient(const io::Address& address) : decoder_(wire::Limits{}) {
-    absl::StatusOr<io::Fd> fd = io::ConnectStream(address);
+    absl::StatusOr<Fd> fd = io::ConnectStream(address);
     EXPECT_TRUE(fd.ok()) << fd.status();
     if (fd.ok()) fd_ = *std::move(fd);
     timeval timeout{10, 0};
@@ -99,7 +99,7 @@ class RawClient {
   int fd() const { return fd_.get(); }
 
  private:
-  io::Fd fd_;
+  Fd fd_;
   wire::FrameDecoder decoder_;
 };
 

@@ -28,8 +28,7 @@ char discard_buffer[64 * 1024];
 }  // namespace
 
 Session::Session(Server& server, const core::Peer& peer,
-                 io::Transport transport, io::Fd socket,
-                 const wire::Limits& limits)
+                 io::Transport transport, Fd socket, const wire::Limits& limits)
     : server_(server),
       peer_(peer),
       transport_(transport),

@@ -25,10 +25,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "base/fd.h"
 #include "daemon/core/router.h"
 #include "io/address.h"
 #include "io/event_loop.h"
-#include "io/fd.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
 #include "wire/limits.h"
@@ -51,7 +51,7 @@ class Session {
 
   // `server` must outlive the session.
   Session(Server& server, const core::Peer& peer, io::Transport transport,
-          io::Fd socket, const wire::Limits& limits);
+          Fd socket, const wire::Limits& limits);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -111,7 +111,7 @@ class Session {
   std::string client_name_;
   State state_ = State::kHandshake;
 
-  io::Fd socket_;
+  Fd socket_;
   io::EventLoop::Watch watch_;  // after socket_: leaves epoll before the close
   io::EventLoop::Timer timer_;
   wire::FrameDecoder decoder_;

@@ -347,7 +347,7 @@ TEST_P(BadInputTest, UnknownKindFlagsOrReservedByteGetInvalidArgument) {
   std::string unknown_kind = ping;
   unknown_kind[wire::kOffsetKind] = 99;
   std::string flags = ping;
-  flags[wire::kOffsetFlags] = 1;
+  flags[wire::kOffsetFlags + 1] = static_cast<char>(0x80);  // undefined bit
   std::string reserved = ping;
   reserved[wire::kOffsetReserved] = 1;
   for (const std::string& bytes : {unknown_kind, flags, reserved}) {

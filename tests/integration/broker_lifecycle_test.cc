@@ -27,9 +27,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fd.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
 #include "switchboard/v1/header.pb.h"
@@ -201,7 +201,7 @@ TEST(SwitchboarddTest, StaleSocketFileIsReplaced) {
   const std::string path = dir.path() + "/bus";
   {
     // Bound and closed: the file stays, nobody listens.
-    io::Fd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     ASSERT_TRUE(fd.valid());
     sockaddr_un address{};
     address.sun_family = AF_UNIX;

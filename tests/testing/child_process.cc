@@ -97,14 +97,14 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
     return absl::ErrnoToStatus(errno, "pipe2");
   }
-  io::Fd out_read(out_pipe[0]);
-  io::Fd out_write(out_pipe[1]);
+  Fd out_read(out_pipe[0]);
+  Fd out_write(out_pipe[1]);
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
     return absl::ErrnoToStatus(errno, "pipe2");
   }
-  io::Fd error_read(error_pipe[0]);
-  io::Fd error_write(error_pipe[1]);
+  Fd error_read(error_pipe[0]);
+  Fd error_write(error_pipe[1]);
 
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -127,7 +127,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
     return absl::ErrnoToStatus(child_errno, absl::StrCat("start ", argv[0]));
   }
 
-  io::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd) {
     const int err = errno;
     ::kill(pid, SIGKILL);
@@ -137,7 +137,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
   return ChildProcess(pid, std::move(pidfd), std::move(out_read));
 }
 
-ChildProcess::ChildProcess(pid_t pid, io::Fd pidfd, io::Fd stdout_fd)
+ChildProcess::ChildProcess(pid_t pid, Fd pidfd, Fd stdout_fd)
     : pid_(pid), pidfd_(std::move(pidfd)), stdout_(std::move(stdout_fd)) {}
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
@@ -291,7 +291,7 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  io::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   std::string contents;
   char buffer[4096];

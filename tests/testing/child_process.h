@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "io/fd.h"
+#include "base/fd.h"
 
 namespace switchboard::testing {
 
@@ -60,12 +60,12 @@ class ChildProcess {
   absl::StatusOr<int> Stop(int signal, absl::Duration timeout);
 
  private:
-  ChildProcess(pid_t pid, io::Fd pidfd, io::Fd stdout_fd);
+  ChildProcess(pid_t pid, Fd pidfd, Fd stdout_fd);
   void KillAndReap();
 
   pid_t pid_ = -1;
-  io::Fd pidfd_;   // readable once the child has exited
-  io::Fd stdout_;  // read end of the child's stdout
+  Fd pidfd_;   // readable once the child has exited
+  Fd stdout_;  // read end of the child's stdout
   std::string stdout_buffer_;
   bool stdout_closed_ = false;
 };

@@ -43,14 +43,14 @@ std::string EncodeFrame(wire::Kind kind, uint64_t request_id,
   return std::string(wire::Frame::Build(prefix, header, payload).bytes());
 }
 
-RawConnection::RawConnection(io::Fd fd)
+RawConnection::RawConnection(Fd fd)
     : fd_(std::move(fd)), decoder_(ReaderLimits()) {}
 
 absl::StatusOr<RawConnection> RawConnection::Connect(
     absl::string_view address) {
   absl::StatusOr<io::Address> parsed = io::Address::Parse(address);
   if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<io::Fd> fd = io::ConnectStream(*parsed);
+  absl::StatusOr<Fd> fd = io::ConnectStream(*parsed);
   if (!fd.ok()) return fd.status();
   return RawConnection(*std::move(fd));
 }

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "io/fd.h"
+#include "base/fd.h"
 #include "switchboard/v1/header.pb.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
@@ -84,9 +84,9 @@ class RawConnection {
   int fd() const { return fd_.get(); }
 
  private:
-  explicit RawConnection(io::Fd fd);
+  explicit RawConnection(Fd fd);
 
-  io::Fd fd_;
+  Fd fd_;
   wire::FrameDecoder decoder_;
   bool closed_by_peer_ = false;
 };

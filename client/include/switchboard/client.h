@@ -26,6 +26,7 @@
 //   kResourceExhausted  the callee's queue is full, or a size limit was hit
 //   kInvalidArgument    a malformed service or method name
 //   kCancelled          this Client was closed while the call was pending
+//   kFailedPrecondition an attached SharedBuffer is not size-sealed
 #ifndef SWITCHBOARD_CLIENT_H_
 #define SWITCHBOARD_CLIENT_H_
 
@@ -33,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +43,7 @@
 #include "google/protobuf/message.h"
 #include "switchboard/payload.h"
 #include "switchboard/service.h"
+#include "switchboard/shared_buffer.h"
 
 namespace switchboard {
 
@@ -144,6 +147,33 @@ class Client {
                                  response.GetTypeName());
     }
     return response;
+  }
+
+  // Typed call with buffers both ways: `buffers` travel with `request`, and
+  // the reply's buffers come back with the parsed Response. Buffers must be
+  // size-sealed. Errors as Call(), plus kFailedPrecondition for an unsealed
+  // buffer and kResourceExhausted when buffers must go inline (TCP, or a
+  // callee that does not take descriptors) and exceed max_payload_bytes().
+  template <typename Response>
+  absl::StatusOr<WithBuffers<Response>> CallWithBuffers(
+      absl::string_view service, absl::string_view method,
+      const google::protobuf::Message& request,
+      std::vector<SharedBuffer> buffers,
+      absl::Duration timeout = kDefaultCallTimeout) {
+    absl::StatusOr<Payload> reply =
+        CallWithType(service, method,
+                     Payload(request.SerializeAsString(), std::move(buffers)),
+                     request.GetTypeName(), timeout);
+    if (!reply.ok()) return reply.status();
+    WithBuffers<Response> out;
+    if (!out.message.ParseFromArray(reply->data(),
+                                    static_cast<int>(reply->size()))) {
+      return absl::InternalError("reply from " + std::string(service) + "/" +
+                                 std::string(method) + " is not a valid " +
+                                 out.message.GetTypeName());
+    }
+    out.buffers = reply->buffers();
+    return out;
   }
 
   // Starts a call; `done` runs exactly once on the dispatch thread with the

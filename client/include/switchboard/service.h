@@ -16,7 +16,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +41,20 @@ struct CallInfo {
   // When the broker will stop waiting for the reply (estimated from the
   // call's timeout as received). Replying later is harmless but useless.
   absl::Time deadline = absl::InfiniteFuture();
+  // Buffers attached to the request (also in the request Payload), for typed
+  // methods, whose handlers see only the parsed message.
+  std::vector<SharedBuffer> buffers;
+  // Whether the caller receives file descriptors: a reply's buffers then
+  // travel as descriptors, else the library copies them inline.
+  bool caller_accepts_fds = false;
+};
+
+// A typed message with SharedBuffers attached; the message says what the
+// buffers are (for example "buffer 0 is the frame's RGBA pixels").
+template <typename Message>
+struct WithBuffers {
+  Message message;
+  std::vector<SharedBuffer> buffers;
 };
 
 // Serves one method. Returns the reply payload, or a status that reaches the
@@ -58,8 +74,10 @@ class Service {
 
   // Adds a typed method. `fn` is callable as
   //   absl::StatusOr<Response>(const CallInfo&, const Request&)
-  // A request that does not parse as Request answers INVALID_ARGUMENT
-  // without calling `fn`.
+  // or, to attach buffers to the reply, as
+  //   absl::StatusOr<WithBuffers<Response>>(const CallInfo&, const Request&)
+  // The request's buffers are in CallInfo::buffers. A request that does not
+  // parse as Request answers INVALID_ARGUMENT without calling `fn`.
   template <typename Request, typename Response, typename Fn>
   Service& AddMethod(std::string method, Fn fn) {
     MethodHandler raw = [fn = std::move(fn)](
@@ -72,9 +90,15 @@ class Service {
             "request for ", call.service, "/", call.method, " is not a valid ",
             Request::descriptor()->full_name()));
       }
-      absl::StatusOr<Response> response = fn(call, request);
+      auto response = fn(call, request);
       if (!response.ok()) return response.status();
-      return Payload(response->SerializeAsString());
+      if constexpr (std::is_same_v<std::decay_t<decltype(*response)>,
+                                   WithBuffers<Response>>) {
+        return Payload(response->message.SerializeAsString(),
+                       std::move(response->buffers));
+      } else {
+        return Payload(response->SerializeAsString());
+      }
     };
     methods_[std::move(method)] =
         Method{std::move(raw), Request::descriptor()->full_name(),

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 //
 // Fd: sole owner of a file descriptor, closed on destruction. Move-only.
-#ifndef SWITCHBOARD_IO_FD_H_
-#define SWITCHBOARD_IO_FD_H_
+// In base/ because frames own the descriptors that travel with them (wire/),
+// and sockets, the daemon and the client all hold descriptors too.
+#ifndef SWITCHBOARD_BASE_FD_H_
+#define SWITCHBOARD_BASE_FD_H_
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace switchboard::io {
+namespace switchboard {
 
 class Fd {
  public:
@@ -39,6 +41,6 @@ class Fd {
   int fd_ = -1;
 };
 
-}  // namespace switchboard::io
+}  // namespace switchboard
 
-#endif  // SWITCHBOARD_IO_FD_H_
+#endif  // SWITCHBOARD_BASE_FD_H_
