@@ -52,18 +52,28 @@ absl::Status PinToCpuZero() {
   return absl::OkStatus();
 }
 
-// A ratio the issue sets a target for, and how to read it.
-struct RatioTarget {
+// A ratio the summary prints: numerator / denominator of one figure, with the
+// target an issue sets for it (if any).
+struct Ratio {
   Workload workload;
   const char* figure_name;
   double Figures::*figure;
+  System numerator;
+  System denominator;
+  bool has_target;
   bool at_most;  // true: the ratio should be <= target; false: >= target
   double target;
 };
 
-constexpr RatioTarget kTargets[] = {
-    {Workload::kRtt, "p50", &Figures::p50_us, true, 1.3},
-    {Workload::kBigFrame, "ops/s", &Figures::ops_s, false, 0.7},
+constexpr Ratio kRatios[] = {
+    {Workload::kRtt, "p50", &Figures::p50_us, System::kSwitchboard,
+     System::kFloorRelay, true, true, 1.3},
+    {Workload::kRtt, "p50", &Figures::p50_us, System::kFloorRelay,
+     System::kFloorDirect, false, false, 0},
+    {Workload::kBigFrame, "ops/s", &Figures::ops_s, System::kSwitchboard,
+     System::kFloorRelay, true, false, 0.7},
+    {Workload::kBigFrame, "ops/s", &Figures::ops_s, System::kFloorRelay,
+     System::kFloorDirect, false, false, 0},
 };
 
 class Coordinator {
@@ -89,9 +99,8 @@ class Coordinator {
                                          bool wait_ready);
   void PrintResults(Workload workload);
   void PrintSummary();
-  void PrintRatio(Workload workload, const char* figure_name,
-                  double Figures::*figure, System numerator, System denominator,
-                  const RatioTarget* target);
+  void PrintRatio(const Ratio& ratio);
+  bool Selected(System system) const;
   bool Measured(Workload workload, System system) const;
 
   const BenchOptions& options_;
@@ -125,12 +134,14 @@ absl::StatusOr<Fd> Coordinator::StartServers(
     Workload workload, System system, std::vector<ChildProcess>& servers) {
   std::string workload_flag =
       absl::StrCat("--workload=", WorkloadName(workload));
-  if (system == System::kSwitchboard) {
+  std::string system_flag = absl::StrCat("--system=", SystemName(system));
+  if (ThroughBroker(system)) {
     if (absl::Status s = broker_->CheckRunning(); !s.ok()) return s;
-    absl::StatusOr<ChildProcess> server = StartRole(
-        kRoleSwitchboardServer,
-        {workload_flag, absl::StrCat("--address=", broker_->address())}, {},
-        true);
+    absl::StatusOr<ChildProcess> server =
+        StartRole(kRoleSwitchboardServer,
+                  {system_flag, workload_flag,
+                   absl::StrCat("--address=", broker_->address())},
+                  {}, true);
     if (!server.ok()) return server.status();
     servers.push_back(*std::move(server));
     return Fd();
@@ -140,11 +151,11 @@ absl::StatusOr<Fd> Coordinator::StartServers(
   absl::StatusOr<std::pair<Fd, Fd>> server_pair = SocketPair();
   if (!server_pair.ok()) return server_pair.status();
   absl::StatusOr<ChildProcess> server =
-      StartRole(kRoleFloorServer, {workload_flag},
+      StartRole(kRoleFloorServer, {system_flag, workload_flag},
                 {{server_pair->second.get(), kSocketFd}}, true);
   if (!server.ok()) return server.status();
   servers.push_back(*std::move(server));
-  if (system == System::kFloorDirect) return std::move(server_pair->first);
+  if (system != System::kFloorRelay) return std::move(server_pair->first);
   absl::StatusOr<std::pair<Fd, Fd>> client_pair = SocketPair();
   if (!client_pair.ok()) return client_pair.status();
   absl::StatusOr<ChildProcess> relay =
@@ -181,7 +192,7 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
       absl::StrCat("--warmup=", absl::FormatDuration(options_.warmup)),
       absl::StrCat("--duration=", absl::FormatDuration(options_.duration)),
       absl::StrCat("--ops=", options_.ops)};
-  if (system == System::kSwitchboard) {
+  if (ThroughBroker(system)) {
     flags.push_back(absl::StrCat("--address=", broker_->address()));
   }
   std::vector<std::pair<int, int>> fds;
@@ -238,8 +249,14 @@ bool Coordinator::Measured(Workload workload, System system) const {
   return false;
 }
 
+bool Coordinator::Selected(System system) const {
+  return std::find(options_.systems.begin(), options_.systems.end(), system) !=
+         options_.systems.end();
+}
+
 void Coordinator::PrintResults(Workload workload) {
   for (System system : options_.systems) {
+    if (!Measures(system, workload)) continue;
     if (!Measured(workload, system)) {
       std::printf("NO RESULT system=%s workload=%s: every round failed\n",
                   SystemName(system), WorkloadName(workload));
@@ -256,11 +273,13 @@ void Coordinator::PrintResults(Workload workload) {
   std::fflush(stdout);
 }
 
-void Coordinator::PrintRatio(Workload workload, const char* figure_name,
-                             double Figures::*figure, System numerator,
-                             System denominator, const RatioTarget* target) {
+void Coordinator::PrintRatio(const Ratio& r) {
+  const Workload workload = r.workload;
+  const System numerator = r.numerator;
+  const System denominator = r.denominator;
+  double Figures::*figure = r.figure;
   std::string what =
-      absl::StrFormat("  %s %s: %s / %s", WorkloadName(workload), figure_name,
+      absl::StrFormat("  %s %s: %s / %s", WorkloadName(workload), r.figure_name,
                       SystemName(numerator), SystemName(denominator));
   if (!Measured(workload, numerator) || !Measured(workload, denominator)) {
     std::printf("%s: not measured in this run\n", what.c_str());
@@ -279,11 +298,10 @@ void Coordinator::PrintRatio(Workload workload, const char* figure_name,
   }
   double ratio = Median(tops) / Median(bottoms);
   std::string line = absl::StrFormat("%s = %.2f", what, ratio);
-  if (target != nullptr) {
-    bool met =
-        target->at_most ? ratio <= target->target : ratio >= target->target;
+  if (r.has_target) {
+    bool met = r.at_most ? ratio <= r.target : ratio >= r.target;
     absl::StrAppendFormat(&line, " (target %s %.1f: %s)",
-                          target->at_most ? "<=" : ">=", target->target,
+                          r.at_most ? "<=" : ">=", r.target,
                           met ? "met" : "missed");
   }
   if (!per_round.empty()) {
@@ -303,15 +321,15 @@ void Coordinator::PrintSummary() {
                                   cpu_count, " CPUs)");
   std::printf("\nSummary: medians of %d rounds per system, %s.\n",
               static_cast<int>(options_.rounds), placement.c_str());
-  for (const RatioTarget& target : kTargets) {
+  for (const Ratio& ratio : kRatios) {
+    // Only ratios of systems the user chose; a chosen one that got no
+    // result says "not measured".
     if (std::find(options_.workloads.begin(), options_.workloads.end(),
-                  target.workload) == options_.workloads.end()) {
+                  ratio.workload) == options_.workloads.end() ||
+        !Selected(ratio.numerator) || !Selected(ratio.denominator)) {
       continue;
     }
-    PrintRatio(target.workload, target.figure_name, target.figure,
-               System::kSwitchboard, System::kFloorRelay, &target);
-    PrintRatio(target.workload, target.figure_name, target.figure,
-               System::kFloorRelay, System::kFloorDirect, nullptr);
+    PrintRatio(ratio);
   }
   if (options_.rounds < 5) {
     std::printf(
@@ -334,8 +352,8 @@ absl::Status Coordinator::Run() {
     // Inherited by every process started from here on.
     if (absl::Status s = PinToCpuZero(); !s.ok()) return s;
   }
-  if (std::find(options_.systems.begin(), options_.systems.end(),
-                System::kSwitchboard) != options_.systems.end()) {
+  if (std::any_of(options_.systems.begin(), options_.systems.end(),
+                  ThroughBroker)) {
     absl::StatusOr<std::unique_ptr<BrokerProcess>> broker =
         BrokerProcess::Start(options_.broker_path);
     if (!broker.ok()) {
@@ -351,6 +369,7 @@ absl::Status Coordinator::Run() {
                    WorkloadName(workload), round,
                    static_cast<int>(options_.rounds));
       for (System system : options_.systems) {
+        if (!Measures(system, workload)) continue;
         if (absl::Status s = RunRound(workload, system, round); !s.ok())
           return s;
       }
@@ -366,8 +385,9 @@ absl::Status Coordinator::Run() {
   PrintSummary();
   int missing = 0;
   for (Workload workload : options_.workloads) {
-    for (System system : options_.systems)
-      missing += !Measured(workload, system);
+    for (System system : options_.systems) {
+      missing += Measures(system, workload) && !Measured(workload, system);
+    }
   }
   if (missing > 0) {
     return absl::UnavailableError(

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/fd.h"
@@ -127,8 +128,8 @@ absl::StatusOr<Payload> FloorCaller::Call(absl::string_view request) {
 }
 
 int RunFloorServer(Workload workload, int fd) {
-  std::shared_ptr<const std::string> frame;
-  if (workload == Workload::kBigFrame) frame = RenderBigFrame();
+  std::vector<std::shared_ptr<const std::string>> pool;
+  if (workload == Workload::kBigFrame) pool = RenderBigFramePool();
   FrameReader reader(fd);
   if (absl::Status s = AnnounceReady(); !s.ok()) {
     std::fprintf(stderr, "floor-server: %s\n", s.ToString().c_str());
@@ -142,7 +143,8 @@ int RunFloorServer(Workload workload, int fd) {
       return 1;
     }
     if (!request->has_value()) return 0;  // the client is done
-    absl::string_view reply = frame ? absl::string_view(*frame) : **request;
+    absl::string_view reply =
+        pool.empty() ? **request : *pool[BigFrameIndex(**request)];
     if (absl::Status s = WriteFrame(fd, reply); !s.ok()) {
       std::fprintf(stderr, "floor-server: %s\n", s.ToString().c_str());
       return 1;

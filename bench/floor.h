@@ -63,8 +63,10 @@ class FloorCaller {
   FrameReader reader_;
 };
 
-// Role "floor-server": answers every frame on `fd` (the rtt request echoed,
-// or the pre-rendered big frame), and prints "ready" on stdout first.
+// Role "floor-server" for floor-direct and floor-relay: answers every frame
+// on `fd` (the rtt request echoed, or the pool's big frame
+// BigFrameIndex(request), rendered at start-up), and prints "ready" on
+// stdout first.
 // Returns the exit code once the client closes the socket.
 int RunFloorServer(Workload workload, int fd);
 

@@ -59,7 +59,7 @@ absl::StatusOr<std::vector<T>> ParseList(absl::string_view flag,
 
 int Main(int argc, char** argv) {
   std::string workloads = "rtt,bigframe";
-  std::string systems = "floor-direct,floor-relay,switchboard";
+  std::string systems = "floor-direct,floor-relay,floor-memfd,switchboard";
   std::string broker;
   BenchOptions options;
   FlagParser flags("switchboard-bench",
@@ -71,7 +71,9 @@ int Main(int argc, char** argv) {
                   "at a time), bigframe (small call, 33,177,600-byte reply).");
   flags.AddString("systems", &systems, "LIST",
                   "Comma-separated systems, run in this order each round: "
-                  "floor-direct, floor-relay, switchboard.");
+                  "floor-direct, floor-relay, floor-memfd, switchboard. "
+                  "floor-memfd (big replies as sealed memfds) runs only the "
+                  "bigframe workload.");
   flags.AddInt("rounds", &options.rounds, "N",
                "Rounds per workload; each round runs every system once. "
                "Fewer than 5 is allowed, with a warning.");
@@ -113,7 +115,8 @@ int Main(int argc, char** argv) {
   options.workloads = *parsed_workloads;
   absl::StatusOr<std::vector<System>> parsed_systems =
       ParseList<System>("systems", systems, ParseSystem,
-                        "floor-direct, floor-relay, switchboard");
+                        "floor-direct, floor-relay, floor-memfd, "
+                        "switchboard");
   if (!parsed_systems.ok()) return usage_error(parsed_systems.status());
   options.systems = *parsed_systems;
   if (options.rounds < 1) {
@@ -137,8 +140,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   options.self_path = *self;
-  if (std::find(options.systems.begin(), options.systems.end(),
-                System::kSwitchboard) != options.systems.end()) {
+  if (std::any_of(options.systems.begin(), options.systems.end(),
+                  ThroughBroker)) {
     absl::StatusOr<std::string> path = FindBroker(broker, options.self_path);
     if (!path.ok()) return usage_error(path.status());
     options.broker_path = *path;

@@ -45,14 +45,20 @@ ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
   auto call = [&](Clock::time_point& start, Clock::time_point& end) {
     Payload request(std::make_shared<const std::string>(
         MakeRequest(options.workload, ++sequence)));
+    bool ok;
+    std::string why;
     start = Clock::now();
-    absl::StatusOr<Payload> reply = caller.Call(request);
-    bool ok = reply.ok() && CheckReply(options.workload, request, *reply);
+    {
+      absl::StatusOr<Payload> reply = caller.Call(request);
+      ok = reply.ok() && CheckReply(options.workload, request, *reply);
+      if (!ok) {
+        why = reply.ok() ? absl::StrCat("wrong reply (", reply->size(),
+                                        " bytes) to call ", sequence)
+                         : reply.status().ToString();
+      }
+    }  // releasing the reply (unmapping a memfd frame) is part of the call
     end = Clock::now();
     if (ok) return Outcome::kGood;
-    std::string why = reply.ok() ? absl::StrCat("wrong reply (", reply->size(),
-                                                " bytes) to call ", sequence)
-                                 : reply.status().ToString();
     // The first loss is worth a line; the count tells the rest.
     if (report.lost++ == 0) {
       std::fprintf(stderr, "switchboard-bench client: %s\n", why.c_str());

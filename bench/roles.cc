@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/flags.h"
 #include "bench/floor.h"
+#include "bench/floor_memfd.h"
 #include "bench/measure.h"
 #include "bench/switchboard_system.h"
 #include "bench/workload.h"
@@ -16,8 +17,9 @@
 namespace switchboard::bench {
 namespace {
 
-// FloorCaller as a Caller: any failure leaves the byte stream out of step,
-// so the first one ends the round.
+// FloorCaller or FloorMemfdCaller as a Caller: any failure leaves the byte
+// stream out of step, so the first one ends the round.
+template <typename FloorType>
 class FloorSocketCaller : public Caller {
  public:
   explicit FloorSocketCaller(int fd) : caller_(fd) {}
@@ -30,7 +32,7 @@ class FloorSocketCaller : public Caller {
   bool usable() const override { return usable_; }
 
  private:
-  FloorCaller caller_;
+  FloorType caller_;
   bool usable_ = true;
 };
 
@@ -50,11 +52,14 @@ int RunClient(System system, absl::string_view address,
   switch (system) {
     case System::kFloorDirect:
     case System::kFloorRelay:
-      caller = std::make_unique<FloorSocketCaller>(kSocketFd);
+      caller = std::make_unique<FloorSocketCaller<FloorCaller>>(kSocketFd);
+      break;
+    case System::kFloorMemfd:
+      caller = std::make_unique<FloorSocketCaller<FloorMemfdCaller>>(kSocketFd);
       break;
     case System::kSwitchboard: {
       absl::StatusOr<std::unique_ptr<Caller>> connected =
-          ConnectSwitchboardCaller(address, options.workload);
+          ConnectSwitchboardCaller(address, system, options.workload);
       if (!connected.ok()) {
         std::fprintf(stderr, "switchboard-bench client: %s\n",
                      connected.status().ToString().c_str());
@@ -85,7 +90,8 @@ int RunRole(int argc, char** argv) {
   RoleFlags flags;
   FlagParser parser("switchboard-bench --role", "A process of a bench round.");
   parser.AddString("role", &flags.role, "ROLE", "what this process does");
-  parser.AddString("system", &flags.system, "SYSTEM", "the client's system");
+  parser.AddString("system", &flags.system, "SYSTEM",
+                   "the system the client or server is part of");
   parser.AddString("workload", &flags.workload, "WORKLOAD", "rtt or bigframe");
   parser.AddDuration("warmup", &flags.warmup, "unrecorded calls first");
   parser.AddDuration("duration", &flags.duration, "measured time");
@@ -102,13 +108,14 @@ int RunRole(int argc, char** argv) {
     return 2;
   }
   if (flags.role == kRoleFloorServer) {
+    if (*system == System::kFloorMemfd) return RunFloorMemfdServer(kSocketFd);
     return RunFloorServer(*workload, kSocketFd);
   }
   if (flags.role == kRoleFloorRelay) {
     return RunRelay(kSocketFd, kServerSideFd);
   }
   if (flags.role == kRoleSwitchboardServer) {
-    return RunSwitchboardServer(*workload, flags.address);
+    return RunSwitchboardServer(*system, *workload, flags.address);
   }
   if (flags.role == kRoleClient) {
     return RunClient(

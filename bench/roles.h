@@ -5,10 +5,10 @@
 // threads must not fork() and carry on, and a fresh exec gives every system
 // the same clean start):
 //
-//   --role=floor-server        --workload=W          socket on fd 3
+//   --role=floor-server --system=S --workload=W      socket on fd 3
 //   --role=floor-relay                               client side on fd 3,
 //                                                    server side on fd 4
-//   --role=switchboard-server --workload=W --address=A
+//   --role=switchboard-server --system=S --workload=W --address=A
 //   --role=client --system=S --workload=W --warmup=D (--duration=D | --ops=N)
 //                 [--address=A]                      socket on fd 3 (floors)
 //

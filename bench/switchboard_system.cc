@@ -2,8 +2,10 @@
 #include "bench/switchboard_system.h"
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "bench/child_process.h"
@@ -42,10 +44,26 @@ class SwitchboardCaller : public Caller {
   const char* method_;
 };
 
+// The GetFrame handler of `system`. Runs on the server's dispatch thread.
+// The pool's frame as the payload's bytes, shared, not copied.
+absl::StatusOr<MethodHandler> BigFrameHandler(System system) {
+  if (system == System::kSwitchboard) {
+    std::vector<std::shared_ptr<const std::string>> pool = RenderBigFramePool();
+    return MethodHandler(
+        [pool](const CallInfo&,
+               const Payload& request) -> absl::StatusOr<Payload> {
+          return Payload(pool[BigFrameIndex(request)]);
+        });
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(SystemName(system), " has no switchboard server"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Caller>> ConnectSwitchboardCaller(
-    absl::string_view address, Workload workload) {
+    absl::string_view address, [[maybe_unused]] System system,
+    Workload workload) {
   ConnectOptions options;
   options.client_name = "switchboard-bench-client";
   absl::StatusOr<std::unique_ptr<Client>> client =
@@ -54,14 +72,23 @@ absl::StatusOr<std::unique_ptr<Caller>> ConnectSwitchboardCaller(
   return std::make_unique<SwitchboardCaller>(*std::move(client), workload);
 }
 
-int RunSwitchboardServer(Workload workload, absl::string_view address) {
+int RunSwitchboardServer(System system, Workload workload,
+                         absl::string_view address) {
   auto fail = [](const absl::Status& status) {
     std::fprintf(stderr, "switchboard-bench switchboard-server: %s\n",
                  status.ToString().c_str());
     return 1;
   };
-  std::shared_ptr<const std::string> frame;
-  if (workload == Workload::kBigFrame) frame = RenderBigFrame();
+  // The rtt echo shares the received request's frame; no copies.
+  MethodHandler handler =
+      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
+    return request;
+  };
+  if (workload == Workload::kBigFrame) {
+    absl::StatusOr<MethodHandler> frames = BigFrameHandler(system);
+    if (!frames.ok()) return fail(frames.status());
+    handler = *std::move(frames);
+  }
   ConnectOptions options;
   options.client_name = "switchboard-bench-server";
   absl::StatusOr<std::unique_ptr<Client>> client =
@@ -69,14 +96,7 @@ int RunSwitchboardServer(Workload workload, absl::string_view address) {
   if (!client.ok()) return fail(client.status());
 
   Service service(ServiceName(workload));
-  service.AddMethod(MethodName(workload),
-                    [frame](const CallInfo&,
-                            const Payload& request) -> absl::StatusOr<Payload> {
-                      // The echo shares the received request's frame; the big
-                      // frame shares the buffer rendered above. No copies.
-                      if (frame) return Payload(frame);
-                      return request;
-                    });
+  service.AddMethod(MethodName(workload), std::move(handler));
   absl::StatusOr<NameState> state = (*client)->Serve(std::move(service));
   if (!state.ok()) return fail(state.status());
   if (*state != NameState::kOwner) {

@@ -3,8 +3,8 @@
 // The switchboard system: a server and a client that talk through a running
 // switchboardd using only the public client library, as applications do.
 // The server answers without copying (the rtt echo shares the received
-// request; the big frame is one buffer rendered at start-up and shared by
-// every reply); the client makes synchronous Client::Call()s.
+// request; a big frame is one of a pool rendered at start-up, shared by every
+// reply that uses it); the client makes synchronous Client::Call()s.
 #ifndef SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
 #define SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
 
@@ -17,15 +17,16 @@
 
 namespace switchboard::bench {
 
-// Connects a caller for `workload`'s service at the broker `address`.
-// Errors: those of Client::Connect().
+// Connects `system`'s caller for `workload`'s service at the broker
+// `address`. Errors: those of Client::Connect().
 absl::StatusOr<std::unique_ptr<Caller>> ConnectSwitchboardCaller(
-    absl::string_view address, Workload workload);
+    absl::string_view address, System system, Workload workload);
 
 // Role "switchboard-server": connects to `address`, serves `workload`'s
-// service, prints "ready", and serves until its stdin closes. Returns the
-// exit code.
-int RunSwitchboardServer(Workload workload, absl::string_view address);
+// service the way `system` (switchboard or switchboard-memfd) answers,
+// prints "ready", and serves until its stdin closes. Returns the exit code.
+int RunSwitchboardServer(System system, Workload workload,
+                         absl::string_view address);
 
 }  // namespace switchboard::bench
 

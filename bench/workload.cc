@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 #include "bench/workload.h"
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace switchboard::bench {
 namespace {
 
-// Byte `offset` of the big frame: varies from page to page, so a frame cut,
-// shifted or assembled from the wrong pages fails the per-page check.
-char FrameByte(size_t offset) {
+// Byte `offset` of the pool's frame `index`: varies from page to page, so a
+// frame cut, shifted or assembled from the wrong pages fails the per-page
+// check, and the four frames differ on every page (by multiples of 64), so
+// the wrong frame of the pool fails it too.
+char FrameByte(size_t index, size_t offset) {
   return static_cast<char>((offset / kTouchStride) * 131 +
-                           offset % kTouchStride);
+                           offset % kTouchStride + index * 64);
 }
 
 }  // namespace
@@ -31,6 +35,8 @@ const char* SystemName(System system) {
       return "floor-direct";
     case System::kFloorRelay:
       return "floor-relay";
+    case System::kFloorMemfd:
+      return "floor-memfd";
     case System::kSwitchboard:
       return "switchboard";
   }
@@ -45,11 +51,18 @@ std::optional<Workload> ParseWorkload(absl::string_view name) {
 }
 
 std::optional<System> ParseSystem(absl::string_view name) {
-  for (System s :
-       {System::kFloorDirect, System::kFloorRelay, System::kSwitchboard}) {
+  for (System s : kAllSystems) {
     if (name == SystemName(s)) return s;
   }
   return std::nullopt;
+}
+
+bool ThroughBroker(System system) { return system == System::kSwitchboard; }
+
+bool PassesMemfds(System system) { return system == System::kFloorMemfd; }
+
+bool Measures(System system, Workload workload) {
+  return workload == Workload::kBigFrame || !PassesMemfds(system);
 }
 
 std::string MakeRequest(Workload workload, uint64_t sequence) {
@@ -67,21 +80,37 @@ size_t ReplyBytes(Workload workload) {
   return workload == Workload::kRtt ? kRttMessageBytes : kBigFrameReplyBytes;
 }
 
-std::shared_ptr<const std::string> RenderBigFrame() {
-  auto frame = std::make_shared<std::string>(kBigFrameReplyBytes, '\0');
-  for (size_t i = 0; i < frame->size(); ++i) (*frame)[i] = FrameByte(i);
-  return frame;
+size_t BigFrameIndex(absl::string_view request) {
+  uint64_t sequence = 0;
+  std::memcpy(&sequence, request.data(),
+              std::min(sizeof sequence, request.size()));
+  return sequence % kBigFramePoolSize;
+}
+
+void RenderBigFrame(size_t index, char* out) {
+  for (size_t i = 0; i < kBigFrameReplyBytes; ++i) out[i] = FrameByte(index, i);
+}
+
+std::vector<std::shared_ptr<const std::string>> RenderBigFramePool() {
+  std::vector<std::shared_ptr<const std::string>> pool;
+  for (size_t index = 0; index < kBigFramePoolSize; ++index) {
+    auto frame = std::make_shared<std::string>(kBigFrameReplyBytes, '\0');
+    RenderBigFrame(index, frame->data());
+    pool.push_back(std::move(frame));
+  }
+  return pool;
 }
 
 bool CheckReply(Workload workload, absl::string_view request,
                 absl::string_view reply) {
   if (workload == Workload::kRtt) return reply == request;
   if (reply.size() != kBigFrameReplyBytes) return false;
+  size_t index = BigFrameIndex(request);
   bool ok = true;
   // No early exit: every page is read whatever the outcome, so a bad frame
   // costs the client as much as a good one.
   for (size_t offset = 0; offset < reply.size(); offset += kTouchStride) {
-    ok &= reply[offset] == FrameByte(offset);
+    ok &= reply[offset] == FrameByte(index, offset);
   }
   return ok;
 }

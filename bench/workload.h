@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -26,22 +27,40 @@ enum class Workload {
 enum class System {
   kFloorDirect,  // client and server on one raw Unix socket
   kFloorRelay,   // client, a minimal epoll relay, server
+  kFloorMemfd,   // one raw Unix socket; big replies as sealed memfds
   kSwitchboard,  // client, switchboardd, server, through the client library
 };
+
+// Every system, in the order a round runs them by default.
+inline constexpr System kAllSystems[] = {
+    System::kFloorDirect, System::kFloorRelay, System::kFloorMemfd,
+    System::kSwitchboard};
 
 inline constexpr size_t kRttMessageBytes = 64;
 inline constexpr size_t kBigFrameRequestBytes = 16;
 inline constexpr size_t kBigFrameReplyBytes = 3840 * 2160 * 4;  // 33,177,600
+// Every bigframe server renders this many distinct frames at start-up, as a
+// decoder's frame pool holds them, and answers call N with frame N mod 4.
+inline constexpr size_t kBigFramePoolSize = 4;
 // The client reads one byte of every page of a big reply (and checks it), so
 // each system pays for bringing the frame to the reader, not only for moving
 // it between kernel buffers.
 inline constexpr size_t kTouchStride = 4096;
 
-// "rtt", "bigframe" / "floor-direct", "floor-relay", "switchboard".
+// "rtt", "bigframe" / "floor-direct", "floor-relay", "floor-memfd",
+// "switchboard".
 const char* WorkloadName(Workload workload);
 const char* SystemName(System system);
 std::optional<Workload> ParseWorkload(absl::string_view name);
 std::optional<System> ParseSystem(absl::string_view name);
+
+// Whether `system` moves its replies through switchboardd.
+bool ThroughBroker(System system);
+// Whether `system` passes its replies as memfds rather than as bytes.
+bool PassesMemfds(System system);
+// Whether `system` has a variant of `workload`: the memfd systems only carry
+// big frames (a 64-byte reply has nothing to gain from a descriptor).
+bool Measures(System system, Workload workload);
 
 // Bytes of the request a client sends for operation `sequence`. An rtt
 // request carries `sequence` in its first 8 bytes (host order: both ends are
@@ -50,16 +69,25 @@ std::optional<System> ParseSystem(absl::string_view name);
 // very call.
 std::string MakeRequest(Workload workload, uint64_t sequence);
 
-// The reply the server sends: for rtt, the request itself; for bigframe the
-// shared pre-rendered frame (request ignored).
+// The reply the server sends: for rtt, the request itself; for bigframe
+// frame BigFrameIndex(request) of the pool rendered at start-up.
 size_t ReplyBytes(Workload workload);
 
-// Renders the bigframe reply once: a pattern CheckReply() can verify from one
-// byte per page. Takes a few tens of milliseconds; call it at start-up.
-std::shared_ptr<const std::string> RenderBigFrame();
+// Which frame of the pool answers the bigframe `request`: its sequence
+// number modulo kBigFramePoolSize, so the client knows which frame to expect.
+size_t BigFrameIndex(absl::string_view request);
+
+// Renders frame `index` of the pool into `out` (kBigFrameReplyBytes): a
+// pattern, distinct for each frame of the pool, that CheckReply() can verify
+// from one byte per page. Takes a few tens of milliseconds; call it at
+// start-up.
+void RenderBigFrame(size_t index, char* out);
+// The whole pool as strings, for the systems that send inline bytes.
+std::vector<std::shared_ptr<const std::string>> RenderBigFramePool();
 
 // True if `reply` is the right answer to `request`: rtt compares every byte;
-// bigframe checks the size and reads (touches) one byte of every 4 KiB page.
+// bigframe checks the size and reads (touches) one byte of every 4 KiB page,
+// which must match the pool's frame BigFrameIndex(request).
 bool CheckReply(Workload workload, absl::string_view request,
                 absl::string_view reply);
 
