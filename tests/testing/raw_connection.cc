@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -73,11 +74,48 @@ absl::Status RawConnection::Send(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Welcome> RawConnection::Handshake(absl::string_view token,
-                                                     absl::Duration timeout) {
+absl::Status RawConnection::SendWithFds(absl::string_view bytes,
+                                        absl::Span<const int> fds) {
+  if (bytes.empty()) {
+    return absl::InvalidArgumentError("descriptors need at least one byte");
+  }
+  // One byte carries the descriptors; Send() writes the rest.
+  iovec first{const_cast<char*>(bytes.data()), 1};
+  msghdr message{};
+  message.msg_iov = &first;
+  message.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
+  if (!fds.empty()) {
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(header), fds.data(), fds.size() * sizeof(int));
+  }
+  while (true) {
+    const ssize_t n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EPIPE || errno == ECONNRESET) {
+      return absl::UnavailableError(absl::StrCat(
+          "broker closed the connection with ", bytes.size(), " bytes unsent"));
+    }
+    return absl::ErrnoToStatus(errno, "sendmsg");
+  }
+  return Send(bytes.substr(1));
+}
+
+absl::StatusOr<v1::Welcome> RawConnection::Handshake(
+    absl::string_view token, absl::Duration timeout,
+    const std::vector<std::string>& features) {
   v1::Header hello;
   hello.mutable_hello()->set_client_name("raw-test-connection");
   hello.mutable_hello()->set_token(std::string(token));
+  for (const std::string& feature : features) {
+    hello.mutable_hello()->add_features(feature);
+  }
   if (absl::Status sent = SendFrame(wire::Kind::kHello, 0, hello); !sent.ok()) {
     return sent;
   }

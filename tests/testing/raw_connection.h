@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "base/fd.h"
 #include "switchboard/v1/header.pb.h"
 #include "wire/frame.h"
@@ -53,11 +54,20 @@ class RawConnection {
     return Send(EncodeFrame(kind, request_id, header, payload));
   }
 
-  // Sends HELLO (with `token`, empty on Unix sockets) and reads the answer.
-  // Returns the WELCOME. Errors: kFailedPrecondition naming the kind or the
-  // ERROR the broker sent instead; those of ReadFrame().
+  // Writes all of `bytes` (blocking), passing `fds` (duplicated; the caller
+  // keeps its own) as one SCM_RIGHTS message with the first byte, as
+  // docs/PROTOCOL.md 2.5 says a sender does. The prefix's fd_count is
+  // whatever `bytes` hold, so tests can make it disagree with `fds`.
+  // Errors as Send(); kInvalidArgument for empty `bytes`.
+  absl::Status SendWithFds(absl::string_view bytes, absl::Span<const int> fds);
+
+  // Sends HELLO (with `token`, empty on Unix sockets, and `features`, e.g.
+  // {"fds"}) and reads the answer. Returns the WELCOME. Errors:
+  // kFailedPrecondition naming the kind or the ERROR the broker sent
+  // instead; those of ReadFrame().
   absl::StatusOr<v1::Welcome> Handshake(
-      absl::string_view token, absl::Duration timeout = absl::Seconds(10));
+      absl::string_view token, absl::Duration timeout = absl::Seconds(10),
+      const std::vector<std::string>& features = {});
 
   // The next whole frame. Errors: kDeadlineExceeded if none arrived within
   // `timeout`; kUnavailable if the broker closed the connection (the
