@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "base/status_macros.h"
+#include "client/src/buffer_transport.h"
 #include "client/src/status_codec.h"
 
 namespace switchboard {
@@ -49,7 +52,16 @@ wire::Limits ClientLimits(const v1::Welcome& welcome) {
     limits.max_payload_bytes = static_cast<uint32_t>(
         std::min<uint64_t>(welcome.max_payload_bytes(), UINT32_MAX));
   }
+  limits.max_fds_per_frame = static_cast<uint8_t>(
+      std::min<uint32_t>(welcome.max_fds_per_frame(), UINT8_MAX));
   return limits;
+}
+
+bool FdsEnabled(const client::Handshake& handshake) {
+  const auto& features = handshake.welcome.features();
+  return handshake.address.transport == io::Transport::kUnix &&
+         handshake.welcome.max_fds_per_frame() > 0 &&
+         std::find(features.begin(), features.end(), "fds") != features.end();
 }
 
 absl::Status TooLarge(absl::string_view what, size_t size, uint64_t limit) {
@@ -70,6 +82,11 @@ Client::Impl::Impl(client::Handshake handshake)
       connection_id_(handshake.welcome.connection_id()),
       address_(handshake.address.ToString()),
       max_payload_bytes_(handshake.welcome.max_payload_bytes()),
+      fds_enabled_(FdsEnabled(handshake)),
+      tcp_(handshake.address.transport == io::Transport::kTcp),
+      max_fds_per_frame_(
+          std::min<uint32_t>(handshake.welcome.max_fds_per_frame(),
+                             client::FrameWriter::kMaxFdsPerSend)),
       writer_(fd_.get(), kMaxQueuedBytes,
               [this](bool enabled) { SetWriteWatch(enabled); }),
       decoder_(ClientLimits(handshake.welcome)) {
@@ -173,11 +190,82 @@ void Client::Impl::ReleaseReaderLocked(bool leftover) {
   if (was_foreign && leftover) Wake();
 }
 
+absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
+    const Payload& payload, bool receiver_takes_fds, const v1::Header& header,
+    absl::string_view what, v1::Header& inline_header) const {
+  using Buffers = client::FrameWriter::Buffers;
+  if (payload.buffers().empty()) {
+    if (payload.size() > max_payload_bytes_) {
+      return TooLarge(what, payload.size(), max_payload_bytes_);
+    }
+    return Buffers::kInline;
+  }
+  SB_RETURN_IF_ERROR(client::CheckSizesSealed(payload));
+  const size_t count = payload.buffers().size();
+  absl::string_view why_inline;
+  if (tcp_) {
+    why_inline = "the connection is TCP";
+  } else if (!fds_enabled_) {
+    why_inline = "the broker does not pass descriptors on this connection";
+  } else if (!receiver_takes_fds) {
+    why_inline = "the receiver does not take descriptors";
+  } else if (!client::AllHaveFds(payload)) {
+    why_inline = "a buffer that arrived inline has no descriptor";
+  }
+  if (why_inline.empty()) {
+    if (count > max_fds_per_frame_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what, " has ", count,
+                       " buffers, more than the broker's max_fds_per_frame (",
+                       max_fds_per_frame_, ")"));
+    }
+    if (payload.size() > max_payload_bytes_) {
+      return TooLarge(what, payload.size(), max_payload_bytes_);
+    }
+    return Buffers::kAsFds;
+  }
+  const uint64_t length = client::InlineLength(payload);
+  if (length > max_payload_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the ", what, "'s buffers must go inline because ", why_inline, "; ",
+        length, " bytes exceed max_payload_bytes ", max_payload_bytes_));
+  }
+  inline_header = header;
+  for (const SharedBuffer& buffer : payload.buffers()) {
+    inline_header.add_inline_buffer_sizes(buffer.size());
+  }
+  return Buffers::kInline;
+}
+
+absl::Status Client::Impl::SendFrame(wire::Kind kind, uint64_t request_id,
+                                     const v1::Header& header, Payload payload,
+                                     client::FrameWriter::Buffers buffers,
+                                     bool defer) {
+  wire::Prefix prefix;
+  prefix.kind = kind;
+  prefix.request_id = request_id;
+  if (buffers == client::FrameWriter::Buffers::kAsFds) {
+    prefix.fd_count = static_cast<uint8_t>(payload.buffers().size());
+    prefix.payload_length = static_cast<uint32_t>(payload.size());
+  } else {
+    prefix.payload_length =
+        static_cast<uint32_t>(client::InlineLength(payload));
+  }
+  return writer_.Send(wire::EncodeHead(prefix, header.SerializeAsString()),
+                      std::move(payload), defer, buffers);
+}
+
 absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     wire::Kind kind, const v1::Header& header, Payload payload, Pending pending,
     bool try_read) {
-  if (payload.size() > max_payload_bytes_) {
-    return TooLarge("request", payload.size(), max_payload_bytes_);
+  v1::Header inline_header;
+  SB_ASSIGN_OR_RETURN(client::FrameWriter::Buffers buffers,
+                      PlanBuffers(payload, /*receiver_takes_fds=*/true, header,
+                                  "request", inline_header));
+  const bool has_buffers = !payload.buffers().empty();
+  const bool as_fds = buffers == client::FrameWriter::Buffers::kAsFds;
+  if (as_fds && kind == wire::Kind::kCall) {
+    pending.retry = std::make_unique<InlineRetry>(InlineRetry{header, payload});
   }
   Started started;
   {
@@ -192,12 +280,9 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     pending_.emplace(started.request_id, std::move(pending));
     if (try_read) started.reader = TakeReaderLocked();
   }
-  wire::Prefix prefix;
-  prefix.kind = kind;
-  prefix.request_id = started.request_id;
-  prefix.payload_length = static_cast<uint32_t>(payload.size());
-  absl::Status sent = writer_.Send(
-      wire::EncodeHead(prefix, header.SerializeAsString()), std::move(payload));
+  absl::Status sent = SendFrame(kind, started.request_id,
+                                has_buffers && !as_fds ? inline_header : header,
+                                std::move(payload), buffers, /*defer=*/false);
   if (!sent.ok()) {
     absl::MutexLock lock(&mu_);
     if (auto it = pending_.find(started.request_id); it != pending_.end()) {
@@ -208,6 +293,23 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     return sent;
   }
   return started;
+}
+
+absl::Status Client::Impl::RetryInlineLocked(uint64_t request_id,
+                                             Pending& pending) {
+  std::unique_ptr<InlineRetry> retry = std::move(pending.retry);
+  v1::Header inline_header;
+  absl::StatusOr<client::FrameWriter::Buffers> buffers =
+      PlanBuffers(retry->payload, /*receiver_takes_fds=*/false, retry->header,
+                  "request", inline_header);
+  if (!buffers.ok()) return buffers.status();
+  // Same request id: the broker answered the first attempt itself, so the
+  // id is free again, and the caller keeps waiting for it.
+  SB_RETURN_IF_ERROR(SendFrame(wire::Kind::kCall, request_id, inline_header,
+                               std::move(retry->payload), *buffers,
+                               /*defer=*/false));
+  pending_.emplace(request_id, std::move(pending));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Payload> Client::Impl::Request(wire::Kind kind,
@@ -309,14 +411,30 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
                        next.status().message()));
     }
     if (next->has_value()) {
-      frames.push_back(std::move(**next));
+      wire::Frame& frame = **next;
+      if (const size_t claimed = frame.prefix().fd_count; claimed > 0) {
+        if (received_fds_.size() < claimed) {
+          return absl::UnavailableError(absl::StrCat(
+              "broken connection to the broker at ", address_, ": a ",
+              wire::KindName(frame.kind()), " frame claims ", claimed,
+              " descriptors but ", received_fds_.size(), " arrived"));
+        }
+        frame.set_fds(received_fds_.Take(claimed));
+      }
+      frames.push_back(std::move(frame));
       continue;
     }
     // Reading again after a short read would only return EAGAIN.
     if (drained) break;
     absl::Span<char> span = decoder_.WritableSpan();
-    ssize_t n = ::recv(fd_.get(), span.data(), span.size(),
-                       std::exchange(block, false) ? 0 : MSG_DONTWAIT);
+    ssize_t n = received_fds_.Receive(
+        fd_.get(), span, std::exchange(block, false) ? 0 : MSG_DONTWAIT);
+    if (received_fds_.truncated()) {
+      return absl::UnavailableError(absl::StrCat(
+          "broken connection to the broker at ", address_,
+          ": descriptors were lost (MSG_CTRUNC), so frames can no longer be "
+          "matched to them"));
+    }
     if (n > 0) {
       decoder_.Commit(static_cast<size_t>(n));
       drained = static_cast<size_t>(n) < span.size();
@@ -360,8 +478,11 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame) {
       RouteReplyLocked(std::move(frame));
       return absl::OkStatus();
     case wire::Kind::kCall: {
+      std::vector<Fd> fds = frame.take_fds();
       auto shared = std::make_shared<const wire::Frame>(std::move(frame));
-      deferred_.push_back([this, shared] { HandleCall(shared); });
+      deferred_.push_back([this, shared, fds = std::move(fds)]() mutable {
+        HandleCall(shared, std::move(fds));
+      });
       return absl::OkStatus();
     }
     case wire::Kind::kEvent: {
@@ -399,18 +520,28 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
 
   absl::StatusOr<Payload> result;
   if (frame.prefix().header_length == 0) {
+    std::vector<Fd> fds = frame.take_fds();
     auto owner = std::make_shared<const wire::Frame>(std::move(frame));
-    result = Payload(owner, owner->payload());
+    result = client::ReceivedPayload(std::move(owner), std::move(fds), {});
   } else {
     absl::StatusOr<v1::Header> header = frame.ParseHeader();
     if (!header.ok()) {
       result = header.status();
     } else if (absl::Status status = client::StatusFromReply(header->reply());
                !status.ok()) {
+      // The broker itself (sender 0) refuses descriptors for a callee that
+      // takes none: send the call again with its buffers inline.
+      if (status.code() == absl::StatusCode::kFailedPrecondition &&
+          frame.prefix().sender == 0 && pending.retry != nullptr) {
+        status = RetryInlineLocked(request_id, pending);
+        if (status.ok()) return;
+      }
       result = status;
     } else {
+      std::vector<Fd> fds = frame.take_fds();
       auto owner = std::make_shared<const wire::Frame>(std::move(frame));
-      result = Payload(owner, owner->payload());
+      result = client::ReceivedPayload(std::move(owner), std::move(fds),
+                                       header->inline_buffer_sizes());
     }
   }
   if (pending.waiter) {
@@ -564,8 +695,11 @@ void Client::Impl::CollectExpiredLocked(
   }
 }
 
-void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
+void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
+                              std::vector<Fd> fds) {
   const uint64_t request_id = frame->request_id();
+  const bool caller_accepts_fds =
+      (frame->prefix().flags & wire::kFlagSenderAcceptsFds) != 0;
   // Parsed into a reused message: its strings keep their capacity, so a call
   // costs no allocations here. Only the dispatch thread runs HandleCall.
   absl::string_view header_bytes = frame->header_bytes();
@@ -574,7 +708,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
       !call_header_.has_call()) {
     SendReply(request_id,
               absl::InvalidArgumentError("CALL frame without a call header"),
-              "");
+              "", caller_accepts_fds);
     return;
   }
   const v1::Call& call = call_header_.call();
@@ -590,7 +724,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
         request_id,
         absl::NotFoundError(absl::StrCat("connection :", connection_id_,
                                          " no longer serves ", call.service())),
-        "");
+        "", caller_accepts_fds);
     return;
   }
   auto method = service->methods().find(call.method());
@@ -599,7 +733,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
         request_id,
         absl::UnimplementedError(absl::StrCat(
             "service ", call.service(), " has no method ", call.method())),
-        "");
+        "", caller_accepts_fds);
     return;
   }
   CallInfo info;
@@ -612,27 +746,47 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame) {
   if (call.timeout_us() != 0) {
     info.deadline = absl::Now() + absl::Microseconds(call.timeout_us());
   }
-  Payload request(frame, frame->payload());
-  SendReply(request_id, method->second.handler(info, request),
-            method->second.response_type);
+  info.caller_accepts_fds = caller_accepts_fds;
+  absl::StatusOr<Payload> request = client::ReceivedPayload(
+      std::move(frame), std::move(fds), call_header_.inline_buffer_sizes());
+  if (!request.ok()) {
+    SendReply(request_id, request.status(), "", caller_accepts_fds);
+    return;
+  }
+  info.buffers = request->buffers();
+  SendReply(request_id, method->second.handler(info, *request),
+            method->second.response_type, caller_accepts_fds);
 }
 
 void Client::Impl::SendReply(uint64_t request_id,
                              absl::StatusOr<Payload> result,
-                             const std::string& response_type) {
-  if (result.ok() && result->size() > max_payload_bytes_) {
-    result = TooLarge("reply", result->size(), max_payload_bytes_);
-  }
+                             const std::string& response_type,
+                             bool caller_accepts_fds) {
   std::string header_bytes;
   Payload payload;
+  client::FrameWriter::Buffers buffers = client::FrameWriter::Buffers::kInline;
   if (result.ok()) {
-    if (!response_type.empty()) {
-      v1::Header header;
-      header.mutable_reply()->set_response_type(response_type);
-      header_bytes = header.SerializeAsString();
+    v1::Header header;
+    v1::Reply* reply = header.mutable_reply();  // OK unless it says otherwise
+    if (!response_type.empty()) reply->set_response_type(response_type);
+    v1::Header inline_header;
+    absl::StatusOr<client::FrameWriter::Buffers> planned = PlanBuffers(
+        *result, caller_accepts_fds, header, "reply", inline_header);
+    if (planned.ok()) {
+      buffers = *planned;
+      const bool inline_buffers =
+          !result->buffers().empty() &&
+          buffers == client::FrameWriter::Buffers::kInline;
+      const v1::Header& to_send = inline_buffers ? inline_header : header;
+      if (inline_buffers || !response_type.empty()) {
+        header_bytes = to_send.SerializeAsString();
+      }
+      payload = *std::move(result);
+    } else {
+      result = planned.status();
     }
-    payload = *std::move(result);
-  } else {
+  }
+  if (!result.ok()) {
     v1::Header header;
     header.mutable_reply()->set_code(
         static_cast<int32_t>(result.status().code()));
@@ -642,12 +796,18 @@ void Client::Impl::SendReply(uint64_t request_id,
   wire::Prefix prefix;
   prefix.kind = wire::Kind::kReply;
   prefix.request_id = request_id;
-  prefix.payload_length = static_cast<uint32_t>(payload.size());
+  if (buffers == client::FrameWriter::Buffers::kAsFds) {
+    prefix.fd_count = static_cast<uint8_t>(payload.buffers().size());
+    prefix.payload_length = static_cast<uint32_t>(payload.size());
+  } else {
+    prefix.payload_length =
+        static_cast<uint32_t>(client::InlineLength(payload));
+  }
   // Queued: the dispatch loop flushes just before it sleeps. If this fails
   // the connection is gone and the broker answers the caller.
   writer_
       .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload),
-            /*defer=*/true)
+            /*defer=*/true, buffers)
       .IgnoreError();
 }
 

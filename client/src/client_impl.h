@@ -38,6 +38,7 @@
 #include "base/fd.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
+#include "client/src/received_fds.h"
 #include "switchboard/client.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
@@ -77,17 +78,43 @@ class Client::Impl {
     bool done = false;
     absl::StatusOr<Payload> result;
   };
+  // A CALL whose buffers went as descriptors, kept so that it can be sent
+  // again inline if the broker answers that the callee takes none.
+  struct InlineRetry {
+    v1::Header header;
+    Payload payload;
+  };
   // A request waiting for its REPLY: exactly one of waiter and callback.
   struct Pending {
     std::shared_ptr<Waiter> waiter;
     CallCallback callback;
     absl::Time deadline = absl::InfiniteFuture();  // async calls only
-    bool is_call = false;  // a CALL (cancelled on local timeout)
+    bool is_call = false;                // a CALL (cancelled on local timeout)
+    std::unique_ptr<InlineRetry> retry;  // only for a CALL sent with fds
   };
   struct Started {
     uint64_t request_id = 0;
     bool reader = false;  // the caller holds the reader role
   };
+
+  // Decides how `payload`'s buffers travel to a receiver that does or does
+  // not take descriptors, and checks the payload's size for that choice;
+  // `what` ("request", "reply") names it in errors. For inline buffers the
+  // header to send (a copy of `header` with inline_buffer_sizes) is stored
+  // in `inline_header`. Errors: kFailedPrecondition for an unsealed buffer;
+  // kResourceExhausted over max_payload_bytes or max_fds_per_frame.
+  absl::StatusOr<client::FrameWriter::Buffers> PlanBuffers(
+      const Payload& payload, bool receiver_takes_fds, const v1::Header& header,
+      absl::string_view what, v1::Header& inline_header) const;
+  // Encodes and sends one frame whose buffers travel as `buffers` says.
+  absl::Status SendFrame(wire::Kind kind, uint64_t request_id,
+                         const v1::Header& header, Payload payload,
+                         client::FrameWriter::Buffers buffers, bool defer);
+  // The broker answered a CALL sent with descriptors: the callee takes none.
+  // Sends it again, inline, under the same request id and puts `pending`
+  // back. Returns the error to complete the call with if that fails.
+  absl::Status RetryInlineLocked(uint64_t request_id, Pending& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Registers `pending`, optionally takes the reader role, sends the frame.
   absl::StatusOr<Started> StartRequest(wire::Kind kind,
@@ -140,10 +167,11 @@ class Client::Impl {
   void CollectExpiredLocked(
       absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void HandleCall(std::shared_ptr<const wire::Frame> frame);
+  void HandleCall(std::shared_ptr<const wire::Frame> frame,
+                  std::vector<Fd> fds);
   void HandleEvent(const wire::Frame& frame);
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
-                 const std::string& response_type);
+                 const std::string& response_type, bool caller_accepts_fds);
 
   // Immutable after construction.
   Fd fd_;
@@ -153,11 +181,16 @@ class Client::Impl {
   const uint64_t connection_id_;
   const std::string address_;
   const uint64_t max_payload_bytes_;
+  // Unix socket, and the broker enabled "fds": buffers may go as descriptors.
+  const bool fds_enabled_;
+  const bool tcp_;
+  const uint32_t max_fds_per_frame_;
   client::FrameWriter writer_;
   std::atomic<bool> stopping_{false};
 
   // Touched only by the holder of the reader role.
   wire::FrameDecoder decoder_;
+  client::ReceivedFds received_fds_;
   // Touched only by the dispatch thread (HandleCall).
   v1::Header call_header_;
 

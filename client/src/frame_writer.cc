@@ -26,10 +26,39 @@ FrameWriter::FrameWriter(int fd, size_t max_queued_bytes,
       max_queued_bytes_(max_queued_bytes),
       set_want_writable_(std::move(set_want_writable)) {}
 
-absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer) {
+absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
+                               Buffers buffers) {
+  Pending frame;
+  frame.size = head.size() + payload.size();
+  if (!payload.buffers().empty()) {
+    if (buffers == Buffers::kInline) {
+      frame.buffers_inline = true;
+      for (const SharedBuffer& buffer : payload.buffers()) {
+        frame.size += buffer.size();
+      }
+    } else {
+      if (payload.buffers().size() > kMaxFdsPerSend) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(payload.buffers().size(),
+                         " buffers are more descriptors than one frame can "
+                         "carry (",
+                         kMaxFdsPerSend, ")"));
+      }
+      frame.fds.reserve(payload.buffers().size());
+      for (const SharedBuffer& buffer : payload.buffers()) {
+        if (buffer.fd() < 0) {
+          return absl::InvalidArgumentError(
+              "a buffer without a descriptor cannot travel as one");
+        }
+        frame.fds.push_back(buffer.fd());
+      }
+    }
+  }
+  frame.head = std::move(head);
+  frame.payload = std::move(payload);
+  const size_t size = frame.size;
   absl::MutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
-  const size_t size = head.size() + payload.size();
   if (!queue_.empty() && queued_bytes_ + size > max_queued_bytes_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("client send queue full: ", queued_bytes_,
@@ -37,7 +66,7 @@ absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer) {
                      "broker to read them (limit ",
                      max_queued_bytes_, ")"));
   }
-  queue_.push_back(Pending{std::move(head), std::move(payload), 0});
+  queue_.push_back(std::move(frame));
   queued_bytes_ += size;
   queued_.store(true, std::memory_order_relaxed);
   if (defer) return absl::OkStatus();
@@ -64,26 +93,50 @@ absl::Status FrameWriter::FlushLocked() {
   return status;
 }
 
+void FrameWriter::AddParts(const Pending& frame, iovec* iov, size_t& count,
+                           size_t max) {
+  size_t skip = frame.offset;
+  auto add = [&](absl::string_view part) {
+    if (count == max) return;
+    if (skip >= part.size()) {
+      skip -= part.size();
+      return;
+    }
+    iov[count++] =
+        iovec{const_cast<char*>(part.data()) + skip, part.size() - skip};
+    skip = 0;
+  };
+  add(frame.head);
+  add(frame.payload.view());
+  if (!frame.buffers_inline) return;
+  for (const SharedBuffer& buffer : frame.payload.buffers()) add(buffer.data());
+}
+
 absl::Status FrameWriter::WriteLocked() {
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFdsPerSend * sizeof(int))];
   while (!queue_.empty() && failure_.ok()) {
     iovec iov[kMaxIov];
     size_t count = 0;
-    for (auto it = queue_.begin(); it != queue_.end() && count + 2 <= kMaxIov;
-         ++it) {
-      size_t skip = it->offset;
-      auto add = [&](absl::string_view part) {
-        if (skip >= part.size()) {
-          skip -= part.size();
-          return;
-        }
-        iov[count++] =
-            iovec{const_cast<char*>(part.data()) + skip, part.size() - skip};
-        skip = 0;
-      };
-      add(it->head);
-      add(it->payload.view());
-    }
     msghdr msg{};
+    // A frame with descriptors starts its own sendmsg(), so they travel with
+    // its first byte even if the kernel takes only part of the batch; frames
+    // without descriptors may follow it in the same call.
+    const Pending& first = queue_.front();
+    if (!first.fds.empty()) {
+      const size_t bytes = first.fds.size() * sizeof(int);
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(bytes);
+      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(bytes);
+      std::memcpy(CMSG_DATA(cmsg), first.fds.data(), bytes);
+    }
+    for (auto it = queue_.begin(); it != queue_.end() && count < kMaxIov;
+         ++it) {
+      if (it != queue_.begin() && !it->fds.empty()) break;
+      AddParts(*it, iov, count, kMaxIov);
+    }
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
     ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -95,10 +148,12 @@ absl::Status FrameWriter::WriteLocked() {
       return failure_;
     }
     size_t written = static_cast<size_t>(n);
+    // At least one byte went, so the descriptors did too: never again.
+    if (written > 0) queue_.front().fds.clear();
     queued_bytes_ -= written;
     while (written > 0) {
       Pending& front = queue_.front();
-      const size_t left = front.size() - front.offset;
+      const size_t left = front.size - front.offset;
       if (written < left) {
         front.offset += written;
         break;

@@ -5,14 +5,23 @@
 // it, and whatever does not fit waits in a bounded queue that Flush() drains
 // when the socket becomes writable again. Payloads are referenced, never
 // copied: a 33 MB reply is written from the application's own buffer.
+//
+// A payload's SharedBuffers go either inline (their bytes follow the payload
+// in the stream, written straight from their mappings) or as descriptors:
+// one SCM_RIGHTS control message on the sendmsg() that carries the frame's
+// first byte, exactly once however the frame is split or batched
+// (docs/PROTOCOL.md, section 2.5).
 #ifndef SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
 #define SWITCHBOARD_CLIENT_SRC_FRAME_WRITER_H_
+
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -30,14 +39,26 @@ class FrameWriter {
   FrameWriter(int fd, size_t max_queued_bytes,
               std::function<void(bool)> set_want_writable);
 
+  // How a payload's buffers travel.
+  enum class Buffers {
+    kInline,  // their bytes follow the payload's
+    kAsFds,   // their descriptors ride with the frame's first byte
+  };
+  // Most descriptors one sendmsg() may carry (the kernel's SCM_MAX_FD).
+  static constexpr size_t kMaxFdsPerSend = 253;
+
   // Sends `head` (prefix + header) followed by `payload`, in order with every
   // other Send(). With `defer`, the frame only joins the queue and goes out
   // with the next Flush() or immediate Send(): the dispatch thread queues its
   // replies and flushes them just before it sleeps, so writing is the last
   // thing it does before blocking (and replies leave in batches). Errors:
   // kResourceExhausted if the queue is over its bound (the frame is not
-  // sent); kUnavailable if the socket failed earlier or now.
-  absl::Status Send(std::string head, Payload payload, bool defer = false);
+  // sent); kUnavailable if the socket failed earlier or now. `payload`'s
+  // buffers go as `buffers` says; with kAsFds each must have a descriptor,
+  // and at most kMaxFdsPerSend (else kInvalidArgument, nothing sent). The
+  // buffers stay referenced, so their descriptors stay open, until written.
+  absl::Status Send(std::string head, Payload payload, bool defer = false,
+                    Buffers buffers = Buffers::kInline);
 
   // Writes queued frames until the queue is empty or the socket is full.
   // Errors: kUnavailable if the socket failed.
@@ -50,9 +71,14 @@ class FrameWriter {
   struct Pending {
     std::string head;
     Payload payload;
-    size_t offset = 0;  // bytes of head+payload already written
-    size_t size() const { return head.size() + payload.size(); }
+    size_t size = 0;    // head + payload (+ inline buffers) bytes
+    size_t offset = 0;  // bytes already written
+    bool buffers_inline = false;
+    std::vector<int> fds;  // owned by payload.buffers(); sent with byte 0
   };
+  // Appends the not yet written parts of `frame` to `iov`, up to `max`.
+  static void AddParts(const Pending& frame, iovec* iov, size_t& count,
+                       size_t max);
   // Writes what the socket takes, then arms or disarms the watch.
   absl::Status FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -2,11 +2,16 @@
 #include "client/src/frame_writer.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/fd.h"
+#include "client/src/received_fds.h"
 #include "gtest/gtest.h"
 #include "io/connect.h"
 
@@ -101,6 +106,88 @@ TEST(FrameWriterTest, AClosedPeerMakesSendsUnavailable) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(writer.Send("H", Payload("y")).code(),
             absl::StatusCode::kUnavailable);
+}
+
+SharedBuffer Sealed(absl::string_view bytes) {
+  absl::StatusOr<SharedBuffer> buffer = SharedBuffer::Create(bytes.size());
+  EXPECT_TRUE(buffer.ok()) << buffer.status();
+  std::copy(bytes.begin(), bytes.end(), buffer->mutable_data().begin());
+  EXPECT_TRUE(buffer->Seal(SharedBuffer::Sealing::kImmutable).ok());
+  return *std::move(buffer);
+}
+
+// Reads everything available, collecting the descriptors that come with it.
+std::string ReadWithFds(int fd, ReceivedFds& fds) {
+  std::string out;
+  char buffer[65536];
+  ssize_t n;
+  while ((n = fds.Receive(fd, absl::MakeSpan(buffer), MSG_DONTWAIT)) > 0) {
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(FrameWriterTest, InlineBuffersFollowThePayload) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  Payload payload("msg", {Sealed("one"), Sealed("two")});
+  ASSERT_TRUE(writer.Send("H", payload).ok());
+  ReceivedFds fds;
+  EXPECT_EQ(ReadWithFds(pair.reader.get(), fds), "Hmsgonetwo");
+  EXPECT_TRUE(fds.empty());
+}
+
+TEST(FrameWriterTest, BatchedFramesPassEachFrameDescriptorsOnce) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  ASSERT_TRUE(writer
+                  .Send("A", Payload("1", {Sealed("a"), Sealed("b")}),
+                        /*defer=*/true, FrameWriter::Buffers::kAsFds)
+                  .ok());
+  ASSERT_TRUE(writer.Send("B", Payload("2"), /*defer=*/true).ok());
+  ASSERT_TRUE(writer
+                  .Send("C", Payload("3", {Sealed("c")}), /*defer=*/true,
+                        FrameWriter::Buffers::kAsFds)
+                  .ok());
+  ASSERT_TRUE(writer.Flush().ok());
+  ReceivedFds fds;
+  EXPECT_EQ(ReadWithFds(pair.reader.get(), fds), "A1B2C3");
+  ASSERT_EQ(fds.size(), 3u);
+  std::vector<Fd> taken = fds.Take(3);
+  char byte = 0;
+  ASSERT_EQ(::pread(taken[2].get(), &byte, 1, 0), 1);
+  EXPECT_EQ(byte, 'c');
+}
+
+TEST(FrameWriterTest, AFrameWrittenInPiecesPassesItsDescriptorsOnce) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 64 << 20, [](bool) {});
+  std::string big(8 << 20, 'b');
+  ASSERT_TRUE(writer
+                  .Send("H", Payload(big, {Sealed("x")}), /*defer=*/false,
+                        FrameWriter::Buffers::kAsFds)
+                  .ok());
+  EXPECT_TRUE(writer.has_queued());  // the socket took only part of it
+  ReceivedFds fds;
+  std::string received;
+  while (received.size() < big.size() + 1) {
+    received += ReadWithFds(pair.reader.get(), fds);
+    ASSERT_TRUE(writer.Flush().ok());
+  }
+  EXPECT_EQ(received.size(), big.size() + 1);
+  EXPECT_EQ(fds.size(), 1u);
+  EXPECT_FALSE(fds.truncated());
+}
+
+TEST(FrameWriterTest, ABufferWithoutADescriptorCannotGoAsOne) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  EXPECT_EQ(writer
+                .Send("H", Payload("1", {SharedBuffer()}), /*defer=*/false,
+                      FrameWriter::Buffers::kAsFds)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(writer.has_queued());
 }
 
 }  // namespace

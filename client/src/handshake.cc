@@ -108,6 +108,8 @@ absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address_text,
     SB_ASSIGN_OR_RETURN(std::string token, ReadToken(options));
     hello->set_token(token);
   }
+  // Descriptors can travel only over a Unix socket (docs/PROTOCOL.md 2.5).
+  if (address.transport == io::Transport::kUnix) hello->add_features("fds");
 
   SB_ASSIGN_OR_RETURN(Fd fd, io::ConnectStream(address));
   wire::Prefix prefix;

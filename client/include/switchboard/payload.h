@@ -39,6 +39,8 @@ class Payload {
       : Payload(std::move(message)) {
     buffers_ = std::move(buffers);
   }
+  Payload(const char* message, std::vector<SharedBuffer> buffers)
+      : Payload(std::string(message), std::move(buffers)) {}
   Payload(Payload message, std::vector<SharedBuffer> buffers)
       : Payload(std::move(message)) {
     buffers_ = std::move(buffers);
