@@ -74,6 +74,10 @@ constexpr Ratio kRatios[] = {
      System::kFloorRelay, true, false, 0.7},
     {Workload::kBigFrame, "ops/s", &Figures::ops_s, System::kFloorRelay,
      System::kFloorDirect, false, false, 0},
+    {Workload::kBigFrame, "memfd ops/s", &Figures::ops_s,
+     System::kSwitchboardMemfd, System::kFloorMemfd, true, false, 0.8},
+    {Workload::kBigFrame, "memfd ops/s", &Figures::ops_s,
+     System::kSwitchboardMemfd, System::kSwitchboard, false, false, 0},
 };
 
 class Coordinator {

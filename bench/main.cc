@@ -59,7 +59,8 @@ absl::StatusOr<std::vector<T>> ParseList(absl::string_view flag,
 
 int Main(int argc, char** argv) {
   std::string workloads = "rtt,bigframe";
-  std::string systems = "floor-direct,floor-relay,floor-memfd,switchboard";
+  std::string systems =
+      "floor-direct,floor-relay,floor-memfd,switchboard,switchboard-memfd";
   std::string broker;
   BenchOptions options;
   FlagParser flags("switchboard-bench",
@@ -71,9 +72,9 @@ int Main(int argc, char** argv) {
                   "at a time), bigframe (small call, 33,177,600-byte reply).");
   flags.AddString("systems", &systems, "LIST",
                   "Comma-separated systems, run in this order each round: "
-                  "floor-direct, floor-relay, floor-memfd, switchboard. "
-                  "floor-memfd (big replies as sealed memfds) runs only the "
-                  "bigframe workload.");
+                  "floor-direct, floor-relay, floor-memfd, switchboard, "
+                  "switchboard-memfd. The memfd systems (big replies as "
+                  "sealed memfds) run only the bigframe workload.");
   flags.AddInt("rounds", &options.rounds, "N",
                "Rounds per workload; each round runs every system once. "
                "Fewer than 5 is allowed, with a warning.");
@@ -116,7 +117,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::vector<System>> parsed_systems =
       ParseList<System>("systems", systems, ParseSystem,
                         "floor-direct, floor-relay, floor-memfd, "
-                        "switchboard");
+                        "switchboard, switchboard-memfd");
   if (!parsed_systems.ok()) return usage_error(parsed_systems.status());
   options.systems = *parsed_systems;
   if (options.rounds < 1) {

@@ -57,7 +57,8 @@ int RunClient(System system, absl::string_view address,
     case System::kFloorMemfd:
       caller = std::make_unique<FloorSocketCaller<FloorMemfdCaller>>(kSocketFd);
       break;
-    case System::kSwitchboard: {
+    case System::kSwitchboard:
+    case System::kSwitchboardMemfd: {
       absl::StatusOr<std::unique_ptr<Caller>> connected =
           ConnectSwitchboardCaller(address, system, options.workload);
       if (!connected.ok()) {

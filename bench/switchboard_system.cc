@@ -11,6 +11,7 @@
 #include "bench/child_process.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
+#include "switchboard/shared_buffer.h"
 
 namespace switchboard::bench {
 namespace {
@@ -44,8 +45,53 @@ class SwitchboardCaller : public Caller {
   const char* method_;
 };
 
+// switchboard-memfd's caller: the frame arrives as the reply's buffer 0, a
+// SharedBuffer that maps the memfd read-only. The Payload it returns views
+// that mapping and holds the buffer, so releasing the reply unmaps the frame
+// and closes its descriptor. Any failure ends the round with a message that
+// says why: a broker or library that does not pass descriptors fails every
+// call alike, and a round of identical losses would say less.
+class SwitchboardMemfdCaller : public Caller {
+ public:
+  explicit SwitchboardMemfdCaller(std::unique_ptr<Client> client)
+      : client_(std::move(client)) {}
+
+  absl::StatusOr<Payload> Call(const Payload& request) override {
+    absl::StatusOr<Payload> reply =
+        client_->Call(ServiceName(Workload::kBigFrame),
+                      MethodName(Workload::kBigFrame), request, kCallTimeout);
+    if (!reply.ok()) return Fail(reply.status());
+    if (reply->buffers().size() != 1) {
+      return Fail(absl::DataLossError(absl::StrCat(
+          "reply carries ", reply->buffers().size(), " buffers, expected 1")));
+    }
+    auto frame = std::make_shared<const SharedBuffer>(reply->buffers()[0]);
+    if (frame->fd() < 0) {
+      return Fail(absl::FailedPreconditionError(
+          "the frame arrived inline, not as a memfd (the broker or the "
+          "client library did not pass the descriptor)"));
+    }
+    absl::string_view pixels = frame->data();
+    return Payload(std::move(frame), pixels);
+  }
+  bool usable() const override { return usable_; }
+
+ private:
+  absl::Status Fail(const absl::Status& status) {
+    usable_ = false;
+    return absl::Status(status.code(),
+                        absl::StrCat("switchboard-memfd: ", status.message()));
+  }
+
+  std::unique_ptr<Client> client_;
+  bool usable_ = true;
+};
+
 // The GetFrame handler of `system`. Runs on the server's dispatch thread.
-// The pool's frame as the payload's bytes, shared, not copied.
+// Inline: the pool's frame as the payload's bytes, shared, not copied.
+// Memfd: an empty message with the pool's frame attached as buffer 0; the
+// pool is never refilled, so sealing kSizeOnly and reusing each buffer for
+// every fourth call is safe.
 absl::StatusOr<MethodHandler> BigFrameHandler(System system) {
   if (system == System::kSwitchboard) {
     std::vector<std::shared_ptr<const std::string>> pool = RenderBigFramePool();
@@ -55,20 +101,37 @@ absl::StatusOr<MethodHandler> BigFrameHandler(System system) {
           return Payload(pool[BigFrameIndex(request)]);
         });
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(SystemName(system), " has no switchboard server"));
+  std::vector<SharedBuffer> pool;
+  for (size_t index = 0; index < kBigFramePoolSize; ++index) {
+    absl::StatusOr<SharedBuffer> frame =
+        SharedBuffer::Create(kBigFrameReplyBytes, "bench-frame");
+    if (!frame.ok()) return frame.status();
+    RenderBigFrame(index, frame->mutable_data().data());
+    if (absl::Status s = frame->Seal(SharedBuffer::Sealing::kSizeOnly);
+        !s.ok()) {
+      return s;
+    }
+    pool.push_back(*std::move(frame));
+  }
+  return MethodHandler(
+      [pool](const CallInfo&,
+             const Payload& request) -> absl::StatusOr<Payload> {
+        return Payload(std::string(), {pool[BigFrameIndex(request)]});
+      });
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Caller>> ConnectSwitchboardCaller(
-    absl::string_view address, [[maybe_unused]] System system,
-    Workload workload) {
+    absl::string_view address, System system, Workload workload) {
   ConnectOptions options;
   options.client_name = "switchboard-bench-client";
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(address, options);
   if (!client.ok()) return client.status();
+  if (system == System::kSwitchboardMemfd) {
+    return std::make_unique<SwitchboardMemfdCaller>(*std::move(client));
+  }
   return std::make_unique<SwitchboardCaller>(*std::move(client), workload);
 }
 

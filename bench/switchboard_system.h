@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
-// The switchboard system: a server and a client that talk through a running
+// The switchboard systems: a server and a client that talk through a running
 // switchboardd using only the public client library, as applications do.
 // The server answers without copying (the rtt echo shares the received
 // request; a big frame is one of a pool rendered at start-up, shared by every
-// reply that uses it); the client makes synchronous Client::Call()s.
+// reply that uses it); the client makes synchronous Client::Call()s. In
+// switchboard the big frame travels inline, as payload bytes; in
+// switchboard-memfd the pool is four SharedBuffers sealed kSizeOnly and each
+// reply attaches one as buffer 0, which travels as a memfd.
 #ifndef SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
 #define SWITCHBOARD_BENCH_SWITCHBOARD_SYSTEM_H_
 

@@ -39,6 +39,8 @@ const char* SystemName(System system) {
       return "floor-memfd";
     case System::kSwitchboard:
       return "switchboard";
+    case System::kSwitchboardMemfd:
+      return "switchboard-memfd";
   }
   return "?";
 }
@@ -57,9 +59,13 @@ std::optional<System> ParseSystem(absl::string_view name) {
   return std::nullopt;
 }
 
-bool ThroughBroker(System system) { return system == System::kSwitchboard; }
+bool ThroughBroker(System system) {
+  return system == System::kSwitchboard || system == System::kSwitchboardMemfd;
+}
 
-bool PassesMemfds(System system) { return system == System::kFloorMemfd; }
+bool PassesMemfds(System system) {
+  return system == System::kFloorMemfd || system == System::kSwitchboardMemfd;
+}
 
 bool Measures(System system, Workload workload) {
   return workload == Workload::kBigFrame || !PassesMemfds(system);

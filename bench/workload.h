@@ -29,12 +29,13 @@ enum class System {
   kFloorRelay,   // client, a minimal epoll relay, server
   kFloorMemfd,   // one raw Unix socket; big replies as sealed memfds
   kSwitchboard,  // client, switchboardd, server, through the client library
+  kSwitchboardMemfd,  // as kSwitchboard; big replies as SharedBuffers
 };
 
 // Every system, in the order a round runs them by default.
 inline constexpr System kAllSystems[] = {
     System::kFloorDirect, System::kFloorRelay, System::kFloorMemfd,
-    System::kSwitchboard};
+    System::kSwitchboard, System::kSwitchboardMemfd};
 
 inline constexpr size_t kRttMessageBytes = 64;
 inline constexpr size_t kBigFrameRequestBytes = 16;
@@ -48,7 +49,7 @@ inline constexpr size_t kBigFramePoolSize = 4;
 inline constexpr size_t kTouchStride = 4096;
 
 // "rtt", "bigframe" / "floor-direct", "floor-relay", "floor-memfd",
-// "switchboard".
+// "switchboard", "switchboard-memfd".
 const char* WorkloadName(Workload workload);
 const char* SystemName(System system);
 std::optional<Workload> ParseWorkload(absl::string_view name);
