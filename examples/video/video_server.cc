@@ -2,9 +2,12 @@
 //
 // video-server: owns the service name video.frames on the bus and answers
 // video.frames/GetFrame with a synthetic RGBA test-pattern frame
-// (test_pattern.h), 3840x2160 unless --width/--height say otherwise. It runs
-// until SIGINT or SIGTERM, or until the broker goes away. Its counterpart is
-// slideshow.cc; README.md shows how to run both.
+// (test_pattern.h), 3840x2160 unless --width/--height say otherwise. Each
+// frame is rendered into a fresh SharedBuffer, sealed immutable and attached
+// to the reply as buffer 0, so it travels as a file descriptor; a request
+// with inline_pixels gets the pixels copied into the message instead. It
+// runs until SIGINT or SIGTERM, or until the broker goes away. Its
+// counterpart is slideshow.cc; README.md shows how to run both.
 #include <pthread.h>
 #include <signal.h>
 
@@ -26,13 +29,15 @@
 #include "examples/video/video.pb.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
+#include "switchboard/shared_buffer.h"
 
 namespace switchboard::examples::video {
 namespace {
 
 constexpr char kServiceName[] = "video.frames";
 // Room for the Frame message's other fields and the rgba field's tag and
-// length, on top of the pixels, when checking the broker's payload limit.
+// length, on top of the pixels, when checking the broker's payload limit for
+// inline pixels.
 constexpr uint64_t kFrameOverheadBytes = 64;
 
 struct Options {
@@ -46,8 +51,11 @@ Options ParseOptions(int argc, char** argv) {
   FlagParser flags("video-server",
                    "Serves video.frames/GetFrame on the Switchboard bus: each "
                    "call returns a synthetic\nRGBA test-pattern frame whose "
-                   "pixels encode the frame number. Runs until SIGINT or\n"
-                   "SIGTERM.");
+                   "pixels encode the frame number, rendered into a\nnew "
+                   "SharedBuffer sealed immutable and sent as buffer 0 (a "
+                   "file descriptor), or\ncopied into the reply message if "
+                   "the request asks for inline pixels. Runs until\nSIGINT "
+                   "or SIGTERM.");
   flags.AddString("address", &options.address, "ADDRESS",
                   "Broker to connect to: unix:PATH or tcp:127.0.0.1:PORT\n"
                   "                            (empty: $SWITCHBOARD_ADDRESS, "
@@ -73,26 +81,63 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
-// The GetFrame handler: renders the requested frame. Runs on the client's
+// Renders frame `frame_number` into a new SharedBuffer and seals it
+// immutable: from then on nobody, this program included, can change its
+// bytes, so a receiver may keep the frame as long as it likes. A new buffer
+// per frame costs fresh pages every time; a pool of buffers sealed kSizeOnly
+// and refilled would not, but would have to know when every receiver is done
+// with a buffer before drawing the next frame into it (README.md).
+absl::StatusOr<SharedBuffer> RenderFrameBuffer(uint32_t width, uint32_t height,
+                                               uint64_t frame_number) {
+  absl::StatusOr<SharedBuffer> pixels = SharedBuffer::Create(
+      FrameBytes(width, height), absl::StrFormat("frame-%d", frame_number));
+  if (!pixels.ok()) return pixels.status();
+  FillPattern(width, height, frame_number,
+              reinterpret_cast<uint8_t*>(pixels->mutable_data().data()));
+  if (absl::Status s = pixels->Seal(SharedBuffer::Sealing::kImmutable);
+      !s.ok()) {
+    return s;
+  }
+  return pixels;
+}
+
+// The GetFrame handler: renders the requested frame into buffer 0, or into
+// Frame.rgba if the request asks for inline pixels. Runs on the client's
 // dispatch thread; `frames_served` must outlive the service.
 Service FrameService(uint32_t width, uint32_t height,
+                     uint64_t max_payload_bytes,
                      std::atomic<uint64_t>* frames_served) {
   Service service(kServiceName);
   service.AddMethod<GetFrameRequest, Frame>(
       "GetFrame",
-      [width, height, frames_served](
-          const CallInfo&,
-          const GetFrameRequest& request) -> absl::StatusOr<Frame> {
-        Frame frame;
+      [width, height, max_payload_bytes, frames_served](
+          const CallInfo&, const GetFrameRequest& request)
+          -> absl::StatusOr<WithBuffers<Frame>> {
+        WithBuffers<Frame> reply;
+        Frame& frame = reply.message;
         frame.set_width(width);
         frame.set_height(height);
         frame.set_frame_number(request.frame_number());
-        std::string* rgba = frame.mutable_rgba();
-        rgba->resize(FrameBytes(width, height));
-        FillPattern(width, height, request.frame_number(),
-                    reinterpret_cast<uint8_t*>(rgba->data()));
+        const uint64_t frame_bytes = FrameBytes(width, height);
+        if (request.inline_pixels()) {
+          if (frame_bytes + kFrameOverheadBytes > max_payload_bytes) {
+            return absl::ResourceExhaustedError(absl::StrFormat(
+                "a %dx%d frame (%d bytes) does not fit inline in the broker's "
+                "payload limit of %d bytes; ask for it as a buffer",
+                width, height, frame_bytes, max_payload_bytes));
+          }
+          std::string* rgba = frame.mutable_rgba();
+          rgba->resize(frame_bytes);
+          FillPattern(width, height, request.frame_number(),
+                      reinterpret_cast<uint8_t*>(rgba->data()));
+        } else {
+          absl::StatusOr<SharedBuffer> pixels =
+              RenderFrameBuffer(width, height, request.frame_number());
+          if (!pixels.ok()) return pixels.status();
+          reply.buffers.push_back(*std::move(pixels));
+        }
         frames_served->fetch_add(1, std::memory_order_relaxed);
-        return frame;
+        return reply;
       });
   return service;
 }
@@ -146,18 +191,18 @@ int Run(const Options& options) {
 
   const auto width = static_cast<uint32_t>(options.width);
   const auto height = static_cast<uint32_t>(options.height);
-  const uint64_t frame_bytes = FrameBytes(width, height);
-  if (frame_bytes + kFrameOverheadBytes > (*client)->max_payload_bytes()) {
+  const uint64_t max_payload_bytes = (*client)->max_payload_bytes();
+  if (FrameBytes(width, height) + kFrameOverheadBytes > max_payload_bytes) {
     absl::FPrintF(stderr,
-                  "video-server: a %dx%d frame (%d bytes) does not fit the "
-                  "broker's payload limit of %d bytes (switchboardd "
-                  "--max-payload-bytes)\n",
-                  width, height, frame_bytes, (*client)->max_payload_bytes());
-    return 1;
+                  "video-server: note: a %dx%d frame (%d bytes) is over the "
+                  "broker's payload limit of %d bytes, so it can travel only "
+                  "as a file descriptor: inline requests, and callers on TCP, "
+                  "will get RESOURCE_EXHAUSTED\n",
+                  width, height, FrameBytes(width, height), max_payload_bytes);
   }
 
-  absl::StatusOr<NameState> state =
-      (*client)->Serve(FrameService(width, height, &frames_served));
+  absl::StatusOr<NameState> state = (*client)->Serve(
+      FrameService(width, height, max_payload_bytes, &frames_served));
   if (!state.ok()) {
     if (state.status().code() == absl::StatusCode::kAlreadyExists) {
       absl::FPrintF(stderr,
