@@ -158,8 +158,7 @@ absl::Status SharedBuffer::Seal(Sealing sealing) {
 bool SharedBuffer::size_sealed() const {
   // Without a descriptor (empty, or arrived inline) nobody can resize it.
   if (impl_ == nullptr || !impl_->fd_.valid()) return true;
-  return (impl_->seals() & (F_SEAL_SHRINK | F_SEAL_GROW)) ==
-         (F_SEAL_SHRINK | F_SEAL_GROW);
+  return (impl_->seals() & kSizeSeals) == kSizeSeals;
 }
 
 bool SharedBuffer::immutable() const {
