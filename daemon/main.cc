@@ -25,6 +25,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "io/address.h"
 #include "io/event_loop.h"
+#include "io/fd_passing.h"
 #include "io/signal_watch.h"
 
 namespace switchboard {
@@ -43,6 +44,9 @@ struct Flags {
   int64_t max_header_bytes = int64_t{64} << 10;
   int64_t max_pending_calls = 4096;
   int64_t max_queued_bytes = int64_t{256} << 20;
+  int64_t max_fds_per_frame = 16;
+  int64_t max_fds_in_flight = 1024;
+  bool require_write_seal = false;
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration handshake_timeout = absl::Seconds(5);
   bool print_address = false;
@@ -80,6 +84,15 @@ Flags ParseFlags(int argc, char** argv) {
   parser.AddInt("max-queued-bytes", &flags.max_queued_bytes, "N",
                 "Output held for one connection before calls to it and "
                 "replies for it are refused.");
+  parser.AddInt("max-fds-per-frame", &flags.max_fds_per_frame, "N",
+                "File descriptors (buffers) one frame may carry over a unix "
+                "socket, at most 253; 0 refuses all (TCP: always 0).");
+  parser.AddInt("max-fds-in-flight", &flags.max_fds_in_flight, "N",
+                "File descriptors held for one connection before calls to it "
+                "and replies for it that carry more are refused.");
+  parser.AddBool("require-write-seal", &flags.require_write_seal,
+                 "Refuse buffers not sealed against writes (F_SEAL_WRITE); "
+                 "size seals are always required.");
   parser.AddDuration("call-timeout", &flags.call_timeout,
                      "Deadline of a call that names none.");
   parser.AddDuration("handshake-timeout", &flags.handshake_timeout,
@@ -133,6 +146,17 @@ server::ServerConfig BuildConfig(const Flags& flags) {
   config.router.max_queued_bytes =
       Positive<size_t>("max-queued-bytes", flags.max_queued_bytes,
                        std::numeric_limits<int64_t>::max());
+  if (flags.max_fds_per_frame < 0 ||
+      flags.max_fds_per_frame > static_cast<int64_t>(io::kMaxFdsPerMessage)) {
+    UsageError(absl::StrCat("--max-fds-per-frame must be between 0 and ",
+                            io::kMaxFdsPerMessage, ", not ",
+                            flags.max_fds_per_frame));
+  }
+  config.limits.max_fds_per_frame =
+      static_cast<uint8_t>(flags.max_fds_per_frame);
+  config.router.max_fds_in_flight =
+      Positive<size_t>("max-fds-in-flight", flags.max_fds_in_flight, u32);
+  config.require_write_seal = flags.require_write_seal;
   if (flags.call_timeout <= absl::ZeroDuration()) {
     UsageError("--call-timeout must be positive");
   }

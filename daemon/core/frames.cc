@@ -53,13 +53,15 @@ wire::Frame BuildCancel(RequestId broker_request_id) {
       absl::string_view(), absl::string_view());
 }
 
-wire::Frame BuildWelcome(SessionId session, const wire::Limits& limits) {
+wire::Frame BuildWelcome(SessionId session, const wire::Limits& limits,
+                         bool fds) {
   v1::Header header;
   v1::Welcome* welcome = header.mutable_welcome();
   welcome->set_connection_id(session.value());
   welcome->set_max_payload_bytes(limits.max_payload_bytes);
   welcome->set_max_header_bytes(limits.max_header_bytes);
   welcome->set_max_fds_per_frame(limits.max_fds_per_frame);
+  if (fds) welcome->add_features(std::string(kFeatureFds));
   welcome->set_broker_version(std::string(kBrokerVersion));
   return wire::Frame::Build(PrefixOf(wire::Kind::kWelcome), header);
 }

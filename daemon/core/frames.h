@@ -37,8 +37,14 @@ wire::Frame BuildCancel(RequestId broker_request_id);
 
 inline constexpr absl::string_view kBrokerVersion = "0.1.0";
 
-// WELCOME for connection `session`, announcing `limits`.
-wire::Frame BuildWelcome(SessionId session, const wire::Limits& limits);
+// The HELLO/WELCOME feature of a client that receives file descriptors.
+inline constexpr absl::string_view kFeatureFds = "fds";
+
+// WELCOME for connection `session`, announcing `limits` (for this
+// connection: max_fds_per_frame is 0 on TCP) and, with `fds`, the feature
+// kFeatureFds: the broker will pass descriptors to this connection.
+wire::Frame BuildWelcome(SessionId session, const wire::Limits& limits,
+                         bool fds);
 
 }  // namespace switchboard::core
 

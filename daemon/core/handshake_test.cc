@@ -73,7 +73,7 @@ TEST(FramesTest, WelcomeAnnouncesIdLimitsAndVersion) {
   wire::Limits limits;
   limits.max_payload_bytes = 1000;
   limits.max_header_bytes = 100;
-  wire::Frame frame = BuildWelcome(SessionId(42), limits);
+  wire::Frame frame = BuildWelcome(SessionId(42), limits, true);
   EXPECT_EQ(frame.kind(), wire::Kind::kWelcome);
   EXPECT_EQ(frame.request_id(), 0u);
   absl::StatusOr<v1::Header> header = frame.ParseHeader();
@@ -83,6 +83,18 @@ TEST(FramesTest, WelcomeAnnouncesIdLimitsAndVersion) {
   EXPECT_EQ(header->welcome().max_header_bytes(), 100u);
   EXPECT_EQ(header->welcome().max_fds_per_frame(), 0u);
   EXPECT_EQ(header->welcome().broker_version(), "0.1.0");
+  ASSERT_EQ(header->welcome().features_size(), 1);
+  EXPECT_EQ(header->welcome().features(0), "fds");
+}
+
+TEST(FramesTest, WelcomeWithoutFdsListsNoFeature) {
+  wire::Limits limits;
+  limits.max_fds_per_frame = 16;
+  absl::StatusOr<v1::Header> header =
+      BuildWelcome(SessionId(1), limits, false).ParseHeader();
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->welcome().max_fds_per_frame(), 16u);
+  EXPECT_EQ(header->welcome().features_size(), 0);
 }
 
 TEST(FramesTest, ErrorForWrongVersionListsSupportedVersions) {

@@ -27,6 +27,14 @@ class Outbox {
   // gone).
   virtual size_t QueuedBytes(SessionId session) const = 0;
 
+  // Descriptors queued for `session` and not yet passed to it, i.e. held by
+  // the broker for it (0 if it is gone).
+  virtual size_t QueuedFds(SessionId session) const = 0;
+
+  // Whether `session` receives file descriptors: it asked for them in HELLO
+  // on a Unix socket (docs/PROTOCOL.md 2.5). False if it is gone.
+  virtual bool AcceptsFds(SessionId session) const = 0;
+
   // Ends `session` for a protocol error: sends one ERROR frame for `reason`
   // and closes it. May call back into Router::ForgetSession() before it
   // returns, so the router calls it last.

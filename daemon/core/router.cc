@@ -22,8 +22,11 @@ std::string Text(const Parts&... parts) {
 
 }  // namespace
 
-Router::Router(const RouterConfig& config, Outbox& outbox)
-    : config_(config), outbox_(outbox) {
+Router::Router(const RouterConfig& config, Outbox& outbox,
+               BufferCheck check_buffers)
+    : config_(config),
+      outbox_(outbox),
+      check_buffers_(std::move(check_buffers)) {
   config_.default_call_timeout =
       std::min(config_.default_call_timeout, kMaxCallTimeout);
 }
@@ -84,6 +87,31 @@ bool Router::Fits(SessionId session, size_t bytes) const {
   return queued == 0 || queued + bytes <= config_.max_queued_bytes;
 }
 
+absl::Status Router::CheckFds(const wire::Frame& frame, SessionId to) const {
+  const size_t count = frame.fds().size();
+  if (count == 0) return absl::OkStatus();
+  if (absl::Status sealed = check_buffers_(frame.fds()); !sealed.ok()) {
+    return sealed;
+  }
+  if (!outbox_.AcceptsFds(to)) {
+    return absl::FailedPreconditionError(
+        Text(to, " does not receive file descriptors; send the ", count,
+             " buffer(s) inline"));
+  }
+  const size_t queued = outbox_.QueuedFds(to);
+  if (queued > 0 && queued + count > config_.max_fds_in_flight) {
+    return absl::ResourceExhaustedError(
+        Text(to, " is not keeping up: the broker holds ", queued,
+             " descriptors for it, the limit is ", config_.max_fds_in_flight));
+  }
+  return absl::OkStatus();
+}
+
+void Router::StampSender(const Peer& from, wire::Frame& frame) {
+  frame.set_sender(from.id.value(), from.uid, from.pid);
+  frame.set_flags(from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0);
+}
+
 absl::Duration Router::CallTimeout(uint64_t timeout_us) const {
   if (timeout_us == 0) return config_.default_call_timeout;
   const uint64_t max_us =
@@ -141,6 +169,10 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
              "up: ",
              outbox_.QueuedBytes(*callee), " bytes wait to be written to it"));
   }
+  if (refused.ok()) {
+    refused = CheckFds(frame, *callee);
+    if (!refused.ok()) ++stats_.buffers_refused;
+  }
   if (!refused.ok()) {
     ++stats_.calls_refused;
     Answer(from.id, caller_request_id, refused);
@@ -149,7 +181,7 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   const RequestId id = calls_.Track(from.id, caller_request_id, *callee,
                                     now + CallTimeout(call.timeout_us()));
   frame.set_request_id(id.value());
-  frame.set_sender(from.id.value(), from.uid, from.pid);
+  StampSender(from, frame);
   ++stats_.calls_forwarded;
   Deliver(*callee, std::move(frame));
 }
@@ -173,8 +205,14 @@ void Router::OnReply(const Peer& from, wire::Frame frame) {
                     config_.max_queued_bytes)));
     return;
   }
+  if (absl::Status refused = CheckFds(frame, call->caller); !refused.ok()) {
+    // The reply and its descriptors are dropped here; the caller learns why.
+    ++stats_.buffers_refused;
+    Answer(call->caller, call->caller_request_id, refused);
+    return;
+  }
   frame.set_request_id(call->caller_request_id.value());
-  frame.set_sender(from.id.value(), from.uid, from.pid);
+  StampSender(from, frame);
   ++stats_.replies_forwarded;
   Deliver(call->caller, std::move(frame));
 }
@@ -190,7 +228,7 @@ void Router::OnCancel(const Peer& from, wire::Frame frame) {
   Answer(from.id, call->caller_request_id,
          absl::CancelledError("the call was cancelled by the caller"));
   frame.set_request_id(call->id.value());
-  frame.set_sender(from.id.value(), from.uid, from.pid);
+  StampSender(from, frame);
   Deliver(call->callee, std::move(frame));
 }
 

@@ -20,11 +20,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/fd.h"
 #include "daemon/core/ids.h"
 #include "daemon/core/name_registry.h"
 #include "daemon/core/outbox.h"
@@ -48,13 +50,28 @@ struct RouterConfig {
   size_t max_queued_bytes = size_t{256} << 20;
   // Deadline of a CALL whose timeout_us is 0 (--call-timeout).
   absl::Duration default_call_timeout = absl::Seconds(30);
+  // Descriptors the broker may hold for one session, queued and not yet
+  // passed to it (--max-fds-in-flight). Like max_queued_bytes: a CALL or
+  // REPLY whose descriptors would take the receiver past it is refused with
+  // RESOURCE_EXHAUSTED, unless the receiver holds none.
+  size_t max_fds_in_flight = 1024;
 };
+
+// Checks the buffers (descriptors) a CALL or REPLY carries before they are
+// passed on (docs/PROTOCOL.md 2.5: memfds with their size sealed). Returns
+// kInvalidArgument naming the buffer's index and what is wrong. The server
+// supplies one that asks the kernel (F_GET_SEALS); called only for frames
+// that carry descriptors.
+using BufferCheck = std::function<absl::Status(const std::vector<Fd>& fds)>;
 
 // The sending session's identity, stamped into what it sends.
 struct Peer {
   SessionId id;
   uint32_t uid = 0;
   uint32_t pid = 0;
+  // It receives file descriptors (docs/PROTOCOL.md 2.5): stamped as the
+  // SENDER_ACCEPTS_FDS flag on what it sends.
+  bool accepts_fds = false;
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -73,12 +90,16 @@ struct RouterStats {
   uint64_t cancels_ignored = 0;    // CANCEL for no pending call
   uint64_t pings = 0;
   uint64_t protocol_errors = 0;  // sessions closed for what they sent
+  // CALL or REPLY frames with descriptors that were refused: unsealed or not
+  // a memfd, a receiver that takes none, or its fds-in-flight quota full.
+  uint64_t buffers_refused = 0;
 };
 
 class Router {
  public:
-  // `outbox` must outlive the router.
-  Router(const RouterConfig& config, Outbox& outbox);
+  // `outbox` must outlive the router. `check_buffers` vets the descriptors
+  // of every CALL and REPLY that carries some.
+  Router(const RouterConfig& config, Outbox& outbox, BufferCheck check_buffers);
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
@@ -118,6 +139,12 @@ class Router {
   absl::Status CheckRequestId(SessionId from, RequestId id) const;
   // Whether `bytes` more fit `session`'s queue (see max_queued_bytes).
   bool Fits(SessionId session, size_t bytes) const;
+  // Why `frame`'s descriptors may not go to `to`, or OK (also for a frame
+  // without descriptors): bad seals, `to` takes no descriptors, or its
+  // max_fds_in_flight quota is full.
+  absl::Status CheckFds(const wire::Frame& frame, SessionId to) const;
+  // Stamps `from` as the sender of a frame the router forwards.
+  static void StampSender(const Peer& from, wire::Frame& frame);
   absl::Duration CallTimeout(uint64_t timeout_us) const;
 
   void Deliver(SessionId to, wire::Frame frame);
@@ -127,6 +154,7 @@ class Router {
 
   RouterConfig config_;
   Outbox& outbox_;
+  BufferCheck check_buffers_;
   NameRegistry names_;
   PendingCalls calls_;
   RouterStats stats_;

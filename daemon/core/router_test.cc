@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/core/router.h"
 
+#include <sys/eventfd.h>
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "gtest/gtest.h"
 
 namespace switchboard::core {
@@ -32,6 +35,13 @@ class FakeOutbox : public Outbox {
     auto it = queued.find(session);
     return it == queued.end() ? 0 : it->second;
   }
+  size_t QueuedFds(SessionId session) const override {
+    auto it = queued_fds.find(session);
+    return it == queued_fds.end() ? 0 : it->second;
+  }
+  bool AcceptsFds(SessionId session) const override {
+    return accepts_fds.contains(session);
+  }
   void CloseWithError(SessionId session, const absl::Status& reason) override {
     closed.push_back(Closed{session, reason, true});
   }
@@ -45,6 +55,8 @@ class FakeOutbox : public Outbox {
   std::vector<Sent> sent;
   std::vector<Closed> closed;
   absl::flat_hash_map<SessionId, size_t> queued;
+  absl::flat_hash_map<SessionId, size_t> queued_fds;
+  absl::flat_hash_set<SessionId> accepts_fds;
 };
 
 const Peer kCaller{SessionId(1), 1000, 111};
@@ -107,7 +119,11 @@ absl::Status ReplyStatus(const wire::Frame& frame) {
 
 class RouterTest : public testing::Test {
  protected:
-  RouterTest() : router_(Config(), outbox_) {}
+  RouterTest()
+      : router_(Config(), outbox_, [this](const std::vector<Fd>& fds) {
+          checked_fds_ += fds.size();
+          return buffer_check_;
+        }) {}
 
   static RouterConfig Config() {
     RouterConfig config;
@@ -148,6 +164,9 @@ class RouterTest : public testing::Test {
   }
 
   FakeOutbox outbox_;
+  // What the fake buffer check answers, and how many descriptors it saw.
+  absl::Status buffer_check_;
+  size_t checked_fds_ = 0;
   Router router_;
 };
 
@@ -571,6 +590,132 @@ TEST_F(RouterTest, EveryCallEndsInExactlyOneFinalReply) {
   }
   EXPECT_EQ(finals, (std::map<uint64_t, int>{{1, 1}, {2, 1}, {3, 1}}));
   EXPECT_EQ(router_.stats().late_replies, 2u);
+}
+
+}  // namespace
+}  // namespace switchboard::core
+
+namespace switchboard::core {
+namespace {
+
+// Frames with descriptors. The buffer check is faked (buffer_check_), so
+// any descriptor will do; the real seal check is tested in daemon/server.
+class RouterFdsTest : public RouterTest {
+ protected:
+  static std::vector<Fd> SomeFds(size_t count) {
+    std::vector<Fd> fds;
+    for (size_t i = 0; i < count; ++i) {
+      fds.emplace_back(::eventfd(0, EFD_CLOEXEC));
+      EXPECT_TRUE(fds.back().valid());
+    }
+    return fds;
+  }
+  static wire::Frame WithFds(wire::Frame frame, size_t count) {
+    frame.set_fds(SomeFds(count));
+    return frame;
+  }
+  // Both ends take descriptors; kCallee serves "video.frames".
+  void SetUpFds() {
+    outbox_.accepts_fds.insert(kCaller.id);
+    outbox_.accepts_fds.insert(kCallee.id);
+    ServeVideo();
+  }
+  static Peer WithFdsAccepted(Peer peer) {
+    peer.accepts_fds = true;
+    return peer;
+  }
+};
+
+TEST_F(RouterFdsTest, CallAndReplyCarryTheirDescriptorsAndTheFlagIsStamped) {
+  SetUpFds();
+  wire::Frame call = WithFds(Call(7, "video.frames"), 2);
+  const int first = call.fds()[0].get();
+  Handle(WithFdsAccepted(kCaller), std::move(call));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].frame.fds().size(), 2u);
+  EXPECT_EQ(sent[0].frame.fds()[0].get(), first);
+  EXPECT_EQ(checked_fds_, 2u);
+  EXPECT_EQ(sent[0].frame.prefix().flags, wire::kFlagSenderAcceptsFds);
+  absl::StatusOr<wire::Prefix> reread =
+      wire::DecodePrefix(sent[0].frame.bytes());
+  ASSERT_TRUE(reread.ok());
+  EXPECT_EQ(reread->flags, wire::kFlagSenderAcceptsFds);
+
+  Handle(kCallee, WithFds(Reply(sent[0].frame.request_id()), 1));
+  sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[0].frame.fds().size(), 1u);
+  // kCallee (as a Peer) does not take descriptors: the bit is clear.
+  EXPECT_EQ(sent[0].frame.prefix().flags, 0u);
+}
+
+TEST_F(RouterFdsTest, AFlagTheClientSetItselfIsCleared) {
+  ServeVideo();
+  wire::Frame call = Call(7, "video.frames");
+  call.set_flags(wire::kFlagSenderAcceptsFds);
+  Handle(kCaller, std::move(call));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].frame.prefix().flags, 0u);
+  EXPECT_EQ(checked_fds_, 0u);  // no descriptors, no check
+}
+
+TEST_F(RouterFdsTest, CallWithBadBuffersIsAnsweredWithTheCheckersError) {
+  SetUpFds();
+  buffer_check_ = absl::InvalidArgumentError(
+      "buffer 1 is not sealed: it lacks F_SEAL_GROW");
+  Handle(kCaller, WithFds(Call(7, "video.frames"), 2));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  EXPECT_EQ(sent[0].frame.request_id(), 7u);
+  EXPECT_TRUE(sent[0].frame.fds().empty());
+  const absl::Status status = ReplyStatus(sent[0].frame);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "buffer 1 is not sealed: it lacks F_SEAL_GROW");
+  EXPECT_EQ(router_.calls().size(), 0u);
+  EXPECT_EQ(router_.stats().buffers_refused, 1u);
+}
+
+TEST_F(RouterFdsTest, CallWithFdsToACalleeThatTakesNoneFailsItsPrecondition) {
+  ServeVideo();
+  outbox_.accepts_fds.insert(kCaller.id);
+  Handle(kCaller, WithFds(Call(7, "video.frames"), 1));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(RouterFdsTest, CallOverTheCalleesFdsInFlightQuotaIsRefused) {
+  SetUpFds();
+  outbox_.queued_fds[kCallee.id] = 1020;
+  Handle(kCaller, WithFds(Call(7, "video.frames"), 4));  // 1024: fits
+  EXPECT_EQ(outbox_.Take().size(), 1u);
+  outbox_.queued_fds[kCallee.id] = 1021;
+  Handle(kCaller, WithFds(Call(8, "video.frames"), 4));
+  ExpectAnswer(kCaller.id, 8, absl::StatusCode::kResourceExhausted);
+  // A frame always fits a receiver that holds no descriptors.
+  outbox_.queued_fds[kCallee.id] = 0;
+  Handle(kCaller, WithFds(Call(9, "video.frames"), 4));
+  EXPECT_EQ(outbox_.Take().size(), 1u);
+}
+
+TEST_F(RouterFdsTest, RefusedReplyIsReplacedByItsErrorToTheCaller) {
+  ServeVideo();
+  outbox_.accepts_fds.insert(kCallee.id);
+  wire::Frame forwarded = ForwardCall(7);
+  // kCaller takes no descriptors.
+  Handle(kCallee, WithFds(Reply(forwarded.request_id()), 1));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(router_.calls().size(), 0u);
+
+  outbox_.accepts_fds.insert(kCaller.id);
+  buffer_check_ = absl::InvalidArgumentError("buffer 0 is not a memfd");
+  forwarded = ForwardCall(8);
+  Handle(kCallee, WithFds(Reply(forwarded.request_id()), 1));
+  ExpectAnswer(kCaller.id, 8, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router_.stats().buffers_refused, 2u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "base/status_macros.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/handshake.h"
+#include "daemon/server/buffer_seals.h"
 #include "daemon/server/token.h"
 
 namespace switchboard::server {
@@ -62,7 +64,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
 }
 
 Server::Server(io::EventLoop& loop, const ServerConfig& config)
-    : loop_(loop), config_(config), router_(config.router, *this) {
+    : loop_(loop),
+      config_(config),
+      router_(config.router, *this,
+              [require_write_seal =
+                   config.require_write_seal](const std::vector<Fd>& fds) {
+                return CheckBufferSeals(fds, require_write_seal);
+              }) {
   loop_.SetAfterEventsHook([this] { AfterEvents(); });
 }
 
@@ -162,8 +170,10 @@ void Server::AddSession(Fd socket, io::Transport transport) {
     // Only the broker's own user can read the token (PROTOCOL.md 2.1).
     peer.uid = static_cast<uint32_t>(::getuid());
   }
+  wire::Limits limits = config_.limits;
+  if (transport != io::Transport::kUnix) limits.max_fds_per_frame = 0;
   auto session = std::make_unique<Session>(*this, peer, transport,
-                                           std::move(socket), config_.limits);
+                                           std::move(socket), limits);
   if (absl::Status s = session->Start(loop_); !s.ok()) {
     SB_LOG(WARNING) << "connection " << id << " dropped: " << s;
     return;
@@ -214,9 +224,15 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   }
   session.CancelTimer();
   session.set_client_name(PrintableName(hello->client_name()));
+  // Descriptors go only where the client asked for them and the socket can
+  // carry them (PROTOCOL.md 2.5).
+  const bool fds = session.transport() == io::Transport::kUnix &&
+                   std::find(hello->features().begin(), hello->features().end(),
+                             core::kFeatureFds) != hello->features().end();
+  session.set_accepts_fds(fds);
   session.set_state(Session::State::kOpen);
   ++stats_.handshakes_completed;
-  session.Enqueue(core::BuildWelcome(session.id(), config_.limits));
+  session.Enqueue(core::BuildWelcome(session.id(), session.limits(), fds));
   SB_LOG(INFO) << "connection " << Describe(session) << " accepted";
 }
 
@@ -396,6 +412,16 @@ void Server::Send(core::SessionId id, wire::Frame frame) {
 size_t Server::QueuedBytes(core::SessionId id) const {
   Session* session = Find(id);
   return session == nullptr ? 0 : session->queued_bytes();
+}
+
+size_t Server::QueuedFds(core::SessionId id) const {
+  Session* session = Find(id);
+  return session == nullptr ? 0 : session->queued_fds();
+}
+
+bool Server::AcceptsFds(core::SessionId id) const {
+  Session* session = Find(id);
+  return session != nullptr && session->accepts_fds();
 }
 
 void Server::CloseWithError(core::SessionId id, const absl::Status& reason) {

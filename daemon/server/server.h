@@ -41,8 +41,12 @@ struct ServerConfig {
   // The TCP token's file; read (or created) only when a tcp: address is
   // configured.
   std::string token_file;
+  // max_fds_per_frame applies to Unix connections; TCP ones get 0.
   wire::Limits limits;
   core::RouterConfig router;
+  // Buffers passed as descriptors must be sealed against writes as well as
+  // resizing (--require-write-seal).
+  bool require_write_seal = false;
   // A connection that has not sent HELLO by then gets ERROR
   // DEADLINE_EXCEEDED and is closed.
   absl::Duration handshake_timeout = absl::Seconds(5);
@@ -137,6 +141,8 @@ class Server : private core::Outbox {
   // core::Outbox
   void Send(core::SessionId session, wire::Frame frame) override;
   size_t QueuedBytes(core::SessionId session) const override;
+  size_t QueuedFds(core::SessionId session) const override;
+  bool AcceptsFds(core::SessionId session) const override;
   void CloseWithError(core::SessionId session,
                       const absl::Status& reason) override;
   void Disconnect(core::SessionId session, const absl::Status& reason) override;

@@ -5,7 +5,11 @@
 // quotas and shutdown. (Tests through the client library live in tests/.)
 #include "daemon/server/server.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "io/connect.h"
+#include "io/fd_passing.h"
 #include "io/private_file.h"
 #include "wire/frame_decoder.h"
 
@@ -28,7 +33,8 @@ namespace {
 // broken test fails instead of hanging.
 class RawClient {
  public:
-  explicit RawClient(const io::Address& address) : decoder_(wire::Limits{}) {
+  explicit RawClient(const io::Address& address)
+      : decoder_(wire::Limits{.max_fds_per_frame = 253}) {
     absl::StatusOr<Fd> fd = io::ConnectStream(address);
     EXPECT_TRUE(fd.ok()) << fd.status();
     if (fd.ok()) fd_ = *std::move(fd);
@@ -46,6 +52,16 @@ class RawClient {
   }
   void Send(const wire::Frame& frame) { SendBytes(frame.bytes()); }
 
+  // Sends `bytes`, passing `fds` with the first of them.
+  void SendWithFds(absl::string_view bytes, const std::vector<int>& fds) {
+    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+    absl::StatusOr<size_t> sent =
+        io::SendWithFds(fd_.get(), absl::MakeConstSpan(&iov, 1), fds);
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    ASSERT_GT(*sent, 0u);
+    SendBytes(bytes.substr(*sent));
+  }
+
   // The next frame; an error on EOF, timeout or a decode failure.
   absl::StatusOr<wire::Frame> Receive() {
     while (true) {
@@ -53,12 +69,20 @@ class RawClient {
       if (!next.ok()) return next.status();
       if (next->has_value()) return std::move(**next);
       absl::Span<char> span = decoder_.WritableSpan();
-      const ssize_t n = ::read(fd_.get(), span.data(), span.size());
-      if (n == 0) return absl::UnavailableError("EOF");
-      if (n < 0) return absl::ErrnoToStatus(errno, "read");
-      decoder_.Commit(static_cast<size_t>(n));
+      pollfd ready{fd_.get(), POLLIN, 0};
+      if (::poll(&ready, 1, 10'000) != 1) {
+        return absl::DeadlineExceededError("nothing to read");
+      }
+      absl::StatusOr<io::Received> got =
+          io::RecvWithFds(fd_.get(), span, received_fds_);
+      if (!got.ok()) return got.status();
+      if (got->end_of_stream) return absl::UnavailableError("EOF");
+      decoder_.Commit(got->bytes);
     }
   }
+
+  // Descriptors received so far, in order; the test takes them.
+  std::vector<Fd>& received_fds() { return received_fds_; }
 
   v1::Header ReceiveHeader(wire::Kind kind, wire::Frame* frame_out = nullptr) {
     absl::StatusOr<wire::Frame> frame = Receive();
@@ -79,10 +103,11 @@ class RawClient {
 
   // Sends HELLO and returns the WELCOME.
   v1::Welcome Hello(absl::string_view name = "test",
-                    absl::string_view token = "") {
+                    absl::string_view token = "", bool fds = false) {
     v1::Header header;
     header.mutable_hello()->set_client_name(std::string(name));
     header.mutable_hello()->set_token(std::string(token));
+    if (fds) header.mutable_hello()->add_features("fds");
     Send(Build(wire::Kind::kHello, 0, header));
     return ReceiveHeader(wire::Kind::kWelcome).welcome();
   }
@@ -101,6 +126,7 @@ class RawClient {
  private:
   Fd fd_;
   wire::FrameDecoder decoder_;
+  std::vector<Fd> received_fds_;
 };
 
 // Runs a Server on its own loop thread for the length of a test.
@@ -573,5 +599,338 @@ TEST_F(ServerTest, SecondBrokerOnTheSamePathRefusesToStart) {
                          "/bus"));
 }
 
+// --- Buffers as file descriptors (PROTOCOL.md 2.5) ---
+
+size_t OpenFdCount() {
+  size_t count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count - 1;  // the directory's own descriptor
+}
+
+// A memfd holding `text`, size-sealed unless `seal` is false.
+Fd Buffer(absl::string_view text, bool seal = true) {
+  Fd fd(::memfd_create("server-test", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  EXPECT_TRUE(fd.valid());
+  EXPECT_EQ(::write(fd.get(), text.data(), text.size()),
+            static_cast<ssize_t>(text.size()));
+  if (seal) {
+    EXPECT_EQ(::fcntl(fd.get(), F_ADD_SEALS,
+                      F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+              0);
+  }
+  return fd;
+}
+
+std::string ContentsOf(const Fd& fd) {
+  char buffer[256];
+  const ssize_t n = ::pread(fd.get(), buffer, sizeof buffer, 0);
+  return n < 0 ? "" : std::string(buffer, static_cast<size_t>(n));
+}
+
+wire::Frame FrameWithFds(wire::Kind kind, uint64_t id, const v1::Header& header,
+                         uint8_t fd_count, absl::string_view payload = "") {
+  wire::Prefix prefix;
+  prefix.kind = kind;
+  prefix.request_id = id;
+  prefix.fd_count = fd_count;
+  return wire::Frame::Build(prefix, header, payload);
+}
+
+class ServerFdsTest : public ServerTest {
+ protected:
+  ServerFdsTest() { config_.limits.max_fds_per_frame = 16; }
+
+  // Connects the service (owning "video") and the caller, both taking
+  // descriptors unless told otherwise.
+  void Connect(const BrokerThread& broker, bool caller_fds = true,
+               bool service_fds = true) {
+    service_.emplace(broker.address());
+    caller_.emplace(broker.address());
+    EXPECT_EQ(service_->Hello("service", "", service_fds).features_size(),
+              service_fds ? 1 : 0);
+    caller_->Hello("caller", "", caller_fds);
+    service_->Send(RawClient::Build(wire::Kind::kRegisterName, 1,
+                                    RegisterHeader("video")));
+    EXPECT_EQ(service_->ReceiveHeader(wire::Kind::kReply).reply().code(), 0);
+  }
+
+  // Sends a CALL with `buffers` and returns the reply or ERROR the caller
+  // gets back, or the CALL the service received (in `call`).
+  void SendCall(uint64_t id, const std::vector<const Fd*>& buffers) {
+    std::vector<int> fds;
+    for (const Fd* fd : buffers) fds.push_back(fd->get());
+    wire::Frame frame =
+        FrameWithFds(wire::Kind::kCall, id, CallHeader("video"),
+                     static_cast<uint8_t>(fds.size()), "request");
+    caller_->SendWithFds(frame.bytes(), fds);
+  }
+
+  std::optional<RawClient> service_;
+  std::optional<RawClient> caller_;
+};
+
+TEST_F(ServerFdsTest, WelcomeListsFdsOnlyOnUnixAndWhenAsked) {
+  config_.addresses.push_back(*io::Address::Parse("tcp:127.0.0.1:0"));
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok()) << broker.status();
+  RawClient asks(broker.address());
+  v1::Welcome welcome = asks.Hello("asks", "", true);
+  ASSERT_EQ(welcome.features_size(), 1);
+  EXPECT_EQ(welcome.features(0), "fds");
+  EXPECT_EQ(welcome.max_fds_per_frame(), 16u);
+
+  RawClient quiet(broker.address());
+  welcome = quiet.Hello("quiet");
+  EXPECT_EQ(welcome.features_size(), 0);
+  EXPECT_EQ(welcome.max_fds_per_frame(), 16u);
+
+  absl::StatusOr<std::string> token =
+      io::ReadPrivateFile(config_.token_file, 100);
+  ASSERT_TRUE(token.ok());
+  RawClient tcp(broker.address(1));
+  welcome = tcp.Hello("tcp", *token, true);
+  EXPECT_EQ(welcome.features_size(), 0);
+  EXPECT_EQ(welcome.max_fds_per_frame(), 0u);
+}
+
+TEST_F(ServerFdsTest, BuffersTravelWithCallAndReplyAndTheFlagSaysWhoTakesThem) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd one = Buffer("first buffer");
+  Fd two = Buffer("second buffer");
+  SendCall(7, {&one, &two});
+  wire::Frame call(wire::Prefix{}, nullptr);
+  service_->ReceiveHeader(wire::Kind::kCall, &call);
+  EXPECT_EQ(call.prefix().fd_count, 2);
+  EXPECT_EQ(call.prefix().flags, wire::kFlagSenderAcceptsFds);
+  EXPECT_EQ(call.payload(), "request");
+  ASSERT_EQ(service_->received_fds().size(), 2u);
+  EXPECT_EQ(ContentsOf(service_->received_fds()[0]), "first buffer");
+  EXPECT_EQ(ContentsOf(service_->received_fds()[1]), "second buffer");
+
+  Fd answer = Buffer("the frame");
+  wire::Frame reply = FrameWithFds(wire::Kind::kReply, call.request_id(),
+                                   v1::Header(), 1, "response");
+  service_->SendWithFds(reply.bytes(), {answer.get()});
+  wire::Frame got(wire::Prefix{}, nullptr);
+  caller_->ReceiveHeader(wire::Kind::kReply, &got);
+  EXPECT_EQ(got.request_id(), 7u);
+  EXPECT_EQ(got.prefix().fd_count, 1);
+  ASSERT_EQ(caller_->received_fds().size(), 1u);
+  EXPECT_EQ(ContentsOf(caller_->received_fds()[0]), "the frame");
+}
+
+TEST_F(ServerFdsTest, ManyFramesWithDescriptorsInOneBurstKeepTheirOrder) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  // 40 calls with 8 buffers each in one sendmsg: 320 descriptors, more than
+  // one SCM_RIGHTS message may carry, so the broker splits its writes.
+  std::string burst;
+  std::vector<Fd> buffers;
+  std::vector<int> fds;
+  for (uint64_t id = 1; id <= 40; ++id) {
+    absl::StrAppend(
+        &burst, FrameWithFds(wire::Kind::kCall, id, CallHeader("video"), 8, "r")
+                    .bytes());
+    for (int i = 0; i < 8; ++i) {
+      buffers.push_back(Buffer(absl::StrCat(id, "/", i)));
+      fds.push_back(buffers.back().get());
+    }
+  }
+  // At most 253 per sendmsg: the first 31 frames' worth, then the rest.
+  const size_t split = 31 * burst.size() / 40;
+  caller_->SendWithFds(burst.substr(0, split),
+                       std::vector<int>(fds.begin(), fds.begin() + 248));
+  caller_->SendWithFds(burst.substr(split),
+                       std::vector<int>(fds.begin() + 248, fds.end()));
+  for (uint64_t id = 1; id <= 40; ++id) {
+    service_->ReceiveHeader(wire::Kind::kCall);
+  }
+  ASSERT_EQ(service_->received_fds().size(), 320u);
+  for (uint64_t id = 1; id <= 40; ++id) {
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(ContentsOf(service_->received_fds()[(id - 1) * 8 + i]),
+                absl::StrCat(id, "/", i));
+    }
+  }
+}
+
+TEST_F(ServerFdsTest, UnsealedBufferIsRefusedNamingIt) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd sealed = Buffer("ok");
+  Fd loose = Buffer("loose", false);
+  SendCall(7, {&sealed, &loose});
+  v1::Header header = caller_->ReceiveHeader(wire::Kind::kReply);
+  EXPECT_EQ(header.reply().code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(header.reply().message(),
+            "buffer 1 is not sealed: it lacks "
+            "F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL");
+}
+
+TEST_F(ServerFdsTest, WriteSealIsDemandedWhenConfigured) {
+  config_.require_write_seal = true;
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd buffer = Buffer("size-sealed only");
+  SendCall(7, {&buffer});
+  v1::Header header = caller_->ReceiveHeader(wire::Kind::kReply);
+  EXPECT_EQ(header.reply().message(),
+            "buffer 0 is not sealed: it lacks F_SEAL_WRITE");
+}
+
+TEST_F(ServerFdsTest, CalleeThatTakesNoDescriptorsFailsThePrecondition) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker, /*caller_fds=*/true, /*service_fds=*/false);
+  Fd buffer = Buffer("x");
+  SendCall(7, {&buffer});
+  EXPECT_EQ(caller_->ReceiveHeader(wire::Kind::kReply).reply().code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+}
+
+// Each case ends the connection with ERROR `code`.
+void ExpectErrorAndClose(RawClient& client, absl::StatusCode code) {
+  v1::Header header = client.ReceiveHeader(wire::Kind::kError);
+  EXPECT_EQ(header.error().code(), static_cast<int>(code))
+      << header.error().message();
+  EXPECT_TRUE(client.ReceivesEof());
+}
+
+TEST_F(ServerFdsTest, FewerDescriptorsThanClaimedCloseTheConnection) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd buffer = Buffer("x");
+  caller_->SendWithFds(
+      FrameWithFds(wire::Kind::kCall, 7, CallHeader("video"), 2).bytes(),
+      {buffer.get()});
+  ExpectErrorAndClose(*caller_, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerFdsTest, UnclaimedDescriptorsCloseTheConnection) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd buffer = Buffer("x");
+  caller_->SendWithFds(
+      FrameWithFds(wire::Kind::kCall, 7, CallHeader("video"), 0).bytes(),
+      {buffer.get()});
+  ExpectErrorAndClose(*caller_, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerFdsTest, DescriptorsOnAPingCloseTheConnection) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd buffer = Buffer("x");
+  caller_->SendWithFds(
+      FrameWithFds(wire::Kind::kPing, 7, v1::Header(), 1).bytes(),
+      {buffer.get()});
+  ExpectErrorAndClose(*caller_, absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerFdsTest, MoreThanTheLimitPerFrameIsRefusedNamingIt) {
+  config_.limits.max_fds_per_frame = 2;
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  Fd buffer = Buffer("x");
+  caller_->SendWithFds(
+      FrameWithFds(wire::Kind::kCall, 7, CallHeader("video"), 3).bytes(),
+      {buffer.get(), buffer.get(), buffer.get()});
+  v1::Header header = caller_->ReceiveHeader(wire::Kind::kError);
+  EXPECT_EQ(header.error().code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(header.error().limit_name(), "max_fds_per_frame");
+  EXPECT_EQ(header.error().limit_value(), 2u);
+}
+
+TEST_F(ServerFdsTest, NoDescriptorLeaksAcrossDeliveriesRefusalsAndClosings) {
+  const size_t baseline = OpenFdCount();
+  {
+    BrokerThread broker(config_);
+    ASSERT_TRUE(broker.status().ok());
+    const size_t broker_baseline = OpenFdCount();
+    Connect(broker, /*caller_fds=*/true, /*service_fds=*/true);
+    Fd sealed = Buffer("sealed");
+    Fd loose = Buffer("loose", false);
+    for (uint64_t id = 1; id <= 300; ++id) {
+      if (id % 3 == 0) {
+        SendCall(id, {&loose, &sealed});  // refused
+        EXPECT_EQ(caller_->ReceiveHeader(wire::Kind::kReply).reply().code(),
+                  static_cast<int>(absl::StatusCode::kInvalidArgument));
+        continue;
+      }
+      SendCall(id, {&sealed, &sealed});
+      wire::Frame call(wire::Prefix{}, nullptr);
+      service_->ReceiveHeader(wire::Kind::kCall, &call);
+      service_->received_fds().clear();
+      if (id % 3 == 1) {
+        service_->SendWithFds(
+            FrameWithFds(wire::Kind::kReply, call.request_id(), v1::Header(), 1)
+                .bytes(),
+            {sealed.get()});
+      } else {
+        // Refused reply: the caller gets the error instead.
+        service_->SendWithFds(
+            FrameWithFds(wire::Kind::kReply, call.request_id(), v1::Header(), 1)
+                .bytes(),
+            {loose.get()});
+      }
+      caller_->ReceiveHeader(wire::Kind::kReply);
+      caller_->received_fds().clear();
+    }
+    // A connection closed in the middle of a frame whose descriptors came.
+    {
+      RawClient quitter(broker.address());
+      quitter.Hello("quitter", "", true);
+      const wire::Frame frame = FrameWithFds(
+          wire::Kind::kCall, 1, CallHeader("video"), 2, std::string(1000, 'x'));
+      quitter.SendWithFds(frame.bytes().substr(0, 100),
+                          {sealed.get(), sealed.get()});
+    }
+    // One with descriptors queued to it that it never reads.
+    {
+      RawClient idle(broker.address());
+      idle.Hello("idle", "", true);
+      idle.Send(RawClient::Build(wire::Kind::kRegisterName, 1,
+                                 RegisterHeader("idle")));
+      idle.ReceiveHeader(wire::Kind::kReply);
+      for (uint64_t id = 1000; id < 1010; ++id) {
+        std::vector<int> fds(4, sealed.get());
+        caller_->SendWithFds(
+            FrameWithFds(wire::Kind::kCall, id, CallHeader("idle"), 4).bytes(),
+            fds);
+      }
+      caller_->Send(RawClient::Build(wire::Kind::kPing, 2000, v1::Header()));
+      caller_->ReceiveHeader(wire::Kind::kReply);  // the calls were routed
+    }
+    // The callee went away: the caller hears UNAVAILABLE for each call.
+    for (int i = 0; i < 10; ++i) caller_->ReceiveHeader(wire::Kind::kReply);
+    caller_.reset();
+    service_.reset();
+    for (int i = 0; i < 500; ++i) {
+      const size_t sessions =
+          broker.OnLoop([](Server& server) { return server.session_count(); });
+      if (sessions == 0) break;
+      ::usleep(10'000);
+    }
+    // Closed sessions are freed after the loop iteration that closed them.
+    broker.OnLoop([](Server&) { return 0; });
+    // sealed and loose are still open here.
+    EXPECT_EQ(OpenFdCount(), broker_baseline + 2);
+  }
+  EXPECT_EQ(OpenFdCount(), baseline);
+}
 }  // namespace
 }  // namespace switchboard::server

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/server/server.h"
+#include "io/fd_passing.h"
 
 namespace switchboard::server {
 namespace {
@@ -32,8 +33,10 @@ Session::Session(Server& server, const core::Peer& peer,
     : server_(server),
       peer_(peer),
       transport_(transport),
+      limits_(limits),
       socket_(std::move(socket)),
       decoder_(limits),
+      inbound_fds_(limits.max_fds_per_frame),
       max_hello_bytes_(wire::kPrefixBytes + limits.max_header_bytes +
                        kMaxHelloPayloadBytes) {}
 
@@ -93,17 +96,39 @@ void Session::ReadInput() {
       }
       want = std::min(want, max_hello_bytes_ - buffered);
     }
-    const ssize_t n = ::read(socket_.get(), span.data(), want);
+    std::vector<Fd> fds;
+    absl::StatusOr<io::Received> received =
+        io::RecvWithFds(socket_.get(), span.subspan(0, want), fds);
+    if (!received.ok()) {
+      // The client went away (ECONNRESET): not our error to report.
+      server_.OnPeerGone(*this, received.status().ToString());
+      return;
+    }
+    if (received->fds_truncated) {
+      FailInput(absl::InvalidArgumentError(
+          "file descriptors were lost in transit (MSG_CTRUNC)"));
+      return;
+    }
+    const bool got_fds = !fds.empty();
+    if (got_fds) {
+      if (absl::Status s = inbound_fds_.Add(std::move(fds)); !s.ok()) {
+        FailInput(s);
+        return;
+      }
+    }
+    const size_t n = received->bytes;
     if (n > 0) {
-      decoder_.Commit(static_cast<size_t>(n));
-      budget -= static_cast<size_t>(n);
+      decoder_.Commit(n);
+      budget -= n;
       if (!DeliverFrames()) return;
       // A short read emptied the socket: skip the read that would only say
       // EAGAIN. More data raises the (level-triggered) readiness again.
-      if (static_cast<size_t>(n) < want) return;
+      // (A read that brought descriptors stops after their bytes, short or
+      // not: read on.)
+      if (n < want && !got_fds) return;
       continue;
     }
-    if (n == 0) {
+    if (received->end_of_stream) {
       if (const size_t partial = decoder_.buffered_bytes(); partial > 0) {
         // The client may only have shut its write side: tell it why.
         server_.OnTruncatedInput(*this, partial);
@@ -112,12 +137,12 @@ void Session::ReadInput() {
       }
       return;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) return;
-    server_.OnPeerGone(*this,
-                       absl::StrCat("read failed: ", std::strerror(errno)));
-    return;
+    return;  // EAGAIN
   }
+}
+
+void Session::FailInput(const absl::Status& status) {
+  server_.OnDecodeError(*this, status, "", 0);
 }
 
 void Session::DiscardInput() {
@@ -144,14 +169,31 @@ bool Session::DeliverFrames() {
                             decoder_.exceeded_limit_value());
       return false;
     }
-    if (!next->has_value()) return true;
-    server_.OnFrame(*this, std::move(**next));
+    if (!next->has_value()) {
+      // No partial frame is left to claim what waits: it was not claimed.
+      if (inbound_fds_.size() > 0 && decoder_.buffered_bytes() == 0) {
+        if (absl::Status s = inbound_fds_.CheckAllClaimed(); !s.ok()) {
+          FailInput(s);
+          return false;
+        }
+      }
+      return true;
+    }
+    wire::Frame& frame = **next;
+    if (frame.prefix().fd_count > 0) {
+      if (absl::Status s = inbound_fds_.AttachTo(frame); !s.ok()) {
+        FailInput(s);
+        return false;
+      }
+    }
+    server_.OnFrame(*this, std::move(frame));
     if (state_ != State::kHandshake && state_ != State::kOpen) return false;
   }
 }
 
 void Session::Enqueue(wire::Frame frame) {
   queued_bytes_ += frame.bytes().size();
+  queued_fds_ += frame.fds().size();
   output_.push_back(std::move(frame));
   server_.CountFrameOut();
   server_.RequestFlush(*this);
@@ -159,12 +201,22 @@ void Session::Enqueue(wire::Frame frame) {
 
 absl::Status Session::WriteOutput() {
   iovec iov[kMaxIovecs];
+  int fds[io::kMaxFdsPerMessage];
   while (!output_.empty()) {
     int count = 0;
+    size_t fd_count = 0;
     size_t batch_bytes = 0;
     size_t skip = output_offset_;
     for (auto it = output_.begin(); it != output_.end() && count < kMaxIovecs;
          ++it) {
+      const std::vector<Fd>& frame_fds = it->fds();
+      if (!frame_fds.empty() &&
+          static_cast<size_t>(count) >= fds_passed_frames_) {
+        // One frame has at most max_fds_per_frame <= 253, so the batch's
+        // first frame always fits.
+        if (fd_count + frame_fds.size() > io::kMaxFdsPerMessage) break;
+        for (const Fd& fd : frame_fds) fds[fd_count++] = fd.get();
+      }
       absl::string_view bytes = it->bytes();
       bytes.remove_prefix(skip);
       skip = 0;
@@ -173,23 +225,24 @@ absl::Status Session::WriteOutput() {
       batch_bytes += bytes.size();
       ++count;
     }
-    msghdr message{};
-    message.msg_iov = iov;
-    message.msg_iovlen = static_cast<size_t>(count);
     // sendmsg rather than writev for MSG_NOSIGNAL: a client that vanished
     // must cost an EPIPE, not a SIGPIPE.
-    const ssize_t n =
-        ::sendmsg(socket_.get(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) return absl::OkStatus();
+    absl::StatusOr<size_t> sent = io::SendWithFds(
+        socket_.get(), absl::MakeConstSpan(iov, static_cast<size_t>(count)),
+        absl::MakeConstSpan(fds, fd_count));
+    if (!sent.ok()) {
       // The client went away (EPIPE, ECONNRESET): not our error to report.
       return absl::UnavailableError(
-          absl::StrCat("write failed: ", std::strerror(errno)));
+          absl::StrCat("write failed: ", sent.status().message()));
     }
-    ConsumeOutput(static_cast<size_t>(n));
-    server_.CountBytesOut(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < batch_bytes) return absl::OkStatus();  // full
+    const size_t n = *sent;
+    if (n == 0) return absl::OkStatus();  // EAGAIN
+    // Every frame of the batch has passed its descriptors now.
+    fds_passed_frames_ =
+        std::max(fds_passed_frames_, static_cast<size_t>(count));
+    ConsumeOutput(n);
+    server_.CountBytesOut(n);
+    if (n < batch_bytes) return absl::OkStatus();  // full
   }
   return absl::OkStatus();
 }
@@ -204,7 +257,9 @@ void Session::ConsumeOutput(size_t bytes) {
     }
     bytes -= left;
     output_offset_ = 0;
-    output_.pop_front();
+    queued_fds_ -= output_.front().fds().size();
+    if (fds_passed_frames_ > 0) --fds_passed_frames_;
+    output_.pop_front();  // closes the frame's descriptors
   }
 }
 

@@ -5,8 +5,17 @@
 // frames straight into their own buffer), and keeps the output queue of
 // frames waiting to be written, which the server flushes with one sendmsg
 // per batch of up to IOV_MAX frames after all input of a loop iteration was
-// handled. What a frame means is the server's and the router's business:
-// the session hands each decoded frame to Server::OnFrame().
+// handled.
+//
+// File descriptors (docs/PROTOCOL.md 2.5): input is read with recvmsg();
+// descriptors that arrive wait in an InboundFds list until the frames that
+// claim them are complete. On output, a sendmsg that writes the first byte
+// of frames with descriptors passes all of theirs (in frame order, at most
+// 253) as one SCM_RIGHTS message; the rest of a partly written frame goes
+// without them. A queued frame keeps its descriptors until it is fully
+// written, and they count against the receiver's fds-in-flight quota. What a
+// frame means is the server's and the router's business: the session hands each
+// decoded frame to Server::OnFrame().
 //
 // Life cycle: kHandshake (until HELLO) -> kOpen -> kClosing (an ERROR or
 // EVENT is being flushed; input is discarded; after the flush the write side
@@ -27,6 +36,7 @@
 #include "absl/status/status.h"
 #include "base/fd.h"
 #include "daemon/core/router.h"
+#include "daemon/server/inbound_fds.h"
 #include "io/address.h"
 #include "io/event_loop.h"
 #include "wire/frame.h"
@@ -49,7 +59,8 @@ class Session {
   // frame counts as too large to be a HELLO.
   static constexpr size_t kMaxHelloPayloadBytes = 4096;
 
-  // `server` must outlive the session.
+  // `server` must outlive the session. `limits` are this connection's:
+  // max_fds_per_frame is 0 on TCP.
   Session(Server& server, const core::Peer& peer, io::Transport transport,
           Fd socket, const wire::Limits& limits);
   ~Session();
@@ -62,6 +73,11 @@ class Session {
   core::SessionId id() const { return peer_.id; }
   const core::Peer& peer() const { return peer_; }
   io::Transport transport() const { return transport_; }
+  const wire::Limits& limits() const { return limits_; }
+  // Set by the handshake: the client asked for descriptors on a Unix
+  // socket.
+  bool accepts_fds() const { return peer_.accepts_fds; }
+  void set_accepts_fds(bool accepts) { peer_.accepts_fds = accepts; }
   State state() const { return state_; }
   void set_state(State state) { state_ = state; }
   // From HELLO, made printable and short for logs; empty before HELLO.
@@ -76,6 +92,8 @@ class Session {
   // the end of the iteration.
   void Enqueue(wire::Frame frame);
   size_t queued_bytes() const { return queued_bytes_; }
+  // Descriptors of queued frames, held until their frame is fully written.
+  size_t queued_fds() const { return queued_fds_; }
   bool output_empty() const { return output_.empty(); }
 
   // Writes queued frames until the queue is empty or the socket is full,
@@ -100,14 +118,18 @@ class Session {
   void OnEvents(uint32_t events);
   void ReadInput();
   void DiscardInput();
-  // Hands every complete frame to the server; false once the session stops
-  // taking input (closing, or a decode error was reported).
+  // Hands every complete frame, with its descriptors, to the server; false
+  // once the session stops taking input (closing, or a decode error was
+  // reported).
   bool DeliverFrames();
+  // Reports a stream the session cannot go on reading (bad descriptors).
+  void FailInput(const absl::Status& status);
   void ConsumeOutput(size_t bytes);
 
   Server& server_;
-  const core::Peer peer_;
+  core::Peer peer_;
   const io::Transport transport_;
+  const wire::Limits limits_;
   std::string client_name_;
   State state_ = State::kHandshake;
 
@@ -115,12 +137,17 @@ class Session {
   io::EventLoop::Watch watch_;  // after socket_: leaves epoll before the close
   io::EventLoop::Timer timer_;
   wire::FrameDecoder decoder_;
+  InboundFds inbound_fds_;
   // The most bytes read before the handshake is done.
   const size_t max_hello_bytes_;
 
   std::deque<wire::Frame> output_;
   size_t output_offset_ = 0;  // bytes of output_.front() already written
   size_t queued_bytes_ = 0;   // bytes in output_ not yet written
+  size_t queued_fds_ = 0;     // descriptors of the frames in output_
+  // The first this many frames of output_ have passed their descriptors
+  // (in a sendmsg that wrote part of them); never pass them twice.
+  size_t fds_passed_frames_ = 0;
   bool input_paused_ = false;
   bool write_shut_ = false;
   bool flush_requested_ = false;
