@@ -427,6 +427,7 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
     // Reading again after a short read would only return EAGAIN.
     if (drained) break;
     absl::Span<char> span = decoder_.WritableSpan();
+    const size_t fds_before = received_fds_.size();
     ssize_t n = received_fds_.Receive(
         fd_.get(), span, std::exchange(block, false) ? 0 : MSG_DONTWAIT);
     if (received_fds_.truncated()) {
@@ -437,7 +438,10 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
     }
     if (n > 0) {
       decoder_.Commit(static_cast<size_t>(n));
-      drained = static_cast<size_t>(n) < span.size();
+      // The kernel ends a read early at data that carries descriptors, so
+      // a short read that brought some does not mean the socket is empty.
+      drained = static_cast<size_t>(n) < span.size() &&
+                received_fds_.size() == fds_before;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
