@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -158,6 +159,31 @@ TEST(FdPassingTest, FullSocketSendsNothingAndClosedPeerIsAnError) {
   } while (*sent > 0);
   pair.b.reset();
   EXPECT_FALSE(Send(pair.a.get(), "x", {}).ok());
+}
+
+TEST(FdPassingTest, DescriptorsTheKernelCannotInstallAreReportedTruncated) {
+  SocketPair pair;
+  Fd one = MemfdHolding("one");
+  ASSERT_TRUE(Send(pair.a.get(), "x", {one.get(), one.get(), one.get()}).ok());
+  rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Room for exactly one more descriptor: the lowest free number is the
+  // highest allowed.
+  const int lowest_free = ::dup(pair.a.get());
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free) + 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  char buffer[4];
+  std::vector<Fd> fds;
+  absl::StatusOr<Received> got =
+      RecvWithFds(pair.b.get(), absl::MakeSpan(buffer), fds);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->bytes, 1u);
+  EXPECT_TRUE(got->fds_truncated);
+  EXPECT_LT(fds.size(), 3u);  // what did arrive is owned, and closes
 }
 
 }  // namespace
