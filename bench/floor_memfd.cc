@@ -129,8 +129,27 @@ absl::Status SendReply(int socket, int memfd, uint64_t buffer_bytes) {
   return absl::OkStatus();
 }
 
+// A frame of the server's pool: a memfd with its size sealed, and the
+// server's writable mapping of it, kept for the server's lifetime as a
+// kSizeOnly SharedBuffer keeps it (a decoder refills its pool through it).
+// That also matters for the floor's cost: a receiver maps pages that are
+// already mapped elsewhere measurably faster than pages mapped nowhere.
+struct PoolFrame {
+  Fd memfd;
+  char* pixels = nullptr;
+
+  PoolFrame() = default;
+  PoolFrame(PoolFrame&& other) noexcept
+      : memfd(std::move(other.memfd)),
+        pixels(std::exchange(other.pixels, nullptr)) {}
+  PoolFrame& operator=(PoolFrame&&) = delete;
+  ~PoolFrame() {
+    if (pixels != nullptr) ::munmap(pixels, kBigFrameReplyBytes);
+  }
+};
+
 // Frame `index` of the pool in a new memfd, its size sealed.
-absl::StatusOr<Fd> CreateSealedFrame(size_t index) {
+absl::StatusOr<PoolFrame> CreateSealedFrame(size_t index) {
   Fd memfd(
       ::memfd_create("floor-memfd-frame", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!memfd) return absl::ErrnoToStatus(errno, "memfd_create");
@@ -140,19 +159,21 @@ absl::StatusOr<Fd> CreateSealedFrame(size_t index) {
   void* pixels = ::mmap(nullptr, kBigFrameReplyBytes, PROT_READ | PROT_WRITE,
                         MAP_SHARED, memfd.get(), 0);
   if (pixels == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap");
-  RenderBigFrame(index, static_cast<char*>(pixels));
-  ::munmap(pixels, kBigFrameReplyBytes);
-  if (::fcntl(memfd.get(), F_ADD_SEALS,
+  PoolFrame frame;
+  frame.memfd = std::move(memfd);
+  frame.pixels = static_cast<char*>(pixels);
+  RenderBigFrame(index, frame.pixels);
+  if (::fcntl(frame.memfd.get(), F_ADD_SEALS,
               F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
     return absl::ErrnoToStatus(errno, "fcntl(F_ADD_SEALS)");
   }
-  return memfd;
+  return frame;
 }
 
 absl::Status ServeMemfds(int fd) {
-  std::vector<Fd> pool;
+  std::vector<PoolFrame> pool;
   for (size_t index = 0; index < kBigFramePoolSize; ++index) {
-    absl::StatusOr<Fd> frame = CreateSealedFrame(index);
+    absl::StatusOr<PoolFrame> frame = CreateSealedFrame(index);
     if (!frame.ok()) return frame.status();
     pool.push_back(*std::move(frame));
   }
@@ -162,8 +183,8 @@ absl::Status ServeMemfds(int fd) {
     absl::StatusOr<std::optional<absl::string_view>> request = reader.Read();
     if (!request.ok()) return request.status();
     if (!request->has_value()) return absl::OkStatus();  // the client is done
-    const Fd& frame = pool[BigFrameIndex(**request)];
-    if (absl::Status s = SendReply(fd, frame.get(), kBigFrameReplyBytes);
+    const PoolFrame& frame = pool[BigFrameIndex(**request)];
+    if (absl::Status s = SendReply(fd, frame.memfd.get(), kBigFrameReplyBytes);
         !s.ok()) {
       return s;
     }

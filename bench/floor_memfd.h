@@ -3,11 +3,12 @@
 // floor-memfd: the least that handing a big frame to another process as a
 // file descriptor can cost, with no broker. Client and server share one raw
 // Unix socket, framed as in floor.h. The server renders its pool of frames
-// into memfds at start-up and seals their size (F_SEAL_SHRINK | F_SEAL_GROW |
-// F_SEAL_SEAL, what SharedBuffer's kSizeOnly does: a decoder's frame pool it
-// could refill later). Each reply is an 8-byte frame holding the buffer's
-// size, with the memfd passed as SCM_RIGHTS on its first byte; the client
-// maps the descriptor read-only, reads it, unmaps it and closes it.
+// into memfds at start-up, seals their size (F_SEAL_SHRINK | F_SEAL_GROW |
+// F_SEAL_SEAL) and keeps its writable mappings, as SharedBuffer's kSizeOnly
+// does: a decoder's frame pool it could refill later. Each reply is an 8-byte
+// frame holding the buffer's size, with the memfd passed as SCM_RIGHTS on its
+// first byte; the client maps the descriptor read-only, reads it, unmaps it and
+// closes it.
 #ifndef SWITCHBOARD_BENCH_FLOOR_MEMFD_H_
 #define SWITCHBOARD_BENCH_FLOOR_MEMFD_H_
 
