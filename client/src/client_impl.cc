@@ -57,11 +57,12 @@ wire::Limits ClientLimits(const v1::Welcome& welcome) {
   return limits;
 }
 
+// Whether this client may send descriptors: WELCOME's max_fds_per_frame is
+// what a client may send (its "fds" feature says only that it will receive
+// them), and only over a Unix socket.
 bool FdsEnabled(const client::Handshake& handshake) {
-  const auto& features = handshake.welcome.features();
   return handshake.address.transport == io::Transport::kUnix &&
-         handshake.welcome.max_fds_per_frame() > 0 &&
-         std::find(features.begin(), features.end(), "fds") != features.end();
+         handshake.welcome.max_fds_per_frame() > 0;
 }
 
 absl::Status TooLarge(absl::string_view what, size_t size, uint64_t limit) {

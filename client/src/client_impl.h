@@ -181,7 +181,7 @@ class Client::Impl {
   const uint64_t connection_id_;
   const std::string address_;
   const uint64_t max_payload_bytes_;
-  // Unix socket, and the broker enabled "fds": buffers may go as descriptors.
+  // Unix socket with max_fds_per_frame > 0: buffers may go as descriptors.
   const bool fds_enabled_;
   const bool tcp_;
   const uint32_t max_fds_per_frame_;

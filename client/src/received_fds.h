@@ -3,8 +3,8 @@
 // ReceivedFds: reads the socket with recvmsg() and keeps the descriptors that
 // arrive (SCM_RIGHTS) in first-in, first-out order until the frames that
 // claim them are complete (docs/PROTOCOL.md, section 2.5). Owned by the
-// client's reader role, like the frame decoder. An empty queue holds no
-// memory, so frames without descriptors cost nothing extra.
+// client's reader role, like the frame decoder. Until descriptors arrive the
+// queue allocates nothing, so frames without them cost nothing extra.
 #ifndef SWITCHBOARD_CLIENT_SRC_RECEIVED_FDS_H_
 #define SWITCHBOARD_CLIENT_SRC_RECEIVED_FDS_H_
 
