@@ -167,7 +167,10 @@ TEST_P(BadInputTest, WelcomeAnnouncesTheConfiguredLimits) {
   ASSERT_THAT(ConnectAndGreet(), IsOk());
   EXPECT_EQ(welcome_.max_payload_bytes(), kMaxPayloadBytes);
   EXPECT_EQ(welcome_.max_header_bytes(), kMaxHeaderBytes);
-  EXPECT_EQ(welcome_.max_fds_per_frame(), 0u);
+  // The default on Unix sockets; descriptors cannot travel over TCP
+  // (docs/PROTOCOL.md 2.4).
+  EXPECT_EQ(welcome_.max_fds_per_frame(),
+            GetParam() == Transport::kUnix ? 16u : 0u);
   EXPECT_NE(welcome_.connection_id(), 0u);
   EXPECT_FALSE(welcome_.broker_version().empty());
 }
@@ -208,12 +211,19 @@ TEST_P(BadInputTest, OversizedFirstFrameIsRefusedBeforeTheHandshake) {
 }
 
 TEST_P(BadInputTest, FileDescriptorCountAboveTheLimitIsRefused) {
-  std::string bytes = EncodeFrame(wire::Kind::kPing, 1, v1::Header());
-  bytes[wire::kOffsetFdCount] = 1;
-  absl::StatusOr<v1::Error> error = SendAndReadError(bytes, true);
+  absl::StatusOr<RawConnection> connection = ConnectAndGreet();
+  ASSERT_THAT(connection, IsOk());
+  // The count alone is over the limit; the broker answers from the prefix.
+  std::string bytes =
+      EncodeFrame(wire::Kind::kCall, 1, CallHeader("test.echo", "Echo"), "x");
+  bytes[wire::kOffsetFdCount] =
+      static_cast<char>(welcome_.max_fds_per_frame() + 1);
+  ASSERT_THAT(connection->Send(bytes), IsOk());
+  absl::StatusOr<v1::Error> error = connection->ReadErrorAndClose(kTimeout);
   ASSERT_THAT(error, IsOk());
   EXPECT_EQ(error->code(), Code(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(error->limit_name(), "max_fds_per_frame");
+  EXPECT_EQ(error->limit_value(), welcome_.max_fds_per_frame());
 }
 
 TEST_P(BadInputTest, TruncatedFrameFollowedByCloseLeavesTheBrokerWorking) {
