@@ -855,6 +855,32 @@ TEST_F(ServerFdsTest, MoreThanTheLimitPerFrameIsRefusedNamingIt) {
   EXPECT_EQ(header.error().limit_value(), 2u);
 }
 
+TEST_F(ServerFdsTest, DescriptorsHeldForAStalledReceiverAreLimited) {
+  config_.router.max_fds_in_flight = 4;
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  Connect(broker);
+  // The service reads nothing: 8 MiB of calls fill its socket and the rest
+  // waits in the broker's queue for it.
+  const std::string big(4 << 20, 'b');
+  std::thread sender([&] {
+    caller_->Send(
+        RawClient::Build(wire::Kind::kCall, 1, CallHeader("video"), big));
+    caller_->Send(
+        RawClient::Build(wire::Kind::kCall, 2, CallHeader("video"), big));
+  });
+  sender.join();
+  Fd buffer = Buffer("x");
+  SendCall(3, {&buffer, &buffer, &buffer});  // fits: none held yet
+  SendCall(4, {&buffer, &buffer, &buffer});  // 6 > 4
+  wire::Frame refused(wire::Prefix{}, nullptr);
+  v1::Header header = caller_->ReceiveHeader(wire::Kind::kReply, &refused);
+  EXPECT_EQ(refused.request_id(), 4u);
+  EXPECT_EQ(header.reply().code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted))
+      << header.reply().message();
+}
+
 TEST_F(ServerFdsTest, NoDescriptorLeaksAcrossDeliveriesRefusalsAndClosings) {
   const size_t baseline = OpenFdCount();
   {
