@@ -1156,6 +1156,70 @@ TEST_F(RequireWriteSealTest, SizeOnlyReplyBufferReachesTheCallerAsAnError) {
 }
 
 // ---------------------------------------------------------------------------
+// --max-fds-in-flight: descriptors the broker holds for one receiver.
+
+class FdsInFlightTest : public ::testing::Test {
+ protected:
+  static constexpr int kMaxFdsInFlight = 4;
+
+  void SetUp() override { ASSERT_TRUE(broker_.started()); }
+
+  BrokerProcess broker_{
+      Transport::kUnix,
+      {absl::StrCat("--max-fds-in-flight=", kMaxFdsInFlight)}};
+};
+
+TEST_F(FdsInFlightTest, BuffersBeyondTheQuotaOfAStalledCalleeAreRefused) {
+  const int broker_baseline = CountFds(broker_.pid());
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+  {
+    // A callee that takes descriptors and reads nothing.
+    absl::StatusOr<RawConnection> callee =
+        RawConnection::Connect(broker_.address());
+    ASSERT_THAT(callee, IsOk());
+    ASSERT_THAT(callee->Handshake("", kTimeout, {"fds"}), IsOk());
+    v1::Header claim;
+    claim.mutable_register_name()->set_name("test.stalled");
+    ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
+    absl::StatusOr<v1::Reply> claimed = ReadReply(*callee, 1);
+    ASSERT_THAT(claimed, IsOk());
+    ASSERT_EQ(claimed->code(), 0) << claimed->message();
+
+    // 8 MiB of calls fill the callee's socket, so what follows stays in
+    // the broker's queue for it. The broker handles the caller's frames in
+    // order.
+    AsyncResults results;
+    for (int i = 0; i < 2; ++i) {
+      caller->CallAsync("test.stalled", "Big",
+                        Payload(std::string(4 << 20, 'b')), kTimeout,
+                        results.Callback());
+    }
+    absl::StatusOr<std::vector<SharedBuffer>> three =
+        MakeBuffers({4096, 4096, 4096}, 1);
+    ASSERT_THAT(three, IsOk());
+    // The first buffers fit: the broker holds none for the callee yet.
+    caller->CallAsync("test.stalled", "Take", Payload("1", *three), kTimeout,
+                      results.Callback());
+    // Three more would make six held descriptors, over the quota of four.
+    EXPECT_THAT(
+        caller->Call("test.stalled", "Take", Payload("2", *three), kTimeout),
+        StatusIs(absl::StatusCode::kResourceExhausted));
+    // The callee answered nothing: the other calls are still pending.
+    EXPECT_EQ(results.Results().size(), 0u);
+    callee->Close();
+    ASSERT_TRUE(results.WaitForCount(3, kPromptly));
+    for (const absl::Status& status : results.Results()) {
+      EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
+    }
+  }
+  EXPECT_TRUE(WaitFor(
+      [&] { return CountFds(broker_.pid()) == broker_baseline + 1; }, kSettle))
+      << "broker has " << CountFds(broker_.pid()) << " descriptors open, "
+      << broker_baseline
+      << " + the caller's before: " << DescribeFds(broker_.pid());
+}
+
+// ---------------------------------------------------------------------------
 // Descriptor leaks: the broker's and this process's open descriptors return
 // to their baseline after many buffers and every way a buffer can be lost.
 
