@@ -55,7 +55,7 @@ absl::StatusOr<size_t> SendWithFds(int socket, absl::Span<const iovec> iov,
 }
 
 absl::StatusOr<Received> RecvWithFds(int socket, absl::Span<char> buffer,
-                                     std::vector<Fd>& fds) {
+                                     std::vector<Fd>& fds, bool block) {
   iovec iov{buffer.data(), buffer.size()};
   ControlBuffer control;
   msghdr message{};
@@ -65,7 +65,8 @@ absl::StatusOr<Received> RecvWithFds(int socket, absl::Span<char> buffer,
   message.msg_controllen = sizeof control.bytes;
   ssize_t n;
   do {
-    n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    n = ::recvmsg(socket, &message,
+                  MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Received{};

@@ -53,13 +53,15 @@ struct Received {
   bool fds_truncated = false;
 };
 
-// Reads up to `buffer.size()` bytes with one non-blocking recvmsg() and
+// Reads up to `buffer.size()` bytes with one recvmsg() and
 // appends the descriptors that came with them to `fds`, owned and
 // close-on-exec (MSG_CMSG_CLOEXEC), in the order sent. The control buffer
 // holds kMaxFdsPerMessage descriptors, the most one sendmsg() can pass.
+// The read does not wait (MSG_DONTWAIT) unless `block`; a blocking read that
+// times out (SO_RCVTIMEO) returns like EAGAIN: 0 bytes, not end of stream.
 // EINTR is retried. Errors: ErrnoToStatus("recvmsg"), e.g. ECONNRESET.
 absl::StatusOr<Received> RecvWithFds(int socket, absl::Span<char> buffer,
-                                     std::vector<Fd>& fds);
+                                     std::vector<Fd>& fds, bool block = false);
 
 }  // namespace switchboard::io
 

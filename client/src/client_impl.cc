@@ -429,27 +429,28 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
     if (drained) break;
     absl::Span<char> span = decoder_.WritableSpan();
     const size_t fds_before = received_fds_.size();
-    ssize_t n = received_fds_.Receive(
-        fd_.get(), span, std::exchange(block, false) ? 0 : MSG_DONTWAIT);
-    if (received_fds_.truncated()) {
+    absl::StatusOr<io::Received> got =
+        received_fds_.Receive(fd_.get(), span, std::exchange(block, false));
+    if (!got.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("connection to the broker at ", address_,
+                       " failed: ", got.status().message()));
+    }
+    if (got->fds_truncated) {
       return absl::UnavailableError(absl::StrCat(
           "broken connection to the broker at ", address_,
           ": descriptors were lost (MSG_CTRUNC), so frames can no longer be "
           "matched to them"));
     }
-    if (n > 0) {
-      decoder_.Commit(static_cast<size_t>(n));
-      // The kernel ends a read early at data that carries descriptors, so
-      // a short read that brought some does not mean the socket is empty.
-      drained = static_cast<size_t>(n) < span.size() &&
-                received_fds_.size() == fds_before;
-      continue;
+    if (got->end_of_stream) {
+      return absl::UnavailableError(absl::StrCat("connection to the broker at ",
+                                                 address_, " was closed"));
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return absl::UnavailableError(
-        absl::StrCat("connection to the broker at ", address_, " was closed",
-                     n < 0 ? absl::StrCat(": ", std::strerror(errno)) : ""));
+    if (got->bytes == 0) break;  // nothing more to read now
+    decoder_.Commit(got->bytes);
+    // The kernel ends a read early at data that carries descriptors, so a
+    // short read that brought some does not mean the socket is empty.
+    drained = got->bytes < span.size() && received_fds_.size() == fds_before;
   }
   return absl::OkStatus();
 }

@@ -50,12 +50,14 @@ TEST(ReceivedFdsTest, KeepsDescriptorsInArrivalOrder) {
   char buffer[16];
   std::string bytes;
   while (bytes.size() < 3) {
-    ssize_t n = received.Receive(reader.get(), absl::MakeSpan(buffer), 0);
-    ASSERT_GT(n, 0);
-    bytes.append(buffer, static_cast<size_t>(n));
+    absl::StatusOr<io::Received> got =
+        received.Receive(reader.get(), absl::MakeSpan(buffer), /*block=*/true);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_GT(got->bytes, 0u);
+    EXPECT_FALSE(got->fds_truncated);
+    bytes.append(buffer, got->bytes);
   }
   EXPECT_EQ(bytes, "xyz");
-  EXPECT_FALSE(received.truncated());
   ASSERT_EQ(received.size(), 3u);
   std::vector<Fd> first = received.Take(2);
   ASSERT_EQ(first.size(), 2u);
