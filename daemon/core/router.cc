@@ -238,18 +238,27 @@ void Router::OnPing(const Peer& from, const wire::Frame& frame) {
   Answer(from.id, id, CheckRequestId(from.id, id));
 }
 
-void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
-  absl::StatusOr<v1::Header> header =
-      frame.ParseHeaderAs(v1::Header::kRegisterName);
+std::optional<v1::Header> Router::AcceptRequest(const Peer& from,
+                                                const wire::Frame& frame,
+                                                v1::Header::BodyCase body) {
+  absl::StatusOr<v1::Header> header = frame.ParseHeaderAs(body);
   if (!header.ok()) {
     CloseForProtocolError(from, header.status());
-    return;
+    return std::nullopt;
   }
   const RequestId id(frame.request_id());
   if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) {
     Answer(from.id, id, s);
-    return;
+    return std::nullopt;
   }
+  return *std::move(header);
+}
+
+void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
+  std::optional<v1::Header> header =
+      AcceptRequest(from, frame, v1::Header::kRegisterName);
+  if (!header) return;
+  const RequestId id(frame.request_id());
   const v1::RegisterName& claim = header->register_name();
   std::vector<NameEvent> events;
   absl::StatusOr<NameRegistry::State> state = names_.Register(
@@ -266,17 +275,10 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
 }
 
 void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
-  absl::StatusOr<v1::Header> header =
-      frame.ParseHeaderAs(v1::Header::kReleaseName);
-  if (!header.ok()) {
-    CloseForProtocolError(from, header.status());
-    return;
-  }
+  std::optional<v1::Header> header =
+      AcceptRequest(from, frame, v1::Header::kReleaseName);
+  if (!header) return;
   const RequestId id(frame.request_id());
-  if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) {
-    Answer(from.id, id, s);
-    return;
-  }
   std::vector<NameEvent> events;
   Answer(from.id, id,
          names_.Release(from.id, header->release_name().name(), &events));

@@ -135,6 +135,12 @@ class Router {
   void OnReleaseName(const Peer& from, const wire::Frame& frame);
   void OnError(const Peer& from, const wire::Frame& frame);
 
+  // For a request the broker answers itself: parses the header as `body`
+  // (closing the session if it doesn't) and checks the request id
+  // (answering the error if it is bad). nullopt when it has been handled.
+  std::optional<v1::Header> AcceptRequest(const Peer& from,
+                                          const wire::Frame& frame,
+                                          v1::Header::BodyCase body);
   // kInvalidArgument for request id 0 or one already pending for `from`.
   absl::Status CheckRequestId(SessionId from, RequestId id) const;
   // Whether `bytes` more fit `session`'s queue (see max_queued_bytes).
