@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace switchboard::wire {
 
@@ -66,11 +68,86 @@ void Frame::set_flags(uint16_t flags) {
   StampFlags(bytes_.get(), flags);
 }
 
+void Frame::set_kind(Kind kind) {
+  prefix_.kind = kind;
+  StampKind(bytes_.get(), kind);
+}
+
 void Frame::set_sender(uint64_t sender, uint32_t uid, uint32_t pid) {
   prefix_.sender = sender;
   prefix_.sender_uid = uid;
   prefix_.sender_pid = pid;
   StampSender(bytes_.get(), sender, uid, pid);
+}
+
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// Reads Publish.topic (field 1) from a serialized Publish, merging into
+// `topic` as protobuf would (the last occurrence wins).
+bool ReadTopicField(absl::string_view publish, absl::string_view& topic) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(publish.data()),
+      static_cast<int>(publish.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag ==
+        WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return false;
+      const int offset = in.CurrentPosition();
+      if (!in.Skip(static_cast<int>(length))) return false;
+      topic = publish.substr(static_cast<size_t>(offset), length);
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return false;
+    }
+  }
+  return in.ConsumedEntireMessage();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::string_view> ReadPublishTopic(
+    absl::string_view header_bytes) {
+  const absl::Status malformed = absl::InvalidArgumentError(
+      "PUBLISH frame header does not hold the publish body");
+  if (header_bytes.size() > static_cast<size_t>(INT32_MAX)) return malformed;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(header_bytes.data()),
+      static_cast<int>(header_bytes.size()));
+  // The `body` oneof's last field decides which body the header holds; a
+  // `publish` seen again after another body starts afresh.
+  int body = 0;
+  absl::string_view topic;
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    const bool is_body = field >= v1::Header::kHelloFieldNumber &&
+                         field <= v1::Header::kPublishFieldNumber;
+    if (is_body && WireFormatLite::GetTagWireType(tag) !=
+                       WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      return malformed;
+    }
+    if (field == v1::Header::kPublishFieldNumber) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return malformed;
+      const int offset = in.CurrentPosition();
+      if (!in.Skip(static_cast<int>(length))) return malformed;
+      if (body != field) topic = {};
+      body = field;
+      if (!ReadTopicField(
+              header_bytes.substr(static_cast<size_t>(offset), length),
+              topic)) {
+        return malformed;
+      }
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return malformed;
+    if (is_body) body = field;
+  }
+  if (!in.ConsumedEntireMessage() || body != v1::Header::kPublishFieldNumber) {
+    return malformed;
+  }
+  return topic;
 }
 
 std::string EncodeHead(Prefix prefix, absl::string_view header) {

@@ -67,6 +67,7 @@ class Frame {
   void set_request_id(uint64_t request_id);
   void set_sender(uint64_t sender, uint32_t uid, uint32_t pid);
   void set_flags(uint16_t flags);
+  void set_kind(Kind kind);
 
   // The file descriptors that travel with this frame (prefix().fd_count of
   // them once attached). The frame owns them: dropping a frame closes its
@@ -82,6 +83,13 @@ class Frame {
   std::unique_ptr<char[]> bytes_;
   std::vector<Fd> fds_;
 };
+
+// Reads the topic of a PUBLISH or MESSAGE header (Header.publish.topic)
+// without parsing the whole message: the broker's per-publish hot path. The
+// view points into `header_bytes`. Errors: kInvalidArgument if the bytes are
+// not a Header whose body is `publish`.
+absl::StatusOr<absl::string_view> ReadPublishTopic(
+    absl::string_view header_bytes);
 
 // Encodes prefix + header into one small buffer, for senders that write a
 // large payload from its own buffer (writev) instead of copying it into a

@@ -37,6 +37,16 @@ const char* KindName(Kind kind) {
       return "EVENT";
     case Kind::kError:
       return "ERROR";
+    case Kind::kCredit:
+      return "CREDIT";
+    case Kind::kSubscribe:
+      return "SUBSCRIBE";
+    case Kind::kUnsubscribe:
+      return "UNSUBSCRIBE";
+    case Kind::kPublish:
+      return "PUBLISH";
+    case Kind::kMessage:
+      return "MESSAGE";
   }
   return "KIND(?)";
 }
@@ -105,6 +115,10 @@ void StampRequestId(char* prefix, uint64_t request_id) {
 
 void StampFlags(char* prefix, uint16_t flags) {
   absl::little_endian::Store16(prefix + kOffsetFlags, flags);
+}
+
+void StampKind(char* prefix, Kind kind) {
+  prefix[kOffsetKind] = static_cast<char>(kind);
 }
 
 void StampSender(char* prefix, uint64_t sender, uint32_t uid, uint32_t pid) {

@@ -44,14 +44,23 @@ enum class Kind : uint8_t {
   kPing = 8,
   kEvent = 9,
   kError = 10,
+  kCredit = 11,
+  kSubscribe = 12,
+  kUnsubscribe = 13,
+  kPublish = 14,
+  kMessage = 15,
 };
-inline constexpr uint8_t kMaxKind = 10;
+inline constexpr uint8_t kMaxKind = 15;
 
-// Prefix flags (docs/PROTOCOL.md 2.1). Set only by the broker, on frames it
-// delivers: the frame's sender can receive file descriptors, so a reply to it
-// may carry buffers as fds. Clients write 0; the broker overwrites the bit.
+// Prefix flags (docs/PROTOCOL.md 2.1).
+// Set only by the broker, on frames it delivers: the frame's sender can
+// receive file descriptors, so a reply to it may carry buffers as fds.
+// Clients write 0; the broker overwrites the bit.
 inline constexpr uint16_t kFlagSenderAcceptsFds = 0x0001;
-inline constexpr uint16_t kKnownFlags = kFlagSenderAcceptsFds;
+// On REPLY only: more replies to the same call follow (a streamed reply,
+// docs/PROTOCOL.md 5.4). The final REPLY of a call is without it.
+inline constexpr uint16_t kFlagMore = 0x0002;
+inline constexpr uint16_t kKnownFlags = kFlagSenderAcceptsFds | kFlagMore;
 
 // "CALL", "REPLY", ...; "KIND(n)" for values outside the enum.
 const char* KindName(Kind kind);
@@ -86,6 +95,7 @@ absl::StatusOr<Prefix> DecodePrefix(absl::string_view bytes);
 // Stamps fields in an encoded prefix in place.
 void StampRequestId(char* prefix, uint64_t request_id);
 void StampFlags(char* prefix, uint16_t flags);
+void StampKind(char* prefix, Kind kind);
 void StampSender(char* prefix, uint64_t sender, uint32_t uid, uint32_t pid);
 
 }  // namespace switchboard::wire

@@ -7,6 +7,8 @@
 #define SWITCHBOARD_DAEMON_CORE_OUTBOX_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "daemon/core/ids.h"
@@ -22,6 +24,31 @@ class Outbox {
   // in the order queued. A frame for a session that is gone or closing is
   // dropped. Never blocks; the quota checks are the router's job.
   virtual void Send(SessionId session, wire::Frame frame) = 0;
+
+  // Queues one MESSAGE for `session`'s subscription `subscription`.
+  // `message` is shared by every subscription it goes to and never changes;
+  // the session writes a 40-byte prefix of its own, a copy of the message's
+  // with request_id = `subscription`, followed by the message's header and
+  // payload bytes, and passes its descriptors. Queued in order with Send().
+  // Dropped if the session is gone or closing.
+  virtual void SendMessage(SessionId session, uint64_t subscription,
+                           std::shared_ptr<const wire::Frame> message) = 0;
+
+  // Messages of `subscription` queued for `session` whose first byte has
+  // not been written yet (a message partly written counts as gone), and
+  // their bytes (whole frames). Zeros if none or the session is gone.
+  struct Queued {
+    size_t messages = 0;
+    size_t bytes = 0;
+  };
+  virtual Queued QueuedMessages(SessionId session,
+                                uint64_t subscription) const = 0;
+
+  // Removes the oldest message of `subscription` that QueuedMessages()
+  // counts from `session`'s queue; returns its bytes, or 0 if there was
+  // none.
+  virtual size_t DropOldestMessage(SessionId session,
+                                   uint64_t subscription) = 0;
 
   // Bytes queued for `session` and not yet written to its socket (0 if it is
   // gone).

@@ -59,8 +59,13 @@ void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
       CloseForProtocolError(from, absl::InvalidArgumentError(
                                       "HELLO sent twice on one connection"));
       return;
+    case wire::Kind::kCredit:
+    case wire::Kind::kSubscribe:
+    case wire::Kind::kUnsubscribe:
+    case wire::Kind::kPublish:
     case wire::Kind::kWelcome:
     case wire::Kind::kEvent:
+    case wire::Kind::kMessage:
       CloseForProtocolError(
           from, absl::InvalidArgumentError(
                     absl::StrCat("clients may not send ",
@@ -320,7 +325,9 @@ void Router::ExpireCalls(absl::Time now) {
   }
 }
 
-void Router::ForgetSession(SessionId session) {
+void Router::OnSessionOpened(const SessionInfo&, absl::Time) {}
+
+void Router::ForgetSession(SessionId session, absl::string_view) {
   std::vector<NameEvent> events;
   names_.ForgetSession(session, &events);
   for (const PendingCall& call : calls_.ForgetSession(session)) {

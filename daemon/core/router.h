@@ -22,9 +22,11 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
 #include "daemon/core/ids.h"
@@ -55,10 +57,21 @@ struct RouterConfig {
   // REPLY whose descriptors would take the receiver past it is refused with
   // RESOURCE_EXHAUSTED, unless the receiver holds none.
   size_t max_fds_in_flight = 1024;
+  // Subscriptions (docs/PROTOCOL.md 5.5). A SUBSCRIBE limit of 0 takes the
+  // default (--subscription-max-messages, --subscription-max-bytes); larger
+  // requests are lowered to the maximum (max_queued_bytes for bytes).
+  uint32_t subscription_default_messages = 1024;
+  uint64_t subscription_default_bytes = uint64_t{8} << 20;
+  uint32_t subscription_max_messages = 65536;
+  // Subscriptions one connection may hold (--max-subscriptions).
+  size_t max_subscriptions = 1024;
+  // Reported by switchboard.Broker/GetStatus.
+  std::string broker_version;
+  absl::Time started = absl::UnixEpoch();
 };
 
-// Checks the buffers (descriptors) a CALL or REPLY carries before they are
-// passed on (docs/PROTOCOL.md 2.5: memfds with their size sealed). Returns
+// Checks the buffers (descriptors) a CALL, REPLY or PUBLISH carries before they
+// are passed on (docs/PROTOCOL.md 2.5: memfds with their size sealed). Returns
 // kInvalidArgument naming the buffer's index and what is wrong. The server
 // supplies one that asks the kernel (F_GET_SEALS); called only for frames
 // that carry descriptors.
@@ -72,6 +85,14 @@ struct Peer {
   // It receives file descriptors (docs/PROTOCOL.md 2.5): stamped as the
   // SENDER_ACCEPTS_FDS flag on what it sends.
   bool accepts_fds = false;
+};
+
+// What the router knows of a session from its handshake; published on
+// switchboard.connection.opened/closed and reported by the admin service.
+struct SessionInfo {
+  Peer peer;
+  std::string client_name;
+  std::string transport;  // "unix" or "tcp"
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -113,10 +134,16 @@ class Router {
   // When ExpireCalls() next has work, if ever.
   std::optional<absl::Time> NextDeadline() { return calls_.NextDeadline(); }
 
+  // A session completed its handshake: remembered for the admin service and
+  // published on switchboard.connection.opened.
+  void OnSessionOpened(const SessionInfo& info, absl::Time now);
+
   // `session` is gone: its names pass to the next in line (EVENT
   // name_acquired), calls it was serving end with UNAVAILABLE to their
-  // callers, calls it made are cancelled at their callees. Idempotent.
-  void ForgetSession(SessionId session);
+  // callers, calls it made are cancelled at their callees (streams too),
+  // its subscriptions end, and switchboard.connection.closed is published
+  // with `reason`. Idempotent.
+  void ForgetSession(SessionId session, absl::string_view reason = "");
 
   // Ends every pending call with a REPLY carrying `status` to its caller
   // (UNAVAILABLE at shutdown); callees are not told.

@@ -41,9 +41,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "switchboard/message.h"
 #include "switchboard/payload.h"
 #include "switchboard/service.h"
 #include "switchboard/shared_buffer.h"
+#include "switchboard/stream.h"
 
 namespace switchboard {
 
@@ -183,6 +185,63 @@ class Client {
 
   // Round trip to the broker. Errors: kUnavailable, kDeadlineExceeded.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(5));
+
+  // Streams (switchboard/stream.h). Starts a streamed call and returns at
+  // once; the stream's messages and its end come from ReplyStream::Next().
+  // Errors here: kInvalidArgument (malformed names, window 0),
+  // kUnavailable, and those of Call() for the request's size and buffers.
+  absl::StatusOr<std::unique_ptr<ReplyStream>> CallStream(
+      absl::string_view service, absl::string_view method, Payload request,
+      const StreamOptions& options = {});
+  absl::StatusOr<std::unique_ptr<ReplyStream>> CallStream(
+      absl::string_view service, absl::string_view method,
+      const google::protobuf::Message& request,
+      const StreamOptions& options = {});
+
+  // Topics (switchboard/message.h).
+  //
+  // Publishes `message` on `topic` and returns without waiting for the
+  // broker: frames are batched, so a burst of Publish() calls costs few
+  // system calls. Messages from one client reach each subscriber in the
+  // order published. When more than 4 MiB of this client's output waits to
+  // be written, Publish() waits for room, up to `timeout`. Errors:
+  // kInvalidArgument (malformed topic), kPermissionDenied (a topic under
+  // "switchboard."), kResourceExhausted (over max_payload_bytes, or no room
+  // within `timeout`), kFailedPrecondition (an unsealed SharedBuffer),
+  // kUnavailable (not connected). Buffers travel as descriptors on Unix
+  // sockets; a subscriber that takes none drops the message and is told
+  // (DropReport), so publish buffers inline (SharedBuffer copies) where such
+  // subscribers matter.
+  absl::Status Publish(absl::string_view topic, Payload message,
+                       absl::string_view message_type = "",
+                       absl::Duration timeout = kDefaultCallTimeout);
+  // Serializes `message` and publishes it with its type name.
+  absl::Status Publish(absl::string_view topic,
+                       const google::protobuf::Message& message,
+                       absl::Duration timeout = kDefaultCallTimeout);
+  // Publishes and waits for the broker to say how many subscriptions took
+  // the message. Errors as Publish(), plus kDeadlineExceeded.
+  absl::StatusOr<PublishResult> PublishConfirmed(
+      absl::string_view topic, Payload message,
+      absl::string_view message_type = "",
+      absl::Duration timeout = kDefaultCallTimeout);
+
+  // Subscribes to the topics `pattern` matches; `on_message` runs on the
+  // dispatch thread for each message. Returns the subscription's id (for
+  // Unsubscribe), once the broker has confirmed it: a message published
+  // after Subscribe() returns reaches it. Errors: kInvalidArgument
+  // (malformed pattern), kResourceExhausted (too many subscriptions),
+  // kUnavailable.
+  absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
+                                     MessageCallback on_message,
+                                     const SubscribeOptions& options = {});
+  // Ends a subscription; its callback is not called after this returns
+  // (unless Unsubscribe() runs on the dispatch thread inside that very
+  // callback). Errors: kNotFound for an unknown id, kUnavailable.
+  absl::Status Unsubscribe(uint64_t subscription);
+  // Counters of a live subscription; kNotFound for an unknown id.
+  absl::StatusOr<SubscriptionStats> GetSubscriptionStats(
+      uint64_t subscription) const;
 
  private:
   class Impl;

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "switchboard/payload.h"
+#include "switchboard/stream.h"
 
 namespace switchboard {
 
@@ -47,6 +48,8 @@ struct CallInfo {
   // Whether the caller receives file descriptors: a reply's buffers then
   // travel as descriptors, else the library copies them inline.
   bool caller_accepts_fds = false;
+  // For a streaming method: the credit the caller granted up front.
+  uint32_t initial_credit = 0;
 };
 
 // A typed message with SharedBuffers attached; the message says what the
@@ -61,6 +64,17 @@ struct WithBuffers {
 // caller unchanged (code and message).
 using MethodHandler =
     std::function<absl::StatusOr<Payload>(const CallInfo&, const Payload&)>;
+
+// Serves one streaming method: writes the stream's messages with
+// `writer.Write()` and returns the final status the caller gets. Each call
+// runs on a thread of its own (Write() waits for the caller's credit), at
+// most kMaxConcurrentStreams at once per client; more are answered
+// RESOURCE_EXHAUSTED. Return once Write() fails: the stream is over.
+using StreamHandler = std::function<absl::Status(
+    const CallInfo&, const Payload& request, StreamWriter& writer)>;
+
+// Stream handlers one client runs at once.
+inline constexpr int kMaxConcurrentStreams = 64;
 
 class Service {
  public:
@@ -106,10 +120,48 @@ class Service {
     return *this;
   }
 
+  // Adds (or replaces) a streaming method. A plain Call() to it is answered
+  // FAILED_PRECONDITION; callers use Client::CallStream().
+  Service& AddStreamMethod(std::string method, StreamHandler handler) {
+    Method entry;
+    entry.stream_handler = std::move(handler);
+    methods_[std::move(method)] = std::move(entry);
+    return *this;
+  }
+
+  // Adds a streaming method whose request is a Request and whose messages
+  // are Responses. `fn` is callable as
+  //   absl::Status(const CallInfo&, const Request&, StreamWriter&)
+  // A request that does not parse answers INVALID_ARGUMENT without calling
+  // `fn`.
+  template <typename Request, typename Response, typename Fn>
+  Service& AddStreamMethod(std::string method, Fn fn) {
+    StreamHandler raw = [fn = std::move(fn)](const CallInfo& call,
+                                             const Payload& bytes,
+                                             StreamWriter& writer) {
+      Request request;
+      if (!request.ParseFromArray(bytes.data(),
+                                  static_cast<int>(bytes.size()))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "request for ", call.service, "/", call.method, " is not a valid ",
+            Request::descriptor()->full_name()));
+      }
+      return fn(call, request, writer);
+    };
+    Method entry;
+    entry.stream_handler = std::move(raw);
+    entry.request_type = Request::descriptor()->full_name();
+    entry.response_type = Response::descriptor()->full_name();
+    methods_[std::move(method)] = std::move(entry);
+    return *this;
+  }
+
   const std::string& name() const { return name_; }
 
+  // Exactly one of handler and stream_handler is set.
   struct Method {
     MethodHandler handler;
+    StreamHandler stream_handler;
     std::string request_type;   // empty for raw methods
     std::string response_type;  // empty for raw methods
   };

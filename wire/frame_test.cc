@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+#include "wire/frame.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace switchboard::wire {
+namespace {
+
+std::string PublishHeader(absl::string_view topic,
+                          absl::string_view type = "") {
+  v1::Header header;
+  header.mutable_publish()->set_topic(std::string(topic));
+  header.mutable_publish()->set_message_type(std::string(type));
+  header.add_inline_buffer_sizes(7);
+  return header.SerializeAsString();
+}
+
+TEST(ReadPublishTopicTest, ReadsTheTopicAsAFullParseWould) {
+  for (absl::string_view topic :
+       {"a", "video.events.clip_loaded", "x.y.z", ""}) {
+    const std::string bytes = PublishHeader(topic, "demo.Type");
+    absl::StatusOr<absl::string_view> read = ReadPublishTopic(bytes);
+    ASSERT_TRUE(read.ok()) << read.status();
+    v1::Header parsed;
+    ASSERT_TRUE(parsed.ParseFromString(bytes));
+    EXPECT_EQ(*read, parsed.publish().topic());
+  }
+}
+
+TEST(ReadPublishTopicTest, LastOccurrenceWinsAndBodiesSwitch) {
+  // Two publish bodies: protobuf merges them, the later topic wins.
+  std::string merged = PublishHeader("first") + PublishHeader("second");
+  absl::StatusOr<absl::string_view> read = ReadPublishTopic(merged);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "second");
+
+  // A call body after the publish body: the header holds a call.
+  v1::Header call;
+  call.mutable_call()->set_service("a.b");
+  EXPECT_FALSE(
+      ReadPublishTopic(PublishHeader("t") + call.SerializeAsString()).ok());
+  // And a publish after a call holds only the later publish's fields.
+  v1::Header only_type;
+  only_type.mutable_publish()->set_message_type("x.Y");
+  read = ReadPublishTopic(PublishHeader("t") + call.SerializeAsString() +
+                          only_type.SerializeAsString());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "");
+}
+
+TEST(ReadPublishTopicTest, RefusesOtherBodiesAndGarbage) {
+  EXPECT_FALSE(ReadPublishTopic("").ok());
+  v1::Header reply;
+  reply.mutable_reply()->set_code(3);
+  EXPECT_FALSE(ReadPublishTopic(reply.SerializeAsString()).ok());
+  const std::string good = PublishHeader("a.b");
+  for (size_t cut = 1; cut < good.size(); ++cut) {
+    // Every truncation that protobuf refuses, we refuse.
+    v1::Header parsed;
+    const bool parses = parsed.ParseFromString(good.substr(0, cut)) &&
+                        parsed.body_case() == v1::Header::kPublish;
+    EXPECT_EQ(ReadPublishTopic(good.substr(0, cut)).ok(), parses) << cut;
+  }
+  EXPECT_FALSE(ReadPublishTopic("\x62\x05\x0a\x09").ok());
+  // Field 12 with the wrong wire type.
+  EXPECT_FALSE(ReadPublishTopic(std::string("\x60\x01", 2)).ok());
+}
+
+}  // namespace
+}  // namespace switchboard::wire
