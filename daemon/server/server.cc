@@ -234,6 +234,10 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   ++stats_.handshakes_completed;
   session.Enqueue(core::BuildWelcome(session.id(), session.limits(), fds));
   SB_LOG(INFO) << "connection " << Describe(session) << " accepted";
+  router_.OnSessionOpened(
+      core::SessionInfo{session.peer(), session.client_name(),
+                        std::string(io::TransportName(session.transport()))},
+      loop_.Now());
 }
 
 void Server::OnDecodeError(Session& session, const absl::Status& status,
@@ -271,7 +275,7 @@ void Server::CloseSession(Session& session, absl::string_view why,
   BeginClosing(session, why, std::move(last_frame));
   // After BeginClosing: frames the router sends to this session now are
   // dropped. The session object stays valid until the iteration ends.
-  if (state == Session::State::kOpen) router_.ForgetSession(id);
+  if (state == Session::State::kOpen) router_.ForgetSession(id, why);
 }
 
 void Server::BeginClosing(Session& session, absl::string_view why,
@@ -299,6 +303,9 @@ void Server::BeginClosing(Session& session, absl::string_view why,
 void Server::Destroy(Session& session) {
   session.set_state(Session::State::kClosed);
   session.CancelTimer();
+  // Shared messages and descriptors are released now, not when the
+  // session is freed.
+  session.ClearOutput();
   // Usually called from inside the session's own callback: defer the delete.
   if (auto node = sessions_.extract(session.id())) {
     loop_.DeleteSoon(std::move(node.mapped()));
@@ -390,7 +397,9 @@ void Server::Shutdown(absl::string_view reason, absl::Duration grace,
   }
   // Only once every session is closing, so names passing on between them
   // send no events.
-  for (core::SessionId id : forget) router_.ForgetSession(id);
+  for (core::SessionId id : forget) {
+    router_.ForgetSession(id, "the broker is shutting down");
+  }
   shutdown_timer_ = loop_.RunAfter(grace, [this] { FinishShutdown(); });
 }
 
@@ -407,6 +416,26 @@ void Server::Send(core::SessionId id, wire::Frame frame) {
   Session* session = Find(id);
   if (session == nullptr || session->state() != Session::State::kOpen) return;
   session->Enqueue(std::move(frame));
+}
+
+void Server::SendMessage(core::SessionId id, uint64_t subscription,
+                         std::shared_ptr<const wire::Frame> message) {
+  // Not queued for a session that is gone or closing; the router counts
+  // what it sends, not what arrives.
+  Session* session = Find(id);
+  if (session == nullptr || session->state() != Session::State::kOpen) return;
+  session->EnqueueMessage(subscription, std::move(message));
+}
+
+core::Outbox::Queued Server::QueuedMessages(core::SessionId id,
+                                            uint64_t subscription) const {
+  Session* session = Find(id);
+  return session == nullptr ? Queued{} : session->QueuedMessages(subscription);
+}
+
+size_t Server::DropOldestMessage(core::SessionId id, uint64_t subscription) {
+  Session* session = Find(id);
+  return session == nullptr ? 0 : session->DropOldestMessage(subscription);
 }
 
 size_t Server::QueuedBytes(core::SessionId id) const {

@@ -140,6 +140,12 @@ class Server : private core::Outbox {
 
   // core::Outbox
   void Send(core::SessionId session, wire::Frame frame) override;
+  void SendMessage(core::SessionId session, uint64_t subscription,
+                   std::shared_ptr<const wire::Frame> message) override;
+  Queued QueuedMessages(core::SessionId session,
+                        uint64_t subscription) const override;
+  size_t DropOldestMessage(core::SessionId session,
+                           uint64_t subscription) override;
   size_t QueuedBytes(core::SessionId session) const override;
   size_t QueuedFds(core::SessionId session) const override;
   bool AcceptsFds(core::SessionId session) const override;

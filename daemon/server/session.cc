@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/server/session.h"
 
-#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,8 +17,6 @@
 
 namespace switchboard::server {
 namespace {
-
-constexpr int kMaxIovecs = IOV_MAX;
 
 // Where a closing session's input goes. One buffer for all sessions: the
 // loop is single-threaded and the bytes are never looked at.
@@ -192,82 +188,30 @@ bool Session::DeliverFrames() {
 }
 
 void Session::Enqueue(wire::Frame frame) {
-  queued_bytes_ += frame.bytes().size();
-  queued_fds_ += frame.fds().size();
-  output_.push_back(std::move(frame));
+  output_.Push(std::move(frame));
+  server_.CountFrameOut();
+  server_.RequestFlush(*this);
+}
+
+void Session::EnqueueMessage(uint64_t subscription,
+                             std::shared_ptr<const wire::Frame> message) {
+  output_.PushMessage(subscription, std::move(message));
   server_.CountFrameOut();
   server_.RequestFlush(*this);
 }
 
 absl::Status Session::WriteOutput() {
-  iovec iov[kMaxIovecs];
-  int fds[io::kMaxFdsPerMessage];
-  while (!output_.empty()) {
-    int count = 0;
-    size_t fd_count = 0;
-    size_t batch_bytes = 0;
-    size_t skip = output_offset_;
-    for (auto it = output_.begin(); it != output_.end() && count < kMaxIovecs;
-         ++it) {
-      const std::vector<Fd>& frame_fds = it->fds();
-      if (!frame_fds.empty() &&
-          static_cast<size_t>(count) >= fds_passed_frames_) {
-        // One frame has at most max_fds_per_frame <= 253, so the batch's
-        // first frame always fits.
-        if (fd_count + frame_fds.size() > io::kMaxFdsPerMessage) break;
-        for (const Fd& fd : frame_fds) fds[fd_count++] = fd.get();
-      }
-      absl::string_view bytes = it->bytes();
-      bytes.remove_prefix(skip);
-      skip = 0;
-      iov[count].iov_base = const_cast<char*>(bytes.data());
-      iov[count].iov_len = bytes.size();
-      batch_bytes += bytes.size();
-      ++count;
-    }
-    // sendmsg rather than writev for MSG_NOSIGNAL: a client that vanished
-    // must cost an EPIPE, not a SIGPIPE.
-    absl::StatusOr<size_t> sent = io::SendWithFds(
-        socket_.get(), absl::MakeConstSpan(iov, static_cast<size_t>(count)),
-        absl::MakeConstSpan(fds, fd_count));
-    if (!sent.ok()) {
-      // The client went away (EPIPE, ECONNRESET): not our error to report.
-      return absl::UnavailableError(
-          absl::StrCat("write failed: ", sent.status().message()));
-    }
-    const size_t n = *sent;
-    if (n == 0) return absl::OkStatus();  // EAGAIN
-    // Every frame of the batch has passed its descriptors now.
-    fds_passed_frames_ =
-        std::max(fds_passed_frames_, static_cast<size_t>(count));
-    ConsumeOutput(n);
-    server_.CountBytesOut(n);
-    if (n < batch_bytes) return absl::OkStatus();  // full
-  }
+  absl::StatusOr<size_t> written = output_.Write(socket_.get());
+  if (!written.ok()) return written.status();
+  server_.CountBytesOut(*written);
   return absl::OkStatus();
-}
-
-void Session::ConsumeOutput(size_t bytes) {
-  queued_bytes_ -= bytes;
-  while (bytes > 0) {
-    const size_t left = output_.front().bytes().size() - output_offset_;
-    if (bytes < left) {
-      output_offset_ += bytes;
-      return;
-    }
-    bytes -= left;
-    output_offset_ = 0;
-    queued_fds_ -= output_.front().fds().size();
-    if (fds_passed_frames_ > 0) --fds_passed_frames_;
-    output_.pop_front();  // closes the frame's descriptors
-  }
 }
 
 absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
   if (!watch_.active()) return absl::OkStatus();
-  if (queued_bytes_ > max_queued_bytes) {
+  if (output_.bytes() > max_queued_bytes) {
     input_paused_ = true;
-  } else if (queued_bytes_ <= max_queued_bytes / 2) {
+  } else if (output_.bytes() <= max_queued_bytes / 2) {
     input_paused_ = false;
   }
   uint32_t events = 0;

@@ -2,18 +2,17 @@
 //
 // Session: one connected client as the broker's I/O sees it. It owns the
 // non-blocking socket and its watch, reads into a wire::FrameDecoder (large
-// frames straight into their own buffer), and keeps the output queue of
-// frames waiting to be written, which the server flushes with one sendmsg
-// per batch of up to IOV_MAX frames after all input of a loop iteration was
-// handled.
+// frames straight into their own buffer), and keeps the OutputQueue of
+// frames and shared MESSAGEs waiting to be written, which the server flushes
+// with one sendmsg per batch of up to IOV_MAX iovecs after all input of a
+// loop iteration was handled.
 //
 // File descriptors (docs/PROTOCOL.md 2.5): input is read with recvmsg();
 // descriptors that arrive wait in an InboundFds list until the frames that
-// claim them are complete. On output, a sendmsg that writes the first byte
-// of frames with descriptors passes all of theirs (in frame order, at most
-// 253) as one SCM_RIGHTS message; the rest of a partly written frame goes
-// without them. A queued frame keeps its descriptors until it is fully
-// written, and they count against the receiver's fds-in-flight quota. What a
+// claim them are complete. On output the OutputQueue passes each frame's
+// descriptors once, with the batch that starts writing it (at most 253 per
+// sendmsg). A queued frame keeps its descriptors until it is fully written,
+// and they count against the receiver's fds-in-flight quota. What a
 // frame means is the server's and the router's business: the session hands each
 // decoded frame to Server::OnFrame().
 //
@@ -30,13 +29,14 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "base/fd.h"
 #include "daemon/core/router.h"
 #include "daemon/server/inbound_fds.h"
+#include "daemon/server/output_queue.h"
 #include "io/address.h"
 #include "io/event_loop.h"
 #include "wire/frame.h"
@@ -91,13 +91,26 @@ class Session {
   // Appends `frame` to the output queue and asks the server for a flush at
   // the end of the iteration.
   void Enqueue(wire::Frame frame);
-  size_t queued_bytes() const { return queued_bytes_; }
+  // Appends a MESSAGE shared with other subscriptions, written with
+  // request_id = `subscription`, and asks for a flush.
+  void EnqueueMessage(uint64_t subscription,
+                      std::shared_ptr<const wire::Frame> message);
+  size_t queued_bytes() const { return output_.bytes(); }
   // Descriptors of queued frames, held until their frame is fully written.
-  size_t queued_fds() const { return queued_fds_; }
+  size_t queued_fds() const { return output_.fds(); }
   bool output_empty() const { return output_.empty(); }
+  // See OutputQueue::Queued() and DropOldest().
+  core::Outbox::Queued QueuedMessages(uint64_t subscription) const {
+    return output_.Queued(subscription);
+  }
+  size_t DropOldestMessage(uint64_t subscription) {
+    return output_.DropOldest(subscription);
+  }
+  // Drops everything queued: the session is gone.
+  void ClearOutput() { output_.Clear(); }
 
   // Writes queued frames until the queue is empty or the socket is full,
-  // gathering up to IOV_MAX frames per sendmsg. Errors: the socket failed
+  // gathering up to IOV_MAX iovecs per sendmsg. Errors: the socket failed
   // (the peer is gone); the session must close.
   absl::Status WriteOutput();
 
@@ -124,7 +137,6 @@ class Session {
   bool DeliverFrames();
   // Reports a stream the session cannot go on reading (bad descriptors).
   void FailInput(const absl::Status& status);
-  void ConsumeOutput(size_t bytes);
 
   Server& server_;
   core::Peer peer_;
@@ -141,13 +153,7 @@ class Session {
   // The most bytes read before the handshake is done.
   const size_t max_hello_bytes_;
 
-  std::deque<wire::Frame> output_;
-  size_t output_offset_ = 0;  // bytes of output_.front() already written
-  size_t queued_bytes_ = 0;   // bytes in output_ not yet written
-  size_t queued_fds_ = 0;     // descriptors of the frames in output_
-  // The first this many frames of output_ have passed their descriptors
-  // (in a sendmsg that wrote part of them); never pass them twice.
-  size_t fds_passed_frames_ = 0;
+  OutputQueue output_;
   bool input_paused_ = false;
   bool write_shut_ = false;
   bool flush_requested_ = false;

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+#include "daemon/server/output_queue.h"
+
+#include <limits.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "base/log.h"
+#include "io/fd_passing.h"
+
+namespace switchboard::server {
+namespace {
+
+constexpr int kMaxIovecs = IOV_MAX;
+
+const std::vector<Fd>& NoFds() {
+  static const std::vector<Fd>* const none = new std::vector<Fd>();
+  return *none;
+}
+
+}  // namespace
+
+void OutputQueue::Push(wire::Frame frame) {
+  bytes_ += frame.bytes().size();
+  fds_ += frame.fds().size();
+  entries_.push_back(Entry{next_seq_++, false, std::move(frame)});
+}
+
+void OutputQueue::PushMessage(uint64_t subscription,
+                              std::shared_ptr<const wire::Frame> message) {
+  SB_CHECK(message != nullptr);
+  const uint64_t seq = next_seq_++;
+  const size_t size = message->bytes().size();
+  Subscription& accounting = subscriptions_[subscription];
+  if (accounting.messages > 0) {
+    Entry* last = FindEntry(accounting.last);
+    SB_CHECK(last != nullptr);
+    std::get<Message>(last->body).next = seq;
+  } else {
+    accounting.first = seq;
+  }
+  accounting.last = seq;
+  ++accounting.messages;
+  accounting.bytes += size;
+
+  bytes_ += size;
+  fds_ += message->fds().size();
+  Message entry{nullptr, subscription, 0, {}};
+  std::memcpy(entry.prefix.data(), message->bytes().data(), wire::kPrefixBytes);
+  wire::StampRequestId(entry.prefix.data(), subscription);
+  entry.frame = std::move(message);
+  entries_.push_back(Entry{seq, false, std::move(entry)});
+}
+
+size_t OutputQueue::EntryBytes(const Entry& entry) {
+  if (const auto* frame = std::get_if<wire::Frame>(&entry.body)) {
+    return frame->bytes().size();
+  }
+  if (const auto* message = std::get_if<Message>(&entry.body)) {
+    return message->frame->bytes().size();
+  }
+  return 0;
+}
+
+const std::vector<Fd>& OutputQueue::EntryFds(const Entry& entry) {
+  if (const auto* frame = std::get_if<wire::Frame>(&entry.body)) {
+    return frame->fds();
+  }
+  if (const auto* message = std::get_if<Message>(&entry.body)) {
+    return message->frame->fds();
+  }
+  return NoFds();
+}
+
+OutputQueue::Entry* OutputQueue::FindEntry(uint64_t seq) {
+  if (entries_.empty() || seq < entries_.front().seq) return nullptr;
+  // Without a compaction since, the entry is where its number says.
+  const uint64_t index = seq - entries_.front().seq;
+  if (index < entries_.size() && entries_[index].seq == seq) {
+    return &entries_[index];
+  }
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), seq,
+      [](const Entry& entry, uint64_t value) { return entry.seq < value; });
+  if (it == entries_.end() || it->seq != seq) return nullptr;
+  return &*it;
+}
+
+core::Outbox::Queued OutputQueue::Queued(uint64_t subscription) const {
+  auto it = subscriptions_.find(subscription);
+  if (it == subscriptions_.end()) return {};
+  return {it->second.messages, it->second.bytes};
+}
+
+void OutputQueue::CommitEntry(Entry& entry) {
+  if (entry.committed) return;
+  entry.committed = true;
+  auto* message = std::get_if<Message>(&entry.body);
+  if (message == nullptr) return;
+  auto it = subscriptions_.find(message->subscription);
+  SB_CHECK(it != subscriptions_.end() && it->second.first == entry.seq)
+      << "subscription " << message->subscription << " commits out of order";
+  Subscription& accounting = it->second;
+  if (--accounting.messages == 0) {
+    subscriptions_.erase(it);
+    return;
+  }
+  accounting.bytes -= message->frame->bytes().size();
+  accounting.first = message->next;
+}
+
+void OutputQueue::CommitFront(size_t count) {
+  for (size_t i = 0; i < count; ++i) CommitEntry(entries_[i]);
+}
+
+size_t OutputQueue::DropOldest(uint64_t subscription) {
+  auto it = subscriptions_.find(subscription);
+  if (it == subscriptions_.end()) return 0;
+  Entry* entry = FindEntry(it->second.first);
+  SB_CHECK(entry != nullptr && !entry->committed)
+      << "subscription " << subscription << " lost its oldest message";
+  const size_t size = EntryBytes(*entry);
+  fds_ -= EntryFds(*entry).size();
+  bytes_ -= size;
+  // Take it out of the subscription's accounting, then bury it; the
+  // committed flag means nothing on a tombstone.
+  CommitEntry(*entry);
+  entry->body = std::monostate();
+  ++tombstones_;
+  PopFrontTombstones();
+  CompactIfSparse();
+  return size;
+}
+
+void OutputQueue::PopFrontTombstones() {
+  while (!entries_.empty() &&
+         std::holds_alternative<std::monostate>(entries_.front().body)) {
+    entries_.pop_front();
+    --tombstones_;
+  }
+}
+
+void OutputQueue::CompactIfSparse() {
+  if (tombstones_ < kMinTombstonesToCompact) return;
+  if (tombstones_ <= entries_.size() - tombstones_) return;
+  // The front entry is never a tombstone here, so front_offset_ still
+  // refers to it; sequence numbers keep their order.
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [](const Entry& entry) {
+                                  return std::holds_alternative<std::monostate>(
+                                      entry.body);
+                                }),
+                 entries_.end());
+  tombstones_ = 0;
+}
+
+void OutputQueue::Clear() {
+  entries_.clear();
+  subscriptions_.clear();
+  front_offset_ = 0;
+  bytes_ = 0;
+  fds_ = 0;
+  tombstones_ = 0;
+}
+
+absl::StatusOr<size_t> OutputQueue::Write(int socket) {
+  iovec iov[kMaxIovecs];
+  int fds[io::kMaxFdsPerMessage];
+  size_t total = 0;
+  while (true) {
+    PopFrontTombstones();
+    if (entries_.empty()) return total;
+    int count = 0;
+    size_t fd_count = 0;
+    size_t batch_bytes = 0;
+    // Entries from the front up to the last one whose descriptors go in
+    // this batch.
+    size_t fd_entries = 0;
+    size_t skip = front_offset_;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      const Entry& entry = entries_[i];
+      const auto* message = std::get_if<Message>(&entry.body);
+      const auto* frame = std::get_if<wire::Frame>(&entry.body);
+      if (message == nullptr && frame == nullptr) continue;  // tombstone
+      const bool own_prefix = message != nullptr && skip < wire::kPrefixBytes;
+      if (count + (own_prefix ? 2 : 1) > kMaxIovecs) break;
+      if (!entry.committed) {
+        const std::vector<Fd>& entry_fds = EntryFds(entry);
+        if (!entry_fds.empty()) {
+          // A frame holds at most 253, so the batch's first always fits.
+          if (fd_count + entry_fds.size() > io::kMaxFdsPerMessage) break;
+          for (const Fd& fd : entry_fds) fds[fd_count++] = fd.get();
+          fd_entries = i + 1;
+        }
+      }
+      absl::string_view bytes;
+      if (message != nullptr) {
+        bytes = message->frame->bytes();
+        if (own_prefix) {
+          iov[count].iov_base =
+              const_cast<char*>(message->prefix.data() + skip);
+          iov[count].iov_len = wire::kPrefixBytes - skip;
+          batch_bytes += iov[count].iov_len;
+          ++count;
+          skip = wire::kPrefixBytes;
+        }
+      } else {
+        bytes = frame->bytes();
+      }
+      bytes.remove_prefix(skip);
+      skip = 0;
+      iov[count].iov_base = const_cast<char*>(bytes.data());
+      iov[count].iov_len = bytes.size();
+      batch_bytes += bytes.size();
+      ++count;
+    }
+    // sendmsg rather than writev for MSG_NOSIGNAL: a client that vanished
+    // must cost an EPIPE, not a SIGPIPE.
+    absl::StatusOr<size_t> sent = io::SendWithFds(
+        socket, absl::MakeConstSpan(iov, static_cast<size_t>(count)),
+        absl::MakeConstSpan(fds, fd_count));
+    if (!sent.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("write failed: ", sent.status().message()));
+    }
+    const size_t n = *sent;
+    if (n == 0) return total;  // EAGAIN
+    // The descriptors went with the batch's first byte.
+    CommitFront(fd_entries);
+    Consume(n);
+    total += n;
+    if (n < batch_bytes) return total;  // the socket is full
+  }
+}
+
+void OutputQueue::Consume(size_t bytes) {
+  bytes_ -= bytes;
+  while (bytes > 0) {
+    Entry& entry = entries_.front();
+    if (std::holds_alternative<std::monostate>(entry.body)) {
+      entries_.pop_front();
+      --tombstones_;
+      continue;
+    }
+    CommitEntry(entry);
+    const size_t left = EntryBytes(entry) - front_offset_;
+    if (bytes < left) {
+      front_offset_ += bytes;
+      return;
+    }
+    bytes -= left;
+    front_offset_ = 0;
+    fds_ -= EntryFds(entry).size();
+    entries_.pop_front();  // closes an owned frame's descriptors
+  }
+  PopFrontTombstones();
+}
+
+}  // namespace switchboard::server

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+//
+// OutputQueue: the frames waiting to be written to one session's socket, in
+// the order queued. An entry is either
+//   - an owned wire::Frame (replies, calls, events, errors), or
+//   - a shared MESSAGE: a std::shared_ptr<const wire::Frame> that every
+//     subscription the message goes to holds, plus the entry's own 40-byte
+//     prefix, a copy of the message's with request_id = the subscription id.
+//     One published frame thus reaches N subscribers without copying its
+//     header or payload: the entry writes its own prefix, then the shared
+//     frame's bytes after the prefix.
+//
+// Writing: Write() gathers up to IOV_MAX iovecs (one per owned frame, two
+// per shared message) into one sendmsg. The descriptors of the frames in a
+// batch that have not passed theirs yet go with it as one SCM_RIGHTS message
+// (at most io::kMaxFdsPerMessage; a frame's descriptors are never split, and
+// a batch ends before a frame whose descriptors would not fit). The kernel
+// delivers them with the batch's first byte, so every frame of a batch that
+// wrote anything has passed its descriptors, and never passes them again.
+// A frame keeps its descriptors (they count in fds()) until it is fully
+// written; a shared message's count for every entry that holds it, since the
+// kernel dups them for each sendmsg.
+//
+// Per subscription: a MESSAGE is "queued" for its subscription while it is
+// uncommitted: neither a byte of it written nor its descriptors passed. Only
+// uncommitted messages count in Queued() and only they can be dropped: a
+// partly written frame must be finished, and one whose descriptors the
+// client already holds must follow them.
+//
+// Dropping from the middle: DropOldest() turns the entry into a tombstone
+// in place (releasing the shared frame at once); the writer skips
+// tombstones, and they are popped when they reach the front. When
+// tombstones outnumber live entries (and are more than a few), the queue is
+// compacted, which is O(entries) but paid for by at least as many drops, so
+// a subscriber that never reads while drops go on forever holds at most
+// about twice its live entries. Each subscription's uncommitted messages are
+// linked oldest to newest by sequence number (entries carry a strictly
+// increasing sequence number; the subscription keeps its first and last),
+// so finding the oldest is a lookup, not a scan: the entry with sequence s
+// is at index s - front's sequence unless a compaction removed entries
+// before it, in which case a binary search finds it.
+//
+// Single-threaded, as the session that owns it.
+#ifndef SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
+#define SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "base/fd.h"
+#include "daemon/core/outbox.h"
+#include "wire/frame.h"
+#include "wire/prefix.h"
+
+namespace switchboard::server {
+
+class OutputQueue {
+ public:
+  // Compaction waits until at least this many tombstones exist, so a queue
+  // of a few entries is not rebuilt on every drop.
+  static constexpr size_t kMinTombstonesToCompact = 64;
+
+  OutputQueue() = default;
+  OutputQueue(const OutputQueue&) = delete;
+  OutputQueue& operator=(const OutputQueue&) = delete;
+
+  // Appends an owned frame.
+  void Push(wire::Frame frame);
+  // Appends `message` for `subscription`, written with request_id =
+  // `subscription`. `message` must not be null.
+  void PushMessage(uint64_t subscription,
+                   std::shared_ptr<const wire::Frame> message);
+
+  // Writes to `socket` until the queue is empty or the socket is full.
+  // Returns the bytes written (0 if the socket was full at once). Errors:
+  // the socket failed (the peer is gone), with the bytes of the batches
+  // written before lost to the count.
+  absl::StatusOr<size_t> Write(int socket);
+
+  // Uncommitted messages of `subscription` and their whole frames' bytes.
+  core::Outbox::Queued Queued(uint64_t subscription) const;
+  // Removes the oldest uncommitted message of `subscription`; returns its
+  // bytes, or 0 if there is none.
+  size_t DropOldest(uint64_t subscription);
+
+  // Drops every entry, closing owned descriptors and releasing shared
+  // frames.
+  void Clear();
+
+  // Bytes not yet written.
+  size_t bytes() const { return bytes_; }
+  // Descriptors of entries not fully written.
+  size_t fds() const { return fds_; }
+  bool empty() const { return entries_.size() == tombstones_; }
+  // Entries held, tombstones included: what memory the queue holds.
+  size_t EntryCountForTest() const { return entries_.size(); }
+  size_t TombstoneCountForTest() const { return tombstones_; }
+
+ private:
+  struct Message {
+    std::shared_ptr<const wire::Frame> frame;
+    uint64_t subscription = 0;
+    // Sequence number of the subscription's next uncommitted message, 0 for
+    // none.
+    uint64_t next = 0;
+    std::array<char, wire::kPrefixBytes> prefix;
+  };
+  struct Entry {
+    uint64_t seq = 0;
+    // A byte of it was written or its descriptors were passed: it can no
+    // longer be dropped and passes no descriptors again. Committed entries
+    // always form a prefix of the queue (tombstones aside).
+    bool committed = false;
+    // std::monostate marks a tombstone.
+    std::variant<std::monostate, wire::Frame, Message> body;
+  };
+  struct Subscription {
+    size_t messages = 0;
+    size_t bytes = 0;
+    uint64_t first = 0;  // sequence numbers of the oldest and newest
+    uint64_t last = 0;
+  };
+
+  static size_t EntryBytes(const Entry& entry);
+  static const std::vector<Fd>& EntryFds(const Entry& entry);
+  Entry* FindEntry(uint64_t seq);
+  // Marks `entry` committed, taking a message out of its subscription's
+  // accounting (it is always the subscription's oldest).
+  void CommitEntry(Entry& entry);
+  // Commits the first `count` entries (a batch that passed descriptors
+  // after them was written).
+  void CommitFront(size_t count);
+  void Consume(size_t bytes);
+  void PopFrontTombstones();
+  void CompactIfSparse();
+
+  std::deque<Entry> entries_;
+  size_t front_offset_ = 0;  // bytes of the front entry already written
+  size_t bytes_ = 0;
+  size_t fds_ = 0;
+  size_t tombstones_ = 0;
+  uint64_t next_seq_ = 1;
+  absl::flat_hash_map<uint64_t, Subscription> subscriptions_;
+};
+
+}  // namespace switchboard::server
+
+#endif  // SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
