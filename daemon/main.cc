@@ -19,8 +19,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/flags.h"
 #include "base/log.h"
+#include "daemon/core/frames.h"
 #include "daemon/server/server.h"
 #include "google/protobuf/stubs/logging.h"
 #include "io/address.h"
@@ -46,6 +48,9 @@ struct Flags {
   int64_t max_queued_bytes = int64_t{256} << 20;
   int64_t max_fds_per_frame = 16;
   int64_t max_fds_in_flight = 1024;
+  int64_t subscription_max_messages = 1024;
+  int64_t subscription_max_bytes = int64_t{8} << 20;
+  int64_t max_subscriptions = 1024;
   bool require_write_seal = false;
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration handshake_timeout = absl::Seconds(5);
@@ -90,6 +95,19 @@ Flags ParseFlags(int argc, char** argv) {
   parser.AddInt("max-fds-in-flight", &flags.max_fds_in_flight, "N",
                 "File descriptors held for one connection before calls to it "
                 "and replies for it that carry more are refused.");
+  parser.AddInt("subscription-max-messages", &flags.subscription_max_messages,
+                "N",
+                absl::StrCat("Messages held for one subscription that asked "
+                             "for no limit (SUBSCRIBE max_messages 0), at "
+                             "most ",
+                             core::RouterConfig().subscription_max_messages,
+                             "; beyond it the subscription's policy drops "
+                             "or disconnects."));
+  parser.AddInt("subscription-max-bytes", &flags.subscription_max_bytes, "N",
+                "Bytes held for one subscription that asked for no limit "
+                "(SUBSCRIBE max_bytes 0), at most --max-queued-bytes.");
+  parser.AddInt("max-subscriptions", &flags.max_subscriptions, "N",
+                "Subscriptions one connection may hold at once.");
   parser.AddBool("require-write-seal", &flags.require_write_seal,
                  "Refuse buffers not sealed against writes (F_SEAL_WRITE); "
                  "size seals are always required.");
@@ -156,6 +174,14 @@ server::ServerConfig BuildConfig(const Flags& flags) {
       static_cast<uint8_t>(flags.max_fds_per_frame);
   config.router.max_fds_in_flight =
       Positive<size_t>("max-fds-in-flight", flags.max_fds_in_flight, u32);
+  config.router.subscription_default_messages = Positive<uint32_t>(
+      "subscription-max-messages", flags.subscription_max_messages,
+      config.router.subscription_max_messages);
+  config.router.subscription_default_bytes =
+      Positive<uint64_t>("subscription-max-bytes", flags.subscription_max_bytes,
+                         config.router.max_queued_bytes);
+  config.router.max_subscriptions =
+      Positive<size_t>("max-subscriptions", flags.max_subscriptions, u32);
   config.require_write_seal = flags.require_write_seal;
   if (flags.call_timeout <= absl::ZeroDuration()) {
     UsageError("--call-timeout must be positive");
@@ -178,6 +204,8 @@ server::ServerConfig BuildConfig(const Flags& flags) {
     }
     config.addresses.push_back(*std::move(address));
   }
+  config.router.broker_version = std::string(core::kBrokerVersion);
+  config.router.started = absl::Now();
   config.token_file = flags.token_file.empty()
                           ? io::TokenPathBeside(first_unix_path)
                           : flags.token_file;
