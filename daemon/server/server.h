@@ -92,6 +92,8 @@ class Server : private core::Outbox {
   const ServerStats& stats() const { return stats_; }
   const core::Router& router() const { return router_; }
   size_t session_count() const { return sessions_.size(); }
+  // What the router acts through, for tests that play the router's part.
+  core::Outbox& OutboxForTest() { return *this; }
 
  private:
   friend class Session;

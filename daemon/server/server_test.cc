@@ -14,9 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -958,5 +961,143 @@ TEST_F(ServerFdsTest, NoDescriptorLeaksAcrossDeliveriesRefusalsAndClosings) {
   }
   EXPECT_EQ(OpenFdCount(), baseline);
 }
+
+// A MESSAGE as the router shares it: the publisher's frame, kind MESSAGE,
+// sender stamped, request id not yet set.
+std::shared_ptr<const wire::Frame> SharedMessage(absl::string_view topic,
+                                                 absl::string_view payload) {
+  v1::Header header;
+  header.mutable_publish()->set_topic(std::string(topic));
+  wire::Frame frame =
+      RawClient::Build(wire::Kind::kMessage, 0, header, payload);
+  frame.set_sender(77, 1000, 4242);
+  return std::make_shared<const wire::Frame>(std::move(frame));
+}
+
+TEST_F(ServerTest, SharedMessageReachesTwoSessionsWithTheirOwnRequestIds) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient first(broker.address());
+  RawClient second(broker.address());
+  const core::SessionId first_id(first.Hello("first").connection_id());
+  const core::SessionId second_id(second.Hello("second").connection_id());
+
+  const uint64_t frames_out = broker.OnLoop([&](Server& server) {
+    const uint64_t before = server.stats().frames_out;
+    std::shared_ptr<const wire::Frame> message =
+        SharedMessage("news.local", "extra");
+    core::Outbox& outbox = server.OutboxForTest();
+    outbox.SendMessage(first_id, 11, message);
+    outbox.SendMessage(second_id, 22, message);
+    outbox.SendMessage(first_id, 12, message);  // a second subscription
+    // Nothing is written before the iteration ends.
+    EXPECT_EQ(outbox.QueuedMessages(first_id, 11).messages, 1u);
+    EXPECT_EQ(outbox.QueuedMessages(first_id, 12).messages, 1u);
+    EXPECT_EQ(outbox.QueuedMessages(second_id, 22).bytes,
+              message->bytes().size());
+    EXPECT_EQ(outbox.QueuedBytes(first_id), 2 * message->bytes().size());
+    // An unknown session gets nothing and has nothing queued.
+    outbox.SendMessage(core::SessionId(999), 1, message);
+    EXPECT_EQ(outbox.QueuedMessages(core::SessionId(999), 1).messages, 0u);
+    EXPECT_EQ(outbox.DropOldestMessage(core::SessionId(999), 1), 0u);
+    return server.stats().frames_out - before;
+  });
+  EXPECT_EQ(frames_out, 3u);
+
+  for (auto [client, id] :
+       {std::pair{&first, 11}, std::pair{&first, 12}, std::pair{&second, 22}}) {
+    wire::Frame frame(wire::Prefix{}, nullptr);
+    v1::Header header = client->ReceiveHeader(wire::Kind::kMessage, &frame);
+    EXPECT_EQ(frame.request_id(), static_cast<uint64_t>(id));
+    EXPECT_EQ(frame.prefix().sender, 77u);
+    EXPECT_EQ(frame.prefix().sender_uid, 1000u);
+    EXPECT_EQ(frame.prefix().sender_pid, 4242u);
+    EXPECT_EQ(header.publish().topic(), "news.local");
+    EXPECT_EQ(frame.payload(), "extra");
+  }
+  EXPECT_EQ(broker.OnLoop([&](Server& server) {
+    return server.OutboxForTest().QueuedBytes(first_id) +
+           server.OutboxForTest().QueuedBytes(second_id);
+  }),
+            0u);
+}
+
+TEST_F(ServerTest, MessagesForAClosingSessionAreNotQueued) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient client(broker.address());
+  const core::SessionId id(client.Hello().connection_id());
+  const size_t queued = broker.OnLoop([&](Server& server) {
+    core::Outbox& outbox = server.OutboxForTest();
+    outbox.CloseWithError(id, absl::InvalidArgumentError("test"));
+    outbox.SendMessage(id, 1, SharedMessage("news", "late"));
+    return outbox.QueuedMessages(id, 1).messages;
+  });
+  EXPECT_EQ(queued, 0u);
+  EXPECT_EQ(client.ReceiveHeader(wire::Kind::kError).error().code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(client.ReceivesEof());
+}
+
+TEST_F(ServerTest, StalledSubscriberStaysBoundedWhileOldestMessagesAreDropped) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient subscriber(broker.address());
+  const core::SessionId id(subscriber.Hello().connection_id());
+  // The subscriber reads nothing while 256 messages of 64 KiB (16 MiB, far
+  // more than a socket holds) are sent, each in its own loop iteration so
+  // the broker writes what the socket takes; the subscription is held at
+  // 8 messages, as the router does for DROP_OLDEST.
+  constexpr size_t kMessages = 256;
+  constexpr size_t kLimit = 8;
+  const std::string payload(64 << 10, 'm');
+  size_t frame_bytes = 0;
+  size_t most_queued = 0;
+  size_t dropped = 0;
+  for (size_t i = 0; i < kMessages; ++i) {
+    broker.OnLoop([&](Server& server) {
+      core::Outbox& outbox = server.OutboxForTest();
+      std::shared_ptr<const wire::Frame> message =
+          SharedMessage("video.frames", absl::StrCat(i, ":", payload));
+      frame_bytes = std::max(frame_bytes, message->bytes().size());
+      outbox.SendMessage(id, 5, std::move(message));
+      while (outbox.QueuedMessages(id, 5).messages > kLimit) {
+        if (outbox.DropOldestMessage(id, 5) == 0) {
+          ADD_FAILURE() << "nothing to drop";
+          break;
+        }
+        ++dropped;
+      }
+      most_queued = std::max(most_queued, outbox.QueuedBytes(id));
+      return 0;
+    });
+  }
+  EXPECT_GT(dropped, 0u);
+  // The limit, plus at most one message partly written.
+  EXPECT_LE(most_queued, (kLimit + 1) * frame_bytes);
+
+  // What arrives is in order, ends with the newest, and skips what was
+  // dropped.
+  size_t received = 0;
+  int64_t last = -1;
+  while (last != static_cast<int64_t>(kMessages) - 1) {
+    wire::Frame frame(wire::Prefix{}, nullptr);
+    subscriber.ReceiveHeader(wire::Kind::kMessage, &frame);
+    if (frame.kind() != wire::Kind::kMessage) break;
+    EXPECT_EQ(frame.request_id(), 5u);
+    absl::string_view text = frame.payload();
+    const int64_t index =
+        std::stoll(std::string(text.substr(0, text.find(':'))));
+    EXPECT_GT(index, last);
+    last = index;
+    ++received;
+  }
+  EXPECT_EQ(received + dropped, kMessages);
+  EXPECT_EQ(broker.OnLoop([&](Server& server) {
+    return server.OutboxForTest().QueuedBytes(id);
+  }),
+            0u);
+}
+
 }  // namespace
 }  // namespace switchboard::server
