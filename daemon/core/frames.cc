@@ -53,6 +53,15 @@ wire::Frame BuildCancel(RequestId broker_request_id) {
       absl::string_view(), absl::string_view());
 }
 
+wire::Frame BuildBrokerMessage(absl::string_view topic,
+                               absl::string_view message_type,
+                               absl::string_view payload) {
+  v1::Header header;
+  header.mutable_publish()->set_topic(std::string(topic));
+  header.mutable_publish()->set_message_type(std::string(message_type));
+  return wire::Frame::Build(PrefixOf(wire::Kind::kMessage), header, payload);
+}
+
 wire::Frame BuildWelcome(SessionId session, const wire::Limits& limits,
                          bool fds) {
   v1::Header header;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //
 // Frames the broker itself originates: REPLY with a status, EVENT, ERROR,
-// CANCEL and WELCOME. They carry sender 0 (docs/PROTOCOL.md 2.1). Forwarded
-// frames are never built here: they travel in the buffer they arrived in.
+// CANCEL, WELCOME and the MESSAGEs it publishes on its reserved topics. They
+// carry sender 0 (docs/PROTOCOL.md 2.1). Forwarded frames are never built here:
+// they travel in the buffer they arrived in.
 #ifndef SWITCHBOARD_DAEMON_CORE_FRAMES_H_
 #define SWITCHBOARD_DAEMON_CORE_FRAMES_H_
 
@@ -34,6 +35,24 @@ wire::Frame BuildError(const absl::Status& status,
 // CANCEL the broker sends a callee for a call it ended (deadline, caller
 // gone), with an empty header.
 wire::Frame BuildCancel(RequestId broker_request_id);
+
+// MESSAGE on `topic` (docs/PROTOCOL.md 6.2) with header
+// publish{topic, message_type} and `payload`: what the broker publishes about
+// the bus. Request id and sender 0; each subscriber's copy of the prefix gets
+// its subscription id when it is written.
+wire::Frame BuildBrokerMessage(absl::string_view topic,
+                               absl::string_view message_type,
+                               absl::string_view payload);
+
+// The broker's reserved topics and its own service (docs/PROTOCOL.md 5.6, 6.2).
+inline constexpr absl::string_view kTopicConnectionOpened =
+    "switchboard.connection.opened";
+inline constexpr absl::string_view kTopicConnectionClosed =
+    "switchboard.connection.closed";
+// Followed by the service name: "switchboard.name.video.frames".
+inline constexpr absl::string_view kTopicNamePrefix = "switchboard.name.";
+inline constexpr absl::string_view kBrokerService = "switchboard.Broker";
+inline constexpr absl::string_view kGetStatusMethod = "GetStatus";
 
 inline constexpr absl::string_view kBrokerVersion = "0.1.0";
 

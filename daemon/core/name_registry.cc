@@ -12,6 +12,14 @@ namespace {
 
 using State = v1::RegisterNameResult::State;
 
+void ReportOwner(std::vector<NameOwnerChange>* owner_changes,
+                 absl::string_view name, SessionId old_owner,
+                 SessionId new_owner) {
+  if (owner_changes == nullptr) return;
+  owner_changes->push_back(
+      NameOwnerChange{std::string(name), old_owner, new_owner});
+}
+
 absl::Status OwnedError(absl::string_view name, SessionId owner,
                         absl::string_view why) {
   std::ostringstream out;
@@ -46,11 +54,10 @@ void NameRegistry::Unindex(SessionId session, absl::string_view name) {
   if (it->second.empty()) by_session_.erase(it);
 }
 
-absl::StatusOr<State> NameRegistry::Register(SessionId session,
-                                             absl::string_view name,
-                                             v1::NameFlag flag,
-                                             bool allow_replacement,
-                                             std::vector<NameEvent>* events) {
+absl::StatusOr<State> NameRegistry::Register(
+    SessionId session, absl::string_view name, v1::NameFlag flag,
+    bool allow_replacement, std::vector<NameEvent>* events,
+    std::vector<NameOwnerChange>* owner_changes) {
   if (absl::Status s = ValidateClaimableName(name); !s.ok()) return s;
   if (!v1::NameFlag_IsValid(flag)) {
     return absl::InvalidArgumentError(
@@ -60,6 +67,7 @@ absl::StatusOr<State> NameRegistry::Register(SessionId session,
   if (it == names_.end()) {
     names_.emplace(name, Entry{Claimant{session, allow_replacement}, {}});
     Index(session, name);
+    ReportOwner(owner_changes, name, SessionId(), session);
     return v1::RegisterNameResult::STATE_OWNER;
   }
   Entry& entry = it->second;
@@ -85,6 +93,7 @@ absl::StatusOr<State> NameRegistry::Register(SessionId session,
                                 std::string(name), session});
     Unindex(entry.owner.session, name);
     Dequeue(entry, session);  // it may have been waiting in line
+    ReportOwner(owner_changes, name, entry.owner.session, session);
     entry.owner = Claimant{session, allow_replacement};
     Index(session, name);
     return v1::RegisterNameResult::STATE_OWNER;
@@ -98,25 +107,30 @@ absl::StatusOr<State> NameRegistry::Register(SessionId session,
 }
 
 void NameRegistry::PassOn(absl::flat_hash_map<std::string, Entry>::iterator it,
-                          std::vector<NameEvent>* events) {
+                          std::vector<NameEvent>* events,
+                          std::vector<NameOwnerChange>* owner_changes) {
   Entry& entry = it->second;
+  const SessionId old_owner = entry.owner.session;
   if (entry.queue.empty()) {
+    ReportOwner(owner_changes, it->first, old_owner, SessionId());
     names_.erase(it);
     return;
   }
   entry.owner = entry.queue.front();
   entry.queue.pop_front();
+  ReportOwner(owner_changes, it->first, old_owner, entry.owner.session);
   events->push_back(NameEvent{NameEvent::Type::kAcquired, entry.owner.session,
                               it->first, SessionId()});
 }
 
-absl::Status NameRegistry::Release(SessionId session, absl::string_view name,
-                                   std::vector<NameEvent>* events) {
+absl::Status NameRegistry::Release(
+    SessionId session, absl::string_view name, std::vector<NameEvent>* events,
+    std::vector<NameOwnerChange>* owner_changes) {
   auto it = names_.find(name);
   if (it != names_.end()) {
     if (it->second.owner.session == session) {
       Unindex(session, name);
-      PassOn(it, events);
+      PassOn(it, events, owner_changes);
       return absl::OkStatus();
     }
     if (Dequeue(it->second, session)) {
@@ -129,7 +143,8 @@ absl::Status NameRegistry::Release(SessionId session, absl::string_view name,
 }
 
 void NameRegistry::ForgetSession(SessionId session,
-                                 std::vector<NameEvent>* events) {
+                                 std::vector<NameEvent>* events,
+                                 std::vector<NameOwnerChange>* owner_changes) {
   auto index = by_session_.find(session);
   if (index == by_session_.end()) return;
   // Sorted, so the events come out in a stable order.
@@ -140,7 +155,7 @@ void NameRegistry::ForgetSession(SessionId session,
     auto it = names_.find(name);
     if (it == names_.end()) continue;
     if (it->second.owner.session == session) {
-      PassOn(it, events);
+      PassOn(it, events, owner_changes);
     } else {
       Dequeue(it->second, session);
     }

@@ -36,6 +36,19 @@ struct NameEvent {
   friend bool operator==(const NameEvent&, const NameEvent&) = default;
 };
 
+// Any change of a name's owner, for switchboard.name.NAME
+// (docs/PROTOCOL.md 6.2): a claim of a free name, a release, a replacement,
+// a promotion from the queue, an owner's disconnect. An invalid id means no
+// owner before or after.
+struct NameOwnerChange {
+  std::string name;
+  SessionId old_owner;
+  SessionId new_owner;
+
+  friend bool operator==(const NameOwnerChange&,
+                         const NameOwnerChange&) = default;
+};
+
 class NameRegistry {
  public:
   using State = v1::RegisterNameResult::State;
@@ -50,19 +63,24 @@ class NameRegistry {
   // queued one, for when it becomes owner). Errors: kInvalidArgument for a
   // malformed or reserved name or an unknown flag; kAlreadyExists when the
   // name is owned and the flag does not let `session` take or queue for it.
-  absl::StatusOr<State> Register(SessionId session, absl::string_view name,
-                                 v1::NameFlag flag, bool allow_replacement,
-                                 std::vector<NameEvent>* events);
+  // Every owner change is appended to `owner_changes` unless it is null; the
+  // same holds for Release() and ForgetSession().
+  absl::StatusOr<State> Register(
+      SessionId session, absl::string_view name, v1::NameFlag flag,
+      bool allow_replacement, std::vector<NameEvent>* events,
+      std::vector<NameOwnerChange>* owner_changes = nullptr);
 
   // Gives up ownership of `name` (the first queued session becomes owner,
   // with a kAcquired event) or leaves its queue. Errors: kNotFound if
   // `session` neither owns nor queues for `name`.
   absl::Status Release(SessionId session, absl::string_view name,
-                       std::vector<NameEvent>* events);
+                       std::vector<NameEvent>* events,
+                       std::vector<NameOwnerChange>* owner_changes = nullptr);
 
   // Releases every name `session` owns and leaves every queue it is in,
   // appending the kAcquired events for the new owners.
-  void ForgetSession(SessionId session, std::vector<NameEvent>* events);
+  void ForgetSession(SessionId session, std::vector<NameEvent>* events,
+                     std::vector<NameOwnerChange>* owner_changes = nullptr);
 
   // The owner of `name`, if any. The router's lookup for every CALL.
   std::optional<SessionId> OwnerOf(absl::string_view name) const;
@@ -89,7 +107,8 @@ class NameRegistry {
   // The owner of `it` is gone: promotes the first queued claimant or erases
   // the name.
   void PassOn(absl::flat_hash_map<std::string, Entry>::iterator it,
-              std::vector<NameEvent>* events);
+              std::vector<NameEvent>* events,
+              std::vector<NameOwnerChange>* owner_changes);
   void Index(SessionId session, absl::string_view name);
   void Unindex(SessionId session, absl::string_view name);
 

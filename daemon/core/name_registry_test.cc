@@ -19,11 +19,13 @@ class NameRegistryTest : public testing::Test {
   absl::StatusOr<NameRegistry::State> Register(
       SessionId session, v1::NameFlag flag = v1::NAME_FLAG_FAIL_IF_OWNED,
       bool allow_replacement = false, const char* name = "video.frames") {
-    return registry_.Register(session, name, flag, allow_replacement, &events_);
+    return registry_.Register(session, name, flag, allow_replacement, &events_,
+                              &owners_);
   }
 
   NameRegistry registry_;
   std::vector<NameEvent> events_;
+  std::vector<NameOwnerChange> owners_;
 };
 
 TEST_F(NameRegistryTest, UnownedNameGoesToTheFirstClaimantWhateverTheFlag) {
@@ -191,6 +193,29 @@ TEST_F(NameRegistryTest, NamesOwnedByListsOnlyOwnedNames) {
   ASSERT_TRUE(Register(kA, v1::NAME_FLAG_QUEUE, false, "c.name").ok());
   EXPECT_EQ(registry_.NamesOwnedBy(kA),
             (std::vector<std::string>{"a.name", "b.name"}));
+}
+
+TEST_F(NameRegistryTest, EveryOwnerChangeIsReported) {
+  const SessionId none;
+  ASSERT_TRUE(Register(kA, v1::NAME_FLAG_FAIL_IF_OWNED, true).ok());  // claim
+  ASSERT_TRUE(Register(kA, v1::NAME_FLAG_REPLACE).ok());  // no change
+  ASSERT_TRUE(Register(kC, v1::NAME_FLAG_QUEUE).ok());    // no change
+  ASSERT_TRUE(Register(kB, v1::NAME_FLAG_REPLACE).ok());  // replace
+  EXPECT_FALSE(Register(kC).ok());                        // refused
+  ASSERT_TRUE(registry_.Release(kB, "video.frames", &events_, &owners_)
+                  .ok());                           // promotion of kC
+  registry_.ForgetSession(kC, &events_, &owners_);  // owner gone, none left
+  ASSERT_TRUE(Register(kA, v1::NAME_FLAG_FAIL_IF_OWNED, false, "x").ok());
+  ASSERT_TRUE(registry_.Release(kA, "x", &events_, &owners_).ok());
+  const std::vector<NameOwnerChange> expected = {
+      {"video.frames", none, kA},
+      {"video.frames", kA, kB},
+      {"video.frames", kB, kC},
+      {"video.frames", kC, none},
+      {"x", none, kA},
+      {"x", kA, none},
+  };
+  EXPECT_EQ(owners_, expected);
 }
 
 }  // namespace

@@ -8,7 +8,8 @@
 namespace switchboard::core {
 
 RequestId PendingCalls::Track(SessionId caller, RequestId caller_request_id,
-                              SessionId callee, absl::Time deadline) {
+                              SessionId callee, absl::Time deadline,
+                              std::optional<uint32_t> stream_credit) {
   const uint64_t id = next_id_++;
   const bool inserted =
       sessions_[caller].made.emplace(caller_request_id.value(), id).second;
@@ -16,7 +17,8 @@ RequestId PendingCalls::Track(SessionId caller, RequestId caller_request_id,
                      << " is already pending for " << caller;
   sessions_[callee].serving.insert(id);
   calls_.emplace(id, PendingCall{RequestId(id), caller, caller_request_id,
-                                 callee, deadline});
+                                 callee, deadline, stream_credit.has_value(),
+                                 stream_credit.value_or(0)});
   deadlines_.push_back(DeadlineEntry{deadline, id});
   std::push_heap(deadlines_.begin(), deadlines_.end(), LaterDeadline());
   // Answered calls leave dead entries behind; rebuild once they dominate,
@@ -52,6 +54,23 @@ std::optional<PendingCall> PendingCalls::TakeForReply(SessionId callee,
   auto it = calls_.find(id.value());
   if (it == calls_.end() || it->second.callee != callee) return std::nullopt;
   return Remove(it);
+}
+
+PendingCall* PendingCalls::FindForReply(SessionId callee, RequestId id) {
+  auto it = calls_.find(id.value());
+  if (it == calls_.end() || it->second.callee != callee) return nullptr;
+  return &it->second;
+}
+
+PendingCall* PendingCalls::FindForCaller(SessionId caller,
+                                         RequestId caller_request_id) {
+  auto s = sessions_.find(caller);
+  if (s == sessions_.end()) return nullptr;
+  auto made = s->second.made.find(caller_request_id.value());
+  if (made == s->second.made.end()) return nullptr;
+  auto it = calls_.find(made->second);
+  SB_CHECK(it != calls_.end()) << "pending-call indexes disagree";
+  return &it->second;
 }
 
 std::optional<PendingCall> PendingCalls::TakeForCancel(

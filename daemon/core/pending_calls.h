@@ -27,6 +27,10 @@ struct PendingCall {
   RequestId caller_request_id;
   SessionId callee;
   absl::Time deadline;
+  // A streamed call (docs/PROTOCOL.md 5.4) and the MORE replies the broker
+  // may still forward before the caller grants more.
+  bool stream = false;
+  uint32_t credit = 0;
 };
 
 class PendingCalls {
@@ -37,9 +41,11 @@ class PendingCalls {
 
   // Starts tracking a call and returns its new broker id (1, 2, 3, ...).
   // `caller_request_id` must not be pending for `caller` (check with
-  // IsPending() first; a duplicate is a bug here and crashes).
+  // IsPending() first; a duplicate is a bug here and crashes). With
+  // `stream_credit` the call is a stream starting with that credit.
   RequestId Track(SessionId caller, RequestId caller_request_id,
-                  SessionId callee, absl::Time deadline);
+                  SessionId callee, absl::Time deadline,
+                  std::optional<uint32_t> stream_credit = std::nullopt);
 
   // Whether `caller` has a call with its own id `caller_request_id` pending.
   bool IsPending(SessionId caller, RequestId caller_request_id) const;
@@ -48,6 +54,15 @@ class PendingCalls {
   // no such call is pending (expired, cancelled, never existed) or it was
   // routed to another session; the call then stays as it was.
   std::optional<PendingCall> TakeForReply(SessionId callee, RequestId id);
+
+  // The call `callee` answers with broker id `id`, left pending (a MORE
+  // reply of a stream); nullptr as for TakeForReply(). The pointer is valid
+  // until the table next changes.
+  PendingCall* FindForReply(SessionId callee, RequestId id);
+
+  // The call `caller` made with its own id `caller_request_id`, left
+  // pending (CREDIT); nullptr if none. Valid until the table next changes.
+  PendingCall* FindForCaller(SessionId caller, RequestId caller_request_id);
 
   // The call `caller` made with its own id `caller_request_id`, removed;
   // std::nullopt if none is pending.

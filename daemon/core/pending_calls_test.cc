@@ -126,5 +126,28 @@ TEST(PendingCallsTest, TakeAllEmptiesTheTable) {
   EXPECT_FALSE(calls.NextDeadline().has_value());
 }
 
+TEST(PendingCallsTest, StreamsKeepTheirCreditAndStayPendingWhenFound) {
+  PendingCalls calls;
+  const RequestId unary =
+      calls.Track(SessionId(1), RequestId(7), SessionId(2), kT0);
+  const RequestId stream =
+      calls.Track(SessionId(1), RequestId(8), SessionId(2), kT0, 3u);
+  PendingCall* found = calls.FindForReply(SessionId(2), stream);
+  ASSERT_NE(found, nullptr);
+  EXPECT_TRUE(found->stream);
+  EXPECT_EQ(found->credit, 3u);
+  found->credit = 2;
+  EXPECT_EQ(calls.FindForReply(SessionId(3), stream), nullptr);  // not its
+  EXPECT_FALSE(calls.FindForReply(SessionId(2), unary)->stream);
+  PendingCall* by_caller = calls.FindForCaller(SessionId(1), RequestId(8));
+  ASSERT_NE(by_caller, nullptr);
+  EXPECT_EQ(by_caller->id, stream);
+  EXPECT_EQ(by_caller->credit, 2u);
+  EXPECT_EQ(calls.FindForCaller(SessionId(2), RequestId(8)), nullptr);
+  EXPECT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls.TakeForReply(SessionId(2), stream)->credit, 2u);
+  EXPECT_EQ(calls.FindForCaller(SessionId(1), RequestId(8)), nullptr);
+}
+
 }  // namespace
 }  // namespace switchboard::core

@@ -2,6 +2,7 @@
 #include "daemon/core/router.h"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -20,19 +21,40 @@ std::string Text(const Parts&... parts) {
   return out.str();
 }
 
+SubscriptionLimits LimitsOf(const RouterConfig& config) {
+  SubscriptionLimits limits;
+  limits.max_messages = config.subscription_max_messages;
+  limits.max_bytes = config.max_queued_bytes;
+  limits.default_messages =
+      std::min(config.subscription_default_messages, limits.max_messages);
+  limits.default_bytes =
+      std::min<uint64_t>(config.subscription_default_bytes, limits.max_bytes);
+  limits.max_per_session = config.max_subscriptions;
+  return limits;
+}
+
 }  // namespace
 
 Router::Router(const RouterConfig& config, Outbox& outbox,
                BufferCheck check_buffers)
     : config_(config),
       outbox_(outbox),
-      check_buffers_(std::move(check_buffers)) {
+      check_buffers_(std::move(check_buffers)),
+      subscriptions_(LimitsOf(config)) {
   config_.default_call_timeout =
       std::min(config_.default_call_timeout, kMaxCallTimeout);
 }
 
 void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
   ++stats_.frames_in;
+  if ((frame.prefix().flags & wire::kFlagMore) != 0 &&
+      frame.kind() != wire::Kind::kReply) {
+    CloseForProtocolError(
+        from, absl::InvalidArgumentError(
+                  absl::StrCat("flag MORE is allowed on REPLY only, not on ",
+                               wire::KindName(frame.kind()))));
+    return;
+  }
   switch (frame.kind()) {
     case wire::Kind::kCall:
       OnCall(from, std::move(frame), now);
@@ -55,14 +77,22 @@ void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
     case wire::Kind::kError:
       OnError(from, frame);
       return;
+    case wire::Kind::kCredit:
+      OnCredit(from, std::move(frame));
+      return;
+    case wire::Kind::kSubscribe:
+      OnSubscribe(from, frame);
+      return;
+    case wire::Kind::kUnsubscribe:
+      OnUnsubscribe(from, frame);
+      return;
+    case wire::Kind::kPublish:
+      OnPublish(from, std::move(frame));
+      return;
     case wire::Kind::kHello:
       CloseForProtocolError(from, absl::InvalidArgumentError(
                                       "HELLO sent twice on one connection"));
       return;
-    case wire::Kind::kCredit:
-    case wire::Kind::kSubscribe:
-    case wire::Kind::kUnsubscribe:
-    case wire::Kind::kPublish:
     case wire::Kind::kWelcome:
     case wire::Kind::kEvent:
     case wire::Kind::kMessage:
@@ -114,7 +144,11 @@ absl::Status Router::CheckFds(const wire::Frame& frame, SessionId to) const {
 
 void Router::StampSender(const Peer& from, wire::Frame& frame) {
   frame.set_sender(from.id.value(), from.uid, from.pid);
-  frame.set_flags(from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0);
+  // MORE is the sender's to set (OnFrame admits it on REPLY only);
+  // SENDER_ACCEPTS_FDS is the broker's.
+  frame.set_flags(static_cast<uint16_t>(
+      (frame.prefix().flags & wire::kFlagMore) |
+      (from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0)));
 }
 
 absl::Duration Router::CallTimeout(uint64_t timeout_us) const {
@@ -132,6 +166,11 @@ void Router::Deliver(SessionId to, wire::Frame frame) {
 void Router::Answer(SessionId to, RequestId request_id,
                     const absl::Status& status) {
   Deliver(to, BuildReply(request_id, status));
+}
+
+void Router::EndCall(const PendingCall& call, const absl::Status& status) {
+  Answer(call.caller, call.caller_request_id, status);
+  Deliver(call.callee, BuildCancel(call.id));
 }
 
 void Router::CloseForProtocolError(const Peer& from,
@@ -152,6 +191,15 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   absl::Status refused = CheckRequestId(from.id, caller_request_id);
   if (refused.ok()) refused = ValidateServiceName(call.service());
   if (refused.ok()) refused = ValidateMethodName(call.method());
+  if (refused.ok() && call.service() == kBrokerService) {
+    OnBrokerCall(from, frame, call, now);
+    return;
+  }
+  if (refused.ok() && call.has_stream() &&
+      call.stream().initial_credit() == 0) {
+    refused = absl::InvalidArgumentError(
+        "a streamed call needs stream.initial_credit of at least 1");
+  }
   std::optional<SessionId> callee;
   if (refused.ok()) {
     callee = names_.OwnerOf(call.service());
@@ -183,8 +231,14 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
     Answer(from.id, caller_request_id, refused);
     return;
   }
-  const RequestId id = calls_.Track(from.id, caller_request_id, *callee,
-                                    now + CallTimeout(call.timeout_us()));
+  std::optional<uint32_t> stream_credit;
+  if (call.has_stream()) {
+    stream_credit = call.stream().initial_credit();
+    ++stats_.streams;
+  }
+  const RequestId id =
+      calls_.Track(from.id, caller_request_id, *callee,
+                   now + CallTimeout(call.timeout_us()), stream_credit);
   frame.set_request_id(id.value());
   StampSender(from, frame);
   ++stats_.calls_forwarded;
@@ -192,6 +246,10 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
 }
 
 void Router::OnReply(const Peer& from, wire::Frame frame) {
+  if ((frame.prefix().flags & wire::kFlagMore) != 0) {
+    OnStreamReply(from, std::move(frame));
+    return;
+  }
   std::optional<PendingCall> call =
       calls_.TakeForReply(from.id, RequestId(frame.request_id()));
   if (!call) {
@@ -220,6 +278,70 @@ void Router::OnReply(const Peer& from, wire::Frame frame) {
   StampSender(from, frame);
   ++stats_.replies_forwarded;
   Deliver(call->caller, std::move(frame));
+}
+
+void Router::OnStreamReply(const Peer& from, wire::Frame frame) {
+  const RequestId id(frame.request_id());
+  PendingCall* pending = calls_.FindForReply(from.id, id);
+  if (pending == nullptr) {
+    // Also MORE replies still in flight when the caller cancelled.
+    ++stats_.late_replies;
+    return;
+  }
+  absl::Status refused;
+  if (!pending->stream) {
+    refused = absl::InternalError(
+        Text(from.id,
+             " sent a MORE reply to a call that did not ask for a "
+             "stream"));
+  } else if (pending->credit == 0) {
+    refused = absl::ResourceExhaustedError(
+        "the callee sent more replies than the caller's credit");
+  } else if (!Fits(pending->caller, frame.bytes().size())) {
+    ++stats_.replies_over_quota;
+    refused = absl::ResourceExhaustedError(Text(
+        "a streamed reply (", frame.bytes().size(),
+        " bytes) does not fit this connection's output queue: ",
+        outbox_.QueuedBytes(pending->caller),
+        " bytes wait to be read, the limit is ", config_.max_queued_bytes));
+  } else if (refused = CheckFds(frame, pending->caller); !refused.ok()) {
+    ++stats_.buffers_refused;
+  }
+  if (!refused.ok()) {
+    ++(pending->stream && pending->credit == 0 ? stats_.streams_overrun
+                                               : stats_.streams_refused);
+    EndCall(*calls_.TakeForReply(from.id, id), refused);
+    return;
+  }
+  --pending->credit;
+  const SessionId caller = pending->caller;
+  frame.set_request_id(pending->caller_request_id.value());
+  StampSender(from, frame);
+  ++stats_.stream_replies;
+  Deliver(caller, std::move(frame));
+}
+
+void Router::OnCredit(const Peer& from, wire::Frame frame) {
+  absl::StatusOr<v1::Header> header = frame.ParseHeaderAs(v1::Header::kCredit);
+  if (!header.ok()) {
+    CloseForProtocolError(from, header.status());
+    return;
+  }
+  const uint32_t grant = header->credit().grant();
+  PendingCall* call =
+      calls_.FindForCaller(from.id, RequestId(frame.request_id()));
+  if (grant == 0 || call == nullptr || !call->stream) {
+    ++stats_.credits_ignored;
+    return;
+  }
+  constexpr uint32_t kMaxCredit = std::numeric_limits<uint32_t>::max();
+  call->credit =
+      grant > kMaxCredit - call->credit ? kMaxCredit : call->credit + grant;
+  const SessionId callee = call->callee;
+  frame.set_request_id(call->id.value());
+  StampSender(from, frame);
+  ++stats_.credits_forwarded;
+  Deliver(callee, std::move(frame));
 }
 
 void Router::OnCancel(const Peer& from, wire::Frame frame) {
@@ -266,8 +388,10 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
   const RequestId id(frame.request_id());
   const v1::RegisterName& claim = header->register_name();
   std::vector<NameEvent> events;
-  absl::StatusOr<NameRegistry::State> state = names_.Register(
-      from.id, claim.name(), claim.flag(), claim.allow_replacement(), &events);
+  std::vector<NameOwnerChange> owners;
+  absl::StatusOr<NameRegistry::State> state =
+      names_.Register(from.id, claim.name(), claim.flag(),
+                      claim.allow_replacement(), &events, &owners);
   if (!state.ok()) {
     Answer(from.id, id, state.status());
     return;
@@ -277,6 +401,7 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
   Deliver(from.id,
           BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
   SendEvents(events);
+  PublishOwnerChanges(owners);
 }
 
 void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
@@ -285,9 +410,12 @@ void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
   if (!header) return;
   const RequestId id(frame.request_id());
   std::vector<NameEvent> events;
-  Answer(from.id, id,
-         names_.Release(from.id, header->release_name().name(), &events));
+  std::vector<NameOwnerChange> owners;
+  Answer(
+      from.id, id,
+      names_.Release(from.id, header->release_name().name(), &events, &owners));
   SendEvents(events);
+  PublishOwnerChanges(owners);
 }
 
 void Router::OnError(const Peer& from, const wire::Frame& frame) {
@@ -318,18 +446,25 @@ void Router::SendEvents(const std::vector<NameEvent>& events) {
 void Router::ExpireCalls(absl::Time now) {
   for (const PendingCall& call : calls_.ExpireUntil(now)) {
     ++stats_.deadlines_exceeded;
-    Answer(call.caller, call.caller_request_id,
-           absl::DeadlineExceededError(
-               Text("no reply from ", call.callee, " before the deadline")));
-    Deliver(call.callee, BuildCancel(call.id));
+    EndCall(call, absl::DeadlineExceededError(Text(
+                      "no reply from ", call.callee, " before the deadline")));
   }
 }
 
-void Router::OnSessionOpened(const SessionInfo&, absl::Time) {}
+void Router::OnSessionOpened(const SessionInfo& info, absl::Time) {
+  sessions_[info.peer.id] = info;
+  PublishConnection(kTopicConnectionOpened, info, "");
+}
 
-void Router::ForgetSession(SessionId session, absl::string_view) {
+void Router::ForgetSession(SessionId session, absl::string_view reason) {
+  // Everything of the session goes before anything is published: the
+  // publishing below may close other sessions, which re-enters here.
+  std::optional<SessionInfo> info;
+  if (auto node = sessions_.extract(session)) info = std::move(node.mapped());
+  subscriptions_.ForgetSession(session);
   std::vector<NameEvent> events;
-  names_.ForgetSession(session, &events);
+  std::vector<NameOwnerChange> owners;
+  names_.ForgetSession(session, &events, &owners);
   for (const PendingCall& call : calls_.ForgetSession(session)) {
     if (call.callee == session && call.caller != session) {
       ++stats_.calls_unavailable;
@@ -341,6 +476,8 @@ void Router::ForgetSession(SessionId session, absl::string_view) {
     }
   }
   SendEvents(events);
+  PublishOwnerChanges(owners);
+  if (info) PublishConnection(kTopicConnectionClosed, *info, reason);
 }
 
 void Router::FailAllCalls(const absl::Status& status) {

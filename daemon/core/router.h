@@ -2,17 +2,27 @@
 //
 // Router: every decision the broker makes about a frame from an established
 // session (docs/PROTOCOL.md sections 4-7): where a CALL goes, which REPLY
-// ends which call, when the broker answers itself (NOT_FOUND,
-// RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE, PING,
-// REGISTER_NAME, RELEASE_NAME), and which frames close a session. It owns
-// the name registry and the pending-call table and acts through an Outbox,
-// so it does no I/O and reads no clock: `now` is passed in.
+// ends which call, how much of a stream may pass (credit), which
+// subscriptions a PUBLISH reaches and what each one's overflow policy
+// discards, when the broker answers itself (NOT_FOUND, RESOURCE_EXHAUSTED,
+// DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE, PING, REGISTER_NAME,
+// RELEASE_NAME, SUBSCRIBE, UNSUBSCRIBE, switchboard.Broker), what it
+// publishes on its switchboard.> topics, and which frames close a session.
+// It owns the name registry, the pending-call table and the subscription
+// table and acts through an Outbox, so it does no I/O and reads no clock:
+// `now` is passed in.
 //
-// The hot path: a CALL's protobuf header is parsed (service, method and
-// timeout live there); a REPLY or CANCEL is routed from the prefix alone.
-// Forwarding stamps the sender and request id into the prefix of the frame
-// it received and hands that same buffer on: no header is re-serialized and
-// no payload copied.
+// The hot paths: a CALL's protobuf header is parsed (service, method and
+// timeout live there); a REPLY or CANCEL is routed from the prefix alone; a
+// PUBLISH has only its topic read. Forwarding stamps the sender and request
+// id into the prefix of the frame it received and hands that same buffer on:
+// no header is re-serialized and no payload copied. A published frame
+// becomes one shared MESSAGE that every matching subscription queues.
+//
+// Re-entrancy: Outbox::CloseWithError() calls back into ForgetSession(),
+// which publishes switchboard.connection.closed, which may overflow other
+// DISCONNECT subscriptions. The router therefore decides every close of a
+// fan-out first and closes after it, when it no longer walks its tables.
 //
 // Single-threaded: every method runs on the broker's loop thread.
 #ifndef SWITCHBOARD_DAEMON_CORE_ROUTER_H_
@@ -21,10 +31,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -33,6 +45,9 @@
 #include "daemon/core/name_registry.h"
 #include "daemon/core/outbox.h"
 #include "daemon/core/pending_calls.h"
+#include "daemon/core/subscriptions.h"
+#include "google/protobuf/message_lite.h"
+#include "switchboard/v1/broker.pb.h"
 #include "wire/frame.h"
 
 namespace switchboard::core {
@@ -111,9 +126,31 @@ struct RouterStats {
   uint64_t cancels_ignored = 0;    // CANCEL for no pending call
   uint64_t pings = 0;
   uint64_t protocol_errors = 0;  // sessions closed for what they sent
-  // CALL or REPLY frames with descriptors that were refused: unsealed or not
-  // a memfd, a receiver that takes none, or its fds-in-flight quota full.
+  // CALL, REPLY or PUBLISH frames with descriptors that were refused:
+  // unsealed or not a memfd, a receiver that takes none, or its
+  // fds-in-flight quota full.
   uint64_t buffers_refused = 0;
+  // Streams (docs/PROTOCOL.md 5.4).
+  uint64_t streams = 0;          // streamed CALLs forwarded
+  uint64_t stream_replies = 0;   // MORE replies forwarded
+  uint64_t streams_overrun = 0;  // ended: a MORE reply beyond the credit
+  // Ended otherwise by the broker: MORE on a unary call, or a MORE reply
+  // that failed the caller's queue or descriptor checks.
+  uint64_t streams_refused = 0;
+  uint64_t credits_forwarded = 0;
+  uint64_t credits_ignored = 0;  // grant 0, or no pending stream
+  // Topics (docs/PROTOCOL.md 5.5, 6.2).
+  uint64_t subscribes = 0;  // subscriptions made
+  uint64_t unsubscribes = 0;
+  uint64_t publishes = 0;           // PUBLISH frames accepted
+  uint64_t publishes_refused = 0;   // bad or reserved topic, bad buffers
+  uint64_t broker_messages = 0;     // messages the broker published
+  uint64_t messages_delivered = 0;  // MESSAGE frames queued
+  // Messages discarded by a policy (also those DROP_OLDEST discarded from a
+  // queue after they were counted as delivered).
+  uint64_t messages_dropped = 0;
+  uint64_t subscribers_disconnected = 0;  // DISCONNECT policy
+  uint64_t status_requests = 0;           // calls to switchboard.Broker
 };
 
 class Router {
@@ -152,15 +189,70 @@ class Router {
   const RouterStats& stats() const { return stats_; }
   const NameRegistry& names() const { return names_; }
   const PendingCalls& calls() const { return calls_; }
+  const SubscriptionTable& subscriptions() const { return subscriptions_; }
+
+  // What switchboard.Broker/GetStatus answers at `now`.
+  v1::BrokerStatus Status(absl::Time now) const;
 
  private:
+  // A subscriber to close once a fan-out is over (DISCONNECT policy).
+  struct Closing {
+    SessionId session;
+    absl::Status reason;
+  };
+  struct FanOutResult {
+    uint32_t delivered = 0;
+    uint32_t dropped = 0;
+    std::vector<Closing> closing;
+  };
+
   void OnCall(const Peer& from, wire::Frame frame, absl::Time now);
+  void OnBrokerCall(const Peer& from, const wire::Frame& frame,
+                    const v1::Call& call, absl::Time now);
   void OnReply(const Peer& from, wire::Frame frame);
+  void OnStreamReply(const Peer& from, wire::Frame frame);
+  void OnCredit(const Peer& from, wire::Frame frame);
   void OnCancel(const Peer& from, wire::Frame frame);
   void OnPing(const Peer& from, const wire::Frame& frame);
   void OnRegisterName(const Peer& from, const wire::Frame& frame);
   void OnReleaseName(const Peer& from, const wire::Frame& frame);
   void OnError(const Peer& from, const wire::Frame& frame);
+  void OnSubscribe(const Peer& from, const wire::Frame& frame);
+  void OnUnsubscribe(const Peer& from, const wire::Frame& frame);
+  void OnPublish(const Peer& from, wire::Frame frame);
+
+  // Why a PUBLISH on `topic` is refused, or OK.
+  absl::Status CheckPublish(const Peer& from, const wire::Frame& frame,
+                            absl::string_view topic);
+  // Queues `message` for every subscription in `matches` by its policy.
+  // Decides closes but does not close: the caller calls CloseSubscribers()
+  // once it no longer relies on the tables.
+  FanOutResult FanOut(const std::vector<Subscription*>& matches,
+                      const std::shared_ptr<const wire::Frame>& message);
+  // Queues `message` for one subscription, or drops it (or older ones) by
+  // the policy; returns whether the message was queued.
+  bool Offer(Subscription& subscription,
+             const std::shared_ptr<const wire::Frame>& message,
+             std::vector<Closing>* closing);
+  // Why `bytes` (carrying `fds` descriptors) do not fit `subscription` now
+  // (a DropReason), or 0 if they fit.
+  uint8_t Overflow(const Subscription& subscription, size_t bytes,
+                   size_t fds) const;
+  void CountDrop(Subscription& subscription, DropReason reason);
+  // Queues EVENT messages_dropped for the drops not reported yet.
+  void ReportDrops(Subscription& subscription);
+  void CloseSubscribers(const std::vector<Closing>& closing);
+  // Publishes a message of the broker (sender 0) on a reserved topic;
+  // builds it only when some subscription matches.
+  void PublishFromBroker(absl::string_view topic, absl::string_view type,
+                         const google::protobuf::MessageLite& payload);
+  void PublishConnection(absl::string_view topic, const SessionInfo& info,
+                         absl::string_view reason);
+  void PublishOwnerChanges(const std::vector<NameOwnerChange>& changes);
+  // The reusable vector for one topic's matches. A nested fan-out (a close
+  // inside a close) finds it taken and gets an empty one.
+  std::vector<Subscription*> TakeMatchScratch();
+  void ReturnMatchScratch(std::vector<Subscription*> matches);
 
   // For a request the broker answers itself: parses the header as `body`
   // (closing the session if it doesn't) and checks the request id
@@ -182,6 +274,8 @@ class Router {
 
   void Deliver(SessionId to, wire::Frame frame);
   void Answer(SessionId to, RequestId request_id, const absl::Status& status);
+  // Ends a pending call early: `status` to its caller, CANCEL to its callee.
+  void EndCall(const PendingCall& call, const absl::Status& status);
   void SendEvents(const std::vector<NameEvent>& events);
   void CloseForProtocolError(const Peer& from, const absl::Status& reason);
 
@@ -190,6 +284,10 @@ class Router {
   BufferCheck check_buffers_;
   NameRegistry names_;
   PendingCalls calls_;
+  SubscriptionTable subscriptions_;
+  // Sessions past their handshake (OnSessionOpened until ForgetSession).
+  absl::flat_hash_map<SessionId, SessionInfo> sessions_;
+  std::vector<Subscription*> match_scratch_;
   RouterStats stats_;
 };
 

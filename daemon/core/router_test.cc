@@ -1,174 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/core/router.h"
 
-#include <sys/eventfd.h>
-
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
+#include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
 
 namespace switchboard::core {
 namespace {
-
-// Records what the router sends; queued bytes are set by the test.
-class FakeOutbox : public Outbox {
- public:
-  struct Sent {
-    SessionId to;
-    wire::Frame frame;
-  };
-  struct Closed {
-    SessionId session;
-    absl::Status reason;
-    bool with_error;
-  };
-
-  void Send(SessionId session, wire::Frame frame) override {
-    sent.push_back(Sent{session, std::move(frame)});
-  }
-  size_t QueuedBytes(SessionId session) const override {
-    auto it = queued.find(session);
-    return it == queued.end() ? 0 : it->second;
-  }
-  size_t QueuedFds(SessionId session) const override {
-    auto it = queued_fds.find(session);
-    return it == queued_fds.end() ? 0 : it->second;
-  }
-  bool AcceptsFds(SessionId session) const override {
-    return accepts_fds.contains(session);
-  }
-  void CloseWithError(SessionId session, const absl::Status& reason) override {
-    closed.push_back(Closed{session, reason, true});
-  }
-  void Disconnect(SessionId session, const absl::Status& reason) override {
-    closed.push_back(Closed{session, reason, false});
-  }
-
-  // Removes and returns what was sent so far.
-  std::vector<Sent> Take() { return std::exchange(sent, {}); }
-
-  std::vector<Sent> sent;
-  std::vector<Closed> closed;
-  absl::flat_hash_map<SessionId, size_t> queued;
-  absl::flat_hash_map<SessionId, size_t> queued_fds;
-  absl::flat_hash_set<SessionId> accepts_fds;
-};
-
-const Peer kCaller{SessionId(1), 1000, 111};
-const Peer kCallee{SessionId(2), 1001, 222};
-const Peer kThird{SessionId(3), 1002, 333};
-const absl::Time kT0 = absl::FromUnixSeconds(5000);
-
-wire::Frame FrameOf(wire::Kind kind, uint64_t request_id,
-                    const v1::Header* header, absl::string_view payload = "") {
-  wire::Prefix prefix;
-  prefix.kind = kind;
-  prefix.request_id = request_id;
-  // Whatever a client writes as its identity must be overwritten.
-  prefix.sender = 999;
-  prefix.sender_uid = 999;
-  prefix.sender_pid = 999;
-  if (header == nullptr) return wire::Frame::Build(prefix, "", payload);
-  return wire::Frame::Build(prefix, *header, payload);
-}
-
-wire::Frame Call(uint64_t id, absl::string_view service,
-                 absl::string_view payload = "request", uint64_t timeout_us = 0,
-                 absl::string_view method = "GetFrame") {
-  v1::Header header;
-  header.mutable_call()->set_service(std::string(service));
-  header.mutable_call()->set_method(std::string(method));
-  header.mutable_call()->set_timeout_us(timeout_us);
-  return FrameOf(wire::Kind::kCall, id, &header, payload);
-}
-
-wire::Frame Reply(uint64_t id, absl::string_view payload = "response") {
-  return FrameOf(wire::Kind::kReply, id, nullptr, payload);
-}
-
-wire::Frame Register(uint64_t id, absl::string_view name,
-                     v1::NameFlag flag = v1::NAME_FLAG_FAIL_IF_OWNED,
-                     bool allow_replacement = false) {
-  v1::Header header;
-  header.mutable_register_name()->set_name(std::string(name));
-  header.mutable_register_name()->set_flag(flag);
-  header.mutable_register_name()->set_allow_replacement(allow_replacement);
-  return FrameOf(wire::Kind::kRegisterName, id, &header);
-}
-
-wire::Frame Release(uint64_t id, absl::string_view name) {
-  v1::Header header;
-  header.mutable_release_name()->set_name(std::string(name));
-  return FrameOf(wire::Kind::kReleaseName, id, &header);
-}
-
-// The status a broker REPLY carries.
-absl::Status ReplyStatus(const wire::Frame& frame) {
-  EXPECT_EQ(frame.kind(), wire::Kind::kReply);
-  absl::StatusOr<v1::Header> header = frame.ParseHeader();
-  EXPECT_TRUE(header.ok());
-  if (!header.ok() || !header->has_reply()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(header->reply().code()),
-                      header->reply().message());
-}
-
-class RouterTest : public testing::Test {
- protected:
-  RouterTest()
-      : router_(Config(), outbox_, [this](const std::vector<Fd>& fds) {
-          checked_fds_ += fds.size();
-          return buffer_check_;
-        }) {}
-
-  static RouterConfig Config() {
-    RouterConfig config;
-    config.max_pending_calls = 3;
-    config.max_queued_bytes = 1000;
-    config.default_call_timeout = absl::Seconds(30);
-    return config;
-  }
-
-  void Handle(const Peer& from, wire::Frame frame, absl::Time now = kT0) {
-    router_.OnFrame(from, std::move(frame), now);
-  }
-
-  // kCallee owns "video.frames"; the registration reply is discarded.
-  void ServeVideo() {
-    Handle(kCallee, Register(1, "video.frames"));
-    outbox_.Take();
-  }
-
-  // Sends a CALL from kCaller and returns the frame the callee got.
-  wire::Frame ForwardCall(uint64_t id, uint64_t timeout_us = 0) {
-    Handle(kCaller, Call(id, "video.frames", "request", timeout_us));
-    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
-    EXPECT_EQ(sent.size(), 1u);
-    EXPECT_EQ(sent[0].to, kCallee.id);
-    return std::move(sent[0].frame);
-  }
-
-  // Expects exactly one broker REPLY to `to` with `request_id` and `code`.
-  void ExpectAnswer(SessionId to, uint64_t request_id, absl::StatusCode code) {
-    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
-    ASSERT_EQ(sent.size(), 1u);
-    EXPECT_EQ(sent[0].to, to);
-    EXPECT_EQ(sent[0].frame.request_id(), request_id);
-    EXPECT_EQ(sent[0].frame.prefix().sender, 0u);
-    EXPECT_EQ(ReplyStatus(sent[0].frame).code(), code)
-        << ReplyStatus(sent[0].frame);
-  }
-
-  FakeOutbox outbox_;
-  // What the fake buffer check answers, and how many descriptors it saw.
-  absl::Status buffer_check_;
-  size_t checked_fds_ = 0;
-  Router router_;
-};
 
 TEST_F(RouterTest, CallIsForwardedToTheOwnerWithABrokerIdAndTheCallerStamped) {
   ServeVideo();
@@ -602,16 +443,8 @@ namespace {
 // any descriptor will do; the real seal check is tested in daemon/server.
 class RouterFdsTest : public RouterTest {
  protected:
-  static std::vector<Fd> SomeFds(size_t count) {
-    std::vector<Fd> fds;
-    for (size_t i = 0; i < count; ++i) {
-      fds.emplace_back(::eventfd(0, EFD_CLOEXEC));
-      EXPECT_TRUE(fds.back().valid());
-    }
-    return fds;
-  }
   static wire::Frame WithFds(wire::Frame frame, size_t count) {
-    frame.set_fds(SomeFds(count));
+    frame.set_fds(EventFds(count));
     return frame;
   }
   // Both ends take descriptors; kCallee serves "video.frames".
