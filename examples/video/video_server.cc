@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 //
-// video-server: owns the service name video.frames on the bus and answers
-// video.frames/GetFrame with a synthetic RGBA test-pattern frame
-// (test_pattern.h), 3840x2160 unless --width/--height say otherwise. Each
-// frame is rendered into a fresh SharedBuffer, sealed immutable and attached
-// to the reply as buffer 0, so it travels as a file descriptor; a request
-// with inline_pixels gets the pixels copied into the message instead. It
-// runs until SIGINT or SIGTERM, or until the broker goes away. Its
-// counterpart is slideshow.cc; README.md shows how to run both.
+// video-server: owns the service name video.frames on the bus and serves
+// GetFrame (one synthetic RGBA test-pattern frame, test_pattern.h), LoadClip
+// and PlayClip (streams the frames of its clip), as video_service.h
+// describes. Frames are 3840x2160 unless --width/--height (or a LoadClip)
+// say otherwise, and travel as SharedBuffers: file descriptors, not bytes.
+// It announces its clip on the topic video.events.clip_loaded at start and
+// after every LoadClip. It runs until SIGINT or SIGTERM, or until the broker
+// goes away. Its counterpart is slideshow.cc; README.md shows how to run
+// both.
 #include <pthread.h>
 #include <signal.h>
 
@@ -19,52 +20,67 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "base/flags.h"
+#include "examples/video/clip.h"
 #include "examples/video/test_pattern.h"
 #include "examples/video/video.pb.h"
+#include "examples/video/video_service.h"
 #include "switchboard/client.h"
-#include "switchboard/service.h"
-#include "switchboard/shared_buffer.h"
 
 namespace switchboard::examples::video {
 namespace {
-
-constexpr char kServiceName[] = "video.frames";
-// Room for the Frame message's other fields and the rgba field's tag and
-// length, on top of the pixels, when checking the broker's payload limit for
-// inline pixels.
-constexpr uint64_t kFrameOverheadBytes = 64;
 
 struct Options {
   std::string address;
   int64_t width = 3840;
   int64_t height = 2160;
+  std::string clip = "test-pattern";
+  int64_t clip_frames = 60;
+  int64_t fps = 30;
 };
 
 Options ParseOptions(int argc, char** argv) {
   Options options;
-  FlagParser flags("video-server",
-                   "Serves video.frames/GetFrame on the Switchboard bus: each "
-                   "call returns a synthetic\nRGBA test-pattern frame whose "
-                   "pixels encode the frame number, rendered into a\nnew "
-                   "SharedBuffer sealed immutable and sent as buffer 0 (a "
-                   "file descriptor), or\ncopied into the reply message if "
-                   "the request asks for inline pixels. Runs until\nSIGINT "
-                   "or SIGTERM.");
+  FlagParser flags(
+      "video-server",
+      "Serves video.frames on the Switchboard bus:\n"
+      "  GetFrame  one synthetic RGBA test-pattern frame whose pixels encode "
+      "its number,\n"
+      "            sent as buffer 0 (a sealed memfd: a file descriptor), or "
+      "copied into\n"
+      "            the reply if the request asks for inline pixels\n"
+      "  LoadClip  replaces the clip (name, frame count, size, fps) and "
+      "publishes it\n"
+      "  PlayClip  a streaming method: every frame of the clip, each as a "
+      "buffer,\n"
+      "            paced by the caller's credit (and by the clip's fps if "
+      "asked)\n"
+      "It publishes its clip on the topic video.events.clip_loaded at start "
+      "and after\nevery LoadClip. Runs until SIGINT or SIGTERM.");
   flags.AddString("address", &options.address, "ADDRESS",
                   "Broker to connect to: unix:PATH or tcp:127.0.0.1:PORT\n"
                   "                            (empty: $SWITCHBOARD_ADDRESS, "
                   "else the default address)");
   flags.AddInt("width", &options.width, "PIXELS", "Frame width");
   flags.AddInt("height", &options.height, "PIXELS", "Frame height");
+  flags.AddString("clip", &options.clip, "NAME", "Name of the first clip");
+  flags.AddInt("clip-frames", &options.clip_frames, "N",
+               "Frames in the first clip");
+  flags.AddInt("fps", &options.fps, "N",
+               "Frames per second of the first clip, for real-time play");
   flags.set_epilogue(
-      "Once it owns the name it prints one line, \"video-server: serving "
-      "video.frames on ADDRESS\n(WxH RGBA)\", on stdout.\n\n"
+      "Once it owns the name and has published its clip it prints one line "
+      "on stdout:\n"
+      "  video-server: serving video.frames on ADDRESS (WxH RGBA), clip "
+      "NAME: ...\n"
+      "and then a line for each LoadClip and for the end of each PlayClip "
+      "stream.\n\n"
       "Exit status: 0 after SIGINT/SIGTERM; 1 if it cannot connect, the name "
       "is taken,\nor the broker goes away; 2 for a usage error.\n");
   std::vector<std::string> args = flags.ParseOrExit(argc, argv);
@@ -72,74 +88,35 @@ Options ParseOptions(int argc, char** argv) {
     absl::FPrintF(stderr, "video-server: unexpected argument '%s'\n", args[0]);
     std::exit(2);
   }
-  if (options.width < 1 || options.width > 65535 || options.height < 1 ||
-      options.height > 65535) {
-    absl::FPrintF(stderr,
-                  "video-server: --width and --height must be 1 to 65535\n");
-    std::exit(2);
-  }
   return options;
 }
 
-// Renders frame `frame_number` into a new SharedBuffer and seals it
-// immutable: from then on nobody, this program included, can change its
-// bytes, so a receiver may keep the frame as long as it likes. A new buffer
-// per frame costs fresh pages every time; a pool of buffers sealed kSizeOnly
-// and refilled would not, but would have to know when every receiver is done
-// with a buffer before drawing the next frame into it (README.md).
-absl::StatusOr<SharedBuffer> RenderFrameBuffer(uint32_t width, uint32_t height,
-                                               uint64_t frame_number) {
-  absl::StatusOr<SharedBuffer> pixels = SharedBuffer::Create(
-      FrameBytes(width, height), absl::StrFormat("frame-%d", frame_number));
-  if (!pixels.ok()) return pixels.status();
-  FillPattern(width, height, frame_number,
-              reinterpret_cast<uint8_t*>(pixels->mutable_data().data()));
-  if (absl::Status s = pixels->Seal(SharedBuffer::Sealing::kImmutable);
-      !s.ok()) {
-    return s;
+// The first clip, from the flags. Exits 2 if they are out of range.
+ClipLoaded FirstClipOrExit(const Options& options) {
+  const auto in_range = [](int64_t value, int64_t max) {
+    return value >= 1 && value <= max;
+  };
+  if (!in_range(options.width, kMaxFrameSide) ||
+      !in_range(options.height, kMaxFrameSide) ||
+      !in_range(options.clip_frames, kMaxClipFrames) ||
+      !in_range(options.fps, kMaxFps)) {
+    absl::FPrintF(stderr,
+                  "video-server: --width and --height must be 1 to %d, "
+                  "--clip-frames 1 to %d, --fps 1 to %d\n",
+                  kMaxFrameSide, kMaxClipFrames, kMaxFps);
+    std::exit(2);
   }
-  return pixels;
-}
-
-// The GetFrame handler: renders the requested frame into buffer 0, or into
-// Frame.rgba if the request asks for inline pixels. Runs on the client's
-// dispatch thread; `frames_served` must outlive the service.
-Service FrameService(uint32_t width, uint32_t height,
-                     uint64_t max_payload_bytes,
-                     std::atomic<uint64_t>* frames_served) {
-  Service service(kServiceName);
-  service.AddMethod<GetFrameRequest, Frame>(
-      "GetFrame",
-      [width, height, max_payload_bytes, frames_served](
-          const CallInfo&, const GetFrameRequest& request)
-          -> absl::StatusOr<WithBuffers<Frame>> {
-        WithBuffers<Frame> reply;
-        Frame& frame = reply.message;
-        frame.set_width(width);
-        frame.set_height(height);
-        frame.set_frame_number(request.frame_number());
-        const uint64_t frame_bytes = FrameBytes(width, height);
-        if (request.inline_pixels()) {
-          if (frame_bytes + kFrameOverheadBytes > max_payload_bytes) {
-            return absl::ResourceExhaustedError(absl::StrFormat(
-                "a %dx%d frame (%d bytes) does not fit inline in the broker's "
-                "payload limit of %d bytes; ask for it as a buffer",
-                width, height, frame_bytes, max_payload_bytes));
-          }
-          std::string* rgba = frame.mutable_rgba();
-          rgba->resize(frame_bytes);
-          FillPattern(width, height, request.frame_number(),
-                      reinterpret_cast<uint8_t*>(rgba->data()));
-        } else {
-          absl::StatusOr<SharedBuffer> pixels =
-              RenderFrameBuffer(width, height, request.frame_number());
-          if (!pixels.ok()) return pixels.status();
-          reply.buffers.push_back(*std::move(pixels));
-        }
-        frames_served->fetch_add(1, std::memory_order_relaxed);
-        return reply;
-      });
-  return service;
+  ClipLoaded clip;
+  clip.set_name(options.clip);
+  clip.set_frame_count(static_cast<uint64_t>(options.clip_frames));
+  clip.set_width(static_cast<uint32_t>(options.width));
+  clip.set_height(static_cast<uint32_t>(options.height));
+  clip.set_fps(static_cast<uint32_t>(options.fps));
+  if (absl::Status valid = ValidateClip(clip); !valid.ok()) {
+    absl::FPrintF(stderr, "video-server: --clip: %s\n", valid.message());
+    std::exit(2);
+  }
+  return clip;
 }
 
 // Blocks until SIGINT or SIGTERM arrives (OK) or the client loses the broker
@@ -161,16 +138,12 @@ absl::Status WaitForStopSignal(const sigset_t& stop_signals,
   }
 }
 
-int Run(const Options& options) {
-  // Declared before the client: its handler counts here until the client's
-  // destructor has stopped the dispatch thread.
-  std::atomic<uint64_t> frames_served{0};
-
-  // Block the stop signals before Connect() starts the client's thread, so
-  // that thread inherits the mask and the signals reach only sigtimedwait().
-  // A non-interactive shell starts background jobs with SIGINT ignored, and an
-  // ignored signal is discarded rather than left pending for sigtimedwait():
-  // restore the default disposition first.
+// Blocks SIGINT and SIGTERM in this thread, and so in every thread started
+// later, so that they reach only sigtimedwait(); returns them.
+sigset_t BlockStopSignals() {
+  // A non-interactive shell starts background jobs with SIGINT ignored, and
+  // an ignored signal is discarded rather than left pending for
+  // sigtimedwait(): restore the default disposition first.
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
@@ -178,6 +151,33 @@ int Run(const Options& options) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+// Claims video.frames; prints why not and returns false if it cannot.
+bool ServeOrReport(Client& client, Service service) {
+  absl::StatusOr<NameState> state = client.Serve(std::move(service));
+  if (state.ok()) return true;
+  if (state.status().code() == absl::StatusCode::kAlreadyExists) {
+    absl::FPrintF(stderr,
+                  "video-server: another connection already serves %s (is "
+                  "another video-server running?): %s\n",
+                  kServiceName, state.status().ToString());
+  } else {
+    absl::FPrintF(stderr, "video-server: cannot serve %s: %s\n", kServiceName,
+                  state.status().ToString());
+  }
+  return false;
+}
+
+int Run(const Options& options) {
+  // Declared before the client: its handlers use them until the client's
+  // destructor has stopped the dispatch thread and the stream threads.
+  VideoCounters counters;
+  CurrentClip clip(FirstClipOrExit(options));
+
+  // Before Connect() starts the client's threads, so they inherit the mask.
+  const sigset_t stop_signals = BlockStopSignals();
 
   ConnectOptions connect_options;
   connect_options.client_name = "video-server";
@@ -189,34 +189,32 @@ int Run(const Options& options) {
     return 1;
   }
 
-  const auto width = static_cast<uint32_t>(options.width);
-  const auto height = static_cast<uint32_t>(options.height);
+  const ClipLoaded first = clip.Get();
+  const uint64_t frame_bytes = FrameBytes(first.width(), first.height());
   const uint64_t max_payload_bytes = (*client)->max_payload_bytes();
-  if (FrameBytes(width, height) + kFrameOverheadBytes > max_payload_bytes) {
+  if (frame_bytes + kFrameOverheadBytes > max_payload_bytes) {
     absl::FPrintF(stderr,
                   "video-server: note: a %dx%d frame (%d bytes) is over the "
                   "broker's payload limit of %d bytes, so it can travel only "
                   "as a file descriptor: inline requests, and callers on TCP, "
                   "will get RESOURCE_EXHAUSTED\n",
-                  width, height, FrameBytes(width, height), max_payload_bytes);
+                  first.width(), first.height(), frame_bytes,
+                  max_payload_bytes);
   }
 
-  absl::StatusOr<NameState> state = (*client)->Serve(
-      FrameService(width, height, max_payload_bytes, &frames_served));
-  if (!state.ok()) {
-    if (state.status().code() == absl::StatusCode::kAlreadyExists) {
-      absl::FPrintF(stderr,
-                    "video-server: another connection already serves %s (is "
-                    "another video-server running?): %s\n",
-                    kServiceName, state.status().ToString());
-    } else {
-      absl::FPrintF(stderr, "video-server: cannot serve %s: %s\n", kServiceName,
-                    state.status().ToString());
-    }
+  if (!ServeOrReport(**client, MakeVideoService(**client, clip,
+                                                max_payload_bytes, counters))) {
     return 1;
   }
-  absl::PrintF("video-server: serving %s on %s (%dx%d RGBA)\n", kServiceName,
-               (*client)->address(), width, height);
+  if (absl::Status published = PublishClipLoaded(**client, first);
+      !published.ok()) {
+    absl::FPrintF(stderr, "video-server: cannot publish %s: %s\n",
+                  kClipLoadedTopic, published.ToString());
+    return 1;
+  }
+  absl::PrintF("video-server: serving %s on %s (%dx%d RGBA), %s\n",
+               kServiceName, (*client)->address(), first.width(),
+               first.height(), DescribeClip(first));
   std::fflush(stdout);
 
   const absl::Status stopped = WaitForStopSignal(stop_signals, **client);
@@ -224,8 +222,11 @@ int Run(const Options& options) {
     absl::FPrintF(stderr, "video-server: %s\n", stopped.ToString());
     return 1;
   }
-  absl::PrintF("video-server: stopping after serving %d frames\n",
-               frames_served.load());
+  absl::PrintF(
+      "video-server: stopping after serving %d frames by GetFrame and %d in "
+      "%d PlayClip streams\n",
+      counters.frames_served.load(), counters.frames_streamed.load(),
+      counters.streams.load());
   return 0;
 }
 

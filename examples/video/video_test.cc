@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+//
+// The video example end to end: the real switchboardd on a temporary
+// socket, video-server and slideshow as separate processes (small frames,
+// to keep it quick). video-server announces its clip on
+// video.events.clip_loaded at start and on LoadClip; PlayClip streams every
+// frame of the clip and stops when the caller cancels; GetFrame still
+// works; slideshow fails when no server runs. BrokerProcess and
+// ChildProcess stop every process they started.
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "examples/video/video.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "switchboard/client.h"
+#include "switchboard/message.h"
+#include "tests/testing/broker_process.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/clients.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/wait_for.h"
+
+namespace switchboard::examples::video {
+namespace {
+
+using ::switchboard::testing::BrokerProcess;
+using ::switchboard::testing::ChildProcess;
+using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::IsOk;
+using ::switchboard::testing::IsOkAndHolds;
+using ::switchboard::testing::ProgramResult;
+using ::switchboard::testing::RunProgram;
+using ::switchboard::testing::WaitFor;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+
+class VideoTest : public ::testing::Test {
+ protected:
+  // Starts video-server with 64x48 frames and a 20-frame clip "first".
+  void StartServer() {
+    absl::StatusOr<ChildProcess> server = ChildProcess::Start(
+        {SWITCHBOARD_VIDEO_SERVER_PATH,
+         absl::StrCat("--address=", broker_.address()), "--width=64",
+         "--height=48", "--clip=first", "--clip-frames=20", "--fps=100"},
+        absl::StrCat(broker_.dir(), "/video-server.stderr"));
+    ASSERT_THAT(server, IsOk());
+    server_.emplace(*std::move(server));
+    ASSERT_THAT(server_->ReadLine(kTimeout),
+                IsOkAndHolds(HasSubstr("video-server: serving video.frames")));
+  }
+
+  // Runs slideshow with `flags` to completion.
+  ProgramResult RunSlideshow(std::vector<std::string> flags) {
+    std::vector<std::string> argv = {
+        SWITCHBOARD_SLIDESHOW_PATH,
+        absl::StrCat("--address=", broker_.address())};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<ProgramResult> result = RunProgram(argv, kTimeout);
+    EXPECT_THAT(result, IsOk());
+    return result.ok() ? *result : ProgramResult{};
+  }
+
+  // The next line video-server prints that contains `text`, or "" if none
+  // comes within kTimeout.
+  std::string ServerLineContaining(absl::string_view text) {
+    while (true) {
+      absl::StatusOr<std::string> line = server_->ReadLine(kTimeout);
+      if (!line.ok()) {
+        ADD_FAILURE() << "video-server never printed \"" << text
+                      << "\": " << line.status();
+        return "";
+      }
+      if (absl::StrContains(*line, text)) return *line;
+    }
+  }
+
+  // Stops video-server and expects exit 0.
+  void StopServer() {
+    EXPECT_THAT(server_->Signal(SIGTERM), IsOk());
+    EXPECT_THAT(ServerLineContaining("video-server: stopping"),
+                HasSubstr("PlayClip"));
+    EXPECT_THAT(server_->Wait(kTimeout), IsOkAndHolds(0));
+  }
+
+  BrokerProcess broker_;
+  std::optional<ChildProcess> server_;  // destroyed (killed) before broker_
+};
+
+TEST_F(VideoTest, TheServerAnnouncesItsClipWhenItStarts) {
+  ASSERT_TRUE(broker_.started());
+  std::unique_ptr<Client> watcher = ConnectOrDie(broker_, "watcher");
+  absl::Mutex mutex;
+  std::vector<ClipLoaded> clips;
+  std::vector<std::string> topics;
+  ASSERT_THAT(watcher->Subscribe("video.events.>",
+                                 [&](const Message& message) {
+                                   absl::StatusOr<ClipLoaded> clip =
+                                       message.As<ClipLoaded>();
+                                   absl::MutexLock lock(&mutex);
+                                   topics.push_back(message.topic);
+                                   if (clip.ok()) clips.push_back(*clip);
+                                 }),
+              IsOk());
+  StartServer();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mutex);
+        return !clips.empty();
+      },
+      kTimeout));
+  absl::MutexLock lock(&mutex);
+  EXPECT_THAT(topics, ::testing::ElementsAre("video.events.clip_loaded"));
+  EXPECT_EQ(clips[0].name(), "first");
+  EXPECT_EQ(clips[0].frame_count(), 20u);
+  EXPECT_EQ(clips[0].width(), 64u);
+  EXPECT_EQ(clips[0].height(), 48u);
+  EXPECT_EQ(clips[0].fps(), 100u);
+}
+
+TEST_F(VideoTest, SlideshowLoadsAClipSeesItsEventAndPlaysEveryFrame) {
+  ASSERT_TRUE(broker_.started());
+  StartServer();
+  const ProgramResult played =
+      RunSlideshow({"--load=second", "--clip-frames=12", "--fps=50", "--play",
+                    "--window=2"});
+  EXPECT_EQ(played.exit_code, 0) << played.stderr_text;
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("event on video.events.clip_loaded from :"));
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("clip second: 12 frames of 64x48 at 50 fps"));
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("played clip second, all 12 frames; 12 frames "
+                        "received, 0 wrong"));
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("12 frames as file descriptors (12 sealed "
+                        "immutable)"));
+  EXPECT_THAT(ServerLineContaining("PlayClip for :"),
+              HasSubstr("sent all 12 frames of second"));
+  StopServer();
+}
+
+TEST_F(VideoTest, ACancelledPlayStopsTheServersStream) {
+  ASSERT_TRUE(broker_.started());
+  StartServer();
+  const ProgramResult played =
+      RunSlideshow({"--play", "--stop-after=3", "--window=1"});
+  EXPECT_EQ(played.exit_code, 0) << played.stderr_text;
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("cancelled after 3 of 20 frames (--stop-after)"));
+  // With a window of 1 the server is at most a frame or two ahead when the
+  // cancel arrives; it must not have sent the whole clip.
+  const std::string server_said = ServerLineContaining("PlayClip for :");
+  EXPECT_THAT(server_said, HasSubstr("stopped after"));
+  EXPECT_THAT(server_said, HasSubstr("CANCELLED"));
+  StopServer();
+}
+
+TEST_F(VideoTest, GetFrameStillVerifiesEveryFrame) {
+  ASSERT_TRUE(broker_.started());
+  StartServer();
+  const ProgramResult got = RunSlideshow({"--frames=5"});
+  EXPECT_EQ(got.exit_code, 0) << got.stderr_text;
+  EXPECT_THAT(got.stdout_text, HasSubstr("5 frames received, 0 wrong"));
+  const ProgramResult inline_got = RunSlideshow({"--frames=3", "--inline"});
+  EXPECT_EQ(inline_got.exit_code, 0) << inline_got.stderr_text;
+  EXPECT_THAT(inline_got.stdout_text, HasSubstr("3 frames received, 0 wrong"));
+  StopServer();
+}
+
+TEST_F(VideoTest, SlideshowFailsWithoutAServer) {
+  ASSERT_TRUE(broker_.started());
+  const ProgramResult played = RunSlideshow({"--play"});
+  EXPECT_EQ(played.exit_code, 1);
+  EXPECT_THAT(played.stderr_text, HasSubstr("NOT_FOUND"));
+  const ProgramResult loaded = RunSlideshow({"--load=x"});
+  EXPECT_EQ(loaded.exit_code, 1);
+  EXPECT_THAT(loaded.stderr_text, HasSubstr("is video-server running?"));
+}
+
+TEST(SlideshowUsageTest, ContradictoryFlagsAreUsageErrors) {
+  for (const std::vector<std::string>& argv :
+       std::vector<std::vector<std::string>>{
+           {SWITCHBOARD_SLIDESHOW_PATH, "--play", "--watch"},
+           {SWITCHBOARD_SLIDESHOW_PATH, "--play", "--inline"},
+           {SWITCHBOARD_SLIDESHOW_PATH, "--stop-after=3"},
+           {SWITCHBOARD_SLIDESHOW_PATH, "--clip-frames=3"},
+           {SWITCHBOARD_SLIDESHOW_PATH, "--play", "--window=0"}}) {
+    absl::StatusOr<ProgramResult> result = RunProgram(argv, kTimeout);
+    ASSERT_THAT(result, IsOk());
+    EXPECT_EQ(result->exit_code, 2) << argv[1];
+    EXPECT_THAT(result->stderr_text, HasSubstr("see --help")) << argv[1];
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::examples::video
