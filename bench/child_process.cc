@@ -20,7 +20,7 @@ namespace switchboard::bench {
 namespace {
 
 // More than any role needs; a fixed array keeps the forked child off malloc.
-constexpr size_t kMaxInheritedFds = 8;
+constexpr size_t kMaxInheritedFds = 16;
 
 volatile std::sig_atomic_t interrupted = 0;
 

@@ -48,7 +48,7 @@ class ChildProcess {
     std::string name;               // for messages: "floor-relay relay"
     std::vector<std::string> argv;  // argv[0] is the executable's path
     // Descriptors to hand down: {fd in the coordinator, fd number in the
-    // child}, at most 8. Child numbers must be >= 3 and below 64; nothing
+    // child}, at most 16. Child numbers must be >= 3 and below 64; nothing
     // else is inherited.
     std::vector<std::pair<int, int>> fds;
   };

@@ -2,7 +2,6 @@
 #include "bench/coordinator.h"
 
 #include <sched.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,6 +20,7 @@
 #include "bench/figures.h"
 #include "bench/measure.h"
 #include "bench/roles.h"
+#include "bench/topic_round.h"
 
 namespace switchboard::bench {
 namespace {
@@ -31,14 +31,6 @@ constexpr absl::Duration kReadyTimeout = absl::Seconds(30);
 constexpr absl::Duration kStopGrace = absl::Seconds(5);
 // Beyond warm-up plus duration, how long a client may take to report.
 constexpr absl::Duration kReportSlack = absl::Seconds(120);
-
-absl::StatusOr<std::pair<Fd, Fd>> SocketPair() {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX, SOCK_STREAM)");
-  }
-  return std::make_pair(Fd(fds[0]), Fd(fds[1]));
-}
 
 absl::Status PinToCpuZero() {
   cpu_set_t cpus;
@@ -78,6 +70,14 @@ constexpr Ratio kRatios[] = {
      System::kSwitchboardMemfd, System::kFloorMemfd, true, false, 0.8},
     {Workload::kBigFrame, "memfd ops/s", &Figures::ops_s,
      System::kSwitchboardMemfd, System::kSwitchboard, false, false, 0},
+    {Workload::kPubSub, "msgs/s", &Figures::ops_s, System::kSwitchboard,
+     System::kFloorRelay, true, false, 0.3},
+    {Workload::kPubSub, "msgs/s", &Figures::ops_s, System::kFloorRelay,
+     System::kFloorDirect, false, false, 0},
+    {Workload::kFanout, "msgs/s", &Figures::ops_s, System::kSwitchboard,
+     System::kFloorRelay, true, false, 0.3},
+    {Workload::kFanout, "msgs/s", &Figures::ops_s, System::kFloorRelay,
+     System::kFloorDirect, false, false, 0},
 };
 
 class Coordinator {
@@ -92,6 +92,19 @@ class Coordinator {
   // One round of one system; fills rounds_ and lost_, and notes problems.
   // Errors: only kCancelled (interrupted); a failed round is not an error.
   absl::Status RunRound(Workload workload, System system, int round);
+  // The report of one round of a call workload (rtt, bigframe) or a topic
+  // workload (pubsub, fanout). Errors: the round failed.
+  absl::StatusOr<ClientReport> RunCallRound(Workload workload, System system,
+                                            int round);
+  absl::StatusOr<ClientReport> RunTopicRound(Workload workload, System system,
+                                             int round);
+  // Lists `status` under "Problems" and on stderr. Returns it if it is
+  // kCancelled (the run must stop), OK otherwise.
+  absl::Status NoteProblem(Workload workload, System system, int round,
+                           const absl::Status& status);
+  // --warmup=, --duration= and --ops= for a client or publisher.
+  std::vector<std::string> MeasureFlags() const;
+  absl::Duration ReportTimeout() const;
   // Starts the server (and relay) of `system`, ready to serve, appending
   // them to `servers`. Returns the socket the floors' client gets (none for
   // switchboard, whose client connects to the broker).
@@ -172,30 +185,40 @@ absl::StatusOr<Fd> Coordinator::StartServers(
   return std::move(client_pair->first);
 }
 
-absl::Status Coordinator::RunRound(Workload workload, System system,
-                                   int round) {
-  Key key{workload, system};
-  rounds_[key].emplace_back();
+absl::Status Coordinator::NoteProblem(Workload workload, System system,
+                                      int round, const absl::Status& status) {
+  problems_.push_back(absl::StrCat(WorkloadName(workload), " round ", round,
+                                   " of ", SystemName(system), ": ",
+                                   status.ToString()));
+  std::fprintf(stderr, "switchboard-bench: %s\n", problems_.back().c_str());
+  return status.code() == absl::StatusCode::kCancelled ? status
+                                                       : absl::OkStatus();
+}
+
+std::vector<std::string> Coordinator::MeasureFlags() const {
+  return {absl::StrCat("--warmup=", absl::FormatDuration(options_.warmup)),
+          absl::StrCat("--duration=", absl::FormatDuration(options_.duration)),
+          absl::StrCat("--ops=", options_.ops)};
+}
+
+absl::Duration Coordinator::ReportTimeout() const {
+  return options_.ops > 0 ? absl::InfiniteDuration()
+                          : options_.warmup + options_.duration + kReportSlack;
+}
+
+absl::StatusOr<ClientReport> Coordinator::RunCallRound(Workload workload,
+                                                       System system,
+                                                       int round) {
   // Declared before the client, so that on an early return the client is
   // killed first, then the servers.
   std::vector<ChildProcess> servers;
-  auto fail = [&](const absl::Status& status) {
-    problems_.push_back(absl::StrCat(WorkloadName(workload), " round ", round,
-                                     " of ", SystemName(system), ": ",
-                                     status.ToString()));
-    std::fprintf(stderr, "switchboard-bench: %s\n", problems_.back().c_str());
-    return status.code() == absl::StatusCode::kCancelled ? status
-                                                         : absl::OkStatus();
-  };
   absl::StatusOr<Fd> client_socket = StartServers(workload, system, servers);
-  if (!client_socket.ok()) return fail(client_socket.status());
+  if (!client_socket.ok()) return client_socket.status();
 
   std::vector<std::string> flags = {
       absl::StrCat("--system=", SystemName(system)),
-      absl::StrCat("--workload=", WorkloadName(workload)),
-      absl::StrCat("--warmup=", absl::FormatDuration(options_.warmup)),
-      absl::StrCat("--duration=", absl::FormatDuration(options_.duration)),
-      absl::StrCat("--ops=", options_.ops)};
+      absl::StrCat("--workload=", WorkloadName(workload))};
+  for (std::string& flag : MeasureFlags()) flags.push_back(std::move(flag));
   if (ThroughBroker(system)) {
     flags.push_back(absl::StrCat("--address=", broker_->address()));
   }
@@ -203,37 +226,85 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
   if (client_socket->valid()) fds.emplace_back(client_socket->get(), kSocketFd);
   absl::StatusOr<ChildProcess> client =
       StartRole(kRoleClient, std::move(flags), std::move(fds), false);
-  if (!client.ok()) return fail(client.status());
+  if (!client.ok()) return client.status();
   client_socket->reset();  // the client's now, alone
 
-  absl::Duration timeout =
-      options_.ops > 0 ? absl::InfiniteDuration()
-                       : options_.warmup + options_.duration + kReportSlack;
-  absl::StatusOr<std::string> bytes = client->ReadToEnd(timeout);
-  if (!bytes.ok()) return fail(bytes.status());
+  absl::StatusOr<std::string> bytes = client->ReadToEnd(ReportTimeout());
+  if (!bytes.ok()) return bytes.status();
   absl::StatusOr<int> client_exit = client->Stop(kStopGrace);
-  if (!client_exit.ok()) return fail(client_exit.status());
+  if (!client_exit.ok()) return client_exit.status();
   for (auto it = servers.rbegin(); it != servers.rend(); ++it) {
     absl::StatusOr<int> exit = it->Stop(kStopGrace);
-    if (!exit.ok()) return fail(exit.status());
+    if (!exit.ok()) return exit.status();
     if (*exit != 0) {
-      fail(absl::InternalError(absl::StrCat(it->name(), " ended: ",
-                                            DescribeWaitStatus(*exit))))
-          .IgnoreError();  // noted; the client's figures still stand
+      // Noted; the client's figures still stand.
+      if (absl::Status s = NoteProblem(
+              workload, system, round,
+              absl::InternalError(absl::StrCat(
+                  it->name(), " ended: ", DescribeWaitStatus(*exit))));
+          !s.ok()) {
+        return s;
+      }
     }
   }
   absl::StatusOr<ClientReport> report = DecodeReport(*bytes);
   if (!report.ok()) {
-    return fail(absl::InternalError(
+    return absl::InternalError(
         absl::StrCat("client (", DescribeWaitStatus(*client_exit),
-                     ") sent no report: ", report.status().message())));
+                     ") sent no report: ", report.status().message()));
   }
+  if (!report->error.empty()) {
+    report->error = absl::StrCat("client: ", report->error);
+  }
+  return report;
+}
+
+absl::StatusOr<ClientReport> Coordinator::RunTopicRound(Workload workload,
+                                                        System system,
+                                                        int round) {
+  TopicRound topic_round;
+  topic_round.workload = workload;
+  topic_round.system = system;
+  if (ThroughBroker(system)) {
+    if (absl::Status s = broker_->CheckRunning(); !s.ok()) return s;
+    topic_round.address_flag = absl::StrCat("--address=", broker_->address());
+  }
+  topic_round.measure_flags = MeasureFlags();
+  topic_round.report_timeout = ReportTimeout();
+  topic_round.stop_grace = kStopGrace;
+  topic_round.start_role =
+      [this](absl::string_view role, std::vector<std::string> flags,
+             std::vector<std::pair<int, int>> fds, bool wait_ready) {
+        return StartRole(role, std::move(flags), std::move(fds), wait_ready);
+      };
+  topic_round.note_problem = [this, workload, system,
+                              round](const absl::Status& status) {
+    NoteProblem(workload, system, round, status).IgnoreError();
+  };
+  return bench::RunTopicRound(topic_round);
+}
+
+absl::Status Coordinator::RunRound(Workload workload, System system,
+                                   int round) {
+  Key key{workload, system};
+  rounds_[key].emplace_back();
+  absl::StatusOr<ClientReport> report =
+      IsTopicWorkload(workload) ? RunTopicRound(workload, system, round)
+                                : RunCallRound(workload, system, round);
+  if (!report.ok())
+    return NoteProblem(workload, system, round, report.status());
   lost_[key] += report->lost;
   if (!report->error.empty()) {
-    return fail(absl::UnavailableError(
-        absl::StrCat("client stopped early: ", report->error)));
+    return NoteProblem(
+        workload, system, round,
+        absl::UnavailableError(absl::StrCat("stopped early: ", report->error)));
   }
-  if (report->ops == 0) return fail(absl::InternalError("no call succeeded"));
+  if (report->ops == 0) {
+    return NoteProblem(workload, system, round,
+                       absl::InternalError(IsTopicWorkload(workload)
+                                               ? "no measured message arrived"
+                                               : "no call succeeded"));
+  }
   Figures figures = FiguresOf(*report, workload);
   rounds_[key].back() = figures;
   if (options_.verbose) {

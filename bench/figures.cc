@@ -20,12 +20,18 @@ double Percentile(const std::vector<int64_t>& sorted, double fraction) {
 }  // namespace
 
 Figures FiguresOf(const ClientReport& report, Workload workload) {
-  std::vector<int64_t> sorted = report.latencies_ns;
-  std::sort(sorted.begin(), sorted.end());
   Figures figures;
-  figures.p50_us = Percentile(sorted, 0.50) / 1e3;
-  figures.p99_us = Percentile(sorted, 0.99) / 1e3;
-  figures.p999_us = Percentile(sorted, 0.999) / 1e3;
+  if (IsTopicWorkload(workload)) {
+    figures.p50_us = report.latencies.Percentile(0.50) / 1e3;
+    figures.p99_us = report.latencies.Percentile(0.99) / 1e3;
+    figures.p999_us = report.latencies.Percentile(0.999) / 1e3;
+  } else {
+    std::vector<int64_t> sorted = report.latencies_ns;
+    std::sort(sorted.begin(), sorted.end());
+    figures.p50_us = Percentile(sorted, 0.50) / 1e3;
+    figures.p99_us = Percentile(sorted, 0.99) / 1e3;
+    figures.p999_us = Percentile(sorted, 0.999) / 1e3;
+  }
   double seconds = static_cast<double>(report.elapsed_ns) / 1e9;
   figures.ops_s = seconds > 0 ? static_cast<double>(report.ops) / seconds : 0;
   figures.mb_s =

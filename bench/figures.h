@@ -26,9 +26,10 @@ struct Figures {
   uint64_t lost = 0;
 };
 
-// Figures of one round. Percentiles are nearest-rank over the good calls;
-// ops_s counts good calls over the measured time. `report` must hold at
-// least one latency.
+// Figures of one round. Percentiles are nearest-rank over the good calls
+// (topic workloads: over the measured messages received, from the report's
+// histogram); ops_s counts good calls (messages received) over the measured
+// time. `report` must hold at least one latency.
 Figures FiguresOf(const ClientReport& report, Workload workload);
 
 // The median of each figure over `rounds` (the mean of the middle two for an

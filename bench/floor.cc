@@ -22,16 +22,16 @@ namespace {
 
 using FrameLength = uint32_t;
 constexpr size_t kPrefixBytes = sizeof(FrameLength);
-// Big enough for any small frame with its prefix in one read(); a big frame's
-// first read copies at most this much once more.
-constexpr size_t kStagingBytes = 4096;
 constexpr size_t kRelayBufferBytes = 64 * 1024;
 // Full 64 KiB reads in a row before the relay looks at the other direction.
 constexpr int kRelayReadsPerWakeup = 16;
 
 }  // namespace
 
-FrameReader::FrameReader(int fd) : fd_(fd), staging_(kStagingBytes, '\0') {}
+// The default staging is big enough for any small frame with its prefix in
+// one read(); a big frame's first read copies at most this much once more.
+FrameReader::FrameReader(int fd, size_t staging_bytes)
+    : fd_(fd), staging_(staging_bytes, '\0') {}
 
 absl::StatusOr<bool> FrameReader::Fill() {
   if (begin_ == end_) begin_ = end_ = 0;

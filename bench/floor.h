@@ -22,11 +22,14 @@
 namespace switchboard::bench {
 
 // Reads length-prefixed frames from a blocking stream socket it does not own.
-// A small frame usually takes one read(); a large one is read straight into a
-// buffer that is kept and reused for the next large frame.
+// A small frame usually takes one read(), and one read() brings as many small
+// frames as `staging_bytes` holds (a subscriber reads 64 KiB at a time); a
+// frame larger than that is read straight into a buffer that is kept and
+// reused for the next large frame.
 class FrameReader {
  public:
-  explicit FrameReader(int fd);
+  static constexpr size_t kDefaultStagingBytes = 4096;
+  explicit FrameReader(int fd, size_t staging_bytes = kDefaultStagingBytes);
 
   // Blocks until a whole frame arrived. The view stays valid until the next
   // call. nullopt when the peer closed the socket between frames. Errors:

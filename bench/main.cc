@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<T>> ParseList(absl::string_view flag,
 }
 
 int Main(int argc, char** argv) {
-  std::string workloads = "rtt,bigframe";
+  std::string workloads = "rtt,bigframe,pubsub,fanout";
   std::string systems =
       "floor-direct,floor-relay,floor-memfd,switchboard,switchboard-memfd";
   std::string broker;
@@ -69,7 +69,10 @@ int Main(int argc, char** argv) {
                    "line per system and workload (medians over rounds).");
   flags.AddString("workload", &workloads, "LIST",
                   "Comma-separated workloads: rtt (64-byte call and reply, one "
-                  "at a time), bigframe (small call, 33,177,600-byte reply).");
+                  "at a time), bigframe (small call, 33,177,600-byte reply), "
+                  "pubsub (64-byte messages, one publisher, one subscriber, "
+                  "flat out), fanout (256-byte messages, one publisher, 8 "
+                  "subscriber processes, flat out).");
   flags.AddString("systems", &systems, "LIST",
                   "Comma-separated systems, run in this order each round: "
                   "floor-direct, floor-relay, floor-memfd, switchboard, "
@@ -79,12 +82,13 @@ int Main(int argc, char** argv) {
                "Rounds per workload; each round runs every system once. "
                "Fewer than 5 is allowed, with a warning.");
   flags.AddDuration("duration", &options.duration,
-                    "Measured time per round per system.");
+                    "Measured time per round per system (pubsub, fanout: "
+                    "how long the publisher publishes measured messages).");
   flags.AddInt("ops", &options.ops, "N",
-               "Measured calls per round per system; overrides --duration "
-               "when > 0.");
+               "Measured calls (pubsub, fanout: published messages) per round "
+               "per system; overrides --duration when > 0.");
   flags.AddDuration("warmup", &options.warmup,
-                    "Unrecorded calls before each measurement.");
+                    "Unrecorded calls (messages) before each measurement.");
   flags.AddBool("pin", &options.pin,
                 "Run every process on CPU 0 (sched_setaffinity), the "
                 "steadier single-CPU view.");
@@ -111,7 +115,7 @@ int Main(int argc, char** argv) {
         absl::StrCat("unexpected argument '", args[0], "'")));
   }
   absl::StatusOr<std::vector<Workload>> parsed_workloads = ParseList<Workload>(
-      "workload", workloads, ParseWorkload, "rtt, bigframe");
+      "workload", workloads, ParseWorkload, "rtt, bigframe, pubsub, fanout");
   if (!parsed_workloads.ok()) return usage_error(parsed_workloads.status());
   options.workloads = *parsed_workloads;
   absl::StatusOr<std::vector<System>> parsed_systems =

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -25,8 +26,12 @@ struct ReportHeader {
   int64_t elapsed_ns;
   uint64_t error_bytes;
   uint64_t latency_count;
+  uint64_t messages;
+  int64_t start_ns;
+  int64_t end_ns;
+  uint64_t histogram_buckets;
 };
-constexpr uint64_t kReportMagic = 0x5342'4245'4e43'4831;  // "SBBENCH1"
+constexpr uint64_t kReportMagic = 0x5342'4245'4e43'4832;  // "SBBENCH2"
 
 int64_t Nanoseconds(Clock::duration d) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
@@ -95,13 +100,18 @@ ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
 }
 
 std::string EncodeReport(const ClientReport& report) {
+  const std::vector<uint64_t>& buckets = report.latencies.counts();
   ReportHeader header{kReportMagic,        report.ops,
                       report.lost,         report.elapsed_ns,
-                      report.error.size(), report.latencies_ns.size()};
+                      report.error.size(), report.latencies_ns.size(),
+                      report.messages,     report.start_ns,
+                      report.end_ns,       buckets.size()};
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
   bytes += report.error;
   bytes.append(reinterpret_cast<const char*>(report.latencies_ns.data()),
                report.latencies_ns.size() * sizeof(int64_t));
+  bytes.append(reinterpret_cast<const char*>(buckets.data()),
+               buckets.size() * sizeof(uint64_t));
   return bytes;
 }
 
@@ -114,18 +124,29 @@ absl::StatusOr<ClientReport> DecodeReport(absl::string_view bytes) {
   std::memcpy(&header, bytes.data(), sizeof header);
   bytes.remove_prefix(sizeof header);
   if (header.magic != kReportMagic ||
-      bytes.size() !=
-          header.error_bytes + header.latency_count * sizeof(int64_t)) {
+      bytes.size() != header.error_bytes +
+                          header.latency_count * sizeof(int64_t) +
+                          header.histogram_buckets * sizeof(uint64_t)) {
     return absl::DataLossError("client report is malformed");
   }
   ClientReport report;
   report.ops = header.ops;
   report.lost = header.lost;
   report.elapsed_ns = header.elapsed_ns;
+  report.messages = header.messages;
+  report.start_ns = header.start_ns;
+  report.end_ns = header.end_ns;
   report.error = std::string(bytes.substr(0, header.error_bytes));
   bytes.remove_prefix(header.error_bytes);
   report.latencies_ns.resize(header.latency_count);
-  std::memcpy(report.latencies_ns.data(), bytes.data(), bytes.size());
+  std::memcpy(report.latencies_ns.data(), bytes.data(),
+              header.latency_count * sizeof(int64_t));
+  bytes.remove_prefix(header.latency_count * sizeof(int64_t));
+  std::vector<uint64_t> buckets(header.histogram_buckets);
+  std::memcpy(buckets.data(), bytes.data(), bytes.size());
+  if (!report.latencies.Assign(std::move(buckets))) {
+    return absl::DataLossError("client report has a malformed histogram");
+  }
   return report;
 }
 

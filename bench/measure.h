@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "bench/latency_histogram.h"
 #include "bench/workload.h"
 #include "switchboard/payload.h"
 
@@ -42,13 +43,22 @@ struct MeasureOptions {
   int64_t ops = 0;
 };
 
-// What a client tells the coordinator after a round.
+// What a client (or a publisher or subscriber) tells the coordinator after a
+// round.
 struct ClientReport {
-  uint64_t ops = 0;   // calls measured that got the right reply
+  uint64_t ops = 0;   // calls measured that got the right reply; topics:
+                      // measured messages published / received intact
   uint64_t lost = 0;  // calls that failed or got a wrong reply (warm-up too)
   int64_t elapsed_ns = 0;  // from the first measured call to the last reply
   std::string error;       // why the round ended early; empty if it did not
   std::vector<int64_t> latencies_ns;  // one per good call, in call order
+
+  // Topic workloads only. Times are CLOCK_MONOTONIC (MonotonicNanos()), the
+  // same clock in every process on the machine.
+  uint64_t messages = 0;  // published, or received intact; warm-up included
+  int64_t start_ns = 0;   // publisher: when its first measured message left
+  int64_t end_ns = 0;     // subscriber: when its last measured message came
+  LatencyHistogram latencies;  // subscriber: one count per measured message
 };
 
 // Runs warm-up and measured calls through `caller`.

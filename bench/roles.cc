@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "bench/roles.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +18,9 @@
 #include "bench/floor_memfd.h"
 #include "bench/measure.h"
 #include "bench/switchboard_system.h"
+#include "bench/topic_floor.h"
+#include "bench/topic_measure.h"
+#include "bench/topic_relay.h"
 #include "bench/workload.h"
 
 namespace switchboard::bench {
@@ -79,7 +88,35 @@ int RunClient(System system, absl::string_view address,
   return report.error.empty() ? 0 : 1;
 }
 
+int RunPublisher(System system, Workload workload,
+                 const MeasureOptions& options) {
+  std::vector<int> fds;
+  for (int i = 0; i < PublisherSocketCount(system, workload); ++i) {
+    fds.push_back(kSocketFd + i);
+  }
+  auto publisher = std::make_unique<FloorTopicPublisher>(std::move(fds));
+  ClientReport report = PublishMessages(options, *publisher);
+  if (absl::Status s = SendReport(report); !s.ok()) {
+    std::fprintf(stderr, "switchboard-bench publisher: %s\n",
+                 s.ToString().c_str());
+    return 1;
+  }
+  return report.error.empty() ? 0 : 1;
+}
+
 }  // namespace
+
+absl::StatusOr<std::pair<Fd, Fd>> SocketPair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair(AF_UNIX, SOCK_STREAM)");
+  }
+  return std::make_pair(Fd(fds[0]), Fd(fds[1]));
+}
+
+int PublisherSocketCount(System system, Workload workload) {
+  return system == System::kFloorDirect ? SubscriberCount(workload) : 1;
+}
 
 bool IsRoleInvocation(int argc, char** argv) {
   return argc > 1 && absl::StartsWith(argv[1], kRoleFlag);
@@ -93,7 +130,8 @@ int RunRole(int argc, char** argv) {
   parser.AddString("role", &flags.role, "ROLE", "what this process does");
   parser.AddString("system", &flags.system, "SYSTEM",
                    "the system the client or server is part of");
-  parser.AddString("workload", &flags.workload, "WORKLOAD", "rtt or bigframe");
+  parser.AddString("workload", &flags.workload, "WORKLOAD",
+                   "rtt, bigframe, pubsub or fanout");
   parser.AddDuration("warmup", &flags.warmup, "unrecorded calls first");
   parser.AddDuration("duration", &flags.duration, "measured time");
   parser.AddInt("ops", &flags.ops, "N", "measured calls instead");
@@ -117,6 +155,21 @@ int RunRole(int argc, char** argv) {
   }
   if (flags.role == kRoleSwitchboardServer) {
     return RunSwitchboardServer(*system, *workload, flags.address);
+  }
+  if (flags.role == kRoleSubscriber) {
+    return RunFloorSubscriber(*workload, kSocketFd);
+  }
+  if (flags.role == kRoleTopicRelay) {
+    std::vector<int> subscriber_fds;
+    for (int i = 0; i < SubscriberCount(*workload); ++i) {
+      subscriber_fds.push_back(kServerSideFd + i);
+    }
+    return RunTopicRelay(kSocketFd, subscriber_fds);
+  }
+  if (flags.role == kRolePublisher) {
+    return RunPublisher(
+        *system, *workload,
+        MeasureOptions{*workload, flags.warmup, flags.duration, flags.ops});
   }
   if (flags.role == kRoleClient) {
     return RunClient(

@@ -12,12 +12,32 @@
 //   --role=client --system=S --workload=W --warmup=D (--duration=D | --ops=N)
 //                 [--address=A]                      socket on fd 3 (floors)
 //
-// Servers and relays print "ready" on stdout once they serve; the client
-// writes its ClientReport on stdout. See child_process.h for the pipes.
+// and for the topic workloads (pubsub, fanout):
+//
+//   --role=subscriber --system=S --workload=W [--address=A]
+//                                                    socket on fd 3 (floors)
+//   --role=topic-relay --workload=W                  publisher side on fd 3,
+//                                                    subscriber sides on fds
+//                                                    4 and up
+//   --role=publisher --system=S --workload=W --warmup=D (--duration=D |
+//                    --ops=N) [--address=A]          sockets on fds 3 and up
+//                                                    (floors: one per
+//                                                    subscriber for
+//                                                    floor-direct, one to the
+//                                                    relay for floor-relay)
+//
+// Servers, relays and subscribers print "ready" on stdout once they serve
+// (a subscriber once it is subscribed); clients, publishers and subscribers
+// write their ClientReport on stdout. See child_process.h for the pipes.
 #ifndef SWITCHBOARD_BENCH_ROLES_H_
 #define SWITCHBOARD_BENCH_ROLES_H_
 
+#include <utility>
+
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/fd.h"
+#include "bench/workload.h"
 
 namespace switchboard::bench {
 
@@ -27,10 +47,23 @@ inline constexpr absl::string_view kRoleFloorRelay = "floor-relay";
 inline constexpr absl::string_view kRoleSwitchboardServer =
     "switchboard-server";
 inline constexpr absl::string_view kRoleClient = "client";
+inline constexpr absl::string_view kRoleSubscriber = "subscriber";
+inline constexpr absl::string_view kRoleTopicRelay = "topic-relay";
+inline constexpr absl::string_view kRolePublisher = "publisher";
 
 // Where a role finds the sockets the coordinator hands it.
 inline constexpr int kSocketFd = 3;
 inline constexpr int kServerSideFd = 4;  // the relay's second socket
+
+// How many sockets the floors' publisher of `workload` gets, on fds
+// kSocketFd and up: one per subscriber for floor-direct, one to the relay
+// for floor-relay.
+int PublisherSocketCount(System system, Workload workload);
+
+// A connected AF_UNIX stream socket pair (close-on-exec), for the
+// coordinator to hand the ends to two processes of a floor. Errors from
+// socketpair() as ErrnoToStatus.
+absl::StatusOr<std::pair<Fd, Fd>> SocketPair();
 
 // True if argv[1] starts with --role=.
 bool IsRoleInvocation(int argc, char** argv);

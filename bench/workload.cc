@@ -25,6 +25,10 @@ const char* WorkloadName(Workload workload) {
       return "rtt";
     case Workload::kBigFrame:
       return "bigframe";
+    case Workload::kPubSub:
+      return "pubsub";
+    case Workload::kFanout:
+      return "fanout";
   }
   return "?";
 }
@@ -46,7 +50,7 @@ const char* SystemName(System system) {
 }
 
 std::optional<Workload> ParseWorkload(absl::string_view name) {
-  for (Workload w : {Workload::kRtt, Workload::kBigFrame}) {
+  for (Workload w : kAllWorkloads) {
     if (name == WorkloadName(w)) return w;
   }
   return std::nullopt;
@@ -59,6 +63,19 @@ std::optional<System> ParseSystem(absl::string_view name) {
   return std::nullopt;
 }
 
+bool IsTopicWorkload(Workload workload) {
+  return workload == Workload::kPubSub || workload == Workload::kFanout;
+}
+
+int SubscriberCount(Workload workload) {
+  return workload == Workload::kFanout ? kFanoutSubscribers : 1;
+}
+
+size_t TopicMessageBytes(Workload workload) {
+  return workload == Workload::kFanout ? kFanoutMessageBytes
+                                       : kPubSubMessageBytes;
+}
+
 bool ThroughBroker(System system) {
   return system == System::kSwitchboard || system == System::kSwitchboardMemfd;
 }
@@ -68,6 +85,7 @@ bool PassesMemfds(System system) {
 }
 
 bool Measures(System system, Workload workload) {
+  if (IsTopicWorkload(workload) && ThroughBroker(system)) return false;
   return workload == Workload::kBigFrame || !PassesMemfds(system);
 }
 
@@ -83,6 +101,7 @@ std::string MakeRequest(Workload workload, uint64_t sequence) {
 }
 
 size_t ReplyBytes(Workload workload) {
+  if (IsTopicWorkload(workload)) return TopicMessageBytes(workload);
   return workload == Workload::kRtt ? kRttMessageBytes : kBigFrameReplyBytes;
 }
 
