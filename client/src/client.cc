@@ -69,4 +69,53 @@ absl::Status Client::Ping(absl::Duration timeout) {
   return impl_->Ping(timeout);
 }
 
+absl::StatusOr<std::unique_ptr<ReplyStream>> Client::CallStream(
+    absl::string_view service, absl::string_view method, Payload request,
+    const StreamOptions& options) {
+  return impl_->CallStream(service, method, std::move(request), "", options);
+}
+
+absl::StatusOr<std::unique_ptr<ReplyStream>> Client::CallStream(
+    absl::string_view service, absl::string_view method,
+    const google::protobuf::Message& request, const StreamOptions& options) {
+  return impl_->CallStream(service, method,
+                           Payload(request.SerializeAsString()),
+                           request.GetTypeName(), options);
+}
+
+absl::Status Client::Publish(absl::string_view topic, Payload message,
+                             absl::string_view message_type,
+                             absl::Duration timeout) {
+  return impl_->Publish(topic, std::move(message), message_type, timeout);
+}
+
+absl::Status Client::Publish(absl::string_view topic,
+                             const google::protobuf::Message& message,
+                             absl::Duration timeout) {
+  return impl_->Publish(topic, Payload(message.SerializeAsString()),
+                        message.GetTypeName(), timeout);
+}
+
+absl::StatusOr<PublishResult> Client::PublishConfirmed(
+    absl::string_view topic, Payload message, absl::string_view message_type,
+    absl::Duration timeout) {
+  return impl_->PublishConfirmed(topic, std::move(message), message_type,
+                                 timeout);
+}
+
+absl::StatusOr<uint64_t> Client::Subscribe(absl::string_view pattern,
+                                           MessageCallback on_message,
+                                           const SubscribeOptions& options) {
+  return impl_->Subscribe(pattern, std::move(on_message), options);
+}
+
+absl::Status Client::Unsubscribe(uint64_t subscription) {
+  return impl_->Unsubscribe(subscription);
+}
+
+absl::StatusOr<SubscriptionStats> Client::GetSubscriptionStats(
+    uint64_t subscription) const {
+  return impl_->GetSubscriptionStats(subscription);
+}
+
 }  // namespace switchboard

@@ -37,12 +37,6 @@ constexpr absl::Duration kReadWaitSlice = absl::Milliseconds(200);
 // Work done per read by the dispatch thread before it runs handlers.
 constexpr size_t kMaxFramesPerRead = 256;
 
-uint64_t ToMicros(absl::Duration d) {
-  if (d <= absl::ZeroDuration()) return 1;
-  if (d >= absl::Hours(24)) return absl::ToInt64Microseconds(absl::Hours(24));
-  return static_cast<uint64_t>(absl::ToInt64Microseconds(d));
-}
-
 wire::Limits ClientLimits(const v1::Welcome& welcome) {
   wire::Limits limits;
   if (welcome.max_header_bytes() != 0) {
@@ -74,6 +68,12 @@ absl::Status TooLarge(absl::string_view what, size_t size, uint64_t limit) {
 }
 
 }  // namespace
+
+uint64_t Client::Impl::TimeoutMicros(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return 1;
+  if (d >= absl::Hours(24)) return absl::ToInt64Microseconds(absl::Hours(24));
+  return static_cast<uint64_t>(absl::ToInt64Microseconds(d));
+}
 
 Client::Impl::Impl(client::Handshake handshake)
     : fd_(std::move(handshake.fd)),
@@ -118,6 +118,9 @@ Client::Impl::~Impl() {
   SB_CHECK(!OnDispatchThread()) << "a Client must not be destroyed by its own "
                                    "handler or callback";
   FailAll(absl::CancelledError("the client was closed"));
+  // Stream handlers may still write; fail their writers and join them while
+  // the connection's objects exist.
+  streams_.StopAll(absl::UnavailableError("the client is closing"));
   stopping_.store(true);
   ::shutdown(fd_.get(), SHUT_RDWR);
   Wake();
@@ -154,7 +157,7 @@ void Client::Impl::UpdateReadWatchLocked() {
   // so a broker that goes away is noticed.
   const bool want = closed_.ok() && !foreign_reader_ &&
                     (dispatch_should_read_ || !services_.empty() ||
-                     uses_async_ || name_callback_ != nullptr);
+                     uses_async_ || subscribed_ || name_callback_ != nullptr);
   if (want == read_watch_on_) return;
   read_watch_on_ = want;
   epoll_event event{};
@@ -241,9 +244,10 @@ absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
 absl::Status Client::Impl::SendFrame(wire::Kind kind, uint64_t request_id,
                                      const v1::Header& header, Payload payload,
                                      client::FrameWriter::Buffers buffers,
-                                     bool defer) {
+                                     bool defer, uint16_t flags) {
   wire::Prefix prefix;
   prefix.kind = kind;
+  prefix.flags = flags;
   prefix.request_id = request_id;
   if (buffers == client::FrameWriter::Buffers::kAsFds) {
     prefix.fd_count = static_cast<uint8_t>(payload.buffers().size());
@@ -273,8 +277,10 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     absl::MutexLock lock(&mu_);
     if (!closed_.ok()) return closed_;
     started.request_id = next_request_id_++;
-    if (pending.callback) {
-      async_deadlines_.emplace(pending.deadline, started.request_id);
+    if (pending.callback || pending.stream) {
+      if (pending.callback) {
+        async_deadlines_.emplace(pending.deadline, started.request_id);
+      }
       uses_async_ = true;  // async replies arrive unasked: watch from now on
       UpdateReadWatchLocked();
     }
@@ -496,8 +502,20 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame) {
       deferred_.push_back([this, shared] { HandleEvent(*shared); });
       return absl::OkStatus();
     }
+    case wire::Kind::kMessage: {
+      std::vector<Fd> fds = frame.take_fds();
+      auto shared = std::make_shared<const wire::Frame>(std::move(frame));
+      deferred_.push_back(
+          [this, shared, fds = std::move(fds), now = absl::Now()]() mutable {
+            HandleMessage(shared, std::move(fds), now);
+          });
+      return absl::OkStatus();
+    }
+    case wire::Kind::kCredit:
     case wire::Kind::kCancel:
-      // Handlers run to completion; the broker discards their late reply.
+      // Unary handlers run to completion (the broker discards their late
+      // reply); stream handlers learn of credit and cancellation at once.
+      RouteStreamControlLocked(frame);
       return absl::OkStatus();
     case wire::Kind::kError: {
       absl::StatusOr<v1::Header> header = frame.ParseHeader();
@@ -521,14 +539,34 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
   const uint64_t request_id = frame.request_id();
   auto it = pending_.find(request_id);
   if (it == pending_.end()) return;  // timed out locally; the reply is late
+  if (it->second.stream != nullptr &&
+      (frame.prefix().flags & wire::kFlagMore) != 0) {
+    // One message of a stream: the call goes on.
+    it->second.retry.reset();  // the callee has the call; never send again
+    absl::StatusOr<Payload> message;
+    if (frame.prefix().header_length == 0) {
+      message = ReplyPayload(std::move(frame), v1::Header());
+    } else if (absl::StatusOr<v1::Header> header = frame.ParseHeader();
+               header.ok()) {
+      message = ReplyPayload(std::move(frame), *header);
+    } else {
+      message = header.status();
+    }
+    if (message.ok()) {
+      it->second.stream->Push(*std::move(message));
+    } else {
+      // A message we cannot read ends the stream; the callee is told.
+      it->second.stream->Finish(message.status());
+      SendCancel(request_id);
+    }
+    return;
+  }
   Pending pending = std::move(it->second);
   pending_.erase(it);
 
   absl::StatusOr<Payload> result;
   if (frame.prefix().header_length == 0) {
-    std::vector<Fd> fds = frame.take_fds();
-    auto owner = std::make_shared<const wire::Frame>(std::move(frame));
-    result = client::ReceivedPayload(std::move(owner), std::move(fds), {});
+    result = ReplyPayload(std::move(frame), v1::Header());
   } else {
     absl::StatusOr<v1::Header> header = frame.ParseHeader();
     if (!header.ok()) {
@@ -544,11 +582,12 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
       }
       result = status;
     } else {
-      std::vector<Fd> fds = frame.take_fds();
-      auto owner = std::make_shared<const wire::Frame>(std::move(frame));
-      result = client::ReceivedPayload(std::move(owner), std::move(fds),
-                                       header->inline_buffer_sizes());
+      result = ReplyPayload(std::move(frame), *header);
     }
+  }
+  if (pending.stream) {
+    pending.stream->Finish(result.status());
+    return;
   }
   if (pending.waiter) {
     pending.waiter->result = std::move(result);
@@ -561,13 +600,24 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
        result = std::move(result)]() mutable { callback(std::move(result)); });
 }
 
+absl::StatusOr<Payload> Client::Impl::ReplyPayload(wire::Frame frame,
+                                                   const v1::Header& header) {
+  std::vector<Fd> fds = frame.take_fds();
+  auto owner = std::make_shared<const wire::Frame>(std::move(frame));
+  return client::ReceivedPayload(std::move(owner), std::move(fds),
+                                 header.inline_buffer_sizes());
+}
+
 void Client::Impl::FailAll(const absl::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     if (!closed_.ok()) return;
     closed_ = status;
+    closed_flag_.store(true);
     for (auto& [id, pending] : pending_) {
-      if (pending.waiter) {
+      if (pending.stream) {
+        pending.stream->Finish(status);
+      } else if (pending.waiter) {
         pending.waiter->result = status;
         pending.waiter->done = true;
       } else {
@@ -579,6 +629,8 @@ void Client::Impl::FailAll(const absl::Status& status) {
     pending_.clear();
     async_deadlines_.clear();
   }
+  streams_.FailAll(absl::UnavailableError(
+      absl::StrCat("the connection to the broker ended: ", status.message())));
   if (status.code() != absl::StatusCode::kCancelled) {
     SB_LOG(DEBUG) << "client :" << connection_id_
                   << " disconnected: " << status;
@@ -650,6 +702,8 @@ void Client::Impl::DispatchLoop() {
     // Replies queued by handlers go out now, as late as possible before the
     // thread blocks: a Unix socket wakes the reader on the writer's CPU
     // expecting the writer to sleep next, so work after the write delays it.
+    // Cleared first: a Publish() after this point asks again.
+    flush_requested_.store(false);
     if (writer_.has_queued()) {
       if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
     }
@@ -753,6 +807,16 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
     info.deadline = absl::Now() + absl::Microseconds(call.timeout_us());
   }
   info.caller_accepts_fds = caller_accepts_fds;
+  const Service::Method& handlers = method->second;
+  if (handlers.stream_handler && !call.has_stream()) {
+    SendReply(request_id,
+              absl::FailedPreconditionError(absl::StrCat(
+                  call.service(), "/", call.method(),
+                  " is a stream method; call it with CallStream()")),
+              "", caller_accepts_fds);
+    return;
+  }
+  info.initial_credit = call.stream().initial_credit();
   absl::StatusOr<Payload> request = client::ReceivedPayload(
       std::move(frame), std::move(fds), call_header_.inline_buffer_sizes());
   if (!request.ok()) {
@@ -760,6 +824,14 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
     return;
   }
   info.buffers = request->buffers();
+  if (handlers.stream_handler) {
+    StartStream(request_id, std::move(info), *std::move(request),
+                std::move(service), handlers.stream_handler,
+                handlers.response_type);
+    return;
+  }
+  // A plain method called with `stream` answers as usual: its one REPLY is
+  // the final one of a stream of no messages.
   SendReply(request_id, method->second.handler(info, *request),
             method->second.response_type, caller_accepts_fds);
 }
@@ -767,7 +839,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
 void Client::Impl::SendReply(uint64_t request_id,
                              absl::StatusOr<Payload> result,
                              const std::string& response_type,
-                             bool caller_accepts_fds) {
+                             bool caller_accepts_fds, bool defer) {
   std::string header_bytes;
   Payload payload;
   client::FrameWriter::Buffers buffers = client::FrameWriter::Buffers::kInline;
@@ -809,11 +881,12 @@ void Client::Impl::SendReply(uint64_t request_id,
     prefix.payload_length =
         static_cast<uint32_t>(client::InlineLength(payload));
   }
-  // Queued: the dispatch loop flushes just before it sleeps. If this fails
-  // the connection is gone and the broker answers the caller.
+  // Deferred on the dispatch thread, whose loop flushes just before it
+  // sleeps. If this fails the connection is gone and the broker answers the
+  // caller.
   writer_
-      .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload),
-            /*defer=*/true, buffers)
+      .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload), defer,
+            buffers)
       .IgnoreError();
 }
 
@@ -821,6 +894,10 @@ void Client::Impl::HandleEvent(const wire::Frame& frame) {
   absl::StatusOr<v1::Header> header = frame.ParseHeader();
   if (!header.ok() || !header->has_event()) return;
   const v1::Event& event = header->event();
+  if (event.has_messages_dropped()) {
+    HandleDrops(event.messages_dropped());
+    return;
+  }
   NameCallback callback;
   std::string name;
   bool owned = false;
@@ -857,7 +934,7 @@ absl::StatusOr<Payload> Client::Impl::Call(absl::string_view service,
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));
   call->set_method(std::string(method));
-  call->set_timeout_us(ToMicros(timeout));
+  call->set_timeout_us(TimeoutMicros(timeout));
   if (!request_type.empty()) call->set_request_type(std::string(request_type));
   return Request(wire::Kind::kCall, header, std::move(request), timeout,
                  /*is_call=*/true);
@@ -870,7 +947,7 @@ void Client::Impl::CallAsync(absl::string_view service,
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));
   call->set_method(std::string(method));
-  call->set_timeout_us(ToMicros(timeout));
+  call->set_timeout_us(TimeoutMicros(timeout));
   Pending pending;
   pending.callback = std::move(done);
   pending.deadline = absl::Now() + timeout + kLocalDeadlineGrace;

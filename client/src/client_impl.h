@@ -14,7 +14,14 @@
 // dispatch thread in arrival order, so handlers and callbacks always run on
 // the dispatch thread, one at a time, in order.
 //
-// Writing goes through FrameWriter from any thread.
+// Writing goes through FrameWriter from any thread. Calls and replies are
+// written at once (or queued behind what the socket did not take);
+// published messages only join the queue, copied into batch blocks, and the
+// dispatch thread writes them in large sendmsg() calls (client_topics.cc).
+//
+// The parts beyond calls live in their own files: topics (client_topics.cc
+// with Subscriptions), streams (client_streams.cc with ReplyStream::Impl,
+// StreamWriter::Impl and RunningStreams).
 #ifndef SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 #define SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 
@@ -39,6 +46,10 @@
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
 #include "client/src/received_fds.h"
+#include "client/src/reply_stream.h"
+#include "client/src/running_streams.h"
+#include "client/src/stream_writer.h"
+#include "client/src/subscriptions.h"
 #include "switchboard/client.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
@@ -70,6 +81,28 @@ class Client::Impl {
   absl::Status Release(absl::string_view name);
   void OnNameChange(NameCallback callback);
 
+  // Topics (client_topics.cc).
+  absl::Status Publish(absl::string_view topic, Payload message,
+                       absl::string_view message_type, absl::Duration timeout);
+  absl::StatusOr<PublishResult> PublishConfirmed(absl::string_view topic,
+                                                 Payload message,
+                                                 absl::string_view message_type,
+                                                 absl::Duration timeout);
+  absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
+                                     MessageCallback on_message,
+                                     const SubscribeOptions& options);
+  absl::Status Unsubscribe(uint64_t subscription);
+  absl::StatusOr<SubscriptionStats> GetSubscriptionStats(
+      uint64_t subscription) const;
+
+  // Streams (client_streams.cc).
+  absl::StatusOr<std::unique_ptr<ReplyStream>> CallStream(
+      absl::string_view service, absl::string_view method, Payload request,
+      absl::string_view request_type, const StreamOptions& options);
+
+  // A CALL's timeout_us for `timeout` (at least 1 us, at most 24 hours).
+  static uint64_t TimeoutMicros(absl::Duration timeout);
+
  private:
   using Task = absl::AnyInvocable<void()>;
 
@@ -89,7 +122,9 @@ class Client::Impl {
     std::shared_ptr<Waiter> waiter;
     CallCallback callback;
     absl::Time deadline = absl::InfiniteFuture();  // async calls only
-    bool is_call = false;                // a CALL (cancelled on local timeout)
+    bool is_call = false;  // a CALL (cancelled on local timeout)
+    // A streamed call: MORE replies go to it, and the final one ends it.
+    std::shared_ptr<ReplyStream::Impl> stream;
     std::unique_ptr<InlineRetry> retry;  // only for a CALL sent with fds
   };
   struct Started {
@@ -109,7 +144,8 @@ class Client::Impl {
   // Encodes and sends one frame whose buffers travel as `buffers` says.
   absl::Status SendFrame(wire::Kind kind, uint64_t request_id,
                          const v1::Header& header, Payload payload,
-                         client::FrameWriter::Buffers buffers, bool defer);
+                         client::FrameWriter::Buffers buffers, bool defer,
+                         uint16_t flags = 0);
   // The broker answered a CALL sent with descriptors: the callee takes none.
   // Sends it again, inline, under the same request id and puts `pending`
   // back. Returns the error to complete the call with if that fails.
@@ -157,6 +193,9 @@ class Client::Impl {
   absl::Status RouteLocked(wire::Frame frame)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RouteReplyLocked(wire::Frame frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The payload of a REPLY whose header is `header` (may be empty).
+  static absl::StatusOr<Payload> ReplyPayload(wire::Frame frame,
+                                              const v1::Header& header);
   void FailAll(const absl::Status& status);
   void SendCancel(uint64_t request_id);
 
@@ -170,8 +209,41 @@ class Client::Impl {
   void HandleCall(std::shared_ptr<const wire::Frame> frame,
                   std::vector<Fd> fds);
   void HandleEvent(const wire::Frame& frame);
+  // Sends the final REPLY to a call; `defer` leaves it to the dispatch
+  // thread's flush (only the dispatch thread defers).
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
-                 const std::string& response_type, bool caller_accepts_fds);
+                 const std::string& response_type, bool caller_accepts_fds,
+                 bool defer = true);
+
+  // Topics (client_topics.cc).
+  // Errors: kInvalidArgument for a malformed topic, kPermissionDenied for
+  // one under "switchboard.".
+  static absl::Status CheckPublishTopic(absl::string_view topic);
+  // Waits while more than kPublishQueueBytes wait to be written. On the
+  // dispatch thread, which cannot wait for its own flush, writes itself.
+  absl::Status WaitForPublishRoom(absl::Duration timeout);
+  // Has the dispatch thread write the queued messages, waking it only when
+  // no such flush is pending already.
+  void RequestFlush();
+  // Dispatch thread: a MESSAGE frame, or an EVENT messages_dropped.
+  void HandleMessage(const std::shared_ptr<const wire::Frame>& frame,
+                     std::vector<Fd> fds, absl::Time received);
+  void HandleDrops(const v1::Event::MessagesDropped& drops);
+
+  // Streams (client_streams.cc).
+  // Dispatch thread: starts a stream handler for a CALL that asked for a
+  // stream, or answers RESOURCE_EXHAUSTED when too many run.
+  void StartStream(uint64_t request_id, CallInfo info, Payload request,
+                   std::shared_ptr<const Service> service,
+                   const StreamHandler& handler,
+                   const std::string& response_type);
+  // Sends one message of a stream this client serves (REPLY flagged MORE).
+  absl::Status SendStreamMessage(uint64_t request_id, Payload message,
+                                 const std::string& response_type,
+                                 bool caller_accepts_fds);
+  // Routes a CREDIT or CANCEL for a stream this client serves.
+  void RouteStreamControlLocked(const wire::Frame& frame)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Immutable after construction.
   Fd fd_;
@@ -187,18 +259,29 @@ class Client::Impl {
   const uint32_t max_fds_per_frame_;
   client::FrameWriter writer_;
   std::atomic<bool> stopping_{false};
+  // Mirrors !closed_.ok() for Publish(), which takes no lock of ours.
+  std::atomic<bool> closed_flag_{false};
+  // The dispatch thread was asked to flush published messages and has not
+  // started that flush yet.
+  std::atomic<bool> flush_requested_{false};
+  client::Subscriptions subscriptions_;
+  // Stream handlers this client serves; stopped (threads joined) by ~Impl.
+  client::RunningStreams streams_{kMaxConcurrentStreams};
 
   // Touched only by the holder of the reader role.
   wire::FrameDecoder decoder_;
   client::ReceivedFds received_fds_;
-  // Touched only by the dispatch thread (HandleCall).
+  // Touched only by the dispatch thread (HandleCall, HandleMessage).
   v1::Header call_header_;
+  v1::Header message_header_;
 
   mutable absl::Mutex mu_;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;
   bool foreign_reader_ ABSL_GUARDED_BY(mu_) = false;  // reader isn't dispatch
   bool read_watch_on_ ABSL_GUARDED_BY(mu_) = false;
-  bool uses_async_ ABSL_GUARDED_BY(mu_) = false;  // CallAsync() was used
+  // CallAsync() or CallStream() was used: replies arrive unasked.
+  bool uses_async_ ABSL_GUARDED_BY(mu_) = false;
+  bool subscribed_ ABSL_GUARDED_BY(mu_) = false;  // Subscribe() was used
   absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);

@@ -73,6 +73,50 @@ absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
   return FlushLocked();
 }
 
+absl::Status FrameWriter::SendCopy(
+    std::initializer_list<absl::string_view> parts) {
+  size_t size = 0;
+  for (absl::string_view part : parts) size += part.size();
+  absl::MutexLock lock(&mu_);
+  if (!failure_.ok()) return failure_;
+  if (!queue_.empty() && queued_bytes_ + size > max_queued_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("client send queue full: ", queued_bytes_,
+                     " bytes wait for the broker to read them (limit ",
+                     max_queued_bytes_, ")"));
+  }
+  if (queue_.empty() || !queue_.back().batch ||
+      queue_.back().head.size() + size > kBatchBytes) {
+    Pending block;
+    block.batch = true;
+    block.head.reserve(std::max(size, kBatchBytes));
+    queue_.push_back(std::move(block));
+  }
+  Pending& block = queue_.back();
+  for (absl::string_view part : parts) {
+    block.head.append(part.data(), part.size());
+  }
+  block.size += size;
+  queued_bytes_ += size;
+  queued_.store(true, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+size_t FrameWriter::queued_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return queued_bytes_;
+}
+
+bool FrameWriter::WaitForRoom(size_t limit, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queued_bytes_ <= limit || !failure_.ok();
+  };
+  // The condition is re-evaluated whenever mu_ is released, so a flush that
+  // drains the queue wakes us without a separate signal.
+  return mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
+}
+
 absl::Status FrameWriter::Flush() {
   absl::MutexLock lock(&mu_);
   return FlushLocked();
@@ -140,6 +184,7 @@ absl::Status FrameWriter::WriteLocked() {
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
     ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sends_.fetch_add(1, std::memory_order_relaxed);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();

@@ -20,12 +20,15 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "switchboard/payload.h"
 
 namespace switchboard::client {
@@ -60,6 +63,26 @@ class FrameWriter {
   absl::Status Send(std::string head, Payload payload, bool defer = false,
                     Buffers buffers = Buffers::kInline);
 
+  // Queues a small frame without buffers, made of `parts`, by copying it
+  // into a batch block: consecutive small frames share blocks of up to
+  // kBatchBytes, so a burst of them costs one iovec per block and few
+  // sendmsg() calls. The frame goes out with the next Flush() or immediate
+  // Send(). Errors as Send().
+  absl::Status SendCopy(std::initializer_list<absl::string_view> parts);
+  // Frames at most this large may go through SendCopy().
+  static constexpr size_t kBatchBytes = 64 << 10;
+
+  // Bytes queued and not yet written.
+  size_t queued_bytes() const;
+  // Waits until at most `limit` bytes are queued, the writer failed, or
+  // `deadline` passes; returns whether there is room (or the writer failed,
+  // which the next Send() reports).
+  bool WaitForRoom(size_t limit, absl::Time deadline);
+  // sendmsg() calls made so far.
+  uint64_t SendsForTest() const {
+    return sends_.load(std::memory_order_relaxed);
+  }
+
   // Writes queued frames until the queue is empty or the socket is full.
   // Errors: kUnavailable if the socket failed.
   absl::Status Flush();
@@ -74,6 +97,7 @@ class FrameWriter {
     size_t size = 0;    // head + payload (+ inline buffers) bytes
     size_t offset = 0;  // bytes already written
     bool buffers_inline = false;
+    bool batch = false;    // a block of copied frames that may grow
     std::vector<int> fds;  // owned by payload.buffers(); sent with byte 0
   };
   // Appends the not yet written parts of `frame` to `iov`, up to `max`.
@@ -94,6 +118,7 @@ class FrameWriter {
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   bool watching_ ABSL_GUARDED_BY(mu_) = false;  // writability watch armed
   std::atomic<bool> queued_{false};  // !queue_.empty(); written under mu_
+  std::atomic<uint64_t> sends_{0};
 };
 
 }  // namespace switchboard::client

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -190,6 +191,59 @@ TEST(FrameWriterTest, ABufferWithoutADescriptorCannotGoAsOne) {
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(writer.has_queued());
+}
+
+TEST(FrameWriterTest, CopiedFramesGoOutInFewWrites) {
+  SocketPair pair = MakePair();
+  int buffer = 4 << 20;
+  ::setsockopt(pair.writer.get(), SOL_SOCKET, SO_SNDBUF, &buffer,
+               sizeof buffer);
+  FrameWriter writer(pair.writer.get(), 64 << 20, [](bool) {});
+  std::string expected;
+  constexpr int kFrames = 10000;
+  for (int i = 0; i < kFrames; ++i) {
+    const std::string head = absl::StrCat("h", i, ":");
+    const std::string body = absl::StrCat("message ", i, ";");
+    ASSERT_TRUE(writer.SendCopy({head, body}).ok());
+    expected += head + body;
+  }
+  EXPECT_EQ(writer.SendsForTest(), 0u);  // nothing written before the flush
+  EXPECT_EQ(writer.queued_bytes(), expected.size());
+  std::string got;
+  while (writer.has_queued()) {
+    ASSERT_TRUE(writer.Flush().ok());
+    got += ReadAll(pair.reader.get());
+  }
+  got += ReadAll(pair.reader.get());
+  EXPECT_EQ(got, expected);
+  // About 200 KB in 64 KiB blocks: a handful of sendmsg() calls, not 10000.
+  EXPECT_LE(writer.SendsForTest(), 16u);
+  EXPECT_EQ(writer.queued_bytes(), 0u);
+}
+
+TEST(FrameWriterTest, CopiedFramesKeepTheirOrderWithOtherFrames) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});
+  ASSERT_TRUE(writer.SendCopy({"a", "1"}).ok());
+  ASSERT_TRUE(writer.Send("b", Payload("2"), /*defer=*/true).ok());
+  ASSERT_TRUE(writer.SendCopy({"c", "3"}).ok());
+  ASSERT_TRUE(writer.Send("d", Payload("4")).ok());  // writes everything
+  EXPECT_EQ(ReadAll(pair.reader.get()), "a1b2c3d4");
+}
+
+TEST(FrameWriterTest, WaitForRoomReturnsOnceAFlushDrainsTheQueue) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 64 << 20, [](bool) {});
+  const std::string chunk(1000, 'x');
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(writer.SendCopy({chunk}).ok());
+  EXPECT_FALSE(writer.WaitForRoom(1000, absl::Now() + absl::Milliseconds(10)));
+  std::thread flusher([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    writer.Flush().IgnoreError();
+  });
+  EXPECT_TRUE(writer.WaitForRoom(1000, absl::Now() + absl::Seconds(10)));
+  flusher.join();
+  ReadAll(pair.reader.get());
 }
 
 }  // namespace

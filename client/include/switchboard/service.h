@@ -82,7 +82,7 @@ class Service {
 
   // Adds (or replaces) a raw-bytes method.
   Service& AddMethod(std::string method, MethodHandler handler) {
-    methods_[std::move(method)] = Method{std::move(handler), "", ""};
+    methods_[std::move(method)] = Method{std::move(handler), nullptr, "", ""};
     return *this;
   }
 
@@ -115,7 +115,7 @@ class Service {
       }
     };
     methods_[std::move(method)] =
-        Method{std::move(raw), Request::descriptor()->full_name(),
+        Method{std::move(raw), nullptr, Request::descriptor()->full_name(),
                Response::descriptor()->full_name()};
     return *this;
   }

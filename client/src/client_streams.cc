@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+//
+// Client::Impl's streams (docs/PROTOCOL.md 5.4), both ends.
+//
+// Caller: CallStream() sends a CALL with stream{initial_credit = window} and
+// hands back a ReplyStream whose Impl sits in the pending table; the thread
+// that reads the socket pushes each MORE reply into it and ends it with the
+// final REPLY (client_impl.cc, RouteReplyLocked). The stream reaches the
+// connection only through its Link (CREDIT, CANCEL), which closes when it
+// ends, and every pending stream is ended when the connection is.
+//
+// Callee: a CALL that asks for a stream of a stream method starts the
+// handler on a thread of its own (RunningStreams) with a StreamWriter whose
+// credit the reader feeds from CREDIT frames; its returned status becomes
+// the final REPLY. MORE replies are written at once from that thread.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "client/src/client_impl.h"
+
+namespace switchboard {
+namespace {
+
+// How long past a stream's timeout Next() waits for the broker's own
+// DEADLINE_EXCEEDED before it gives up locally.
+constexpr absl::Duration kStreamDeadlineGrace = absl::Seconds(2);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
+    absl::string_view service, absl::string_view method, Payload request,
+    absl::string_view request_type, const StreamOptions& options) {
+  if (options.window == 0) {
+    return absl::InvalidArgumentError("a stream's window must be at least 1");
+  }
+  v1::Header header;
+  v1::Call* call = header.mutable_call();
+  call->set_service(std::string(service));
+  call->set_method(std::string(method));
+  call->set_timeout_us(TimeoutMicros(options.timeout));
+  if (!request_type.empty()) call->set_request_type(std::string(request_type));
+  call->mutable_stream()->set_initial_credit(options.window);
+
+  // The request id is known once the CALL is started, before the caller can
+  // take a message (and so before any CREDIT or CANCEL is sent).
+  auto request_id = std::make_shared<std::atomic<uint64_t>>(0);
+  ReplyStream::Impl::Link link;
+  link.send_credit = [this, request_id](uint32_t grant) {
+    v1::Header credit;
+    credit.mutable_credit()->set_grant(grant);
+    // Best effort: if the connection is gone, the stream ends with it.
+    SendFrame(wire::Kind::kCredit, request_id->load(), credit, Payload(),
+              client::FrameWriter::Buffers::kInline, /*defer=*/false)
+        .IgnoreError();
+  };
+  link.send_cancel = [this, request_id] { SendCancel(request_id->load()); };
+  const absl::Duration timeout =
+      std::min(options.timeout, absl::Hours(24)) + kStreamDeadlineGrace;
+  auto stream = std::make_shared<ReplyStream::Impl>(
+      options.window, absl::Now() + timeout, std::move(link));
+
+  Pending pending;
+  pending.stream = stream;
+  pending.is_call = true;
+  SB_ASSIGN_OR_RETURN(Started started,
+                      StartRequest(wire::Kind::kCall, header,
+                                   std::move(request), std::move(pending),
+                                   /*try_read=*/false));
+  request_id->store(started.request_id);
+  return std::make_unique<ReplyStream>(std::move(stream));
+}
+
+void Client::Impl::StartStream(uint64_t request_id, CallInfo info,
+                               Payload request,
+                               std::shared_ptr<const Service> service,
+                               const StreamHandler& handler,
+                               const std::string& response_type) {
+  const bool caller_accepts_fds = info.caller_accepts_fds;
+  auto writer = std::make_shared<StreamWriter::Impl>(
+      info.initial_credit, info.deadline,
+      [this, request_id, response_type, caller_accepts_fds](Payload message) {
+        return SendStreamMessage(request_id, std::move(message), response_type,
+                                 caller_accepts_fds);
+      });
+  // `handler` belongs to `service`, which the thread keeps alive.
+  absl::Status started = streams_.Start(
+      request_id, writer,
+      [this, request_id, info = std::move(info), request = std::move(request),
+       service = std::move(service), &handler, writer, caller_accepts_fds] {
+        StreamWriter out(writer);
+        absl::Status status = handler(info, request, out);
+        absl::StatusOr<Payload> final_reply = Payload();
+        if (!status.ok()) final_reply = status;
+        SendReply(request_id, std::move(final_reply), "", caller_accepts_fds,
+                  /*defer=*/false);
+      });
+  if (!started.ok()) {
+    SendReply(request_id, started, "", caller_accepts_fds);
+  }
+}
+
+absl::Status Client::Impl::SendStreamMessage(uint64_t request_id,
+                                             Payload message,
+                                             const std::string& response_type,
+                                             bool caller_accepts_fds) {
+  v1::Header header;
+  if (!response_type.empty()) {
+    header.mutable_reply()->set_response_type(response_type);
+  }
+  v1::Header inline_header;
+  SB_ASSIGN_OR_RETURN(client::FrameWriter::Buffers buffers,
+                      PlanBuffers(message, caller_accepts_fds, header,
+                                  "stream message", inline_header));
+  const bool inline_buffers = !message.buffers().empty() &&
+                              buffers == client::FrameWriter::Buffers::kInline;
+  return SendFrame(wire::Kind::kReply, request_id,
+                   inline_buffers ? inline_header : header, std::move(message),
+                   buffers, /*defer=*/false, wire::kFlagMore);
+}
+
+void Client::Impl::RouteStreamControlLocked(const wire::Frame& frame) {
+  if (frame.kind() == wire::Kind::kCancel) {
+    streams_.Cancel(frame.request_id());
+    return;
+  }
+  absl::StatusOr<v1::Header> header = frame.ParseHeader();
+  if (!header.ok() || !header->has_credit()) return;
+  streams_.Grant(frame.request_id(), header->credit().grant());
+}
+
+}  // namespace switchboard

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+//
+// Client::Impl's topics (docs/PROTOCOL.md 5.5): publishing, subscriptions,
+// and the MESSAGE frames and drop reports that arrive for them.
+//
+// Publishing is fire and forget and batched. A small message is copied into
+// the FrameWriter's current batch block (prefix, header and payload side by
+// side), and the dispatch thread writes the blocks in large sendmsg() calls.
+// The publisher wakes the dispatch thread only when no flush is pending
+// already, so under load a burst of Publish() calls costs one eventfd write
+// per flush, not one wakeup per message. Larger messages and messages with
+// buffers are queued by reference instead (never copied). Calls still write
+// at once, and take the queued messages along, in order.
+#include <poll.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "client/src/buffer_transport.h"
+#include "client/src/client_impl.h"
+#include "wire/topic.h"
+
+namespace switchboard {
+namespace {
+
+// Publish() waits for room when more than this waits to be written.
+constexpr size_t kPublishQueueBytes = 4u << 20;
+// Messages up to this size are copied into batch blocks; larger ones are
+// queued by reference.
+constexpr size_t kCopyBytes = 16u << 10;
+
+v1::OverflowPolicy ToWire(OverflowPolicy policy) {
+  switch (policy) {
+    case OverflowPolicy::kDropOldest:
+      return v1::OVERFLOW_POLICY_DROP_OLDEST;
+    case OverflowPolicy::kDropNewest:
+      return v1::OVERFLOW_POLICY_DROP_NEWEST;
+    case OverflowPolicy::kDisconnect:
+      return v1::OVERFLOW_POLICY_DISCONNECT;
+  }
+  return v1::OVERFLOW_POLICY_UNSPECIFIED;
+}
+
+OverflowPolicy FromWire(v1::OverflowPolicy policy) {
+  switch (policy) {
+    case v1::OVERFLOW_POLICY_DROP_NEWEST:
+      return OverflowPolicy::kDropNewest;
+    case v1::OVERFLOW_POLICY_DISCONNECT:
+      return OverflowPolicy::kDisconnect;
+    default:
+      return OverflowPolicy::kDropOldest;
+  }
+}
+
+}  // namespace
+
+absl::Status Client::Impl::CheckPublishTopic(absl::string_view topic) {
+  SB_RETURN_IF_ERROR(wire::ValidateTopic(topic));
+  if (wire::IsReservedTopic(topic)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("topic ", topic,
+                     " is reserved for the broker; clients may not publish "
+                     "on switchboard.*"));
+  }
+  return absl::OkStatus();
+}
+
+void Client::Impl::RequestFlush() {
+  if (OnDispatchThread()) return;  // its loop flushes before it sleeps
+  if (!flush_requested_.exchange(true)) Wake();
+}
+
+absl::Status Client::Impl::WaitForPublishRoom(absl::Duration timeout) {
+  if (writer_.queued_bytes() <= kPublishQueueBytes) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Status full = absl::ResourceExhaustedError(
+      absl::StrCat("more than ", kPublishQueueBytes,
+                   " bytes of this client's output still wait for the broker"));
+  if (!OnDispatchThread()) {
+    RequestFlush();
+    return writer_.WaitForRoom(kPublishQueueBytes, deadline) ? absl::OkStatus()
+                                                             : full;
+  }
+  // The dispatch thread cannot wait for its own flush: write here, waiting
+  // for the socket to take more.
+  while (true) {
+    SB_RETURN_IF_ERROR(writer_.Flush());
+    if (writer_.queued_bytes() <= kPublishQueueBytes) return absl::OkStatus();
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return full;
+    pollfd p{fd_.get(), POLLOUT, 0};
+    ::poll(&p, 1,
+           static_cast<int>(
+               std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 1000)));
+  }
+}
+
+absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
+                                   absl::string_view message_type,
+                                   absl::Duration timeout) {
+  SB_RETURN_IF_ERROR(CheckPublishTopic(topic));
+  if (closed_flag_.load(std::memory_order_relaxed)) {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+  SB_RETURN_IF_ERROR(WaitForPublishRoom(timeout));
+  // Reused per thread: a publish in a loop allocates nothing here.
+  thread_local v1::Header header;
+  thread_local std::string header_bytes;
+  header.Clear();
+  v1::Publish* publish = header.mutable_publish();
+  publish->set_topic(topic.data(), topic.size());
+  publish->set_message_type(message_type.data(), message_type.size());
+  if (message.buffers().empty() && message.size() <= kCopyBytes) {
+    if (message.size() > max_payload_bytes_) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("message of ", message.size(),
+                       " bytes exceeds the broker's max_payload_bytes (",
+                       max_payload_bytes_, ")"));
+    }
+    header.SerializeToString(&header_bytes);
+    wire::Prefix prefix;
+    prefix.kind = wire::Kind::kPublish;
+    prefix.header_length = static_cast<uint32_t>(header_bytes.size());
+    prefix.payload_length = static_cast<uint32_t>(message.size());
+    char head[wire::kPrefixBytes];
+    wire::EncodePrefix(prefix, head);
+    SB_RETURN_IF_ERROR(writer_.SendCopy(
+        {absl::string_view(head, sizeof head), header_bytes, message.view()}));
+  } else {
+    // Descriptors on a Unix socket, inline on TCP: the broker cannot
+    // inline buffers for a subscriber that takes no descriptors (it drops
+    // the message for that subscription and reports it).
+    v1::Header inline_header;
+    SB_ASSIGN_OR_RETURN(client::FrameWriter::Buffers buffers,
+                        PlanBuffers(message, /*receiver_takes_fds=*/true,
+                                    header, "message", inline_header));
+    const bool inline_buffers =
+        !message.buffers().empty() &&
+        buffers == client::FrameWriter::Buffers::kInline;
+    SB_RETURN_IF_ERROR(SendFrame(wire::Kind::kPublish, /*request_id=*/0,
+                                 inline_buffers ? inline_header : header,
+                                 std::move(message), buffers,
+                                 /*defer=*/true));
+  }
+  RequestFlush();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PublishResult> Client::Impl::PublishConfirmed(
+    absl::string_view topic, Payload message, absl::string_view message_type,
+    absl::Duration timeout) {
+  SB_RETURN_IF_ERROR(CheckPublishTopic(topic));
+  v1::Header header;
+  header.mutable_publish()->set_topic(std::string(topic));
+  header.mutable_publish()->set_message_type(std::string(message_type));
+  SB_ASSIGN_OR_RETURN(Payload reply,
+                      Request(wire::Kind::kPublish, header, std::move(message),
+                              timeout, /*is_call=*/false));
+  v1::PublishResult result;
+  if (!result.ParseFromArray(reply.data(), static_cast<int>(reply.size()))) {
+    return absl::InternalError("broker sent a malformed PublishResult");
+  }
+  return PublishResult{result.delivered(), result.dropped()};
+}
+
+absl::StatusOr<uint64_t> Client::Impl::Subscribe(
+    absl::string_view pattern, MessageCallback on_message,
+    const SubscribeOptions& options) {
+  SB_RETURN_IF_ERROR(wire::ValidatePattern(pattern));
+  const uint64_t id = subscriptions_.NextId();
+  // Added before the broker confirms: MESSAGE frames for it may follow the
+  // REPLY closely, and they are handled on the dispatch thread.
+  subscriptions_.Add(id, std::string(pattern), std::move(on_message),
+                     options.on_drop);
+  {
+    absl::MutexLock lock(&mu_);
+    subscribed_ = true;  // messages arrive unasked from now on
+    UpdateReadWatchLocked();
+  }
+  v1::Header header;
+  v1::Subscribe* subscribe = header.mutable_subscribe();
+  subscribe->set_subscription_id(id);
+  subscribe->set_pattern(std::string(pattern));
+  subscribe->set_max_messages(options.max_messages);
+  subscribe->set_max_bytes(options.max_bytes);
+  subscribe->set_policy(ToWire(options.policy));
+  absl::StatusOr<Payload> reply =
+      Request(wire::Kind::kSubscribe, header, Payload(), kDefaultCallTimeout,
+              /*is_call=*/false);
+  v1::SubscribeResult result;
+  if (reply.ok() &&
+      !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
+    reply = absl::InternalError("broker sent a malformed SubscribeResult");
+  }
+  if (!reply.ok()) {
+    subscriptions_.Remove(id);
+    return reply.status();
+  }
+  subscriptions_.SetLimits(id, result.max_messages(), result.max_bytes(),
+                           FromWire(result.policy()));
+  return id;
+}
+
+absl::Status Client::Impl::Unsubscribe(uint64_t subscription) {
+  // Removed first, so no callback of it starts once this returns, whatever
+  // the broker still has in flight.
+  if (!subscriptions_.Remove(subscription)) {
+    return absl::NotFoundError(
+        absl::StrCat("this client has no subscription ", subscription));
+  }
+  v1::Header header;
+  header.mutable_unsubscribe()->set_subscription_id(subscription);
+  return Request(wire::Kind::kUnsubscribe, header, Payload(),
+                 kDefaultCallTimeout, /*is_call=*/false)
+      .status();
+}
+
+absl::StatusOr<SubscriptionStats> Client::Impl::GetSubscriptionStats(
+    uint64_t subscription) const {
+  std::optional<SubscriptionStats> stats = subscriptions_.Stats(subscription);
+  if (!stats.has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("this client has no subscription ", subscription));
+  }
+  return *std::move(stats);
+}
+
+void Client::Impl::HandleMessage(
+    const std::shared_ptr<const wire::Frame>& frame, std::vector<Fd> fds,
+    absl::Time received) {
+  absl::string_view header_bytes = frame->header_bytes();
+  if (!message_header_.ParseFromArray(header_bytes.data(),
+                                      static_cast<int>(header_bytes.size())) ||
+      !message_header_.has_publish()) {
+    SB_LOG(WARNING) << "client :" << connection_id_
+                    << " dropped a MESSAGE without a publish header";
+    return;
+  }
+  Message message;
+  message.topic = message_header_.publish().topic();
+  message.message_type = message_header_.publish().message_type();
+  message.sender = frame->prefix().sender;
+  message.sender_uid = frame->prefix().sender_uid;
+  message.sender_pid = frame->prefix().sender_pid;
+  message.received = received;
+  absl::StatusOr<Payload> payload = client::ReceivedPayload(
+      frame, std::move(fds), message_header_.inline_buffer_sizes());
+  if (!payload.ok()) {
+    SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
+                    << message.topic << ": " << payload.status();
+    return;
+  }
+  message.payload = *std::move(payload);
+  // An unknown id is a subscription that ended: its late messages go.
+  subscriptions_.Deliver(frame->request_id(), message);
+}
+
+void Client::Impl::HandleDrops(const v1::Event::MessagesDropped& drops) {
+  DropReport report;
+  report.subscription = drops.subscription_id();
+  report.count = drops.count();
+  report.total = drops.total();
+  report.reason = drops.reason();
+  subscriptions_.ReportDrop(report);
+}
+
+}  // namespace switchboard
