@@ -18,6 +18,52 @@ namespace switchboard::server {
 namespace {
 
 constexpr int kMaxIovecs = IOV_MAX;
+// Pieces up to this size are copied into one staging buffer instead of
+// getting an iovec each: the kernel copies a few long iovecs much faster
+// than hundreds of tiny ones, and small messages are two tiny pieces each.
+constexpr size_t kCoalesceBytes = 256;
+constexpr size_t kStageBytes = 64 * 1024;
+
+// The iovecs of one sendmsg. Owned by the loop thread for one batch: the
+// kernel has copied the staged bytes once sendmsg returns.
+class Gather {
+ public:
+  // Whether `pieces` more iovecs fit.
+  bool HasRoom(int pieces) const { return count_ + pieces <= kMaxIovecs; }
+
+  void Add(const char* data, size_t size) {
+    if (size <= kCoalesceBytes && staged_ + size <= kStageBytes) {
+      char* to = stage_ + staged_;
+      std::memcpy(to, data, size);
+      staged_ += size;
+      if (count_ > 0 && static_cast<char*>(iov_[count_ - 1].iov_base) +
+                                iov_[count_ - 1].iov_len ==
+                            to) {
+        iov_[count_ - 1].iov_len += size;
+      } else {
+        iov_[count_++] = iovec{to, size};
+      }
+    } else {
+      iov_[count_++] = iovec{const_cast<char*>(data), size};
+    }
+    bytes_ += size;
+  }
+
+  absl::Span<const iovec> iovecs() const {
+    return absl::MakeConstSpan(iov_, static_cast<size_t>(count_));
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  // One per thread: brokers in tests run on several loop threads.
+  static thread_local char stage_[kStageBytes];
+  iovec iov_[kMaxIovecs];
+  int count_ = 0;
+  size_t staged_ = 0;
+  size_t bytes_ = 0;
+};
+
+thread_local char Gather::stage_[kStageBytes];
 
 const std::vector<Fd>& NoFds() {
   static const std::vector<Fd>* const none = new std::vector<Fd>();
@@ -80,6 +126,8 @@ const std::vector<Fd>& OutputQueue::EntryFds(const Entry& entry) {
 
 OutputQueue::Entry* OutputQueue::FindEntry(uint64_t seq) {
   if (entries_.empty() || seq < entries_.front().seq) return nullptr;
+  // A subscription's newest message is usually the queue's newest entry.
+  if (entries_.back().seq == seq) return &entries_.back();
   // Without a compaction since, the entry is where its number says.
   const uint64_t index = seq - entries_.front().seq;
   if (index < entries_.size() && entries_[index].seq == seq) {
@@ -170,26 +218,22 @@ void OutputQueue::Clear() {
 }
 
 absl::StatusOr<size_t> OutputQueue::Write(int socket) {
-  iovec iov[kMaxIovecs];
   int fds[io::kMaxFdsPerMessage];
   size_t total = 0;
   while (true) {
     PopFrontTombstones();
     if (entries_.empty()) return total;
-    int count = 0;
+    Gather gather;
     size_t fd_count = 0;
-    size_t batch_bytes = 0;
     // Entries from the front up to the last one whose descriptors go in
     // this batch.
     size_t fd_entries = 0;
     size_t skip = front_offset_;
-    for (size_t i = 0; i < entries_.size(); ++i) {
+    for (size_t i = 0; i < entries_.size() && gather.HasRoom(2); ++i) {
       const Entry& entry = entries_[i];
       const auto* message = std::get_if<Message>(&entry.body);
       const auto* frame = std::get_if<wire::Frame>(&entry.body);
       if (message == nullptr && frame == nullptr) continue;  // tombstone
-      const bool own_prefix = message != nullptr && skip < wire::kPrefixBytes;
-      if (count + (own_prefix ? 2 : 1) > kMaxIovecs) break;
       if (!entry.committed) {
         const std::vector<Fd>& entry_fds = EntryFds(entry);
         if (!entry_fds.empty()) {
@@ -202,12 +246,8 @@ absl::StatusOr<size_t> OutputQueue::Write(int socket) {
       absl::string_view bytes;
       if (message != nullptr) {
         bytes = message->frame->bytes();
-        if (own_prefix) {
-          iov[count].iov_base =
-              const_cast<char*>(message->prefix.data() + skip);
-          iov[count].iov_len = wire::kPrefixBytes - skip;
-          batch_bytes += iov[count].iov_len;
-          ++count;
+        if (skip < wire::kPrefixBytes) {
+          gather.Add(message->prefix.data() + skip, wire::kPrefixBytes - skip);
           skip = wire::kPrefixBytes;
         }
       } else {
@@ -215,16 +255,12 @@ absl::StatusOr<size_t> OutputQueue::Write(int socket) {
       }
       bytes.remove_prefix(skip);
       skip = 0;
-      iov[count].iov_base = const_cast<char*>(bytes.data());
-      iov[count].iov_len = bytes.size();
-      batch_bytes += bytes.size();
-      ++count;
+      gather.Add(bytes.data(), bytes.size());
     }
     // sendmsg rather than writev for MSG_NOSIGNAL: a client that vanished
     // must cost an EPIPE, not a SIGPIPE.
     absl::StatusOr<size_t> sent = io::SendWithFds(
-        socket, absl::MakeConstSpan(iov, static_cast<size_t>(count)),
-        absl::MakeConstSpan(fds, fd_count));
+        socket, gather.iovecs(), absl::MakeConstSpan(fds, fd_count));
     if (!sent.ok()) {
       return absl::UnavailableError(
           absl::StrCat("write failed: ", sent.status().message()));
@@ -235,7 +271,7 @@ absl::StatusOr<size_t> OutputQueue::Write(int socket) {
     CommitFront(fd_entries);
     Consume(n);
     total += n;
-    if (n < batch_bytes) return total;  // the socket is full
+    if (n < gather.bytes()) return total;  // the socket is full
   }
 }
 

@@ -10,8 +10,12 @@
 //     header or payload: the entry writes its own prefix, then the shared
 //     frame's bytes after the prefix.
 //
-// Writing: Write() gathers up to IOV_MAX iovecs (one per owned frame, two
-// per shared message) into one sendmsg. The descriptors of the frames in a
+// Writing: Write() gathers the queue into one sendmsg of up to IOV_MAX
+// iovecs. Pieces of at most 256 bytes (a shared message's own prefix, a
+// small frame) are copied into a 64 KiB per-thread staging buffer and go as
+// one iovec, because the kernel copies a few long iovecs much faster than
+// hundreds of tiny ones; larger pieces get an iovec of their own and are
+// never copied. The descriptors of the frames in a
 // batch that have not passed theirs yet go with it as one SCM_RIGHTS message
 // (at most io::kMaxFdsPerMessage; a frame's descriptors are never split, and
 // a batch ends before a frame whose descriptors would not fit). The kernel

@@ -154,6 +154,36 @@ TEST(OutputQueueTest, BatchesMoreFramesThanOneSendmsgTakes) {
   EXPECT_EQ(message.use_count(), 1);
 }
 
+TEST(OutputQueueTest, SmallFramesSurvivePartialWritesInsideABatch) {
+  SocketPair pair;
+  OutputQueue queue;
+  // Far more small frames than the socket holds: writes stop in the middle
+  // of frames that were gathered into one piece, and resume there.
+  constexpr int kFrames = 40000;
+  for (int i = 0; i < kFrames; ++i) {
+    if (i % 3 == 0) {
+      queue.Push(MakeFrame(wire::Kind::kReply, i, absl::StrCat("reply ", i)));
+    } else {
+      queue.PushMessage(i, MakeMessage(absl::StrCat("message ", i)));
+    }
+  }
+  size_t writes = 0;
+  std::vector<Received> frames;
+  while (!queue.empty()) {
+    absl::StatusOr<size_t> written = queue.Write(pair.writer());
+    ASSERT_TRUE(written.ok()) << written.status();
+    ++writes;
+    for (Received& frame : pair.Drain()) frames.push_back(std::move(frame));
+  }
+  EXPECT_GT(writes, 1u);
+  ASSERT_EQ(frames.size(), static_cast<size_t>(kFrames));
+  for (int i = 0; i < kFrames; ++i) {
+    EXPECT_EQ(frames[i].prefix.request_id, static_cast<uint64_t>(i));
+    EXPECT_EQ(frames[i].payload,
+              absl::StrCat(i % 3 == 0 ? "reply " : "message ", i));
+  }
+}
+
 TEST(OutputQueueTest, SharedMessageCarriesEachSubscriptionsRequestId) {
   SocketPair first_pair;
   SocketPair second_pair;
