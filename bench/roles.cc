@@ -18,6 +18,7 @@
 #include "bench/floor_memfd.h"
 #include "bench/measure.h"
 #include "bench/switchboard_system.h"
+#include "bench/switchboard_topics.h"
 #include "bench/topic_floor.h"
 #include "bench/topic_measure.h"
 #include "bench/topic_relay.h"
@@ -88,13 +89,25 @@ int RunClient(System system, absl::string_view address,
   return report.error.empty() ? 0 : 1;
 }
 
-int RunPublisher(System system, Workload workload,
+int RunPublisher(System system, Workload workload, absl::string_view address,
                  const MeasureOptions& options) {
-  std::vector<int> fds;
-  for (int i = 0; i < PublisherSocketCount(system, workload); ++i) {
-    fds.push_back(kSocketFd + i);
+  std::unique_ptr<TopicPublisher> publisher;
+  if (ThroughBroker(system)) {
+    absl::StatusOr<std::unique_ptr<TopicPublisher>> connected =
+        ConnectSwitchboardPublisher(address, workload);
+    if (!connected.ok()) {
+      std::fprintf(stderr, "switchboard-bench publisher: %s\n",
+                   connected.status().ToString().c_str());
+      return 1;
+    }
+    publisher = *std::move(connected);
+  } else {
+    std::vector<int> fds;
+    for (int i = 0; i < PublisherSocketCount(system, workload); ++i) {
+      fds.push_back(kSocketFd + i);
+    }
+    publisher = std::make_unique<FloorTopicPublisher>(std::move(fds));
   }
-  auto publisher = std::make_unique<FloorTopicPublisher>(std::move(fds));
   ClientReport report = PublishMessages(options, *publisher);
   if (absl::Status s = SendReport(report); !s.ok()) {
     std::fprintf(stderr, "switchboard-bench publisher: %s\n",
@@ -102,6 +115,11 @@ int RunPublisher(System system, Workload workload,
     return 1;
   }
   return report.error.empty() ? 0 : 1;
+}
+
+int RunSubscriber(System system, Workload workload, absl::string_view address) {
+  if (ThroughBroker(system)) return RunSwitchboardSubscriber(workload, address);
+  return RunFloorSubscriber(workload, kSocketFd);
 }
 
 }  // namespace
@@ -157,7 +175,7 @@ int RunRole(int argc, char** argv) {
     return RunSwitchboardServer(*system, *workload, flags.address);
   }
   if (flags.role == kRoleSubscriber) {
-    return RunFloorSubscriber(*workload, kSocketFd);
+    return RunSubscriber(*system, *workload, flags.address);
   }
   if (flags.role == kRoleTopicRelay) {
     std::vector<int> subscriber_fds;
@@ -168,7 +186,7 @@ int RunRole(int argc, char** argv) {
   }
   if (flags.role == kRolePublisher) {
     return RunPublisher(
-        *system, *workload,
+        *system, *workload, flags.address,
         MeasureOptions{*workload, flags.warmup, flags.duration, flags.ops});
   }
   if (flags.role == kRoleClient) {

@@ -85,7 +85,6 @@ bool PassesMemfds(System system) {
 }
 
 bool Measures(System system, Workload workload) {
-  if (IsTopicWorkload(workload) && ThroughBroker(system)) return false;
   return workload == Workload::kBigFrame || !PassesMemfds(system);
 }
 
