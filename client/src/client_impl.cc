@@ -616,7 +616,13 @@ void Client::Impl::FailAll(const absl::Status& status) {
     closed_flag_.store(true);
     for (auto& [id, pending] : pending_) {
       if (pending.stream) {
-        pending.stream->Finish(status);
+        // Closing the client ends its streams at once; a lost connection
+        // still hands out what arrived before it.
+        if (status.code() == absl::StatusCode::kCancelled) {
+          pending.stream->Abort(status);
+        } else {
+          pending.stream->Finish(status);
+        }
       } else if (pending.waiter) {
         pending.waiter->result = status;
         pending.waiter->done = true;

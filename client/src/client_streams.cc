@@ -13,11 +13,14 @@
 // handler on a thread of its own (RunningStreams) with a StreamWriter whose
 // credit the reader feeds from CREDIT frames; its returned status becomes
 // the final REPLY. MORE replies are written at once from that thread.
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/src/client_impl.h"
+#include "wire/topic.h"
 
 namespace switchboard {
 namespace {
@@ -25,6 +28,28 @@ namespace {
 // How long past a stream's timeout Next() waits for the broker's own
 // DEADLINE_EXCEEDED before it gives up locally.
 constexpr absl::Duration kStreamDeadlineGrace = absl::Seconds(2);
+
+// PROTOCOL.md 5.1, checked here because a stream's errors otherwise surface
+// only at the first Next(). A service name has the syntax of a topic.
+absl::Status CheckCallNames(absl::string_view service,
+                            absl::string_view method) {
+  if (absl::Status s = wire::ValidateTopic(service); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed service name: ", s.message()));
+  }
+  const bool method_ok =
+      !method.empty() && method.size() <= 255 &&
+      std::all_of(method.begin(), method.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+               c == '-' || c == '.';
+      });
+  if (!method_ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed method name '", method,
+                     "': 1 to 255 bytes of A-Z a-z 0-9 _ - ."));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -34,6 +59,7 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
   if (options.window == 0) {
     return absl::InvalidArgumentError("a stream's window must be at least 1");
   }
+  SB_RETURN_IF_ERROR(CheckCallNames(service, method));
   v1::Header header;
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));
@@ -121,7 +147,8 @@ absl::Status Client::Impl::SendStreamMessage(uint64_t request_id,
 
 void Client::Impl::RouteStreamControlLocked(const wire::Frame& frame) {
   if (frame.kind() == wire::Kind::kCancel) {
-    streams_.Cancel(frame.request_id());
+    streams_.Cancel(frame.request_id(),
+                    /*from_broker=*/frame.prefix().sender == 0);
     return;
   }
   absl::StatusOr<v1::Header> header = frame.ParseHeader();

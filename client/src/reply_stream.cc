@@ -20,6 +20,13 @@ void ReplyStream::Impl::Finish(absl::Status status) {
   CloseLocked(std::move(status));
 }
 
+void ReplyStream::Impl::Abort(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (end_.has_value()) return;
+  messages_.clear();
+  CloseLocked(std::move(status));
+}
+
 void ReplyStream::Impl::CloseLocked(absl::Status status) {
   end_ = std::move(status);
   link_ = Link();

@@ -45,6 +45,8 @@ class ReplyStream::Impl {
   // The final REPLY's status, or how the connection ended. Closes the link;
   // only the first end counts.
   void Finish(absl::Status status);
+  // Like Finish(), and drops the messages not yet taken: the client closed.
+  void Abort(absl::Status status);
 
   // Application side (ReplyStream).
   absl::StatusOr<std::optional<Payload>> Next();

@@ -89,6 +89,15 @@ TEST(ReplyStreamTest, CancelSendsCancelOnceAndDropsWhatWaits) {
   EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kCancelled);
 }
 
+TEST(ReplyStreamTest, AbortEndsAtOnceWithoutTheQueuedMessages) {
+  Sent sent;
+  auto stream = MakeStream(sent, 2);
+  stream->Push(Payload("a"));
+  stream->Abort(absl::CancelledError("the client was closed"));
+  EXPECT_EQ(stream->Next().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(sent.cancels, 0);  // the connection is gone; nothing to send
+}
+
 TEST(ReplyStreamTest, NothingIsSentAfterTheStreamEnded) {
   Sent sent;
   auto stream = MakeStream(sent, 1);

@@ -62,10 +62,10 @@ void RunningStreams::Grant(uint64_t id, uint32_t grant) {
   }
 }
 
-void RunningStreams::Cancel(uint64_t id) {
+void RunningStreams::Cancel(uint64_t id, bool from_broker) {
   absl::MutexLock lock(&mu_);
   if (auto it = running_.find(id); it != running_.end()) {
-    it->second.writer->Cancel();
+    it->second.writer->Cancel(from_broker);
   }
 }
 

@@ -39,7 +39,8 @@ class RunningStreams {
 
   // CREDIT and CANCEL for call `id`; ignored for calls not running here.
   void Grant(uint64_t id, uint32_t grant);
-  void Cancel(uint64_t id);
+  // `from_broker`: the broker sent it (deadline or caller gone).
+  void Cancel(uint64_t id, bool from_broker);
 
   // Fails every running stream's writer with `status` (the connection is
   // lost); the handlers return on their own.

@@ -33,8 +33,8 @@ TEST(RunningStreamsTest, CreditAndCancelReachTheRightStream) {
                          })
                   .ok());
   streams.Grant(1, 1);
-  streams.Cancel(2);
-  streams.Cancel(99);  // unknown: ignored
+  streams.Cancel(2, /*from_broker=*/false);
+  streams.Cancel(99, /*from_broker=*/false);  // unknown: ignored
   while (results[0].load() < 0 || results[1].load() < 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }

@@ -45,11 +45,13 @@ void StreamWriter::Impl::Grant(uint32_t grant) {
   credit_ += grant < room ? grant : room;
 }
 
-void StreamWriter::Impl::Cancel() {
+void StreamWriter::Impl::Cancel(bool from_broker) {
   absl::MutexLock lock(&mu_);
   if (!end_.ok()) return;
   cancelled_ = true;
-  end_ = absl::Now() >= deadline_
+  const absl::Time now =
+      from_broker ? absl::Now() + kDeadlineSlack : absl::Now();
+  end_ = now >= deadline_
              ? absl::DeadlineExceededError("the stream's deadline passed")
              : absl::CancelledError(
                    "the caller cancelled the stream or went away");

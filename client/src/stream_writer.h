@@ -41,8 +41,12 @@ class StreamWriter::Impl {
   // A CREDIT frame for this call. Saturates at 2^32-1, as the broker does.
   void Grant(uint32_t grant);
   // A CANCEL for this call: kDeadlineExceeded if the deadline has passed,
-  // else kCancelled.
-  void Cancel();
+  // else kCancelled. `from_broker`: the broker originated it (deadline or
+  // caller gone); the deadline then counts as passed up to
+  // kDeadlineSlack early, since the callee's estimate of the deadline runs
+  // late by the CALL's transit time.
+  void Cancel(bool from_broker);
+  static constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(250);
   // The connection is gone or the client is closing: kUnavailable.
   void Fail(absl::Status status);
 

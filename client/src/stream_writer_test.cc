@@ -62,7 +62,7 @@ TEST(StreamWriterTest, CancelWakesAWaitingWriteWithCancelled) {
     EXPECT_EQ(writer->Write(Payload("x")).code(), absl::StatusCode::kCancelled);
   });
   absl::SleepFor(absl::Milliseconds(10));
-  writer->Cancel();
+  writer->Cancel(/*from_broker=*/false);
   handler.join();
   EXPECT_TRUE(writer->cancelled());
   writer->Grant(5);
@@ -73,9 +73,19 @@ TEST(StreamWriterTest, CancelWakesAWaitingWriteWithCancelled) {
 TEST(StreamWriterTest, CancelAfterTheDeadlineIsDeadlineExceeded) {
   Fixture f;
   auto writer = f.Make(1, absl::Now() - absl::Seconds(1));
-  writer->Cancel();
+  writer->Cancel(/*from_broker=*/true);
   EXPECT_EQ(writer->Write(Payload("x")).code(),
             absl::StatusCode::kDeadlineExceeded);
+  // The broker's CANCEL a little before our estimate of the deadline is the
+  // deadline too; a caller's CANCEL then is not.
+  auto early = f.Make(1, absl::Now() + absl::Milliseconds(100));
+  early->Cancel(/*from_broker=*/true);
+  EXPECT_EQ(early->Write(Payload("x")).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  auto by_caller = f.Make(1, absl::Now() + absl::Milliseconds(100));
+  by_caller->Cancel(/*from_broker=*/false);
+  EXPECT_EQ(by_caller->Write(Payload("x")).code(),
+            absl::StatusCode::kCancelled);
 }
 
 TEST(StreamWriterTest, ALostConnectionFailsWithUnavailable) {
