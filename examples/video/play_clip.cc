@@ -149,7 +149,7 @@ int RunPlayClip(Client& client, const SlideshowOptions& options) {
   stream_options.window = static_cast<uint32_t>(options.window);
   stream_options.timeout = options.play_timeout;
   absl::PrintF(
-      "slideshow: playing the clip of %s/%s through %s, window %d frames, "
+      "slideshow: playing the clip of %s/%s through %s, credit window %d, "
       "%s\n",
       kServiceName, kMethodName, client.address(), options.window,
       options.realtime ? "in real time" : "as fast as frames are taken");
