@@ -6,12 +6,16 @@
 //
 //   ready              the name is registered; calls may come
 //   called Hang ID     a Hang call from connection ID has started
+//   streaming ID       a Stream call from connection ID sent its first message
 //
 // Methods: "Echo" answers with the request; "Hang" never answers (its
-// handler blocks until the process dies). Exit codes: 1 if connecting or
+// handler blocks until the process dies); "Stream" (a streaming method)
+// sends the messages "0", "1", "2", ... for as long as the caller grants
+// credit, until Write() fails. Exit codes: 1 if connecting or
 // registering fails, 2 on a usage error; otherwise it runs until killed.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -54,6 +58,17 @@ int Run(const std::string& address, const std::string& token_file,
         never.WaitForNotification();
         return switchboard::Payload();
       });
+  service.AddStreamMethod(
+      "Stream",
+      [](const switchboard::CallInfo& call, const switchboard::Payload&,
+         switchboard::StreamWriter& writer) -> absl::Status {
+        for (uint64_t i = 0;; ++i) {
+          absl::Status written =
+              writer.Write(switchboard::Payload(std::to_string(i)));
+          if (!written.ok()) return written;
+          if (i == 0) std::cout << "streaming " << call.caller << std::endl;
+        }
+      });
   absl::StatusOr<switchboard::NameState> state =
       (*client)->Serve(std::move(service));
   if (!state.ok()) {
@@ -72,7 +87,7 @@ int main(int argc, char** argv) {
   std::string service = "test.callee";
   switchboard::FlagParser flags(
       "switchboard_test_callee",
-      "Serves Echo and Hang for integration tests, until killed.");
+      "Serves Echo, Hang and Stream for integration tests, until killed.");
   flags.AddString("address", &address, "ADDRESS", "Broker address.");
   flags.AddString("token-file", &token_file, "PATH", "TCP token file.");
   flags.AddString("service", &service, "NAME", "Service name to serve.");

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+//
+// MessageLog: records what one subscription receives through the client
+// library, messages and drop reports in the order the library handed them
+// over, so a test can check ordering, gaps and when a drop report came.
+// Optionally holds the dispatch thread in the first message's callback
+// until Release(), which stalls the subscriber the way a slow application
+// would: the library stops reading and the broker's queue fills.
+//
+//   MessageLog log;
+//   SubscribeOptions options = log.Options();
+//   ASSERT_THAT(client->Subscribe("a.>", log.OnMessage(), options), IsOk());
+//   ASSERT_TRUE(log.WaitForMessages(3, kTimeout));
+#ifndef SWITCHBOARD_TESTS_TESTING_MESSAGE_LOG_H_
+#define SWITCHBOARD_TESTS_TESTING_MESSAGE_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "switchboard/message.h"
+
+namespace switchboard::testing {
+
+class MessageLog {
+ public:
+  // One thing the subscription was told: a message, or a drop report.
+  struct Entry {
+    bool dropped = false;
+    Message message;  // when !dropped
+    DropReport drop;  // when dropped
+  };
+
+  // With `hold_first`, the first message's callback blocks the dispatch
+  // thread until Release() (or, so a failing test cannot hang, 60 s).
+  explicit MessageLog(bool hold_first = false) : hold_first_(hold_first) {}
+  MessageLog(const MessageLog&) = delete;
+  MessageLog& operator=(const MessageLog&) = delete;
+  ~MessageLog() { Release(); }
+
+  // Callbacks for Client::Subscribe. The log must outlive the subscription.
+  MessageCallback OnMessage();
+  DropCallback OnDrop();
+  // SubscribeOptions with on_drop set to OnDrop().
+  SubscribeOptions Options(uint32_t max_messages = 0,
+                           OverflowPolicy policy = OverflowPolicy::kDropOldest,
+                           uint64_t max_bytes = 0);
+
+  // Lets the held first callback return.
+  void Release();
+  // Whether the first message's callback is running (and held).
+  bool holding() const;
+
+  size_t message_count() const;
+  // Sum of the drop reports' counts.
+  uint64_t dropped() const;
+  std::vector<Message> Messages() const;
+  std::vector<Entry> Entries() const;
+  // The payloads of the messages, as strings, in order.
+  std::vector<std::string> Payloads() const;
+
+  // Waits until at least `count` messages arrived.
+  bool WaitForMessages(size_t count, absl::Duration timeout) const;
+
+ private:
+  const bool hold_first_;
+  absl::Notification released_;
+  mutable absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+  size_t messages_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool holding_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace switchboard::testing
+
+#endif  // SWITCHBOARD_TESTS_TESTING_MESSAGE_LOG_H_
