@@ -4,9 +4,11 @@
 // `chat --room=NAME --nick=NICK` subscribes to the topic chat.room.NAME,
 // announces itself, publishes every line read from stdin as a ChatMessage
 // (chat.proto) and prints what the others in the room say, with the time
-// and the sender's connection id that the broker stamped on the message.
-// It leaves, announcing it, at end of input (Ctrl-D) or on SIGINT/SIGTERM
-// (Ctrl-C). README.md shows a few terminals talking.
+// and the sender's connection id that the broker stamped on the message
+// (chat_room.h). It leaves, announcing it, at end of input (Ctrl-D) or on
+// SIGINT/SIGTERM (Ctrl-C); a member that vanishes without leaving is
+// reported from the broker's switchboard.connection.closed events.
+// README.md shows a few terminals talking.
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +34,11 @@
 #include "base/flags.h"
 #include "examples/chat/chat.pb.h"
 #include "examples/chat/chat_format.h"
+#include "examples/chat/chat_room.h"
 #include "examples/chat/line_splitter.h"
 #include "switchboard/client.h"
 #include "switchboard/message.h"
+#include "switchboard/v1/broker.pb.h"
 
 namespace switchboard::examples::chat {
 namespace {
@@ -42,6 +47,8 @@ namespace {
 constexpr size_t kMaxLineBytes = 4096;
 // How long joining and leaving wait for the broker to confirm.
 constexpr absl::Duration kAnnounceTimeout = absl::Seconds(5);
+// The broker publishes a ConnectionEvent here when a connection ends.
+constexpr char kConnectionClosedTopic[] = "switchboard.connection.closed";
 // How often the input loop checks that the broker is still there.
 constexpr int kPollIntervalMs = 250;
 
@@ -77,7 +84,8 @@ Options ParseOptions(int argc, char** argv) {
       "listening\n"
       "then one line per message from the others, e.g.\n"
       "  [14:02:07] bob (:4): hello\n"
-      "  [14:02:09] * bob (:4) left\n\n"
+      "  [14:02:09] * bob (:4) left\n"
+      "  [14:02:11] * carol (:5) disconnected without leaving\n\n"
       "Example, in two terminals:\n"
       "  chat --room=lobby --nick=alice\n"
       "  chat --room=lobby --nick=bob\n\n"
@@ -125,22 +133,36 @@ ChatMessage NewMessage(const Options& options) {
   return message;
 }
 
-// Prints a message from the room, unless this client sent it. Runs on the
-// client's dispatch thread.
-void PrintMessage(const Message& message, uint64_t own_id) {
-  if (message.sender == own_id) return;
-  absl::StatusOr<ChatMessage> chat = message.As<ChatMessage>();
-  if (!chat.ok()) {
-    absl::PrintF(
-        "%s * (:%d) sent something that is not a chat message\n",
-        absl::FormatTime("[%H:%M:%S]", message.received, absl::LocalTimeZone()),
-        message.sender);
-  } else {
-    absl::PrintF("%s\n",
-                 FormatChatMessage(*chat, message.sender, message.received,
-                                   absl::LocalTimeZone()));
-  }
+void PrintLine(const std::optional<std::string>& line) {
+  if (!line.has_value()) return;
+  absl::PrintF("%s\n", *line);
   std::fflush(stdout);
+}
+
+// Subscribes to the broker's connection events, then to the room, so that
+// a member who disconnects without leaving is reported. `room` must outlive
+// the client: the callbacks run on its dispatch thread, one at a time, which
+// is all the locking ChatRoom needs.
+absl::Status SubscribeToRoom(Client& client, const Options& options,
+                             ChatRoom& room) {
+  absl::StatusOr<uint64_t> closed =
+      client.Subscribe(kConnectionClosedTopic, [&room](const Message& message) {
+        absl::StatusOr<v1::ConnectionEvent> event =
+            message.As<v1::ConnectionEvent>();
+        if (!event.ok()) return;
+        PrintLine(
+            room.OnConnectionClosed(event->connection_id(), message.received));
+      });
+  if (!closed.ok()) return closed.status();
+  absl::StatusOr<uint64_t> chat = client.Subscribe(
+      RoomTopic(options.room), [&room](const Message& message) {
+        absl::StatusOr<ChatMessage> said = message.As<ChatMessage>();
+        PrintLine(said.ok()
+                      ? room.OnMessage(*said, message.sender, message.received)
+                      : std::optional<std::string>(room.OnForeignMessage(
+                            message.sender, message.received)));
+      });
+  return chat.status();
 }
 
 // Why the input loop ended.
@@ -205,6 +227,9 @@ int Run(const Options& options) {
     absl::FPrintF(stderr, "chat: %s\n", signal_fd.status().ToString());
     return 1;
   }
+  // Declared before the client, whose callbacks use it until the client's
+  // destructor has stopped the dispatch thread.
+  std::optional<ChatRoom> room;
   ConnectOptions connect_options;
   connect_options.client_name = absl::StrCat("chat ", options.nick);
   absl::StatusOr<std::unique_ptr<Client>> client =
@@ -215,12 +240,11 @@ int Run(const Options& options) {
     return 1;
   }
   const uint64_t own_id = (*client)->connection_id();
-  absl::StatusOr<uint64_t> subscription = (*client)->Subscribe(
-      RoomTopic(options.room),
-      [own_id](const Message& message) { PrintMessage(message, own_id); });
-  if (!subscription.ok()) {
+  room.emplace(own_id, absl::LocalTimeZone());
+  if (absl::Status subscribed = SubscribeToRoom(**client, options, *room);
+      !subscribed.ok()) {
     absl::FPrintF(stderr, "chat: cannot subscribe to %s: %s\n",
-                  RoomTopic(options.room), subscription.status().ToString());
+                  RoomTopic(options.room), subscribed.ToString());
     return 1;
   }
   ChatMessage joined = NewMessage(options);
@@ -234,9 +258,9 @@ int Run(const Options& options) {
   // Our own subscription took the announcement too.
   const uint32_t others =
       announced->delivered > 0 ? announced->delivered - 1 : 0;
-  absl::PrintF("chat: joined room %s as %s (:%d) on %s, %d others listening\n",
+  absl::PrintF("chat: joined room %s as %s (:%d) on %s, %d %s listening\n",
                options.room, Printable(options.nick), own_id,
-               (*client)->address(), others);
+               (*client)->address(), others, others == 1 ? "other" : "others");
   std::fflush(stdout);
 
   absl::StatusOr<Leaving> leaving = PublishInput(**client, options, *signal_fd);

@@ -3,9 +3,9 @@
 // The chat example end to end: several `chat` processes talk through the
 // real switchboardd on a temporary socket. Lines reach everyone else in the
 // room with nick and sender id, never the sender itself nor other rooms;
-// joins and leaves (end of input, SIGINT) are announced; bad arguments are
-// usage errors. BrokerProcess and ChatProcess stop every process they
-// started and remove the folder.
+// joins and leaves (end of input, SIGINT) are announced, and a chat killed
+// without leaving is reported; bad arguments are usage errors. BrokerProcess
+// and ChatProcess stop every process they started and remove the folder.
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -137,6 +137,19 @@ TEST_F(ChatTest, LeavingAtEndOfInputOrOnCtrlCIsAnnounced) {
   EXPECT_THAT(carol.process().Wait(kTimeout), IsOkAndHolds(0));
   EXPECT_THAT(alice.ReadLineContaining(" left", kTimeout),
               IsOkAndHolds(EndsWith(absl::StrCat("* ", Who(carol), " left"))));
+}
+
+TEST_F(ChatTest, AChatKilledWithoutLeavingIsReportedFromTheBrokersEvent) {
+  ASSERT_TRUE(broker_.started());
+  ChatProcess alice = JoinOrDie(broker_, "lobby", "alice");
+  ChatProcess bob = JoinOrDie(broker_, "lobby", "bob");
+  ASSERT_THAT(alice.ReadLineContaining(" joined", kTimeout),
+              IsOkAndHolds(EndsWith(absl::StrCat("* ", Who(bob), " joined"))));
+
+  ASSERT_THAT(bob.process().Signal(SIGKILL), IsOk());
+  EXPECT_THAT(alice.ReadLineContaining("disconnected", kTimeout),
+              IsOkAndHolds(EndsWith(absl::StrCat(
+                  "* ", Who(bob), " disconnected without leaving"))));
 }
 
 TEST(ChatUsageTest, ARoomIsRequiredAndMustBeOneTopicToken) {
