@@ -124,7 +124,8 @@ class Coordinator {
   std::unique_ptr<BrokerProcess> broker_;  // when measuring switchboard
   // Per round, the figures of each system; nullopt where the round failed.
   std::map<Key, std::vector<std::optional<Figures>>> rounds_;
-  std::map<Key, uint64_t> lost_;  // over all rounds, failed ones included
+  std::map<Key, uint64_t> lost_;     // over all rounds, failed ones included
+  std::map<Key, uint64_t> dropped_;  // of lost_, what the broker reported
   std::vector<std::string> problems_;
 };
 
@@ -294,6 +295,7 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
   if (!report.ok())
     return NoteProblem(workload, system, round, report.status());
   lost_[key] += report->lost;
+  dropped_[key] += report->dropped;
   if (!report->error.empty()) {
     return NoteProblem(
         workload, system, round,
@@ -308,8 +310,13 @@ absl::Status Coordinator::RunRound(Workload workload, System system,
   Figures figures = FiguresOf(*report, workload);
   rounds_[key].back() = figures;
   if (options_.verbose) {
-    std::printf("round=%d %s\n", round,
-                FormatFigures(system, workload, figures).c_str());
+    std::printf("round=%d %s%s\n", round,
+                FormatFigures(system, workload, figures).c_str(),
+                report->dropped > 0
+                    ? absl::StrCat(" (", report->dropped,
+                                   " reported dropped by the broker)")
+                          .c_str()
+                    : "");
     std::fflush(stdout);
   }
   return absl::OkStatus();
@@ -405,6 +412,15 @@ void Coordinator::PrintSummary() {
       continue;
     }
     PrintRatio(ratio);
+  }
+  for (const auto& [key, dropped] : dropped_) {
+    if (dropped == 0) continue;
+    std::printf(
+        "  %s %s: lost=%llu, of which the broker reported %llu "
+        "dropped (a subscriber fell a full queue behind)\n",
+        WorkloadName(key.first), SystemName(key.second),
+        static_cast<unsigned long long>(lost_[key]),
+        static_cast<unsigned long long>(dropped));
   }
   if (options_.rounds < 5) {
     std::printf(

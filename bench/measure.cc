@@ -29,6 +29,7 @@ struct ReportHeader {
   uint64_t messages;
   int64_t start_ns;
   int64_t end_ns;
+  uint64_t dropped;
   uint64_t histogram_buckets;
 };
 constexpr uint64_t kReportMagic = 0x5342'4245'4e43'4832;  // "SBBENCH2"
@@ -101,11 +102,11 @@ ClientReport MeasureCalls(const MeasureOptions& options, Caller& caller) {
 
 std::string EncodeReport(const ClientReport& report) {
   const std::vector<uint64_t>& buckets = report.latencies.counts();
-  ReportHeader header{kReportMagic,        report.ops,
-                      report.lost,         report.elapsed_ns,
-                      report.error.size(), report.latencies_ns.size(),
-                      report.messages,     report.start_ns,
-                      report.end_ns,       buckets.size()};
+  ReportHeader header{
+      kReportMagic,      report.ops,          report.lost,
+      report.elapsed_ns, report.error.size(), report.latencies_ns.size(),
+      report.messages,   report.start_ns,     report.end_ns,
+      report.dropped,    buckets.size()};
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
   bytes += report.error;
   bytes.append(reinterpret_cast<const char*>(report.latencies_ns.data()),
@@ -136,6 +137,7 @@ absl::StatusOr<ClientReport> DecodeReport(absl::string_view bytes) {
   report.messages = header.messages;
   report.start_ns = header.start_ns;
   report.end_ns = header.end_ns;
+  report.dropped = header.dropped;
   report.error = std::string(bytes.substr(0, header.error_bytes));
   bytes.remove_prefix(header.error_bytes);
   report.latencies_ns.resize(header.latency_count);

@@ -58,6 +58,7 @@ struct ClientReport {
   uint64_t messages = 0;  // published, or received intact; warm-up included
   int64_t start_ns = 0;   // publisher: when its first measured message left
   int64_t end_ns = 0;     // subscriber: when its last measured message came
+  uint64_t dropped = 0;   // subscriber: messages the broker reported dropped
   LatencyHistogram latencies;  // subscriber: one count per measured message
 };
 

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
-#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -71,10 +70,7 @@ class Subscription {
       ended_ = true;
     }
   }
-  void OnDrop(const DropReport& report) {
-    dropped_ = report.total;
-    drop_reason_ = report.reason;
-  }
+  void OnDrop(const DropReport& report) { dropped_ = report.total; }
 
   // Blocks until the end marker arrived (true), or until no message arrived
   // for kDrainIdle (false).
@@ -97,13 +93,11 @@ class Subscription {
 
   const SubscriberTally& tally() const { return tally_; }
   uint64_t dropped() const { return dropped_; }
-  const std::string& drop_reason() const { return drop_reason_; }
 
  private:
   SubscriberTally tally_;
   std::atomic<uint64_t> seen_{0};
   uint64_t dropped_ = 0;
-  std::string drop_reason_;
   absl::Mutex mutex_;
   bool ended_ ABSL_GUARDED_BY(mutex_) = false;
 };
@@ -148,9 +142,6 @@ int RunSwitchboardSubscriber(Workload workload, absl::string_view address) {
       },
       options);
   if (!id.ok()) return fail(id.status());
-  absl::StatusOr<SubscriptionStats> limits =
-      (*client)->GetSubscriptionStats(*id);
-  if (!limits.ok()) return fail(limits.status());
   if (absl::Status s = AnnounceReady(); !s.ok()) return fail(s);
 
   bool ended = subscription.AwaitEnd();
@@ -161,17 +152,9 @@ int RunSwitchboardSubscriber(Workload workload, absl::string_view address) {
                  "for %s; counting what arrived\n",
                  absl::FormatDuration(kDrainIdle).c_str());
   }
-  if (subscription.dropped() > 0) {
-    std::fprintf(stderr,
-                 "switchboard-bench subscriber: the broker dropped %llu "
-                 "messages (%s; queue of %u messages, %llu bytes)\n",
-                 static_cast<unsigned long long>(subscription.dropped()),
-                 subscription.drop_reason().c_str(), limits->max_messages,
-                 static_cast<unsigned long long>(limits->max_bytes));
-  }
-  if (absl::Status s = SendReport(subscription.tally().report()); !s.ok()) {
-    return fail(s);
-  }
+  ClientReport report = subscription.tally().report();
+  report.dropped = subscription.dropped();
+  if (absl::Status s = SendReport(report); !s.ok()) return fail(s);
   return 0;
 }
 

@@ -90,6 +90,7 @@ absl::StatusOr<ClientReport> CombineTopicReports(
   int64_t end_ns = publisher.start_ns;
   for (const ClientReport& subscriber : subscribers) {
     received += subscriber.messages;
+    round.dropped += subscriber.dropped;
     round.ops += subscriber.ops;
     if (subscriber.ops > 0) end_ns = std::max(end_ns, subscriber.end_ns);
     round.latencies.Merge(subscriber.latencies);

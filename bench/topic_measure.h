@@ -69,7 +69,8 @@ class SubscriberTally {
 // subscribers, `elapsed_ns` runs from the publisher's first measured message
 // to the last measured message any subscriber received, `lost` is every
 // message published (warm-up included) times the subscribers, less those
-// received intact, and the latencies are merged. Errors: kInternal if the
+// received intact, `dropped` sums the drops the broker reported (a part of
+// `lost`), and the latencies are merged. Errors: kInternal if the
 // subscribers received more than was published.
 absl::StatusOr<ClientReport> CombineTopicReports(
     const ClientReport& publisher,
