@@ -75,23 +75,21 @@ const std::vector<Fd>& NoFds() {
 void OutputQueue::Push(wire::Frame frame) {
   bytes_ += frame.bytes().size();
   fds_ += frame.fds().size();
-  entries_.push_back(Entry{next_seq_++, false, std::move(frame)});
+  entries_.push_back(Entry{false, std::move(frame)});
 }
 
 void OutputQueue::PushMessage(uint64_t subscription,
                               std::shared_ptr<const wire::Frame> message) {
   SB_CHECK(message != nullptr);
-  const uint64_t seq = next_seq_++;
+  const uint64_t position = base_ + entries_.size();
   const size_t size = message->bytes().size();
   Subscription& accounting = subscriptions_[subscription];
   if (accounting.messages > 0) {
-    Entry* last = FindEntry(accounting.last);
-    SB_CHECK(last != nullptr);
-    std::get<Message>(last->body).next = seq;
+    std::get<Message>(At(accounting.last).body).next = position;
   } else {
-    accounting.first = seq;
+    accounting.first = position;
   }
-  accounting.last = seq;
+  accounting.last = position;
   ++accounting.messages;
   accounting.bytes += size;
 
@@ -101,7 +99,7 @@ void OutputQueue::PushMessage(uint64_t subscription,
   std::memcpy(entry.prefix.data(), message->bytes().data(), wire::kPrefixBytes);
   wire::StampRequestId(entry.prefix.data(), subscription);
   entry.frame = std::move(message);
-  entries_.push_back(Entry{seq, false, std::move(entry)});
+  entries_.push_back(Entry{false, std::move(entry)});
 }
 
 size_t OutputQueue::EntryBytes(const Entry& entry) {
@@ -124,20 +122,10 @@ const std::vector<Fd>& OutputQueue::EntryFds(const Entry& entry) {
   return NoFds();
 }
 
-OutputQueue::Entry* OutputQueue::FindEntry(uint64_t seq) {
-  if (entries_.empty() || seq < entries_.front().seq) return nullptr;
-  // A subscription's newest message is usually the queue's newest entry.
-  if (entries_.back().seq == seq) return &entries_.back();
-  // Without a compaction since, the entry is where its number says.
-  const uint64_t index = seq - entries_.front().seq;
-  if (index < entries_.size() && entries_[index].seq == seq) {
-    return &entries_[index];
-  }
-  auto it = std::lower_bound(
-      entries_.begin(), entries_.end(), seq,
-      [](const Entry& entry, uint64_t value) { return entry.seq < value; });
-  if (it == entries_.end() || it->seq != seq) return nullptr;
-  return &*it;
+OutputQueue::Entry& OutputQueue::At(uint64_t position) {
+  SB_CHECK(position >= base_ && position - base_ < entries_.size())
+      << "no queued entry at " << position;
+  return entries_[position - base_];
 }
 
 core::Outbox::Queued OutputQueue::Queued(uint64_t subscription) const {
@@ -152,7 +140,7 @@ void OutputQueue::CommitEntry(Entry& entry) {
   auto* message = std::get_if<Message>(&entry.body);
   if (message == nullptr) return;
   auto it = subscriptions_.find(message->subscription);
-  SB_CHECK(it != subscriptions_.end() && it->second.first == entry.seq)
+  SB_CHECK(it != subscriptions_.end() && &At(it->second.first) == &entry)
       << "subscription " << message->subscription << " commits out of order";
   Subscription& accounting = it->second;
   if (--accounting.messages == 0) {
@@ -170,26 +158,30 @@ void OutputQueue::CommitFront(size_t count) {
 size_t OutputQueue::DropOldest(uint64_t subscription) {
   auto it = subscriptions_.find(subscription);
   if (it == subscriptions_.end()) return 0;
-  Entry* entry = FindEntry(it->second.first);
-  SB_CHECK(entry != nullptr && !entry->committed)
+  Entry& entry = At(it->second.first);
+  SB_CHECK(!entry.committed)
       << "subscription " << subscription << " lost its oldest message";
-  const size_t size = EntryBytes(*entry);
-  fds_ -= EntryFds(*entry).size();
+  const size_t size = EntryBytes(entry);
+  fds_ -= EntryFds(entry).size();
   bytes_ -= size;
   // Take it out of the subscription's accounting, then bury it; the
   // committed flag means nothing on a tombstone.
-  CommitEntry(*entry);
-  entry->body = std::monostate();
+  CommitEntry(entry);
+  entry.body = std::monostate();
   ++tombstones_;
   PopFrontTombstones();
   CompactIfSparse();
   return size;
 }
 
+void OutputQueue::PopFront() {
+  entries_.pop_front();
+  ++base_;
+}
+
 void OutputQueue::PopFrontTombstones() {
-  while (!entries_.empty() &&
-         std::holds_alternative<std::monostate>(entries_.front().body)) {
-    entries_.pop_front();
+  while (!entries_.empty() && IsTombstone(entries_.front())) {
+    PopFront();
     --tombstones_;
   }
 }
@@ -198,19 +190,37 @@ void OutputQueue::CompactIfSparse() {
   if (tombstones_ < kMinTombstonesToCompact) return;
   if (tombstones_ <= entries_.size() - tombstones_) return;
   // The front entry is never a tombstone here, so front_offset_ still
-  // refers to it; sequence numbers keep their order.
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [](const Entry& entry) {
-                                  return std::holds_alternative<std::monostate>(
-                                      entry.body);
-                                }),
-                 entries_.end());
+  // refers to it and base_ stays its position.
+  entries_.RemoveIf(IsTombstone);
   tombstones_ = 0;
+  Relink();
+}
+
+void OutputQueue::Relink() {
+  for (auto& [id, accounting] : subscriptions_) {
+    accounting.first = 0;
+    accounting.last = 0;
+  }
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    Entry& entry = entries_[i];
+    auto* message = std::get_if<Message>(&entry.body);
+    if (message == nullptr || entry.committed) continue;
+    const uint64_t position = base_ + i;
+    message->next = 0;
+    Subscription& accounting = subscriptions_.at(message->subscription);
+    if (accounting.first == 0) {
+      accounting.first = position;
+    } else {
+      std::get<Message>(At(accounting.last).body).next = position;
+    }
+    accounting.last = position;
+  }
 }
 
 void OutputQueue::Clear() {
   entries_.clear();
   subscriptions_.clear();
+  base_ = 1;
   front_offset_ = 0;
   bytes_ = 0;
   fds_ = 0;
@@ -279,8 +289,8 @@ void OutputQueue::Consume(size_t bytes) {
   bytes_ -= bytes;
   while (bytes > 0) {
     Entry& entry = entries_.front();
-    if (std::holds_alternative<std::monostate>(entry.body)) {
-      entries_.pop_front();
+    if (IsTombstone(entry)) {
+      PopFront();
       --tombstones_;
       continue;
     }
@@ -293,7 +303,7 @@ void OutputQueue::Consume(size_t bytes) {
     bytes -= left;
     front_offset_ = 0;
     fds_ -= EntryFds(entry).size();
-    entries_.pop_front();  // closes an owned frame's descriptors
+    PopFront();  // closes an owned frame's descriptors
   }
   PopFrontTombstones();
 }

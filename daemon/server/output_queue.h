@@ -37,12 +37,16 @@
 // tombstones outnumber live entries (and are more than a few), the queue is
 // compacted, which is O(entries) but paid for by at least as many drops, so
 // a subscriber that never reads while drops go on forever holds at most
-// about twice its live entries. Each subscription's uncommitted messages are
-// linked oldest to newest by sequence number (entries carry a strictly
-// increasing sequence number; the subscription keeps its first and last),
-// so finding the oldest is a lookup, not a scan: the entry with sequence s
-// is at index s - front's sequence unless a compaction removed entries
-// before it, in which case a binary search finds it.
+// about twice its live entries.
+//
+// Finding a subscription's oldest message: every entry has a position,
+// counted from the queue's start (the front entry's is base_, the next
+// one's base_ + 1, ...), so the entry at a position is found by arithmetic.
+// Each subscription's uncommitted messages are linked oldest to newest by
+// position (the subscription keeps its first and last); a compaction
+// renumbers the entries it keeps and rebuilds the links in the same pass.
+// The entries live in a Ring (ring.h), which allocates nothing in the
+// steady state and gives memory back as the queue drains.
 //
 // Single-threaded, as the session that owns it.
 #ifndef SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
@@ -51,7 +55,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -60,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "base/fd.h"
 #include "daemon/core/outbox.h"
+#include "daemon/server/ring.h"
 #include "wire/frame.h"
 #include "wire/prefix.h"
 
@@ -103,38 +107,42 @@ class OutputQueue {
   // Descriptors of entries not fully written.
   size_t fds() const { return fds_; }
   bool empty() const { return entries_.size() == tombstones_; }
-  // Entries held, tombstones included: what memory the queue holds.
+  // Entries held, tombstones included, and the slots allocated for them:
+  // what memory the queue holds.
   size_t EntryCountForTest() const { return entries_.size(); }
   size_t TombstoneCountForTest() const { return tombstones_; }
+  size_t SlotCountForTest() const { return entries_.capacity(); }
 
  private:
   struct Message {
     std::shared_ptr<const wire::Frame> frame;
     uint64_t subscription = 0;
-    // Sequence number of the subscription's next uncommitted message, 0 for
-    // none.
+    // Position of the subscription's next uncommitted message, 0 for none.
     uint64_t next = 0;
     std::array<char, wire::kPrefixBytes> prefix;
   };
   struct Entry {
-    uint64_t seq = 0;
     // A byte of it was written or its descriptors were passed: it can no
     // longer be dropped and passes no descriptors again. Committed entries
     // always form a prefix of the queue (tombstones aside).
     bool committed = false;
-    // std::monostate marks a tombstone.
+    // std::monostate marks a tombstone (and an unused ring slot).
     std::variant<std::monostate, wire::Frame, Message> body;
   };
   struct Subscription {
     size_t messages = 0;
     size_t bytes = 0;
-    uint64_t first = 0;  // sequence numbers of the oldest and newest
+    uint64_t first = 0;  // positions of the oldest and newest
     uint64_t last = 0;
   };
 
   static size_t EntryBytes(const Entry& entry);
   static const std::vector<Fd>& EntryFds(const Entry& entry);
-  Entry* FindEntry(uint64_t seq);
+  static bool IsTombstone(const Entry& entry) {
+    return std::holds_alternative<std::monostate>(entry.body);
+  }
+  // The entry at `position`, which must be in the queue.
+  Entry& At(uint64_t position);
   // Marks `entry` committed, taking a message out of its subscription's
   // accounting (it is always the subscription's oldest).
   void CommitEntry(Entry& entry);
@@ -142,15 +150,18 @@ class OutputQueue {
   // after them was written).
   void CommitFront(size_t count);
   void Consume(size_t bytes);
+  void PopFront();
   void PopFrontTombstones();
   void CompactIfSparse();
+  // Rebuilds every subscription's links after a compaction.
+  void Relink();
 
-  std::deque<Entry> entries_;
+  Ring<Entry> entries_;
+  uint64_t base_ = 1;        // position of entries_[0]; 0 means "none"
   size_t front_offset_ = 0;  // bytes of the front entry already written
   size_t bytes_ = 0;
   size_t fds_ = 0;
   size_t tombstones_ = 0;
-  uint64_t next_seq_ = 1;
   absl::flat_hash_map<uint64_t, Subscription> subscriptions_;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/server/ring.h"
 #include "gtest/gtest.h"
 #include "io/fd_passing.h"
 
@@ -373,6 +374,7 @@ TEST(OutputQueueTest, MemoryStaysBoundedUnderEndlessDropOldest) {
   for (int i = 0; i < 4; ++i) queue.PushMessage(2, MakeMessage("keep"));
   constexpr size_t kLimit = 16;
   size_t max_entries = 0;
+  size_t max_slots = 0;
   for (int i = 0; i < 100000; ++i) {
     queue.PushMessage(1, MakeMessage(absl::StrCat(i)));
     if (i % 1000 == 0) queue.PushMessage(2, MakeMessage("keep"));
@@ -380,10 +382,12 @@ TEST(OutputQueueTest, MemoryStaysBoundedUnderEndlessDropOldest) {
       ASSERT_GT(queue.DropOldest(1), 0u);
     }
     max_entries = std::max(max_entries, queue.EntryCountForTest());
+    max_slots = std::max(max_slots, queue.SlotCountForTest());
   }
   const size_t live = 1 + kLimit + queue.Queued(2).messages;
   EXPECT_EQ(queue.EntryCountForTest() - queue.TombstoneCountForTest(), live);
   EXPECT_LE(max_entries, 2 * live + OutputQueue::kMinTombstonesToCompact + 1);
+  EXPECT_LE(max_slots, 2 * max_entries);
   EXPECT_EQ(queue.Queued(2).messages, 4u + 100u);
 
   // What is left arrives intact and in order.
@@ -400,6 +404,8 @@ TEST(OutputQueueTest, MemoryStaysBoundedUnderEndlessDropOldest) {
     EXPECT_EQ(ones[i], absl::StrCat(100000 - kLimit + i));
   }
   EXPECT_EQ(queue.EntryCountForTest(), 0u);
+  // Drained, the queue gives its memory back.
+  EXPECT_LE(queue.SlotCountForTest(), Ring<int>::kMinCapacity);
 }
 
 TEST(OutputQueueTest, ClearReleasesEverything) {
@@ -415,6 +421,7 @@ TEST(OutputQueueTest, ClearReleasesEverything) {
   EXPECT_EQ(queue.bytes(), 0u);
   EXPECT_EQ(queue.fds(), 0u);
   EXPECT_EQ(queue.EntryCountForTest(), 0u);
+  EXPECT_EQ(queue.SlotCountForTest(), 0u);
   EXPECT_EQ(queue.Queued(2).messages, 0u);
   EXPECT_EQ(message.use_count(), 1);
   // Usable again afterwards.
