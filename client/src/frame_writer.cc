@@ -68,6 +68,7 @@ absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
   }
   queue_.push_back(std::move(frame));
   queued_bytes_ += size;
+  queued_bytes_atomic_.store(queued_bytes_, std::memory_order_relaxed);
   queued_.store(true, std::memory_order_relaxed);
   if (defer) return absl::OkStatus();
   return FlushLocked();
@@ -98,13 +99,9 @@ absl::Status FrameWriter::SendCopy(
   }
   block.size += size;
   queued_bytes_ += size;
+  queued_bytes_atomic_.store(queued_bytes_, std::memory_order_relaxed);
   queued_.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
-}
-
-size_t FrameWriter::queued_bytes() const {
-  absl::MutexLock lock(&mu_);
-  return queued_bytes_;
 }
 
 bool FrameWriter::WaitForRoom(size_t limit, absl::Time deadline) {
@@ -196,6 +193,7 @@ absl::Status FrameWriter::WriteLocked() {
     // At least one byte went, so the descriptors did too: never again.
     if (written > 0) queue_.front().fds.clear();
     queued_bytes_ -= written;
+    queued_bytes_atomic_.store(queued_bytes_, std::memory_order_relaxed);
     while (written > 0) {
       Pending& front = queue_.front();
       const size_t left = front.size - front.offset;

@@ -72,8 +72,10 @@ class FrameWriter {
   // Frames at most this large may go through SendCopy().
   static constexpr size_t kBatchBytes = 64 << 10;
 
-  // Bytes queued and not yet written.
-  size_t queued_bytes() const;
+  // Bytes queued and not yet written; lock-free.
+  size_t queued_bytes() const {
+    return queued_bytes_atomic_.load(std::memory_order_relaxed);
+  }
   // Waits until at most `limit` bytes are queued, the writer failed, or
   // `deadline` passes; returns whether there is room (or the writer failed,
   // which the next Send() reports).
@@ -119,6 +121,7 @@ class FrameWriter {
   bool watching_ ABSL_GUARDED_BY(mu_) = false;  // writability watch armed
   std::atomic<bool> queued_{false};  // !queue_.empty(); written under mu_
   std::atomic<uint64_t> sends_{0};
+  std::atomic<size_t> queued_bytes_atomic_{0};  // queued_bytes_, for readers
 };
 
 }  // namespace switchboard::client
