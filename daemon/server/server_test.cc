@@ -27,6 +27,7 @@
 #include "io/connect.h"
 #include "io/fd_passing.h"
 #include "io/private_file.h"
+#include "switchboard/v1/broker.pb.h"
 #include "wire/frame_decoder.h"
 
 namespace switchboard::server {
@@ -1097,6 +1098,60 @@ TEST_F(ServerTest, StalledSubscriberStaysBoundedWhileOldestMessagesAreDropped) {
     return server.OutboxForTest().QueuedBytes(id);
   }),
             0u);
+}
+
+// The next switchboard.connection.* message `watcher` receives.
+v1::ConnectionEvent NextConnectionEvent(RawClient& watcher,
+                                        std::string* topic) {
+  wire::Frame frame(wire::Prefix{}, nullptr);
+  v1::Header header = watcher.ReceiveHeader(wire::Kind::kMessage, &frame);
+  *topic = header.publish().topic();
+  v1::ConnectionEvent event;
+  EXPECT_TRUE(event.ParseFromString(std::string(frame.payload())));
+  return event;
+}
+
+TEST_F(ServerTest, RouterHearsOfOpenedSessionsAndWhyTheyClosed) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient watcher(broker.address());
+  watcher.Hello("watcher");
+  v1::Header subscribe;
+  subscribe.mutable_subscribe()->set_subscription_id(9);
+  subscribe.mutable_subscribe()->set_pattern("switchboard.connection.>");
+  watcher.Send(RawClient::Build(wire::Kind::kSubscribe, 1, subscribe));
+  EXPECT_EQ(watcher.ReceiveHeader(wire::Kind::kReply).reply().code(), 0);
+
+  std::string topic;
+  uint64_t visitor_id = 0;
+  {
+    RawClient visitor(broker.address());
+    visitor_id = visitor.Hello("visitor").connection_id();
+    v1::ConnectionEvent opened = NextConnectionEvent(watcher, &topic);
+    EXPECT_EQ(topic, "switchboard.connection.opened");
+    EXPECT_EQ(opened.connection_id(), visitor_id);
+    EXPECT_EQ(opened.client_name(), "visitor");
+    EXPECT_EQ(opened.transport(), "unix");
+    EXPECT_EQ(opened.uid(), ::getuid());
+    EXPECT_EQ(opened.pid(), static_cast<uint32_t>(::getpid()));
+  }
+  v1::ConnectionEvent closed = NextConnectionEvent(watcher, &topic);
+  EXPECT_EQ(topic, "switchboard.connection.closed");
+  EXPECT_EQ(closed.connection_id(), visitor_id);
+  EXPECT_EQ(closed.reason(), "closed by the client");
+
+  // A protocol error: the reason is the error the client was sent.
+  RawClient broken(broker.address());
+  const uint64_t broken_id = broken.Hello("broken").connection_id();
+  EXPECT_EQ(NextConnectionEvent(watcher, &topic).connection_id(), broken_id);
+  broken.SendBytes(std::string(wire::kPrefixBytes, 'x'));
+  const v1::Header error = broken.ReceiveHeader(wire::Kind::kError);
+  ASSERT_FALSE(error.error().message().empty());
+  closed = NextConnectionEvent(watcher, &topic);
+  EXPECT_EQ(topic, "switchboard.connection.closed");
+  EXPECT_EQ(closed.connection_id(), broken_id);
+  EXPECT_NE(closed.reason().find(error.error().message()), std::string::npos)
+      << closed.reason() << " vs " << error.error().message();
 }
 
 }  // namespace
