@@ -146,14 +146,23 @@ absl::Status Client::Impl::SendStreamMessage(uint64_t request_id,
 }
 
 void Client::Impl::RouteStreamControlLocked(const wire::Frame& frame) {
+  const uint64_t id = frame.request_id();
   if (frame.kind() == wire::Kind::kCancel) {
-    streams_.Cancel(frame.request_id(),
-                    /*from_broker=*/frame.prefix().sender == 0);
+    const bool from_broker = frame.prefix().sender == 0;
+    // The CALL may still wait for the dispatch thread, which starts its
+    // handler: then the CANCEL follows it there, in order.
+    if (!streams_.Cancel(id, from_broker)) {
+      deferred_.push_back(
+          [this, id, from_broker] { streams_.Cancel(id, from_broker); });
+    }
     return;
   }
   absl::StatusOr<v1::Header> header = frame.ParseHeader();
   if (!header.ok() || !header->has_credit()) return;
-  streams_.Grant(frame.request_id(), header->credit().grant());
+  const uint32_t grant = header->credit().grant();
+  if (!streams_.Grant(id, grant)) {
+    deferred_.push_back([this, id, grant] { streams_.Grant(id, grant); });
+  }
 }
 
 }  // namespace switchboard

@@ -55,18 +55,20 @@ void RunningStreams::JoinFinished() {
   for (std::thread& thread : finished) thread.join();
 }
 
-void RunningStreams::Grant(uint64_t id, uint32_t grant) {
+bool RunningStreams::Grant(uint64_t id, uint32_t grant) {
   absl::MutexLock lock(&mu_);
-  if (auto it = running_.find(id); it != running_.end()) {
-    it->second.writer->Grant(grant);
-  }
+  auto it = running_.find(id);
+  if (it == running_.end()) return false;
+  it->second.writer->Grant(grant);
+  return true;
 }
 
-void RunningStreams::Cancel(uint64_t id, bool from_broker) {
+bool RunningStreams::Cancel(uint64_t id, bool from_broker) {
   absl::MutexLock lock(&mu_);
-  if (auto it = running_.find(id); it != running_.end()) {
-    it->second.writer->Cancel(from_broker);
-  }
+  auto it = running_.find(id);
+  if (it == running_.end()) return false;
+  it->second.writer->Cancel(from_broker);
+  return true;
 }
 
 void RunningStreams::FailAll(const absl::Status& status) {

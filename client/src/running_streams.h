@@ -37,10 +37,11 @@ class RunningStreams {
   absl::Status Start(uint64_t id, std::shared_ptr<StreamWriter::Impl> writer,
                      absl::AnyInvocable<void()> body);
 
-  // CREDIT and CANCEL for call `id`; ignored for calls not running here.
-  void Grant(uint64_t id, uint32_t grant);
-  // `from_broker`: the broker sent it (deadline or caller gone).
-  void Cancel(uint64_t id, bool from_broker);
+  // CREDIT and CANCEL for call `id`; false (and ignored) for a call not
+  // running here. `from_broker`: the broker sent the CANCEL (deadline or
+  // caller gone).
+  bool Grant(uint64_t id, uint32_t grant);
+  bool Cancel(uint64_t id, bool from_broker);
 
   // Fails every running stream's writer with `status` (the connection is
   // lost); the handlers return on their own.

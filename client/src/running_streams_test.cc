@@ -32,9 +32,10 @@ TEST(RunningStreamsTest, CreditAndCancelReachTheRightStream) {
                                static_cast<int>(b->Write(Payload("x")).code());
                          })
                   .ok());
-  streams.Grant(1, 1);
-  streams.Cancel(2, /*from_broker=*/false);
-  streams.Cancel(99, /*from_broker=*/false);  // unknown: ignored
+  EXPECT_TRUE(streams.Grant(1, 1));
+  EXPECT_TRUE(streams.Cancel(2, /*from_broker=*/false));
+  EXPECT_FALSE(streams.Cancel(99, /*from_broker=*/false));  // unknown
+  EXPECT_FALSE(streams.Grant(99, 1));
   while (results[0].load() < 0 || results[1].load() < 0) {
     absl::SleepFor(absl::Milliseconds(1));
   }

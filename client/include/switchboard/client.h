@@ -16,7 +16,9 @@
 // thread, including from handlers and callbacks; a synchronous Call() made
 // inside a handler reads its own reply, and frames that arrive meanwhile wait
 // until the handler returns. The destructor must not run on the dispatch
-// thread (not from a handler or callback).
+// thread (not from a handler or callback), nor on a stream handler's thread.
+// Stream handlers (Service::AddStreamMethod) are the exception to "one at a
+// time": each runs on a thread of its own.
 //
 // Errors. Every call ends with exactly one result: the callee's reply or
 // status, or one of these from the broker or the library:
@@ -97,7 +99,9 @@ class Client {
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       absl::string_view address = "", const ConnectOptions& options = {});
 
-  // Closes the connection; pending calls end with kCancelled.
+  // Closes the connection; pending calls and streams end with kCancelled.
+  // Running stream handlers see Write() fail with kUnavailable; the
+  // destructor waits for them to return.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
