@@ -192,16 +192,18 @@ TEST_P(BrokerEventsTest, NameOwnerChangesArePublishedInOrder) {
 
   // a's library learns of the loss from an EVENT on its dispatch thread;
   // it may serve the name again only after that.
-  absl::Notification a_lost;
-  a->OnNameChange([&](absl::string_view lost, bool owned) {
-    if (lost == name && !owned && !a_lost.HasBeenNotified()) a_lost.Notify();
+  auto a_lost = std::make_shared<absl::Notification>();
+  a->OnNameChange([a_lost, name](absl::string_view lost, bool owned) {
+    if (lost == name && !owned && !a_lost->HasBeenNotified()) {
+      a_lost->Notify();
+    }
   });
 
   // Claimed, replaced, released.
   ASSERT_THAT(a->Serve(Named(name), Claim(NameClaim::kFailIfOwned, true)),
               IsOk());
   ASSERT_THAT(b->Serve(Named(name), Claim(NameClaim::kReplace)), IsOk());
-  ASSERT_TRUE(a_lost.WaitForNotificationWithTimeout(kTimeout));
+  ASSERT_TRUE(a_lost->WaitForNotificationWithTimeout(kTimeout));
   a->OnNameChange(nullptr);
   ASSERT_THAT(b->Release(name), IsOk());
   // Claimed again; b queues (no change), then takes over when a releases.

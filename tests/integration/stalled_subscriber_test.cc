@@ -137,8 +137,8 @@ TEST_P(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
                       kTimeout),
               IsOkAndHolds(IsOk()));
 
+  SteadyCounter counter;  // outlives the client whose callback uses it
   std::unique_ptr<Client> steady = ConnectOrDie(*broker_, "steady");
-  SteadyCounter counter;
   SubscribeOptions options;
   options.max_messages = 65536;
   absl::StatusOr<uint64_t> steady_id =

@@ -7,33 +7,36 @@
 
 namespace switchboard::testing {
 
+MessageLog::MessageLog(bool hold_first)
+    : state_(std::make_shared<State>(hold_first)) {}
+
 MessageCallback MessageLog::OnMessage() {
-  return [this](const Message& message) {
+  return [state = state_](const Message& message) {
     bool hold = false;
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&state->mu);
       Entry entry;
       entry.message = message;
-      entries_.push_back(std::move(entry));
-      ++messages_;
-      hold = hold_first_ && messages_ == 1;
-      holding_ = hold;
+      state->entries.push_back(std::move(entry));
+      ++state->messages;
+      hold = state->hold_first && state->messages == 1;
+      state->holding = hold;
     }
     if (!hold) return;
-    released_.WaitForNotificationWithTimeout(absl::Seconds(60));
-    absl::MutexLock lock(&mu_);
-    holding_ = false;
+    state->released.WaitForNotificationWithTimeout(absl::Seconds(60));
+    absl::MutexLock lock(&state->mu);
+    state->holding = false;
   };
 }
 
 DropCallback MessageLog::OnDrop() {
-  return [this](const DropReport& report) {
-    absl::MutexLock lock(&mu_);
+  return [state = state_](const DropReport& report) {
+    absl::MutexLock lock(&state->mu);
     Entry entry;
     entry.dropped = true;
     entry.drop = report;
-    entries_.push_back(std::move(entry));
-    dropped_ += report.count;
+    state->entries.push_back(std::move(entry));
+    state->dropped += report.count;
   };
 }
 
@@ -49,36 +52,36 @@ SubscribeOptions MessageLog::Options(uint32_t max_messages,
 }
 
 void MessageLog::Release() {
-  if (!released_.HasBeenNotified()) released_.Notify();
+  if (!state_->released.HasBeenNotified()) state_->released.Notify();
 }
 
 bool MessageLog::holding() const {
-  absl::MutexLock lock(&mu_);
-  return holding_;
+  absl::MutexLock lock(&state_->mu);
+  return state_->holding;
 }
 
 size_t MessageLog::message_count() const {
-  absl::MutexLock lock(&mu_);
-  return messages_;
+  absl::MutexLock lock(&state_->mu);
+  return state_->messages;
 }
 
 uint64_t MessageLog::dropped() const {
-  absl::MutexLock lock(&mu_);
-  return dropped_;
+  absl::MutexLock lock(&state_->mu);
+  return state_->dropped;
 }
 
 std::vector<Message> MessageLog::Messages() const {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&state_->mu);
   std::vector<Message> out;
-  for (const Entry& entry : entries_) {
+  for (const Entry& entry : state_->entries) {
     if (!entry.dropped) out.push_back(entry.message);
   }
   return out;
 }
 
 std::vector<MessageLog::Entry> MessageLog::Entries() const {
-  absl::MutexLock lock(&mu_);
-  return entries_;
+  absl::MutexLock lock(&state_->mu);
+  return state_->entries;
 }
 
 std::vector<std::string> MessageLog::Payloads() const {

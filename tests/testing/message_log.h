@@ -7,6 +7,10 @@
 // until Release(), which stalls the subscriber the way a slow application
 // would: the library stops reading and the broker's queue fills.
 //
+// The callbacks share the log's state, so a subscription may outlive the
+// MessageLog (what arrives then is recorded nowhere); destroying the log
+// releases a held callback.
+//
 //   MessageLog log;
 //   SubscribeOptions options = log.Options();
 //   ASSERT_THAT(client->Subscribe("a.>", log.OnMessage(), options), IsOk());
@@ -16,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,12 +42,12 @@ class MessageLog {
 
   // With `hold_first`, the first message's callback blocks the dispatch
   // thread until Release() (or, so a failing test cannot hang, 60 s).
-  explicit MessageLog(bool hold_first = false) : hold_first_(hold_first) {}
+  explicit MessageLog(bool hold_first = false);
   MessageLog(const MessageLog&) = delete;
   MessageLog& operator=(const MessageLog&) = delete;
   ~MessageLog() { Release(); }
 
-  // Callbacks for Client::Subscribe. The log must outlive the subscription.
+  // Callbacks for Client::Subscribe.
   MessageCallback OnMessage();
   DropCallback OnDrop();
   // SubscribeOptions with on_drop set to OnDrop().
@@ -67,13 +72,18 @@ class MessageLog {
   bool WaitForMessages(size_t count, absl::Duration timeout) const;
 
  private:
-  const bool hold_first_;
-  absl::Notification released_;
-  mutable absl::Mutex mu_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
-  size_t messages_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  bool holding_ ABSL_GUARDED_BY(mu_) = false;
+  struct State {
+    explicit State(bool hold) : hold_first(hold) {}
+    const bool hold_first;
+    absl::Notification released;
+    mutable absl::Mutex mu;
+    std::vector<Entry> entries ABSL_GUARDED_BY(mu);
+    size_t messages ABSL_GUARDED_BY(mu) = 0;
+    uint64_t dropped ABSL_GUARDED_BY(mu) = 0;
+    bool holding ABSL_GUARDED_BY(mu) = false;
+  };
+
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace switchboard::testing
