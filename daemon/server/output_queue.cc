@@ -217,6 +217,22 @@ void OutputQueue::Relink() {
   }
 }
 
+void OutputQueue::DropMessages() {
+  entries_.RemoveIf([this](Entry& entry) {
+    if (IsTombstone(entry)) return true;
+    if (entry.committed || !std::holds_alternative<Message>(entry.body)) {
+      return false;
+    }
+    bytes_ -= EntryBytes(entry);
+    fds_ -= EntryFds(entry).size();
+    return true;
+  });
+  // Committed entries are a prefix and stay, so the front and
+  // front_offset_ are unchanged, and only uncommitted messages were linked.
+  tombstones_ = 0;
+  subscriptions_.clear();
+}
+
 void OutputQueue::Clear() {
   entries_.clear();
   subscriptions_.clear();

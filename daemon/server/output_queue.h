@@ -98,6 +98,11 @@ class OutputQueue {
   // bytes, or 0 if there is none.
   size_t DropOldest(uint64_t subscription);
 
+  // Removes every uncommitted message, of every subscription: the session
+  // is closing for an error, and its ERROR must not wait behind messages
+  // for subscriptions that end with it.
+  void DropMessages();
+
   // Drops every entry, closing owned descriptors and releasing shared
   // frames.
   void Clear();

@@ -408,6 +408,38 @@ TEST(OutputQueueTest, MemoryStaysBoundedUnderEndlessDropOldest) {
   EXPECT_LE(queue.SlotCountForTest(), Ring<int>::kMinCapacity);
 }
 
+TEST(OutputQueueTest, DropMessagesKeepsOwnedFramesAndWhatIsCommitted) {
+  SocketPair pair;
+  OutputQueue queue;
+  const std::string big(4 << 20, 'b');
+  std::shared_ptr<const wire::Frame> started = MakeMessage(big);
+  queue.PushMessage(1, started);
+  ASSERT_TRUE(queue.Write(pair.writer()).ok());  // partly written
+  std::shared_ptr<const wire::Frame> waiting = MakeMessage("waiting", 1);
+  queue.PushMessage(1, waiting);
+  queue.Push(MakeFrame(wire::Kind::kReply, 5, "reply"));
+  queue.PushMessage(2, waiting);
+  queue.DropOldest(2);  // a tombstone among them
+  queue.PushMessage(2, MakeMessage("also waiting"));
+  queue.Push(MakeFrame(wire::Kind::kError, 0, "error"));
+
+  queue.DropMessages();
+  EXPECT_EQ(waiting.use_count(), 1);
+  EXPECT_EQ(queue.Queued(1).messages, 0u);
+  EXPECT_EQ(queue.Queued(2).messages, 0u);
+  EXPECT_EQ(queue.fds(), 0u);
+  std::vector<Received> frames = pair.WriteAll(queue);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].payload, big);
+  EXPECT_EQ(frames[1].payload, "reply");
+  EXPECT_EQ(frames[2].prefix.kind, wire::Kind::kError);
+  EXPECT_EQ(queue.bytes(), 0u);
+  EXPECT_EQ(pair.fds().size(), 0u);
+  // Messages queued afterwards are accounted for as before.
+  queue.PushMessage(1, waiting);
+  EXPECT_EQ(queue.Queued(1).messages, 1u);
+}
+
 TEST(OutputQueueTest, ClearReleasesEverything) {
   OutputQueue queue;
   std::shared_ptr<const wire::Frame> message = MakeMessage("m", 2);

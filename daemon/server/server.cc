@@ -272,6 +272,10 @@ void Server::CloseSession(Session& session, absl::string_view why,
     return;
   }
   const core::SessionId id = session.id();
+  // The ERROR goes right after what is already on its way: messages that
+  // have not started would only delay it (a subscriber closed for
+  // overflowing is one that is behind), and their subscriptions end now.
+  if (last_frame) session.DropQueuedMessages();
   BeginClosing(session, why, std::move(last_frame));
   // After BeginClosing: frames the router sends to this session now are
   // dropped. The session object stays valid until the iteration ends.

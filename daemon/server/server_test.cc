@@ -1100,6 +1100,42 @@ TEST_F(ServerTest, StalledSubscriberStaysBoundedWhileOldestMessagesAreDropped) {
             0u);
 }
 
+TEST_F(ServerTest, ErrorOvertakesMessagesAStalledSubscriberHasNotStarted) {
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient subscriber(broker.address());
+  const core::SessionId id(subscriber.Hello().connection_id());
+  // 128 messages of 64 KiB wait for a subscriber that reads nothing (8 MiB,
+  // far more than its socket holds); then the session ends with an ERROR.
+  constexpr int kMessages = 128;
+  const std::string payload(64 << 10, 'm');
+  for (int i = 0; i < kMessages; ++i) {
+    broker.OnLoop([&](Server& server) {
+      server.OutboxForTest().SendMessage(
+          id, 5, SharedMessage("video.frames", absl::StrCat(i, ":", payload)));
+      return 0;
+    });
+  }
+  broker.OnLoop([&](Server& server) {
+    server.OutboxForTest().CloseWithError(
+        id, absl::ResourceExhaustedError("subscription 5 overflowed"));
+    return 0;
+  });
+  // What had started arrives whole and in order, then the ERROR at once.
+  int received = 0;
+  while (true) {
+    absl::StatusOr<wire::Frame> frame = subscriber.Receive();
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    if (frame->kind() == wire::Kind::kError) break;
+    ASSERT_EQ(frame->kind(), wire::Kind::kMessage);
+    absl::string_view text = frame->payload();
+    EXPECT_EQ(text.substr(0, text.find(':')), absl::StrCat(received));
+    ++received;
+  }
+  EXPECT_LT(received, kMessages);
+  EXPECT_TRUE(subscriber.ReceivesEof());
+}
+
 // The next switchboard.connection.* message `watcher` receives.
 v1::ConnectionEvent NextConnectionEvent(RawClient& watcher,
                                         std::string* topic) {

@@ -106,6 +106,8 @@ class Session {
   size_t DropOldestMessage(uint64_t subscription) {
     return output_.DropOldest(subscription);
   }
+  // See OutputQueue::DropMessages(): the session closes for an error.
+  void DropQueuedMessages() { output_.DropMessages(); }
   // Drops everything queued: the session is gone.
   void ClearOutput() { output_.Clear(); }
 
