@@ -119,7 +119,11 @@ int RunGetFrames(Client& client, const SlideshowOptions& options) {
     std::string line = absl::StrFormat(
         "frame %d: %dx%d, %s, %s", n, frame.width(), frame.height(),
         verified.ok() ? "verified" : "WRONG", Milliseconds(latency));
-    const bool write = to_write.count(n) > 0 && verified.ok();
+    // A wrong frame of the right size is written too: the image may show
+    // what went wrong.
+    const bool write =
+        to_write.count(n) > 0 && pixels.ok() &&
+        pixels->size() == FrameBytes(frame.width(), frame.height());
     if (write) {
       const std::string path = FramePath(options.out, n);
       const absl::Status written =
