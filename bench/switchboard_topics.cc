@@ -73,18 +73,20 @@ class Subscription {
   void OnDrop(const DropReport& report) { dropped_ = report.total; }
 
   // Blocks until the end marker arrived (true), or until no message arrived
-  // for kDrainIdle (false).
+  // for kDrainIdle (false). The idle time is read on the monotonic clock, so
+  // a step of the wall clock cannot end the wait early.
   bool AwaitEnd() {
     uint64_t last_seen = 0;
-    absl::Time last_progress = absl::Now();
+    int64_t last_progress = MonotonicNanos();
     absl::MutexLock lock(&mutex_);
     while (!ended_) {
       mutex_.AwaitWithTimeout(absl::Condition(&ended_), absl::Seconds(1));
       uint64_t seen = seen_.load(std::memory_order_relaxed);
       if (seen != last_seen) {
         last_seen = seen;
-        last_progress = absl::Now();
-      } else if (absl::Now() - last_progress >= kDrainIdle) {
+        last_progress = MonotonicNanos();
+      } else if (MonotonicNanos() - last_progress >=
+                 absl::ToInt64Nanoseconds(kDrainIdle)) {
         break;
       }
     }
@@ -92,6 +94,7 @@ class Subscription {
   }
 
   const SubscriberTally& tally() const { return tally_; }
+  uint64_t seen() const { return seen_.load(std::memory_order_relaxed); }
   uint64_t dropped() const { return dropped_; }
 
  private:
@@ -149,8 +152,9 @@ int RunSwitchboardSubscriber(Workload workload, absl::string_view address) {
   if (!ended) {
     std::fprintf(stderr,
                  "switchboard-bench subscriber: no end marker, and no message "
-                 "for %s; counting what arrived\n",
-                 absl::FormatDuration(kDrainIdle).c_str());
+                 "for %s after %llu messages; counting what arrived\n",
+                 absl::FormatDuration(kDrainIdle).c_str(),
+                 static_cast<unsigned long long>(subscription.seen()));
   }
   ClientReport report = subscription.tally().report();
   report.dropped = subscription.dropped();
