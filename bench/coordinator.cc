@@ -80,6 +80,12 @@ constexpr Ratio kRatios[] = {
      System::kFloorDirect, false, false, 0},
 };
 
+// Two decimals, three below 0.1, so that a small ratio keeps two
+// significant digits.
+std::string FormatRatio(double ratio) {
+  return absl::StrFormat(ratio < 0.1 ? "%.3f" : "%.2f", ratio);
+}
+
 class Coordinator {
  public:
   explicit Coordinator(const BenchOptions& options) : options_(options) {}
@@ -379,7 +385,7 @@ void Coordinator::PrintRatio(const Ratio& r) {
       per_round.push_back((*top[i]).*figure / (*bottom[i]).*figure);
   }
   double ratio = Median(tops) / Median(bottoms);
-  std::string line = absl::StrFormat("%s = %.2f", what, ratio);
+  std::string line = absl::StrCat(what, " = ", FormatRatio(ratio));
   if (r.has_target) {
     bool met = r.at_most ? ratio <= r.target : ratio >= r.target;
     absl::StrAppendFormat(&line, " (target %s %.1f: %s)",
@@ -388,7 +394,8 @@ void Coordinator::PrintRatio(const Ratio& r) {
   }
   if (!per_round.empty()) {
     auto [low, high] = std::minmax_element(per_round.begin(), per_round.end());
-    absl::StrAppendFormat(&line, "; per round %.2f to %.2f", *low, *high);
+    absl::StrAppend(&line, "; per round ", FormatRatio(*low), " to ",
+                    FormatRatio(*high));
   }
   std::printf("%s\n", line.c_str());
 }
