@@ -39,6 +39,7 @@ class FakeOutbox : public Outbox {
     uint64_t subscription = 0;
     std::shared_ptr<const wire::Frame> frame;
     uint64_t seq = 0;
+    bool dropped = false;  // by DropOldestMessage(): the client never sees it
   };
   struct Closed {
     SessionId session;
@@ -53,27 +54,30 @@ class FakeOutbox : public Outbox {
   void SendMessage(SessionId session, uint64_t subscription,
                    std::shared_ptr<const wire::Frame> message) override {
     if (gone_.contains(session)) return;
-    queues_[{session, subscription}].push_back(message);
+    queues_[{session, subscription}].push_back(Pending{message, ++seq_});
     messages.push_back(
-        Message{session, subscription, std::move(message), ++seq_});
+        Message{session, subscription, std::move(message), seq_});
   }
-  Queued QueuedMessages(SessionId session,
-                        uint64_t subscription) const override {
-    Queued result;
+  Outbox::Queued QueuedMessages(SessionId session,
+                                uint64_t subscription) const override {
+    Outbox::Queued result;
     auto it = queues_.find({session, subscription});
     if (it == queues_.end()) return result;
-    for (const auto& message : it->second) {
+    for (const Pending& entry : it->second) {
       ++result.messages;
-      result.bytes += message->bytes().size();
+      result.bytes += entry.message->bytes().size();
     }
     return result;
   }
   size_t DropOldestMessage(SessionId session, uint64_t subscription) override {
     auto it = queues_.find({session, subscription});
     if (it == queues_.end() || it->second.empty()) return 0;
-    const size_t bytes = it->second.front()->bytes().size();
+    const Pending oldest = it->second.front();
     it->second.pop_front();
-    return bytes;
+    for (Message& message : messages) {
+      if (message.seq == oldest.seq) message.dropped = true;
+    }
+    return oldest.message->bytes().size();
   }
   // Test-set bytes plus the messages still queued.
   size_t QueuedBytes(SessionId session) const override {
@@ -81,7 +85,7 @@ class FakeOutbox : public Outbox {
     size_t bytes = it == queued.end() ? 0 : it->second;
     for (const auto& [key, queue] : queues_) {
       if (key.first != session) continue;
-      for (const auto& message : queue) bytes += message->bytes().size();
+      for (const Pending& q : queue) bytes += q.message->bytes().size();
     }
     return bytes;
   }
@@ -113,8 +117,10 @@ class FakeOutbox : public Outbox {
   std::vector<std::shared_ptr<const wire::Frame>> QueueOf(
       SessionId session, uint64_t subscription) const {
     auto it = queues_.find({session, subscription});
-    if (it == queues_.end()) return {};
-    return {it->second.begin(), it->second.end()};
+    std::vector<std::shared_ptr<const wire::Frame>> out;
+    if (it == queues_.end()) return out;
+    for (const Pending& entry : it->second) out.push_back(entry.message);
+    return out;
   }
 
   // Removes and returns what was sent with Send() so far.
@@ -136,11 +142,15 @@ class FakeOutbox : public Outbox {
     router_->ForgetSession(session, reason.message());
   }
 
+  // A message waiting to be written: uncommitted, may be dropped.
+  struct Pending {
+    std::shared_ptr<const wire::Frame> message;
+    uint64_t seq = 0;  // of its entry in `messages`
+  };
+
   Router* router_ = nullptr;
   absl::flat_hash_set<SessionId> gone_;
-  std::map<std::pair<SessionId, uint64_t>,
-           std::deque<std::shared_ptr<const wire::Frame>>>
-      queues_;
+  std::map<std::pair<SessionId, uint64_t>, std::deque<Pending>> queues_;
   uint64_t seq_ = 0;
 };
 
