@@ -30,6 +30,7 @@
 #include "switchboard/service.h"
 #include "switchboard/v1/broker.pb.h"
 #include "tests/testing/broker_process.h"
+#include "tests/testing/broker_status.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/message_log.h"
 #include "tests/testing/status_matchers.h"
@@ -41,6 +42,8 @@ namespace {
 
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::FindSubscription;
+using ::switchboard::testing::GetBrokerStatus;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::MessageLog;
 using ::switchboard::testing::StatusIs;
@@ -181,6 +184,67 @@ TEST_P(BrokerEventsTest, ConnectionsOpenAndCloseWithTheirIds) {
   }
   EXPECT_EQ(count, 2);
   EXPECT_LT(opened_at, closed_at);
+}
+
+// Patterns match the reserved topics like any others: a connection event
+// reaches exactly the subscriptions whose pattern matches its topic. The
+// broker matches all subscriptions at once when it publishes, so once the
+// matching ones have the event, GetStatus shows whether the others got it.
+TEST_P(BrokerEventsTest, PatternsMatchReservedTopicsLikeAnyOther) {
+  struct Case {
+    const char* pattern;
+    bool matches;  // "switchboard.connection.opened"
+  };
+  const Case cases[] = {
+      {">", true},
+      {"switchboard.>", true},
+      {"switchboard.connection.*", true},
+      {"switchboard.connection.opened", true},
+      {"*.connection.opened", true},
+      {"*.*.*", true},
+      {"*.>", true},
+      {"switchboard.*", false},
+      {"switchboard", false},
+      {"switchboard.connection", false},
+      {"switchboard.connection.closed", false},
+      {"*.*", false},
+      {"switchboard.*.*.*", false},
+  };
+  std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
+  std::vector<std::unique_ptr<MessageLog>> logs;
+  std::vector<uint64_t> ids;
+  for (const Case& c : cases) {
+    logs.push_back(std::make_unique<MessageLog>());
+    absl::StatusOr<uint64_t> id = subscriber->Subscribe(
+        c.pattern, logs.back()->OnMessage(), logs.back()->Options(65536));
+    ASSERT_THAT(id, IsOk()) << c.pattern;
+    ids.push_back(*id);
+  }
+  std::unique_ptr<Client> visitor = ConnectOrDie(broker_, "visitor");
+  for (size_t i = 0; i < logs.size(); ++i) {
+    if (!cases[i].matches) continue;
+    SCOPED_TRACE(cases[i].pattern);
+    ASSERT_TRUE(logs[i]->WaitForMessages(1, kTimeout));
+    std::vector<Message> messages = logs[i]->Messages();
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_EQ(messages[0].topic, "switchboard.connection.opened");
+    absl::StatusOr<v1::ConnectionEvent> event =
+        messages[0].As<v1::ConnectionEvent>();
+    ASSERT_THAT(event, IsOk());
+    EXPECT_EQ(event->connection_id(), visitor->connection_id());
+  }
+  absl::StatusOr<v1::BrokerStatus> status = GetBrokerStatus(*subscriber);
+  ASSERT_THAT(status, IsOk());
+  for (size_t i = 0; i < logs.size(); ++i) {
+    SCOPED_TRACE(cases[i].pattern);
+    absl::StatusOr<v1::SubscriptionStatus> s =
+        FindSubscription(*status, subscriber->connection_id(), ids[i]);
+    ASSERT_THAT(s, IsOk());
+    EXPECT_EQ(s->delivered() + s->dropped(), cases[i].matches ? 1u : 0u);
+    if (!cases[i].matches) {
+      EXPECT_EQ(logs[i]->message_count(), 0u);
+    }
+  }
 }
 
 TEST_P(BrokerEventsTest, NameOwnerChangesArePublishedInOrder) {
