@@ -10,6 +10,7 @@
 // bad token file); 2 for a usage error.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -105,7 +106,7 @@ Flags ParseFlags(int argc, char** argv) {
                              "or disconnects."));
   parser.AddInt("subscription-max-bytes", &flags.subscription_max_bytes, "N",
                 "Bytes held for one subscription that asked for no limit "
-                "(SUBSCRIBE max_bytes 0), at most --max-queued-bytes.");
+                "(SUBSCRIBE max_bytes 0); lowered to --max-queued-bytes.");
   parser.AddInt("max-subscriptions", &flags.max_subscriptions, "N",
                 "Subscriptions one connection may hold at once.");
   parser.AddBool("require-write-seal", &flags.require_write_seal,
@@ -177,9 +178,13 @@ server::ServerConfig BuildConfig(const Flags& flags) {
   config.router.subscription_default_messages = Positive<uint32_t>(
       "subscription-max-messages", flags.subscription_max_messages,
       config.router.subscription_max_messages);
-  config.router.subscription_default_bytes =
+  // Like a SUBSCRIBE's own max_bytes, the default is lowered to the
+  // connection's whole queue (PROTOCOL.md 5.5), so a small
+  // --max-queued-bytes needs no matching --subscription-max-bytes.
+  config.router.subscription_default_bytes = std::min<uint64_t>(
       Positive<uint64_t>("subscription-max-bytes", flags.subscription_max_bytes,
-                         config.router.max_queued_bytes);
+                         std::numeric_limits<int64_t>::max()),
+      config.router.max_queued_bytes);
   config.router.max_subscriptions =
       Positive<size_t>("max-subscriptions", flags.max_subscriptions, u32);
   config.require_write_seal = flags.require_write_seal;

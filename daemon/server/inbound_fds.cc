@@ -25,10 +25,13 @@ absl::Status InboundFds::Add(std::vector<Fd> fds) {
 absl::Status InboundFds::AttachTo(wire::Frame& frame) {
   const size_t count = frame.prefix().fd_count;
   if (count == 0) return absl::OkStatus();
-  if (frame.kind() != wire::Kind::kCall && frame.kind() != wire::Kind::kReply) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(wire::KindName(frame.kind()), " frame has fd_count ",
-                     count, "; only CALL and REPLY may carry descriptors"));
+  // Buffers travel on CALL and REPLY (PROTOCOL.md 2.5) and on PUBLISH,
+  // whose MESSAGEs pass them on (5.5).
+  if (frame.kind() != wire::Kind::kCall && frame.kind() != wire::Kind::kReply &&
+      frame.kind() != wire::Kind::kPublish) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        wire::KindName(frame.kind()), " frame has fd_count ", count,
+        "; only CALL, REPLY and PUBLISH may carry descriptors"));
   }
   if (fds_.size() < count) {
     return absl::InvalidArgumentError(absl::StrCat(

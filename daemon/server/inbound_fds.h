@@ -36,7 +36,7 @@ class InboundFds {
   // Gives `frame`, just decoded, its prefix().fd_count descriptors.
   // Errors, after which the session must close: kInvalidArgument if fewer
   // are queued (they were not sent with the frame's first byte), or if a
-  // frame of another kind than CALL or REPLY claims any.
+  // frame of another kind than CALL, REPLY or PUBLISH claims any.
   absl::Status AttachTo(wire::Frame& frame);
 
   // Called when the decoder holds no partial frame: every queued descriptor

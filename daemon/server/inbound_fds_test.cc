@@ -66,11 +66,21 @@ TEST(InboundFdsTest, FrameClaimingMoreThanArrivedIsInvalid) {
   EXPECT_TRUE(call.fds().empty());
 }
 
-TEST(InboundFdsTest, OnlyCallAndReplyMayCarryDescriptors) {
+TEST(InboundFdsTest, PublishCarriesDescriptorsLikeCallAndReply) {
   InboundFds inbound(16);
   ASSERT_TRUE(inbound.Add(SomeFds(1)).ok());
-  for (wire::Kind kind : {wire::Kind::kPing, wire::Kind::kCancel,
-                          wire::Kind::kHello, wire::Kind::kRegisterName}) {
+  wire::Frame publish = FrameClaiming(wire::Kind::kPublish, 1);
+  ASSERT_TRUE(inbound.AttachTo(publish).ok());
+  EXPECT_EQ(publish.fds().size(), 1u);
+}
+
+TEST(InboundFdsTest, OnlyCallReplyAndPublishMayCarryDescriptors) {
+  InboundFds inbound(16);
+  ASSERT_TRUE(inbound.Add(SomeFds(1)).ok());
+  for (wire::Kind kind :
+       {wire::Kind::kPing, wire::Kind::kCancel, wire::Kind::kHello,
+        wire::Kind::kRegisterName, wire::Kind::kSubscribe, wire::Kind::kMessage,
+        wire::Kind::kCredit}) {
     wire::Frame frame = FrameClaiming(kind, 1);
     EXPECT_EQ(inbound.AttachTo(frame).code(),
               absl::StatusCode::kInvalidArgument)
