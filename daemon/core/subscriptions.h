@@ -76,11 +76,11 @@ struct Subscription {
   uint64_t dropped = 0;
   uint64_t unreported = 0;
   uint8_t unreported_reasons = 0;
-  // DROP_OLDEST: an unreported drop discarded a message older than some
-  // still queued, so the report must be queued before those (Router::Offer
-  // queues them again behind it); `recent` finds them. Only
-  // the newest entries, as many as the outbox still holds uncommitted,
-  // matter.
+  // DROP_OLDEST only. `report_before_queued`: an unreported drop discarded
+  // a message older than some still queued, so the report must reach the
+  // subscriber before those (the router queues them again behind it).
+  // `recent`: the messages queued for it, trimmed to as many as the outbox
+  // still holds uncommitted, which are the newest ones.
   bool report_before_queued = false;
   RecentMessages recent;
 
