@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
         .IgnoreError();
   };
   link.send_cancel = [this, request_id] { SendCancel(request_id->load()); };
+  link.delivers_here = [this] { return OnDispatchThread(); };
   const absl::Duration timeout =
       std::min(options.timeout, absl::Hours(24)) + kStreamDeadlineGrace;
   auto stream = std::make_shared<ReplyStream::Impl>(

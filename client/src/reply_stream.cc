@@ -42,6 +42,11 @@ absl::StatusOr<std::optional<Payload>> ReplyStream::Impl::Next() {
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !messages_.empty() || end_.has_value();
   };
+  if (!ready() && link_.delivers_here && link_.delivers_here()) {
+    return absl::FailedPreconditionError(
+        "ReplyStream::Next() would wait on the client's dispatch thread, which "
+        "delivers the stream's messages; call it from another thread");
+  }
   if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline_)) {
     // The broker enforces the deadline; it did not answer in time either.
     if (link_.send_cancel) link_.send_cancel();

@@ -33,6 +33,9 @@ class ReplyStream::Impl {
   struct Link {
     std::function<void(uint32_t grant)> send_credit;  // CREDIT
     std::function<void()> send_cancel;                // CANCEL
+    // Whether the calling thread is the one that delivers the stream's
+    // replies (the client's dispatch thread), so Next() must not wait.
+    std::function<bool()> delivers_here;
   };
 
   // `deadline`: when Next() stops waiting for the broker, which should have

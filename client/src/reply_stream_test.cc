@@ -98,6 +98,19 @@ TEST(ReplyStreamTest, AbortEndsAtOnceWithoutTheQueuedMessages) {
   EXPECT_EQ(sent.cancels, 0);  // the connection is gone; nothing to send
 }
 
+TEST(ReplyStreamTest, NextRefusesToWaitOnTheThreadThatDeliversReplies) {
+  ReplyStream::Impl::Link link;
+  link.send_credit = [](uint32_t) {};
+  link.send_cancel = [] {};
+  link.delivers_here = [] { return true; };
+  ReplyStream::Impl stream(2, absl::InfiniteFuture(), std::move(link));
+  EXPECT_EQ(stream.Next().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // What has arrived is handed out there too.
+  stream.Push(Payload("a"));
+  EXPECT_TRUE(stream.Next().ok());
+}
+
 TEST(ReplyStreamTest, NothingIsSentAfterTheStreamEnded) {
   Sent sent;
   auto stream = MakeStream(sent, 1);

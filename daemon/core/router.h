@@ -234,18 +234,13 @@ class Router {
   bool Offer(Subscription& subscription,
              const std::shared_ptr<const wire::Frame>& message,
              std::vector<Closing>* closing);
-  // Why `bytes` (carrying `fds` descriptors) do not fit `subscription`,
-  // which has `queued` uncommitted (a DropReason), or 0 if they fit.
-  uint8_t Overflow(const Subscription& subscription,
-                   const Outbox::Queued& queued, size_t bytes,
+  // Why `bytes` (carrying `fds` descriptors) do not fit `subscription` now
+  // (a DropReason), or 0 if they fit.
+  uint8_t Overflow(const Subscription& subscription, size_t bytes,
                    size_t fds) const;
   void CountDrop(Subscription& subscription, DropReason reason);
   // Queues EVENT messages_dropped for the drops not reported yet.
   void ReportDrops(Subscription& subscription);
-  // DROP_OLDEST discarded messages older than the `queued` ones still
-  // queued: takes those out, queues the report, and queues them again, so
-  // the report comes before the first message the subscriber will read.
-  void ReportDropsBeforeQueued(Subscription& subscription, size_t queued);
   void CloseSubscribers(const std::vector<Closing>& closing);
   // Publishes a message of the broker (sender 0) on a reserved topic;
   // builds it only when some subscription matches.

@@ -39,7 +39,6 @@ class FakeOutbox : public Outbox {
     uint64_t subscription = 0;
     std::shared_ptr<const wire::Frame> frame;
     uint64_t seq = 0;
-    bool dropped = false;  // by DropOldestMessage(): the client never sees it
   };
   struct Closed {
     SessionId session;
@@ -54,30 +53,27 @@ class FakeOutbox : public Outbox {
   void SendMessage(SessionId session, uint64_t subscription,
                    std::shared_ptr<const wire::Frame> message) override {
     if (gone_.contains(session)) return;
-    queues_[{session, subscription}].push_back(Pending{message, ++seq_});
+    queues_[{session, subscription}].push_back(message);
     messages.push_back(
-        Message{session, subscription, std::move(message), seq_});
+        Message{session, subscription, std::move(message), ++seq_});
   }
-  Outbox::Queued QueuedMessages(SessionId session,
-                                uint64_t subscription) const override {
-    Outbox::Queued result;
+  Queued QueuedMessages(SessionId session,
+                        uint64_t subscription) const override {
+    Queued result;
     auto it = queues_.find({session, subscription});
     if (it == queues_.end()) return result;
-    for (const Pending& entry : it->second) {
+    for (const auto& message : it->second) {
       ++result.messages;
-      result.bytes += entry.message->bytes().size();
+      result.bytes += message->bytes().size();
     }
     return result;
   }
   size_t DropOldestMessage(SessionId session, uint64_t subscription) override {
     auto it = queues_.find({session, subscription});
     if (it == queues_.end() || it->second.empty()) return 0;
-    const Pending oldest = it->second.front();
+    const size_t bytes = it->second.front()->bytes().size();
     it->second.pop_front();
-    for (Message& message : messages) {
-      if (message.seq == oldest.seq) message.dropped = true;
-    }
-    return oldest.message->bytes().size();
+    return bytes;
   }
   // Test-set bytes plus the messages still queued.
   size_t QueuedBytes(SessionId session) const override {
@@ -85,7 +81,7 @@ class FakeOutbox : public Outbox {
     size_t bytes = it == queued.end() ? 0 : it->second;
     for (const auto& [key, queue] : queues_) {
       if (key.first != session) continue;
-      for (const Pending& q : queue) bytes += q.message->bytes().size();
+      for (const auto& message : queue) bytes += message->bytes().size();
     }
     return bytes;
   }
@@ -117,10 +113,8 @@ class FakeOutbox : public Outbox {
   std::vector<std::shared_ptr<const wire::Frame>> QueueOf(
       SessionId session, uint64_t subscription) const {
     auto it = queues_.find({session, subscription});
-    std::vector<std::shared_ptr<const wire::Frame>> out;
-    if (it == queues_.end()) return out;
-    for (const Pending& entry : it->second) out.push_back(entry.message);
-    return out;
+    if (it == queues_.end()) return {};
+    return {it->second.begin(), it->second.end()};
   }
 
   // Removes and returns what was sent with Send() so far.
@@ -142,15 +136,11 @@ class FakeOutbox : public Outbox {
     router_->ForgetSession(session, reason.message());
   }
 
-  // A message waiting to be written: uncommitted, may be dropped.
-  struct Pending {
-    std::shared_ptr<const wire::Frame> message;
-    uint64_t seq = 0;  // of its entry in `messages`
-  };
-
   Router* router_ = nullptr;
   absl::flat_hash_set<SessionId> gone_;
-  std::map<std::pair<SessionId, uint64_t>, std::deque<Pending>> queues_;
+  std::map<std::pair<SessionId, uint64_t>,
+           std::deque<std::shared_ptr<const wire::Frame>>>
+      queues_;
   uint64_t seq_ = 0;
 };
 

@@ -144,10 +144,11 @@ Router::FanOutResult Router::FanOut(
   return result;
 }
 
-uint8_t Router::Overflow(const Subscription& subscription,
-                         const Outbox::Queued& queued, size_t bytes,
+uint8_t Router::Overflow(const Subscription& subscription, size_t bytes,
                          size_t fds) const {
   const SessionId session = subscription.key.session;
+  const Outbox::Queued queued =
+      outbox_.QueuedMessages(session, subscription.key.id);
   // A message always fits a subscription with nothing queued.
   if (queued.messages > 0 && (queued.messages >= subscription.max_messages ||
                               queued.bytes + bytes > subscription.max_bytes)) {
@@ -172,56 +173,49 @@ bool Router::Offer(Subscription& subscription,
                    const std::shared_ptr<const wire::Frame>& message,
                    std::vector<Closing>* closing) {
   const SessionId session = subscription.key.session;
-  const uint64_t id = subscription.key.id;
   const size_t bytes = message->bytes().size();
   const size_t fds = message->fds().size();
   if (fds > 0 && !outbox_.AcceptsFds(session)) {
     CountDrop(subscription, kDropNoFds);
     return false;
   }
-  const bool drop_oldest =
-      subscription.policy == v1::OVERFLOW_POLICY_DROP_OLDEST;
-  Outbox::Queued queued = outbox_.QueuedMessages(session, id);
-  // What the session wrote since is no longer the router's concern.
-  if (drop_oldest) subscription.recent.Trim(queued.messages);
-  while (const uint8_t full = Overflow(subscription, queued, bytes, fds)) {
+  while (const uint8_t full = Overflow(subscription, bytes, fds)) {
     const auto reason = static_cast<DropReason>(full);
-    if (subscription.policy == v1::OVERFLOW_POLICY_DISCONNECT) {
-      CountDrop(subscription, reason);
-      ++stats_.subscribers_disconnected;
-      closing->push_back(Closing{
-          session,
-          absl::ResourceExhaustedError(absl::StrCat(
-              "subscription ", id, " ('", subscription.pattern,
-              "', policy disconnect) overflowed: ", DropReasonText(full), " (",
-              queued.messages, " messages, ", queued.bytes,
-              " bytes queued; limits ", subscription.max_messages,
-              " messages, ", subscription.max_bytes, " bytes)"))});
-      return false;
+    switch (subscription.policy) {
+      case v1::OVERFLOW_POLICY_DISCONNECT: {
+        const Outbox::Queued queued =
+            outbox_.QueuedMessages(session, subscription.key.id);
+        CountDrop(subscription, reason);
+        ++stats_.subscribers_disconnected;
+        closing->push_back(Closing{
+            session,
+            absl::ResourceExhaustedError(absl::StrCat(
+                "subscription ", subscription.key.id, " ('",
+                subscription.pattern,
+                "', policy disconnect) overflowed: ", DropReasonText(full),
+                " (", queued.messages, " messages, ", queued.bytes,
+                " bytes queued; limits ", subscription.max_messages,
+                " messages, ", subscription.max_bytes, " bytes)"))});
+        return false;
+      }
+      case v1::OVERFLOW_POLICY_DROP_NEWEST:
+        CountDrop(subscription, reason);
+        return false;
+      default:  // DROP_OLDEST
+        if (outbox_.DropOldestMessage(session, subscription.key.id) == 0) {
+          CountDrop(subscription, reason);  // nothing older to discard
+          return false;
+        }
+        if (subscription.delivered > 0) --subscription.delivered;
+        CountDrop(subscription, reason);
+        break;
     }
-    if (!drop_oldest || outbox_.DropOldestMessage(session, id) == 0) {
-      // DROP_NEWEST, or nothing older of this subscription to discard.
-      CountDrop(subscription, reason);
-      return false;
-    }
-    subscription.recent.PopOldest();
-    if (subscription.delivered > 0) --subscription.delivered;
-    CountDrop(subscription, reason);
-    subscription.report_before_queued = true;
-    queued = outbox_.QueuedMessages(session, id);
   }
-  if (subscription.unreported > 0) {
-    if (subscription.report_before_queued && queued.messages > 0) {
-      ReportDropsBeforeQueued(subscription, queued.messages);
-    } else {
-      ReportDrops(subscription);
-    }
-  }
+  if (subscription.unreported > 0) ReportDrops(subscription);
   ++subscription.delivered;
   ++stats_.messages_delivered;
   ++stats_.frames_out;
-  if (drop_oldest) subscription.recent.Push(message);
-  outbox_.SendMessage(session, id, message);
+  outbox_.SendMessage(session, subscription.key.id, message);
   return true;
 }
 
@@ -234,40 +228,7 @@ void Router::ReportDrops(Subscription& subscription) {
   dropped->set_reason(DropReasonText(subscription.unreported_reasons));
   subscription.unreported = 0;
   subscription.unreported_reasons = 0;
-  subscription.report_before_queued = false;
   Deliver(subscription.key.session, BuildEvent(event));
-}
-
-void Router::ReportDropsBeforeQueued(Subscription& subscription,
-                                     size_t queued) {
-  // The outbox only appends, so the report cannot be slipped in front of
-  // the messages still queued; they are taken out and queued again behind
-  // it, in their order. `recent` holds them: the uncommitted messages are
-  // the newest ones queued.
-  const SessionId session = subscription.key.session;
-  const uint64_t id = subscription.key.id;
-  RecentMessages& recent = subscription.recent;
-  const size_t count = std::min(queued, recent.size());
-  std::vector<std::shared_ptr<const wire::Frame>> again;
-  again.reserve(count);
-  for (size_t i = recent.size() - count; i < recent.size(); ++i) {
-    again.push_back(recent.Lock(i));
-  }
-  for (size_t i = 0; i < count; ++i) outbox_.DropOldestMessage(session, id);
-  for (const auto& message : again) {
-    // The outbox held every one of them; one that is gone anyway is
-    // reported as dropped rather than lost silently.
-    if (message != nullptr) continue;
-    if (subscription.delivered > 0) --subscription.delivered;
-    CountDrop(subscription, kDropQueueFull);
-  }
-  ReportDrops(subscription);
-  recent.Trim(0);
-  for (const auto& message : again) {
-    if (message == nullptr) continue;
-    recent.Push(message);
-    outbox_.SendMessage(session, id, message);
-  }
 }
 
 void Router::CloseSubscribers(const std::vector<Closing>& closing) {

@@ -83,14 +83,13 @@ class RouterTopicsTest : public RouterTest {
     return result;
   }
 
-  // What `session` will read, in order (messages DROP_OLDEST took out of
-  // its queue left out), in short words: "M1:x" a
+  // Everything queued for `session`, in order, in short words: "M1:x" a
   // MESSAGE for subscription 1 with payload x, "D1:2/5" messages_dropped
   // for subscription 1 (count 2, total 5), "R7" a REPLY, else the kind.
   std::vector<std::string> Timeline(SessionId session) const {
     std::vector<std::pair<uint64_t, std::string>> items;
     for (const FakeOutbox::Message& m : outbox_.messages) {
-      if (m.to != session || m.dropped) continue;
+      if (m.to != session) continue;
       items.emplace_back(
           m.seq, absl::StrCat("M", m.subscription, ":", m.frame->payload()));
     }
@@ -266,12 +265,11 @@ TEST_F(RouterTopicsTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
   for (const char* payload : {"1", "2", "3", "4", "5"}) {
     Handle(kThird, Publish(0, "t", payload));
   }
-  // Each message after the second pushed the oldest out. The subscriber
-  // reads the reports of those drops before the two messages kept, so at
-  // every message it reads, messages read plus drops reported is the
-  // message's number.
+  // Each message after the second pushed the oldest out; the report of
+  // that drop comes right before it.
   EXPECT_EQ(Timeline(kCaller.id),
-            (Strings{"D1:1/1", "D1:1/2", "D1:1/3", "M1:4", "M1:5"}));
+            (Strings{"M1:1", "M1:2", "D1:1/1", "M1:3", "D1:1/2", "M1:4",
+                     "D1:1/3", "M1:5"}));
   EXPECT_EQ(QueuedPayloads(kCaller.id, 1), (Strings{"4", "5"}));
   EXPECT_EQ(router_.stats().messages_dropped, 3u);
   v1::BrokerStatus status = router_.Status(kT0);

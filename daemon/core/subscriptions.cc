@@ -39,28 +39,6 @@ absl::string_view PolicyName(v1::OverflowPolicy policy) {
   }
 }
 
-void RecentMessages::Trim(size_t keep) {
-  while (size_ > keep) {
-    ring_[head_].reset();
-    head_ = (head_ + 1) % ring_.size();
-    --size_;
-  }
-}
-
-void RecentMessages::Push(const std::shared_ptr<const wire::Frame>& message) {
-  if (size_ == ring_.size()) {
-    std::vector<std::weak_ptr<const wire::Frame>> grown(
-        std::max<size_t>(4, 2 * ring_.size()));
-    for (size_t i = 0; i < size_; ++i) {
-      grown[i] = std::move(ring_[(head_ + i) % ring_.size()]);
-    }
-    ring_ = std::move(grown);
-    head_ = 0;
-  }
-  ring_[(head_ + size_) % ring_.size()] = message;
-  ++size_;
-}
-
 SubscriptionTable::SubscriptionTable(const SubscriptionLimits& limits)
     : limits_(limits) {}
 

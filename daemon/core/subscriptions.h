@@ -13,7 +13,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,7 +25,6 @@
 #include "daemon/core/ids.h"
 #include "daemon/core/topic_trie.h"
 #include "switchboard/v1/header.pb.h"
-#include "wire/frame.h"
 
 namespace switchboard::core {
 
@@ -38,27 +36,6 @@ enum DropReason : uint8_t {
   kDropFdsInFlight = 1 << 2,          // the connection's --max-fds-in-flight
   kDropNoFds =
       1 << 3,  // the message has descriptors, the connection takes none
-};
-
-// The newest messages queued for one subscription, oldest first, as weak
-// references: the outbox holds the messages, this only finds them again. A
-// ring that grows to the most it ever held and then allocates no more.
-class RecentMessages {
- public:
-  // Keeps only the newest `keep` entries.
-  void Trim(size_t keep);
-  void Push(const std::shared_ptr<const wire::Frame>& message);
-  void PopOldest() { Trim(size_ == 0 ? 0 : size_ - 1); }
-  size_t size() const { return size_; }
-  // The `index`-th oldest entry, or null if its message is gone.
-  std::shared_ptr<const wire::Frame> Lock(size_t index) const {
-    return ring_[(head_ + index) % ring_.size()].lock();
-  }
-
- private:
-  std::vector<std::weak_ptr<const wire::Frame>> ring_;
-  size_t head_ = 0;
-  size_t size_ = 0;
 };
 
 struct Subscription {
@@ -76,13 +53,6 @@ struct Subscription {
   uint64_t dropped = 0;
   uint64_t unreported = 0;
   uint8_t unreported_reasons = 0;
-  // DROP_OLDEST only. `report_before_queued`: an unreported drop discarded
-  // a message older than some still queued, so the report must reach the
-  // subscriber before those (the router queues them again behind it).
-  // `recent`: the messages queued for it, trimmed to as many as the outbox
-  // still holds uncommitted, which are the newest ones.
-  bool report_before_queued = false;
-  RecentMessages recent;
 
   // Counts one discarded message.
   void RecordDrop(DropReason reason) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/core/subscriptions.h"
 
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -137,29 +136,6 @@ TEST(SubscriptionTableTest, DropsAreCountedWithTheirReasons) {
   EXPECT_NE(text.find("queue was full"), std::string::npos) << text;
   EXPECT_NE(text.find("takes none"), std::string::npos) << text;
   EXPECT_EQ(PolicyName(v1::OVERFLOW_POLICY_DISCONNECT), "disconnect");
-}
-
-TEST(RecentMessagesTest, KeepsTheNewestInOrderWithoutKeepingThemAlive) {
-  RecentMessages recent;
-  std::vector<std::shared_ptr<const wire::Frame>> frames;
-  for (uint64_t i = 0; i < 10; ++i) {
-    wire::Prefix prefix;
-    prefix.request_id = i;
-    frames.push_back(std::make_shared<const wire::Frame>(
-        wire::Frame::Build(prefix, "", "")));
-    recent.Push(frames.back());
-    recent.Trim(3);  // the ring wraps and grows no further
-  }
-  ASSERT_EQ(recent.size(), 3u);
-  EXPECT_EQ(recent.Lock(0)->request_id(), 7u);
-  EXPECT_EQ(recent.Lock(2)->request_id(), 9u);
-  recent.PopOldest();
-  EXPECT_EQ(recent.Lock(0)->request_id(), 8u);
-  frames[8].reset();  // written and released by the outbox
-  EXPECT_EQ(recent.Lock(0), nullptr);
-  EXPECT_EQ(recent.Lock(1)->request_id(), 9u);
-  recent.Trim(0);
-  EXPECT_EQ(recent.size(), 0u);
 }
 
 }  // namespace

@@ -71,7 +71,10 @@ class ReplyStream {
   // status, or kCancelled (Cancel() or the client closed), kUnavailable (the
   // callee or the broker went away), kDeadlineExceeded, kNotFound (no
   // owner), kResourceExhausted (a queue or credit limit). After the end,
-  // Next() keeps returning the same result.
+  // Next() keeps returning the same result. On the client's dispatch thread
+  // (inside a handler or callback), which delivers the stream's messages,
+  // Next() cannot wait: it returns kFailedPrecondition when nothing has
+  // arrived yet.
   absl::StatusOr<std::optional<Payload>> Next();
 
   // Next(), parsed as T (kInternal if a message is not a valid T).
