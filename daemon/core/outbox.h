@@ -50,6 +50,14 @@ class Outbox {
   virtual size_t DropOldestMessage(SessionId session,
                                    uint64_t subscription) = 0;
 
+  // Writes what `session`'s socket takes of its queue now rather than at
+  // the end of the loop iteration. The router calls it before it drops
+  // anything for a full subscription: the broker reads a burst of many
+  // frames before it writes, and a subscriber that keeps up must not pay
+  // for that batching with drops. Never closes the session or calls back
+  // into the router; a failed write is left for the regular flush.
+  virtual void WriteNow(SessionId session) = 0;
+
   // Bytes queued for `session` and not yet written to its socket (0 if it is
   // gone).
   virtual size_t QueuedBytes(SessionId session) const = 0;

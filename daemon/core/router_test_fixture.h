@@ -68,6 +68,11 @@ class FakeOutbox : public Outbox {
     }
     return result;
   }
+  // The fake's socket takes nothing unless a test says it takes everything.
+  void WriteNow(SessionId session) override {
+    ++writes_now[session];
+    if (write_now_drains) Write(session);
+  }
   size_t DropOldestMessage(SessionId session, uint64_t subscription) override {
     auto it = queues_.find({session, subscription});
     if (it == queues_.end() || it->second.empty()) return 0;
@@ -124,6 +129,9 @@ class FakeOutbox : public Outbox {
   std::vector<Sent> sent;
   std::vector<Message> messages;
   std::vector<Closed> closed;
+  // WriteNow() calls per session, and whether WriteNow() writes everything.
+  absl::flat_hash_map<SessionId, int> writes_now;
+  bool write_now_drains = false;
   absl::flat_hash_map<SessionId, size_t> queued;
   absl::flat_hash_map<SessionId, size_t> queued_fds;
   absl::flat_hash_set<SessionId> accepts_fds;

@@ -179,7 +179,14 @@ bool Router::Offer(Subscription& subscription,
     CountDrop(subscription, kDropNoFds);
     return false;
   }
+  bool written = false;
   while (const uint8_t full = Overflow(subscription, bytes, fds)) {
+    if (!written) {
+      // What the socket takes now is not dropped.
+      written = true;
+      outbox_.WriteNow(session);
+      continue;
+    }
     const auto reason = static_cast<DropReason>(full);
     switch (subscription.policy) {
       case v1::OVERFLOW_POLICY_DISCONNECT: {

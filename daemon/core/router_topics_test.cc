@@ -300,6 +300,23 @@ TEST_F(RouterTopicsTest, DropNewestKeepsTheQueueAndReportsWhenOneFits) {
   EXPECT_EQ(router_.stats().messages_dropped, 3u);
 }
 
+TEST_F(RouterTopicsTest, AFullSubscriptionIsWrittenOutBeforeAnythingDrops) {
+  SubscribeOk(kCaller, 1, "t", 2, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
+  // A subscriber whose socket takes what is queued loses nothing, however
+  // many messages one read of the publisher brings.
+  outbox_.write_now_drains = true;
+  for (int i = 0; i < 10; ++i) Handle(kThird, Publish(0, "t", "x"));
+  EXPECT_EQ(router_.stats().messages_dropped, 0u);
+  EXPECT_EQ(outbox_.writes_now[kCaller.id], 4);  // at messages 3, 5, 7, 9
+  // One that takes nothing is written to once per message that overflows,
+  // then the policy applies.
+  outbox_.write_now_drains = false;
+  outbox_.writes_now.clear();
+  for (int i = 0; i < 3; ++i) Handle(kThird, Publish(0, "t", "x"));
+  EXPECT_EQ(outbox_.writes_now[kCaller.id], 3);
+  EXPECT_EQ(router_.stats().messages_dropped, 3u);
+}
+
 TEST_F(RouterTopicsTest, ByteLimitsCountWholeFramesAndAnEmptyQueueTakesAny) {
   const size_t frame_bytes = [&] {
     SubscribeOk(kCallee, 1, "t");

@@ -437,6 +437,14 @@ core::Outbox::Queued Server::QueuedMessages(core::SessionId id,
   return session == nullptr ? Queued{} : session->QueuedMessages(subscription);
 }
 
+void Server::WriteNow(core::SessionId id) {
+  Session* session = Find(id);
+  if (session == nullptr || session->state() != Session::State::kOpen) return;
+  // An error here comes back from the flush at the end of the iteration,
+  // which closes the session outside the router's fan-out.
+  (void)session->WriteOutput();
+}
+
 size_t Server::DropOldestMessage(core::SessionId id, uint64_t subscription) {
   Session* session = Find(id);
   return session == nullptr ? 0 : session->DropOldestMessage(subscription);

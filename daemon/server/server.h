@@ -146,6 +146,7 @@ class Server : private core::Outbox {
                    std::shared_ptr<const wire::Frame> message) override;
   Queued QueuedMessages(core::SessionId session,
                         uint64_t subscription) const override;
+  void WriteNow(core::SessionId session) override;
   size_t DropOldestMessage(core::SessionId session,
                            uint64_t subscription) override;
   size_t QueuedBytes(core::SessionId session) const override;
