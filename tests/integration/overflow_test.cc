@@ -11,10 +11,10 @@
 // What the kernel's socket buffer already holds when the broker's queue
 // fills is unknown, so the tests check what must hold exactly whatever it
 // is: at each message received, messages received plus drops reported equal
-// its sequence number plus one; drop_newest keeps a prefix of the stream,
-// drop_oldest a prefix plus the last max_messages; disconnect ends only the
-// slow subscriber. N is chosen from the kernel's largest socket buffer so
-// that the broker's queue surely overflows.
+// its sequence number plus one; drop_newest loses the last messages,
+// drop_oldest keeps exactly the last max_messages; disconnect ends only the
+// slow subscriber, which received a prefix of the stream. N is chosen from the
+// kernel's largest socket buffer so that the broker's queue surely overflows.
 //
 // These run over Unix sockets only: the policies do not depend on the
 // transport, and loopback TCP may buffer tens of megabytes (tcp_rmem), which
@@ -280,18 +280,22 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
   received.pop_back();  // the marker
   EXPECT_EQ(received.size() + log.dropped(), static_cast<uint64_t>(n));
   EXPECT_GT(log.dropped(), 0u);
+  // The broker handles a burst of publishes before it writes, so a queue
+  // may empty into the socket between two bursts and the messages kept
+  // need not be one run; but the queue takes the first kMaxMessages after
+  // the one being held, and what the stalled subscriber has at the end is
+  // decided by the policy alone.
+  ASSERT_GT(received.size(), kMaxMessages);
+  const std::vector<int> first(received.begin(),
+                               received.begin() + kMaxMessages + 1);
+  EXPECT_TRUE(IsPrefix(first)) << absl::StrJoin(received, ",");
   if (policy == OverflowPolicy::kDropNewest) {
-    // The first messages, without a gap; the queue's worth among them.
-    EXPECT_TRUE(IsPrefix(received)) << absl::StrJoin(received, ",");
-    EXPECT_GT(received.size(), kMaxMessages);
+    // The newest were dropped: the last published never arrived.
+    EXPECT_LT(received.back(), n - 1) << absl::StrJoin(received, ",");
   } else {
-    // A prefix (what had reached the socket), then exactly the last
-    // kMaxMessages, which the queue kept.
-    ASSERT_GT(received.size(), kMaxMessages);
-    const std::vector<int> head(received.begin(),
-                                received.end() - kMaxMessages);
+    // The oldest were dropped: the queue kept exactly the last
+    // kMaxMessages.
     const std::vector<int> tail(received.end() - kMaxMessages, received.end());
-    EXPECT_TRUE(IsPrefix(head)) << absl::StrJoin(received, ",");
     std::vector<int> last;
     for (int i = n - static_cast<int>(kMaxMessages); i < n; ++i) {
       last.push_back(i);
