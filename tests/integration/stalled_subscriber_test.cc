@@ -8,6 +8,10 @@
 // the stalled subscription's byte limit plus what the steady subscriber may
 // have queued plus a fixed allowance, and GetStatus shows the stalled
 // subscription's drops.
+//
+// Unix sockets only: the broker's bound does not depend on the transport,
+// and loopback TCP can hold tens of megabytes in the kernel (tcp_rmem),
+// which would hide an unbounded broker unless far more were published.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -53,20 +57,20 @@ using ::switchboard::testing::Request;
 using ::switchboard::testing::ResidentBytes;
 using ::switchboard::testing::SubscribeHeader;
 using ::switchboard::testing::Transport;
-using ::switchboard::testing::TransportTestName;
 using ::switchboard::testing::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(60);
 constexpr size_t kPayloadBytes = 64 << 10;
-constexpr uint64_t kTotalBytes = 200ull << 20;
+constexpr uint64_t kTotalBytes = 128ull << 20;
 constexpr int kMessages = static_cast<int>(kTotalBytes / kPayloadBytes);
 // Published between two checks; the steady subscriber's queue must hold a
 // whole batch (its default limit is 8 MiB), so it never drops.
 constexpr int kBatch = 64;
 constexpr uint64_t kStalledMaxBytes = 8 << 20;
-// Allocator slack, read buffers and bookkeeping: far below the 200 MB a
-// broker without a bound would hold.
-constexpr uint64_t kAllowance = 48 << 20;
+// Allocator slack (AddressSanitizer's shadow and quarantine included), read
+// buffers and bookkeeping: far below the 128 MiB a broker without a bound
+// would hold.
+constexpr uint64_t kAllowance = 32 << 20;
 constexpr absl::string_view kTopic = "stalled.video";
 
 std::string SequencePayload(int seq) {
@@ -105,7 +109,7 @@ class SteadyCounter {
   int mismatches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-class StalledSubscriberTest : public ::testing::TestWithParam<Transport> {
+class StalledSubscriberTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // Under AddressSanitizer freed memory waits in a quarantine (256 MB by
@@ -116,14 +120,14 @@ class StalledSubscriberTest : public ::testing::TestWithParam<Transport> {
     if (!options.empty()) options += ":";
     options += "quarantine_size_mb=8:thread_local_quarantine_size_kb=256";
     ::setenv("ASAN_OPTIONS", options.c_str(), 1);
-    broker_ = std::make_unique<BrokerProcess>(GetParam());
+    broker_ = std::make_unique<BrokerProcess>(Transport::kUnix);
     ASSERT_TRUE(broker_->started());
   }
 
   std::unique_ptr<BrokerProcess> broker_;
 };
 
-TEST_P(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
+TEST_F(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
   absl::StatusOr<std::string> token = broker_->ReadToken();
   ASSERT_THAT(token, IsOk());
   absl::StatusOr<RawConnection> stalled =
@@ -199,10 +203,6 @@ TEST_P(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
   EXPECT_GE(status->messages_dropped(), stalled_status->dropped());
   EXPECT_GE(status->publishes(), static_cast<uint64_t>(kMessages));
 }
-
-INSTANTIATE_TEST_SUITE_P(AllTransports, StalledSubscriberTest,
-                         ::testing::Values(Transport::kUnix, Transport::kTcp),
-                         TransportTestName);
 
 }  // namespace
 }  // namespace switchboard
