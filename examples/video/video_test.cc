@@ -5,7 +5,8 @@
 // to keep it quick). video-server announces its clip on
 // video.events.clip_loaded at start and on LoadClip; PlayClip streams every
 // frame of the clip and stops when the caller cancels; GetFrame still
-// works; slideshow fails when no server runs. BrokerProcess and
+// works; a clip plays over TCP too, its buffers copied inline; slideshow
+// fails when no server runs. BrokerProcess and
 // ChildProcess stop every process they started.
 #include <csignal>
 #include <memory>
@@ -28,6 +29,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/transport.h"
 #include "tests/testing/wait_for.h"
 
 namespace switchboard::examples::video {
@@ -40,20 +42,37 @@ using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::ProgramResult;
 using ::switchboard::testing::RunProgram;
+using ::switchboard::testing::Transport;
 using ::switchboard::testing::WaitFor;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
 
-class VideoTest : public ::testing::Test {
+// Runs the programs against a broker whose clients use `transport`.
+class VideoTestBase : public ::testing::Test {
  protected:
+  explicit VideoTestBase(Transport transport) : broker_(transport) {}
+
+  // `program` with --address, run through env(1) to set
+  // SWITCHBOARD_TOKEN_FILE for TCP (env execs it: the pid stays the same).
+  std::vector<std::string> Command(const std::string& program) const {
+    std::vector<std::string> argv;
+    if (broker_.transport() == Transport::kTcp) {
+      argv = {"/usr/bin/env",
+              absl::StrCat("SWITCHBOARD_TOKEN_FILE=", broker_.token_file())};
+    }
+    argv.push_back(program);
+    argv.push_back(absl::StrCat("--address=", broker_.address()));
+    return argv;
+  }
+
   // Starts video-server with 64x48 frames and a 20-frame clip "first".
   void StartServer() {
+    std::vector<std::string> argv = Command(SWITCHBOARD_VIDEO_SERVER_PATH);
+    argv.insert(argv.end(), {"--width=64", "--height=48", "--clip=first",
+                             "--clip-frames=20", "--fps=100"});
     absl::StatusOr<ChildProcess> server = ChildProcess::Start(
-        {SWITCHBOARD_VIDEO_SERVER_PATH,
-         absl::StrCat("--address=", broker_.address()), "--width=64",
-         "--height=48", "--clip=first", "--clip-frames=20", "--fps=100"},
-        absl::StrCat(broker_.dir(), "/video-server.stderr"));
+        argv, absl::StrCat(broker_.dir(), "/video-server.stderr"));
     ASSERT_THAT(server, IsOk());
     server_.emplace(*std::move(server));
     ASSERT_THAT(server_->ReadLine(kTimeout),
@@ -62,9 +81,7 @@ class VideoTest : public ::testing::Test {
 
   // Runs slideshow with `flags` to completion.
   ProgramResult RunSlideshow(std::vector<std::string> flags) {
-    std::vector<std::string> argv = {
-        SWITCHBOARD_SLIDESHOW_PATH,
-        absl::StrCat("--address=", broker_.address())};
+    std::vector<std::string> argv = Command(SWITCHBOARD_SLIDESHOW_PATH);
     argv.insert(argv.end(), flags.begin(), flags.end());
     absl::StatusOr<ProgramResult> result = RunProgram(argv, kTimeout);
     EXPECT_THAT(result, IsOk());
@@ -95,6 +112,16 @@ class VideoTest : public ::testing::Test {
 
   BrokerProcess broker_;
   std::optional<ChildProcess> server_;  // destroyed (killed) before broker_
+};
+
+class VideoTest : public VideoTestBase {
+ protected:
+  VideoTest() : VideoTestBase(Transport::kUnix) {}
+};
+
+class VideoTcpTest : public VideoTestBase {
+ protected:
+  VideoTcpTest() : VideoTestBase(Transport::kTcp) {}
 };
 
 TEST_F(VideoTest, TheServerAnnouncesItsClipWhenItStarts) {
@@ -186,6 +213,24 @@ TEST_F(VideoTest, SlideshowFailsWithoutAServer) {
   const ProgramResult loaded = RunSlideshow({"--load=x"});
   EXPECT_EQ(loaded.exit_code, 1);
   EXPECT_THAT(loaded.stderr_text, HasSubstr("is video-server running?"));
+}
+
+// TCP carries no descriptors: the library copies each frame's buffer into
+// the stream message, and the slideshow still finds it in buffer 0.
+TEST_F(VideoTcpTest, AClipPlaysOverTcpWithTheBuffersCopiedInline) {
+  ASSERT_TRUE(broker_.started());
+  StartServer();
+  const ProgramResult played = RunSlideshow({"--play", "--window=3"});
+  EXPECT_EQ(played.exit_code, 0) << played.stderr_text;
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("played clip first, all 20 frames; 20 frames "
+                        "received, 0 wrong"));
+  EXPECT_THAT(played.stdout_text,
+              HasSubstr("0 frames as file descriptors (0 sealed immutable), "
+                        "20 copied inline by the library"));
+  EXPECT_THAT(ServerLineContaining("PlayClip for :"),
+              HasSubstr("sent all 20 frames of first"));
+  StopServer();
 }
 
 TEST(SlideshowUsageTest, ContradictoryFlagsAreUsageErrors) {
