@@ -324,7 +324,8 @@ TEST_P(StreamTest, CallerClientClosedMidStreamFailsTheCalleesWrite) {
 
 TEST_P(StreamTest, DeadlineEndsTheStreamOnBothSides) {
   StreamOptions options = Window(2);
-  options.timeout = absl::Milliseconds(500);
+  // Long enough for the call to reach the handler on a loaded machine.
+  options.timeout = absl::Seconds(1);
   absl::StatusOr<std::unique_ptr<ReplyStream>> stream =
       caller_->CallStream(kService, "Forever", Payload(), options);
   ASSERT_THAT(stream, IsOk());
