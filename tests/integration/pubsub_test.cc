@@ -310,6 +310,20 @@ TEST_P(PubSubTest, TwoMatchingSubscriptionsOnOneConnectionGetOneCopyEach) {
   EXPECT_THAT(other.Payloads(), ElementsAre("two"));
 }
 
+TEST_P(PubSubTest, APublisherReceivesWhatItPublishesOnItsOwnSubscription) {
+  std::unique_ptr<Client> client = ConnectOrDie(broker_, "both");
+  MessageLog log;
+  ASSERT_THAT(client->Subscribe("self.*", log.OnMessage()), IsOk());
+  absl::StatusOr<PublishResult> result =
+      client->PublishConfirmed("self.echo", Payload("to myself"));
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->delivered, 1u);
+  ASSERT_TRUE(log.WaitForMessages(1, kTimeout));
+  std::vector<Message> messages = log.Messages();
+  EXPECT_EQ(messages[0].payload, "to myself");
+  EXPECT_EQ(messages[0].sender, client->connection_id());
+}
+
 TEST_P(PubSubTest, UnsubscribedCallbackIsNotCalledAgain) {
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");

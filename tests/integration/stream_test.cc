@@ -419,6 +419,23 @@ TEST_P(StreamTest, StreamMessagesCarrySharedBuffers) {
   EXPECT_THAT((*stream)->Next(), IsOkAndHolds(std::optional<Payload>()));
 }
 
+TEST_P(StreamTest, BrokerShutdownEndsTheStreamWithUnavailable) {
+  absl::StatusOr<std::unique_ptr<ReplyStream>> stream =
+      caller_->CallStream(kService, "Forever", Payload(), Window(2));
+  ASSERT_THAT(stream, IsOk());
+  EXPECT_THAT((*stream)->Next(), IsOkAndHolds(Optional(CountMessage(0))));
+  ASSERT_THAT(broker_.Stop(SIGTERM, kTimeout), IsOkAndHolds(0));
+  absl::StatusOr<std::optional<Payload>> next;
+  int taken = 1;
+  do {
+    next = (*stream)->Next();
+    ++taken;
+  } while (next.ok() && next->has_value() && taken < 100);
+  EXPECT_THAT(next, StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_TRUE(log_->WaitEnded());
+  EXPECT_THAT(*log_->Ended(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
 // The callee is a child process killed with SIGKILL mid-stream.
 TEST_P(StreamTest, CalleeKilledMidStreamIsUnavailable) {
   std::vector<std::string> argv = {TestCalleePath(),
