@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
 #include "switchboard/message.h"
+#include "switchboard/shared_buffer.h"
 #include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/clients.h"
@@ -270,6 +271,26 @@ TEST_P(TopicBadInputTest, SubscribeHeaderThatIsNotASubscribeClosesIt) {
   EXPECT_EQ(error->code(), Code(absl::StatusCode::kInvalidArgument));
 }
 
+// Of the topic kinds only PUBLISH may carry descriptors (docs/PROTOCOL.md
+// 2.5, 5.5). Descriptors travel only over Unix sockets.
+class TopicDescriptorInputTest : public TopicBadInputTest {};
+
+TEST_P(TopicDescriptorInputTest, DescriptorsOnASubscribeCloseTheConnection) {
+  absl::StatusOr<SharedBuffer> buffer = SharedBuffer::Create(64, "bad-input");
+  ASSERT_THAT(buffer, IsOk());
+  ASSERT_THAT(buffer->Seal(SharedBuffer::Sealing::kImmutable), IsOk());
+  absl::StatusOr<RawConnection> raw = Raw();
+  ASSERT_THAT(raw, IsOk());
+  std::string frame = testing::EncodeFrame(wire::Kind::kSubscribe, 1,
+                                           SubscribeHeader(1, "fine.>"));
+  frame[wire::kOffsetFdCount] = 1;
+  const int fds[] = {buffer->fd()};
+  ASSERT_THAT(raw->SendWithFds(frame, fds), IsOk());
+  absl::StatusOr<v1::Error> error = raw->ReadErrorAndClose(kTimeout);
+  ASSERT_THAT(error, IsOk());
+  EXPECT_EQ(error->code(), Code(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_P(TopicBadInputTest, SubscriptionIdZeroOrInUseIsInvalid) {
   absl::StatusOr<RawConnection> raw = Raw();
   ASSERT_THAT(raw, IsOk());
@@ -349,6 +370,9 @@ TEST_P(TopicBadInputTest, TooManySubscriptionsIsResourceExhausted) {
 
 INSTANTIATE_TEST_SUITE_P(AllTransports, TopicBadInputTest,
                          ::testing::Values(Transport::kUnix, Transport::kTcp),
+                         TransportTestName);
+INSTANTIATE_TEST_SUITE_P(Unix, TopicDescriptorInputTest,
+                         ::testing::Values(Transport::kUnix),
                          TransportTestName);
 
 }  // namespace
