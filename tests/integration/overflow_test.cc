@@ -494,9 +494,12 @@ TEST_F(OverflowTest, DisconnectClosesOnlyTheSlowSubscriber) {
               IsOk());
   std::unique_ptr<Client> steady = ConnectOrDie(broker_, "steady");
   MessageLog steady_log;
-  ASSERT_THAT(steady->Subscribe(kTopic, steady_log.OnMessage(),
-                                steady_log.Options(65536)),
-              IsOk());
+  // Room for the whole burst, however far behind the publisher it falls.
+  ASSERT_THAT(
+      steady->Subscribe(kTopic, steady_log.OnMessage(),
+                        steady_log.Options(65536, OverflowPolicy::kDropOldest,
+                                           2 * n * (kPayloadBytes + 1024))),
+      IsOk());
 
   PublishRange(0, 1);
   ASSERT_TRUE(WaitFor([&] { return slow_log.holding(); }, kTimeout));
