@@ -467,9 +467,10 @@ bool Client::Impl::Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
   bool done;
   bool wake = false;
   {
+    absl::Time received = absl::InfinitePast();  // read at the first MESSAGE
     absl::MutexLock lock(&mu_);
     for (wire::Frame& frame : frames) {
-      fatal = RouteLocked(std::move(frame));
+      fatal = RouteLocked(std::move(frame), received);
       if (!fatal.ok()) break;
     }
     if (release_reader) ReleaseReaderLocked(/*leftover=*/false);
@@ -484,7 +485,8 @@ bool Client::Impl::Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
   return done;
 }
 
-absl::Status Client::Impl::RouteLocked(wire::Frame frame) {
+absl::Status Client::Impl::RouteLocked(wire::Frame frame,
+                                       absl::Time& received) {
   switch (frame.kind()) {
     case wire::Kind::kReply:
       RouteReplyLocked(std::move(frame));
@@ -502,15 +504,10 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame) {
       deferred_.push_back([this, shared] { HandleEvent(*shared); });
       return absl::OkStatus();
     }
-    case wire::Kind::kMessage: {
-      std::vector<Fd> fds = frame.take_fds();
-      auto shared = std::make_shared<const wire::Frame>(std::move(frame));
-      deferred_.push_back(
-          [this, shared, fds = std::move(fds), now = absl::Now()]() mutable {
-            HandleMessage(shared, std::move(fds), now);
-          });
+    case wire::Kind::kMessage:
+      if (received == absl::InfinitePast()) received = absl::Now();
+      DeferMessageLocked(std::move(frame), received);
       return absl::OkStatus();
-    }
     case wire::Kind::kCredit:
     case wire::Kind::kCancel:
       // Unary handlers run to completion (the broker discards their late
@@ -657,7 +654,7 @@ void Client::Impl::DispatchLoop() {
     bool reader = false;
     {
       absl::MutexLock lock(&mu_);
-      running.swap(deferred_);
+      TakeDeferredLocked(running);
       readable = std::exchange(dispatch_should_read_, false) || readable;
       if (readable && closed_.ok()) reader = TakeReaderLocked();
     }
@@ -742,11 +739,27 @@ void Client::Impl::RunDeferred() {
     {
       absl::MutexLock lock(&mu_);
       if (deferred_.empty()) return;
-      tasks.swap(deferred_);
+      TakeDeferredLocked(tasks);
     }
     for (Task& task : tasks) task();
     tasks.clear();
   }
+}
+
+void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
+  tasks.swap(deferred_);
+  open_batch_ = nullptr;
+}
+
+void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
+  if (open_batch_ == nullptr || deferred_.size() != open_batch_slot_ + 1) {
+    auto batch = std::make_unique<MessageBatch>();
+    open_batch_ = batch.get();
+    open_batch_slot_ = deferred_.size();
+    deferred_.push_back(
+        [this, batch = std::move(batch)] { HandleMessages(*batch); });
+  }
+  open_batch_->entries.push_back({std::move(frame), received});
 }
 
 void Client::Impl::CollectExpiredLocked(

@@ -190,7 +190,10 @@ class Client::Impl {
              bool release_reader);
   // Errors: the status that closes the connection (an ERROR frame, or a kind
   // the broker never sends).
-  absl::Status RouteLocked(wire::Frame frame)
+  // `received`: when the frames were read; absl::InfinitePast() until a
+  // MESSAGE needs it (the clock is read once per batch, and never for
+  // replies).
+  absl::Status RouteLocked(wire::Frame frame, absl::Time& received)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RouteReplyLocked(wire::Frame frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The payload of a REPLY whose header is `header` (may be empty).
@@ -225,9 +228,29 @@ class Client::Impl {
   // Has the dispatch thread write the queued messages, waking it only when
   // no such flush is pending already.
   void RequestFlush();
-  // Dispatch thread: a MESSAGE frame, or an EVENT messages_dropped.
-  void HandleMessage(const std::shared_ptr<const wire::Frame>& frame,
-                     std::vector<Fd> fds, absl::Time received);
+  // MESSAGE frames read one after another, handed to the dispatch thread as
+  // one task: one allocation and one lock round trip for the lot, not one
+  // per message.
+  struct MessageBatch {
+    struct Entry {
+      wire::Frame frame;
+      absl::Time received;
+    };
+    std::vector<Entry> entries;
+  };
+  // Queues a MESSAGE frame for the dispatch thread, joining the batch that
+  // is the last deferred task if there is one.
+  void DeferMessageLocked(wire::Frame frame, absl::Time received)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the deferred tasks out, for the dispatch thread to run.
+  void TakeDeferredLocked(std::vector<Task>& tasks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dispatch thread: a batch of MESSAGE frames, delivered in order, each
+  // run of frames for one subscription under one lookup.
+  void HandleMessages(MessageBatch& batch);
+  // Dispatch thread: fills message_ from a MESSAGE frame; false (logged) if
+  // the frame cannot be read.
+  bool ReadMessage(MessageBatch::Entry& entry);
   void HandleDrops(const v1::Event::MessagesDropped& drops);
 
   // Streams (client_streams.cc).
@@ -271,9 +294,10 @@ class Client::Impl {
   // Touched only by the holder of the reader role.
   wire::FrameDecoder decoder_;
   client::ReceivedFds received_fds_;
-  // Touched only by the dispatch thread (HandleCall, HandleMessage).
+  // Touched only by the dispatch thread (HandleCall, HandleMessages).
   v1::Header call_header_;
   v1::Header message_header_;
+  Message message_;  // reused: its strings keep their capacity
 
   mutable absl::Mutex mu_;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;
@@ -288,6 +312,11 @@ class Client::Impl {
   std::set<std::pair<absl::Time, uint64_t>> async_deadlines_
       ABSL_GUARDED_BY(mu_);
   std::vector<Task> deferred_ ABSL_GUARDED_BY(mu_);
+  // The batch held by the task at deferred_[open_batch_slot_], which may
+  // still take MESSAGE frames while it is the last task; null when there is
+  // none.
+  MessageBatch* open_batch_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t open_batch_slot_ ABSL_GUARDED_BY(mu_) = 0;
   // A reader on the dispatch thread left bytes in the decoder.
   bool dispatch_should_read_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<const Service>> services_

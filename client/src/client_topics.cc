@@ -10,7 +10,9 @@
 // already, so under load a burst of Publish() calls costs one eventfd write
 // per flush, not one wakeup per message; and a publisher that fills a whole
 // block writes it itself, so a tight loop of Publish() calls costs about
-// one sendmsg() per 64 KiB. Larger messages and messages with
+// one sendmsg() per 64 KiB. While the broker lags and the socket is full,
+// Publish() only copies: the dispatch thread's writability watch writes the
+// queue as soon as the socket takes more. Larger messages and messages with
 // buffers are queued by reference instead (never copied). Calls still write
 // at once, and take the queued messages along, in order.
 #include <poll.h>
@@ -103,19 +105,28 @@ absl::Status Client::Impl::WaitForPublishRoom(absl::Duration timeout) {
 absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
                                    absl::string_view message_type,
                                    absl::Duration timeout) {
-  SB_RETURN_IF_ERROR(CheckPublishTopic(topic));
+  // Reused per thread: a publish in a loop allocates nothing here. The
+  // header stays built (and its topic checked) for the topic and type of
+  // this thread's last publish, since a publisher mostly repeats them.
+  thread_local v1::Header header;
+  thread_local std::string header_bytes;
+  thread_local bool header_current = false;
+  if (!header_current || header.publish().topic() != topic ||
+      header.publish().message_type() != message_type) {
+    header_current = false;
+    SB_RETURN_IF_ERROR(CheckPublishTopic(topic));
+    header.Clear();
+    v1::Publish* publish = header.mutable_publish();
+    publish->set_topic(topic.data(), topic.size());
+    publish->set_message_type(message_type.data(), message_type.size());
+    header.SerializeToString(&header_bytes);
+    header_current = true;
+  }
   if (closed_flag_.load(std::memory_order_relaxed)) {
     absl::MutexLock lock(&mu_);
     return closed_;
   }
   SB_RETURN_IF_ERROR(WaitForPublishRoom(timeout));
-  // Reused per thread: a publish in a loop allocates nothing here.
-  thread_local v1::Header header;
-  thread_local std::string header_bytes;
-  header.Clear();
-  v1::Publish* publish = header.mutable_publish();
-  publish->set_topic(topic.data(), topic.size());
-  publish->set_message_type(message_type.data(), message_type.size());
   if (message.buffers().empty() && message.size() <= kCopyBytes) {
     if (message.size() > max_payload_bytes_) {
       return absl::ResourceExhaustedError(
@@ -123,7 +134,6 @@ absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
                        " bytes exceeds the broker's max_payload_bytes (",
                        max_payload_bytes_, ")"));
     }
-    header.SerializeToString(&header_bytes);
     wire::Prefix prefix;
     prefix.kind = wire::Kind::kPublish;
     prefix.header_length = static_cast<uint32_t>(header_bytes.size());
@@ -148,12 +158,17 @@ absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
                                  std::move(message), buffers,
                                  /*defer=*/true));
   }
+  // While the socket is full, the dispatch thread's writability watch
+  // flushes as soon as the broker reads: neither a flush here nor a wakeup
+  // would do more than meet EAGAIN (a sendmsg() per publish, measured). The
+  // watch flushes everything queued by then, this message included.
+  if (writer_.waiting_for_socket()) return absl::OkStatus();
   // A full block is written at once, from this thread, as one large
   // sendmsg(); the rest waits for the dispatch thread's flush.
   if (writer_.queued_bytes() >= client::FrameWriter::kBatchBytes) {
     SB_RETURN_IF_ERROR(writer_.Flush());
   }
-  if (writer_.has_queued()) RequestFlush();
+  if (writer_.has_queued() && !writer_.waiting_for_socket()) RequestFlush();
   return absl::OkStatus();
 }
 
@@ -236,34 +251,57 @@ absl::StatusOr<SubscriptionStats> Client::Impl::GetSubscriptionStats(
   return *std::move(stats);
 }
 
-void Client::Impl::HandleMessage(
-    const std::shared_ptr<const wire::Frame>& frame, std::vector<Fd> fds,
-    absl::Time received) {
-  absl::string_view header_bytes = frame->header_bytes();
+void Client::Impl::HandleMessages(MessageBatch& batch) {
+  std::vector<MessageBatch::Entry>& entries = batch.entries;
+  size_t i = 0;
+  while (i < entries.size()) {
+    // A run of frames for one subscription goes to it in one DeliverEach();
+    // an unknown id is a subscription that ended: its late messages go.
+    const uint64_t id = entries[i].frame.request_id();
+    size_t end = i + 1;
+    while (end < entries.size() && entries[end].frame.request_id() == id) {
+      ++end;
+    }
+    size_t next = i;
+    subscriptions_.DeliverEach(id, [&]() -> const Message* {
+      while (next < end) {
+        if (ReadMessage(entries[next++])) return &message_;
+      }
+      return nullptr;
+    });
+    i = end;
+  }
+  // The last message's payload (the frame, any buffers) is not kept.
+  message_.payload = Payload();
+}
+
+bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
+  wire::Frame& frame = entry.frame;
+  absl::string_view header_bytes = frame.header_bytes();
   if (!message_header_.ParseFromArray(header_bytes.data(),
                                       static_cast<int>(header_bytes.size())) ||
       !message_header_.has_publish()) {
     SB_LOG(WARNING) << "client :" << connection_id_
                     << " dropped a MESSAGE without a publish header";
-    return;
+    return false;
   }
-  Message message;
-  message.topic = message_header_.publish().topic();
-  message.message_type = message_header_.publish().message_type();
-  message.sender = frame->prefix().sender;
-  message.sender_uid = frame->prefix().sender_uid;
-  message.sender_pid = frame->prefix().sender_pid;
-  message.received = received;
+  message_.topic = message_header_.publish().topic();
+  message_.message_type = message_header_.publish().message_type();
+  message_.sender = frame.prefix().sender;
+  message_.sender_uid = frame.prefix().sender_uid;
+  message_.sender_pid = frame.prefix().sender_pid;
+  message_.received = entry.received;
+  std::vector<Fd> fds = frame.take_fds();
   absl::StatusOr<Payload> payload = client::ReceivedPayload(
-      frame, std::move(fds), message_header_.inline_buffer_sizes());
+      std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),
+      message_header_.inline_buffer_sizes());
   if (!payload.ok()) {
     SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
-                    << message.topic << ": " << payload.status();
-    return;
+                    << message_.topic << ": " << payload.status();
+    return false;
   }
-  message.payload = *std::move(payload);
-  // An unknown id is a subscription that ended: its late messages go.
-  subscriptions_.Deliver(frame->request_id(), message);
+  message_.payload = *std::move(payload);
+  return true;
 }
 
 void Client::Impl::HandleDrops(const v1::Event::MessagesDropped& drops) {

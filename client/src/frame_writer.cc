@@ -124,6 +124,7 @@ void FrameWriter::UpdateWatchLocked() {
   if (want != watching_) {
     watching_ = want;
     set_want_writable_(want);
+    waiting_for_socket_.store(want, std::memory_order_release);
   }
 }
 

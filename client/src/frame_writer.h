@@ -91,6 +91,12 @@ class FrameWriter {
 
   // Whether frames wait to be written; lock-free.
   bool has_queued() const { return queued_.load(std::memory_order_relaxed); }
+  // Whether the last flush stopped at a full socket, so the writability
+  // watch is armed and the next flush comes when the socket takes more:
+  // flushing before then only meets EAGAIN again. Lock-free.
+  bool waiting_for_socket() const {
+    return waiting_for_socket_.load(std::memory_order_acquire);
+  }
 
  private:
   struct Pending {
@@ -120,6 +126,7 @@ class FrameWriter {
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   bool watching_ ABSL_GUARDED_BY(mu_) = false;  // writability watch armed
   std::atomic<bool> queued_{false};  // !queue_.empty(); written under mu_
+  std::atomic<bool> waiting_for_socket_{false};  // watching_; under mu_
   std::atomic<uint64_t> sends_{0};
   std::atomic<size_t> queued_bytes_atomic_{0};  // queued_bytes_, for readers
 };

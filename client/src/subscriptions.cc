@@ -32,7 +32,10 @@ void Subscriptions::SetLimits(uint64_t id, uint32_t max_messages,
 
 bool Subscriptions::Remove(uint64_t id) {
   absl::MutexLock lock(&mu_);
-  if (entries_.erase(id) == 0) return false;
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  it->second->removed.store(true, std::memory_order_release);
+  entries_.erase(it);
   if (running_thread_ == std::this_thread::get_id()) return true;
   auto idle = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return running_id_ != id;
@@ -61,10 +64,23 @@ bool Subscriptions::RunCallback(uint64_t id, Count count, Run run) {
 }
 
 bool Subscriptions::Deliver(uint64_t id, const Message& message) {
+  bool given = false;
+  return DeliverEach(id, [&]() -> const Message* {
+    return std::exchange(given, true) ? nullptr : &message;
+  });
+}
+
+bool Subscriptions::DeliverEach(uint64_t id,
+                                absl::FunctionRef<const Message*()> next) {
   return RunCallback(
-      id, [](SubscriptionStats& stats) { ++stats.received; },
+      id, [](SubscriptionStats&) {},
       [&](Entry& entry) {
-        if (entry.on_message) entry.on_message(message);
+        while (!entry.removed.load(std::memory_order_acquire)) {
+          const Message* message = next();
+          if (message == nullptr) return;
+          entry.received.fetch_add(1, std::memory_order_relaxed);
+          if (entry.on_message) entry.on_message(*message);
+        }
       });
 }
 
@@ -81,7 +97,9 @@ std::optional<SubscriptionStats> Subscriptions::Stats(uint64_t id) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
-  return it->second->stats;
+  SubscriptionStats stats = it->second->stats;
+  stats.received = it->second->received.load(std::memory_order_relaxed);
+  return stats;
 }
 
 bool Subscriptions::empty() const {

@@ -10,6 +10,7 @@
 #ifndef SWITCHBOARD_CLIENT_SRC_SUBSCRIPTIONS_H_
 #define SWITCHBOARD_CLIENT_SRC_SUBSCRIPTIONS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "switchboard/message.h"
 
@@ -41,6 +43,12 @@ class Subscriptions {
   // Runs the subscription's callback; false (and nothing runs) for an
   // unknown or removed subscription.
   bool Deliver(uint64_t id, const Message& message);
+  // Runs the subscription's callback once for each message `next` returns,
+  // until it returns null or the subscription is removed (then the rest are
+  // not asked for): one lookup and one pair of lock round trips for a whole
+  // run of messages. False (and `next` is never called) for an unknown or
+  // removed subscription.
+  bool DeliverEach(uint64_t id, absl::FunctionRef<const Message*()> next);
   // Counts the drops and runs on_drop, if any; false for an unknown id.
   bool ReportDrop(const DropReport& report);
 
@@ -51,7 +59,12 @@ class Subscriptions {
   struct Entry {
     MessageCallback on_message;
     DropCallback on_drop;
-    SubscriptionStats stats;
+    SubscriptionStats stats;  // `received` lives in the counter below
+    // Counted without the lock, by the one thread that delivers.
+    std::atomic<uint64_t> received{0};
+    // Set by Remove(), under the lock: DeliverEach() stops before the next
+    // message.
+    std::atomic<bool> removed{false};
   };
   // Counts with `count` (under the lock), then runs `run` with the
   // subscription marked running on this thread.

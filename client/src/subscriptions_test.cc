@@ -2,7 +2,9 @@
 #include "client/src/subscriptions.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -97,6 +99,72 @@ TEST(SubscriptionsTest, RemoveFromInsideItsOwnCallbackDoesNotWait) {
   EXPECT_TRUE(subs.Deliver(1, Message()));
   EXPECT_TRUE(removed);
   EXPECT_FALSE(subs.Deliver(1, Message()));
+}
+
+TEST(SubscriptionsTest, DeliverEachRunsTheCallbackPerMessageInOrder) {
+  Subscriptions subs;
+  std::vector<std::string> seen;
+  subs.Add(
+      1, "a.>", [&](const Message& m) { seen.push_back(m.topic); }, nullptr);
+  std::vector<Message> messages(3);
+  messages[0].topic = "a.x";
+  messages[1].topic = "a.y";
+  messages[2].topic = "a.z";
+  size_t next = 0;
+  EXPECT_TRUE(subs.DeliverEach(1, [&]() -> const Message* {
+    return next < messages.size() ? &messages[next++] : nullptr;
+  }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"a.x", "a.y", "a.z"}));
+  EXPECT_EQ(subs.Stats(1)->received, 3u);
+  bool asked = false;
+  EXPECT_FALSE(subs.DeliverEach(2, [&]() -> const Message* {
+    asked = true;
+    return nullptr;
+  }));
+  EXPECT_FALSE(asked);  // an unknown subscription is never asked for messages
+}
+
+TEST(SubscriptionsTest, DeliverEachStopsWhenItsCallbackUnsubscribes) {
+  Subscriptions subs;
+  int calls = 0;
+  subs.Add(
+      1, "a",
+      [&](const Message&) {
+        if (++calls == 2) subs.Remove(1);
+      },
+      nullptr);
+  Message message;
+  int asked = 0;
+  EXPECT_TRUE(subs.DeliverEach(1, [&]() -> const Message* {
+    return ++asked <= 5 ? &message : nullptr;
+  }));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(asked, 2);  // the rest were never read
+}
+
+TEST(SubscriptionsTest, DeliverEachStopsWhenRemovedFromAnotherThread) {
+  Subscriptions subs;
+  absl::Notification first;
+  std::atomic<int> calls{0};
+  subs.Add(
+      1, "a",
+      [&](const Message&) {
+        if (calls.fetch_add(1) == 0) {
+          first.Notify();
+          absl::SleepFor(absl::Milliseconds(50));
+        }
+      },
+      nullptr);
+  Message message;
+  std::thread dispatch([&] {
+    subs.DeliverEach(1, [&]() -> const Message* { return &message; });
+  });
+  first.WaitForNotification();
+  EXPECT_TRUE(subs.Remove(1));
+  // Remove() waited for the running callback, and no other one started.
+  EXPECT_EQ(calls.load(), 1);
+  dispatch.join();
+  EXPECT_EQ(calls.load(), 1);
 }
 
 }  // namespace
