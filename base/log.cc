@@ -10,6 +10,8 @@
 #include <ctime>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 namespace switchboard::log {
 namespace {
 
@@ -55,7 +57,7 @@ Message::Message(Severity severity, const char* file, int line)
 Message::~Message() {
   std::string line;
   if (ToJournal()) {
-    line = "<" + std::to_string(JournalPriority(severity_)) + ">";
+    line = absl::StrCat("<", JournalPriority(severity_), ">");
   } else {
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
