@@ -48,6 +48,9 @@ class FrameDecoder {
 
   // Bytes received but not yet returned as frames.
   size_t buffered_bytes() const;
+  // Whether WritableSpan() points into a frame too large for the staging
+  // buffer, which is being filled in place.
+  bool filling_large_frame() const { return large_.has_value(); }
   // The limit that the last kResourceExhausted error named, e.g.
   // "max_payload_bytes", and its value; empty before such an error.
   absl::string_view exceeded_limit() const { return exceeded_limit_; }

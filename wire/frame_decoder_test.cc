@@ -70,8 +70,10 @@ TEST(FrameDecoderTest, LargeFrameIsReadStraightIntoItsOwnBuffer) {
   std::string bytes = FrameBytes(Kind::kReply, 9, "hdr", payload) +
                       FrameBytes(Kind::kPing, 10, "", "");
   FrameDecoder decoder(Limits{});
+  EXPECT_FALSE(decoder.filling_large_frame());
   size_t offset = 0;
   std::vector<Frame> frames;
+  bool was_filling = false;
   while (offset < bytes.size()) {
     absl::Span<char> span = decoder.WritableSpan();
     if (span.empty()) {
@@ -84,7 +86,13 @@ TEST(FrameDecoderTest, LargeFrameIsReadStraightIntoItsOwnBuffer) {
     decoder.Commit(n);
     offset += n;
     for (Frame& f : Drain(decoder)) frames.push_back(std::move(f));
+    // Filling in place from the read that brought the large prefix until
+    // the frame is whole.
+    was_filling = was_filling || decoder.filling_large_frame();
+    EXPECT_EQ(decoder.filling_large_frame(), frames.empty()) << offset;
   }
+  EXPECT_TRUE(was_filling);
+  EXPECT_FALSE(decoder.filling_large_frame());
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].payload(), payload);
   EXPECT_EQ(frames[0].header_bytes(), "hdr");

@@ -29,6 +29,36 @@ TEST(ReadPublishTopicTest, ReadsTheTopicAsAFullParseWould) {
   }
 }
 
+TEST(ReadPublishTopicTest, PlainHeadersReadAsAFullParseWould) {
+  // The header the library writes (the publish body alone), with topics
+  // whose lengths take one varint byte and more, with and without a type,
+  // whole and cut short.
+  for (const std::string& topic :
+       {std::string("a"), std::string("video.events.clip_loaded"),
+        std::string(127, 't'), std::string(128, 't'), std::string(300, 't')}) {
+    for (absl::string_view type : {"", "demo.Type"}) {
+      v1::Header header;
+      header.mutable_publish()->set_topic(topic);
+      header.mutable_publish()->set_message_type(std::string(type));
+      const std::string bytes = header.SerializeAsString();
+      absl::StatusOr<absl::string_view> read = ReadPublishTopic(bytes);
+      ASSERT_TRUE(read.ok()) << read.status();
+      EXPECT_EQ(*read, topic);
+      for (size_t cut = 0; cut < bytes.size(); ++cut) {
+        v1::Header parsed;
+        const bool parses = parsed.ParseFromString(bytes.substr(0, cut)) &&
+                            parsed.body_case() == v1::Header::kPublish;
+        absl::StatusOr<absl::string_view> part =
+            ReadPublishTopic(bytes.substr(0, cut));
+        ASSERT_EQ(part.ok(), parses) << cut;
+        if (parses) {
+          EXPECT_EQ(*part, parsed.publish().topic()) << cut;
+        }
+      }
+    }
+  }
+}
+
 TEST(ReadPublishTopicTest, LastOccurrenceWinsAndBodiesSwitch) {
   // Two publish bodies: protobuf merges them, the later topic wins.
   std::string merged = PublishHeader("first") + PublishHeader("second");

@@ -288,6 +288,9 @@ class Router {
   // Sessions past their handshake (OnSessionOpened until ForgetSession).
   absl::flat_hash_map<SessionId, SessionInfo> sessions_;
   std::vector<Subscription*> match_scratch_;
+  // The last topic CheckPublish() found well formed and not reserved: a
+  // publisher mostly repeats its topic, so it is checked once.
+  std::string last_allowed_topic_;
   RouterStats stats_;
 };
 

@@ -48,11 +48,14 @@ void Router::OnUnsubscribe(const Peer& from, const wire::Frame& frame) {
 
 absl::Status Router::CheckPublish(const Peer& from, const wire::Frame& frame,
                                   absl::string_view topic) {
-  if (absl::Status s = wire::ValidateTopic(topic); !s.ok()) return s;
-  if (wire::IsReservedTopic(topic)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "topic '", topic, "' is reserved: topics whose first token is '",
-        wire::kReservedTopicToken, "' belong to the broker"));
+  if (topic.empty() || topic != last_allowed_topic_) {
+    if (absl::Status s = wire::ValidateTopic(topic); !s.ok()) return s;
+    if (wire::IsReservedTopic(topic)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "topic '", topic, "' is reserved: topics whose first token is '",
+          wire::kReservedTopicToken, "' belong to the broker"));
+    }
+    last_allowed_topic_.assign(topic.data(), topic.size());
   }
   const RequestId id(frame.request_id());
   if (id.valid()) {

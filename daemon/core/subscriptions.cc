@@ -82,6 +82,7 @@ absl::StatusOr<const Subscription*> SubscriptionTable::Add(
   auto [it, inserted] = subscriptions_.emplace(key, std::move(subscription));
   by_session_[session].insert(id);
   trie_.Add(it->second.pattern, key);
+  last_valid_ = false;
   return &it->second;
 }
 
@@ -93,6 +94,7 @@ absl::Status SubscriptionTable::Remove(SessionId session, uint64_t id) {
   }
   trie_.Remove(it->second.pattern, it->first);
   subscriptions_.erase(it);
+  last_valid_ = false;
   auto index = by_session_.find(session);
   index->second.erase(id);
   if (index->second.empty()) by_session_.erase(index);
@@ -108,14 +110,21 @@ void SubscriptionTable::ForgetSession(SessionId session) {
     subscriptions_.erase(it);
   }
   by_session_.erase(index);
+  last_valid_ = false;
 }
 
 void SubscriptionTable::Match(absl::string_view topic,
                               std::vector<Subscription*>* matches) {
   if (subscriptions_.empty()) return;
-  trie_.Match(topic, [&](const SubscriptionKey& key) {
-    matches->push_back(&subscriptions_.find(key)->second);
-  });
+  if (!last_valid_ || last_topic_ != topic) {
+    last_matches_.clear();
+    trie_.Match(topic, [&](const SubscriptionKey& key) {
+      last_matches_.push_back(&subscriptions_.find(key)->second);
+    });
+    last_topic_.assign(topic.data(), topic.size());
+    last_valid_ = true;
+  }
+  matches->insert(matches->end(), last_matches_.begin(), last_matches_.end());
 }
 
 std::vector<const Subscription*> SubscriptionTable::All() const {

@@ -96,7 +96,9 @@ class SubscriptionTable {
   void ForgetSession(SessionId session);
 
   // Appends every subscription whose pattern matches `topic` (a valid
-  // topic) to `matches`, once each.
+  // topic) to `matches`, once each. The last topic's matches are kept until
+  // a subscription comes or goes: a publisher mostly repeats its topic, so
+  // most publishes skip the trie walk.
   void Match(absl::string_view topic, std::vector<Subscription*>* matches);
 
   // Every subscription, by session then id (GetStatus).
@@ -111,6 +113,10 @@ class SubscriptionTable {
   absl::node_hash_map<SubscriptionKey, Subscription> subscriptions_;
   absl::flat_hash_map<SessionId, absl::flat_hash_set<uint64_t>> by_session_;
   TopicTrie trie_;
+  // Match()'s result for last_topic_, while last_valid_.
+  bool last_valid_ = false;
+  std::string last_topic_;
+  std::vector<Subscription*> last_matches_;
 };
 
 }  // namespace switchboard::core

@@ -68,13 +68,16 @@ void Session::OnEvents(uint32_t events) {
 
 void Session::ReadInput() {
   size_t budget = kReadBudgetBytes;
-  while (budget > 0) {
+  size_t small_budget = kSmallFrameReadBudgetBytes;
+  while (budget > 0 && small_budget > 0) {
     absl::Span<char> span = decoder_.WritableSpan();
     if (span.empty()) {
       if (!DeliverFrames()) return;
       continue;
     }
-    size_t want = std::min(span.size(), budget);
+    const bool small = !decoder_.filling_large_frame();
+    size_t want =
+        std::min(span.size(), small ? std::min(small_budget, budget) : budget);
     if (state_ == State::kHandshake) {
       // Before HELLO nobody has proven anything (on TCP any local user can
       // connect), so a first frame larger than any valid HELLO is refused
@@ -116,6 +119,7 @@ void Session::ReadInput() {
     if (n > 0) {
       decoder_.Commit(n);
       budget -= n;
+      if (small) small_budget -= n;
       if (!DeliverFrames()) return;
       // A short read emptied the socket: skip the read that would only say
       // EAGAIN. More data raises the (level-triggered) readiness again.

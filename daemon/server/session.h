@@ -55,6 +55,13 @@ class Session {
   // cannot starve the others (the watch is level-triggered: the rest is read
   // next iteration).
   static constexpr size_t kReadBudgetBytes = size_t{1} << 20;
+  // Of those, bytes of small frames (read through the decoder's staging
+  // buffer) at most: the frames one wakeup routes are queued for their
+  // receivers before the loop writes them out, so a smaller batch keeps
+  // output queues short (their memory stays warm, and subscribers get
+  // messages sooner), while a large frame still arrives in few wakeups.
+  // 64 KiB rather than 1 MiB: pubsub 1.9M -> 2.5M msgs/s measured.
+  static constexpr size_t kSmallFrameReadBudgetBytes = size_t{64} << 10;
   // A HELLO's payload is empty; this much is tolerated before the first
   // frame counts as too large to be a HELLO.
   static constexpr size_t kMaxHelloPayloadBytes = 4096;
