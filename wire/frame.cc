@@ -105,39 +105,12 @@ bool ReadTopicField(absl::string_view publish, absl::string_view& topic) {
   return in.ConsumedEntireMessage();
 }
 
-// The shape the client library writes: a Header holding only the publish
-// body, which holds the topic and perhaps a message type, in field order,
-// every length in one byte. Sets `topic` and returns true for exactly that
-// shape; anything else (a long topic, other fields, repeats) is left to the
-// general parse, which gives the same answer for this shape.
-bool ReadPlainPublishTopic(absl::string_view header, absl::string_view& topic) {
-  const auto* p = reinterpret_cast<const uint8_t*>(header.data());
-  const size_t n = header.size();
-  const uint8_t publish_tag = static_cast<uint8_t>(
-      WireFormatLite::MakeTag(v1::Header::kPublishFieldNumber,
-                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-  constexpr uint8_t kTopicTag = (1 << 3) | 2;
-  constexpr uint8_t kTypeTag = (2 << 3) | 2;
-  // Tag and one-byte length of the body, which runs to the end.
-  if (n < 4 || p[0] != publish_tag || p[1] >= 0x80 || p[1] != n - 2) {
-    return false;
-  }
-  if (p[2] != kTopicTag || p[3] >= 0x80 || size_t{4} + p[3] > n) return false;
-  const size_t type_at = size_t{4} + p[3];
-  if (type_at != n &&
-      (type_at + 2 > n || p[type_at] != kTypeTag || p[type_at + 1] >= 0x80 ||
-       type_at + 2 + p[type_at + 1] != n)) {
-    return false;
-  }
-  topic = header.substr(4, p[3]);
-  return true;
-}
-
 }  // namespace
 
 absl::StatusOr<absl::string_view> ReadPublishTopic(
     absl::string_view header_bytes) {
-  if (absl::string_view topic; ReadPlainPublishTopic(header_bytes, topic)) {
+  if (absl::string_view topic, type;
+      ReadPlainPublish(header_bytes, topic, type)) {
     return topic;
   }
   const absl::Status malformed = absl::InvalidArgumentError(
@@ -179,6 +152,34 @@ absl::StatusOr<absl::string_view> ReadPublishTopic(
     return malformed;
   }
   return topic;
+}
+
+bool ReadPlainPublish(absl::string_view header_bytes, absl::string_view& topic,
+                      absl::string_view& message_type) {
+  const auto* p = reinterpret_cast<const uint8_t*>(header_bytes.data());
+  const size_t n = header_bytes.size();
+  const uint8_t publish_tag = static_cast<uint8_t>(
+      WireFormatLite::MakeTag(v1::Header::kPublishFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+  constexpr uint8_t kTopicTag = (1 << 3) | 2;
+  constexpr uint8_t kTypeTag = (2 << 3) | 2;
+  // Tag and one-byte length of the body, which runs to the end.
+  if (n < 4 || p[0] != publish_tag || p[1] >= 0x80 || p[1] != n - 2) {
+    return false;
+  }
+  if (p[2] != kTopicTag || p[3] >= 0x80 || size_t{4} + p[3] > n) return false;
+  const size_t type_at = size_t{4} + p[3];
+  absl::string_view type;
+  if (type_at != n) {
+    if (type_at + 2 > n || p[type_at] != kTypeTag || p[type_at + 1] >= 0x80 ||
+        type_at + 2 + p[type_at + 1] != n) {
+      return false;
+    }
+    type = header_bytes.substr(type_at + 2);
+  }
+  topic = header_bytes.substr(4, p[3]);
+  message_type = type;
+  return true;
 }
 
 std::string EncodeHead(Prefix prefix, absl::string_view header) {

@@ -91,6 +91,16 @@ class Frame {
 absl::StatusOr<absl::string_view> ReadPublishTopic(
     absl::string_view header_bytes);
 
+// Reads a PUBLISH or MESSAGE header of the shape the client library writes:
+// a Header holding only the publish body, which holds the topic and perhaps
+// a message type, in field order, every length in one byte. For exactly
+// that shape, sets `topic` and `message_type` (views into `header_bytes`,
+// as a full parse would read them) and returns true; for any other (a long
+// topic, other fields such as inline_buffer_sizes, repeats, malformed
+// bytes) returns false and leaves them alone: parse the header fully then.
+bool ReadPlainPublish(absl::string_view header_bytes, absl::string_view& topic,
+                      absl::string_view& message_type);
+
 // Encodes prefix + header into one small buffer, for senders that write a
 // large payload from its own buffer (writev) instead of copying it into a
 // Frame. Fills in prefix.header_length; prefix.payload_length must be set.

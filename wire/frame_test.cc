@@ -44,6 +44,17 @@ TEST(ReadPublishTopicTest, PlainHeadersReadAsAFullParseWould) {
       absl::StatusOr<absl::string_view> read = ReadPublishTopic(bytes);
       ASSERT_TRUE(read.ok()) << read.status();
       EXPECT_EQ(*read, topic);
+      absl::string_view plain_topic, plain_type;
+      if (ReadPlainPublish(bytes, plain_topic, plain_type)) {
+        EXPECT_EQ(plain_topic, topic);
+        EXPECT_EQ(plain_type, type);
+      } else {
+        // Only a length over one varint byte (the body's, here) leaves
+        // the plain shape.
+        const size_t body =
+            2 + topic.size() + (type.empty() ? 0 : 2 + type.size());
+        EXPECT_GT(body, 127u);
+      }
       for (size_t cut = 0; cut < bytes.size(); ++cut) {
         v1::Header parsed;
         const bool parses = parsed.ParseFromString(bytes.substr(0, cut)) &&
@@ -57,6 +68,19 @@ TEST(ReadPublishTopicTest, PlainHeadersReadAsAFullParseWould) {
       }
     }
   }
+}
+
+TEST(ReadPlainPublishTest, OtherShapesAreLeftToAFullParse) {
+  absl::string_view topic = "kept", type = "kept";
+  // Inline buffer sizes, two bodies, an empty topic, garbage, a cut header.
+  for (const std::string& bytes :
+       {PublishHeader("a.b", "T"), PublishHeader("a") + PublishHeader("b"),
+        PublishHeader(""), std::string("\x62\x05\x0a\x09"),
+        std::string("\x62\x03\x0a\x01\x61\x12", 6)}) {
+    EXPECT_FALSE(ReadPlainPublish(bytes, topic, type));
+  }
+  EXPECT_EQ(topic, "kept");
+  EXPECT_EQ(type, "kept");
 }
 
 TEST(ReadPublishTopicTest, LastOccurrenceWinsAndBodiesSwitch) {

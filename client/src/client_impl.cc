@@ -754,6 +754,7 @@ void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
 void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
   if (open_batch_ == nullptr || deferred_.size() != open_batch_slot_ + 1) {
     auto batch = std::make_unique<MessageBatch>();
+    batch->entries.reserve(kMaxFramesPerRead);
     open_batch_ = batch.get();
     open_batch_slot_ = deferred_.size();
     deferred_.push_back(

@@ -278,15 +278,26 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
 bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
   wire::Frame& frame = entry.frame;
   absl::string_view header_bytes = frame.header_bytes();
-  if (!message_header_.ParseFromArray(header_bytes.data(),
-                                      static_cast<int>(header_bytes.size())) ||
-      !message_header_.has_publish()) {
-    SB_LOG(WARNING) << "client :" << connection_id_
-                    << " dropped a MESSAGE without a publish header";
-    return false;
+  // The usual header (topic and type only) is read in place; any other is
+  // parsed, e.g. one that lists inline buffers.
+  static const google::protobuf::RepeatedField<uint64_t> kNoInlineBuffers;
+  const google::protobuf::RepeatedField<uint64_t>* inline_sizes =
+      &kNoInlineBuffers;
+  absl::string_view topic, message_type;
+  if (!wire::ReadPlainPublish(header_bytes, topic, message_type)) {
+    if (!message_header_.ParseFromArray(
+            header_bytes.data(), static_cast<int>(header_bytes.size())) ||
+        !message_header_.has_publish()) {
+      SB_LOG(WARNING) << "client :" << connection_id_
+                      << " dropped a MESSAGE without a publish header";
+      return false;
+    }
+    topic = message_header_.publish().topic();
+    message_type = message_header_.publish().message_type();
+    inline_sizes = &message_header_.inline_buffer_sizes();
   }
-  message_.topic = message_header_.publish().topic();
-  message_.message_type = message_header_.publish().message_type();
+  message_.topic.assign(topic.data(), topic.size());
+  message_.message_type.assign(message_type.data(), message_type.size());
   message_.sender = frame.prefix().sender;
   message_.sender_uid = frame.prefix().sender_uid;
   message_.sender_pid = frame.prefix().sender_pid;
@@ -294,7 +305,7 @@ bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
   std::vector<Fd> fds = frame.take_fds();
   absl::StatusOr<Payload> payload = client::ReceivedPayload(
       std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),
-      message_header_.inline_buffer_sizes());
+      *inline_sizes);
   if (!payload.ok()) {
     SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
                     << message_.topic << ": " << payload.status();
