@@ -57,7 +57,7 @@ absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
   frame.head = std::move(head);
   frame.payload = std::move(payload);
   const size_t size = frame.size;
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
   if (!queue_.empty() && queued_bytes_ + size > max_queued_bytes_) {
     return absl::ResourceExhaustedError(
@@ -78,7 +78,7 @@ absl::Status FrameWriter::SendCopy(
     std::initializer_list<absl::string_view> parts) {
   size_t size = 0;
   for (absl::string_view part : parts) size += part.size();
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
   if (!queue_.empty() && queued_bytes_ + size > max_queued_bytes_) {
     return absl::ResourceExhaustedError(
@@ -105,17 +105,26 @@ absl::Status FrameWriter::SendCopy(
 }
 
 bool FrameWriter::WaitForRoom(size_t limit, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return queued_bytes_ <= limit || !failure_.ok();
   };
-  // The condition is re-evaluated whenever mu_ is released, so a flush that
-  // drains the queue wakes us without a separate signal.
-  return mu_.AwaitWithDeadline(absl::Condition(&room), deadline);
+  // Every write that drains the queue or fails signals room_ (FlushLocked).
+  ++room_waiters_;
+  if (deadline == absl::InfiniteFuture()) {
+    while (!room()) room_.wait(mu_);
+  } else {
+    const auto until = absl::ToChronoTime(deadline);
+    while (!room()) {
+      if (room_.wait_until(mu_, until) == std::cv_status::timeout) break;
+    }
+  }
+  --room_waiters_;
+  return room();
 }
 
 absl::Status FrameWriter::Flush() {
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   return FlushLocked();
 }
 
@@ -132,6 +141,7 @@ absl::Status FrameWriter::FlushLocked() {
   absl::Status status = WriteLocked();
   queued_.store(!queue_.empty(), std::memory_order_relaxed);
   UpdateWatchLocked();
+  if (room_waiters_ > 0) room_.notify_all();
   return status;
 }
 

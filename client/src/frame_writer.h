@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -27,8 +28,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/src/plain_mutex.h"
 #include "switchboard/payload.h"
 
 namespace switchboard::client {
@@ -120,7 +121,11 @@ class FrameWriter {
   const size_t max_queued_bytes_;
   const std::function<void(bool)> set_want_writable_;
 
-  mutable absl::Mutex mu_;
+  // A PlainMutex: it is taken once per published message.
+  PlainMutex mu_;
+  // Signalled when a write makes room or fails, if WaitForRoom() waits.
+  std::condition_variable_any room_;
+  size_t room_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);

@@ -4,10 +4,13 @@
 // queue's hot path. Unlike std::deque it allocates nothing while it stays
 // within its capacity (std::deque allocates a node every few elements as
 // they pass through), and it gives its memory back: it grows by doubling
-// and halves once it is no more than a quarter full, so it never holds more
-// than four times its elements' worth of slots (and at least
-// kMinCapacity). T must be default-constructible and movable; a slot not in
-// use holds a default T.
+// and, above kKeptCapacity slots, halves once it is no more than a quarter
+// full, so it never holds more than four times its elements' worth of slots
+// or kKeptCapacity, whichever is more. Keeping kKeptCapacity slots lets a
+// queue that fills and drains every loop cycle (a subscriber's burst of
+// messages) reuse its array instead of reallocating it up and down each
+// time. New slots are default-initialized, not zero-filled. T must be
+// default-constructible and movable; a slot not in use holds a default T.
 #ifndef SWITCHBOARD_DAEMON_SERVER_RING_H_
 #define SWITCHBOARD_DAEMON_SERVER_RING_H_
 
@@ -22,7 +25,10 @@ namespace switchboard::server {
 template <typename T>
 class Ring {
  public:
+  // The first allocation.
   static constexpr size_t kMinCapacity = 16;
+  // The ring does not shrink below this many slots once it has them.
+  static constexpr size_t kKeptCapacity = 1024;
 
   Ring() = default;
   Ring(const Ring&) = delete;
@@ -81,13 +87,15 @@ class Ring {
 
  private:
   void MaybeShrink() {
-    while (capacity_ > kMinCapacity && size_ <= capacity_ / 4) {
+    while (capacity_ > kKeptCapacity && size_ <= capacity_ / 4) {
       Reallocate(capacity_ / 2);
     }
   }
 
   void Reallocate(size_t capacity) {
-    std::unique_ptr<T[]> slots = std::make_unique<T[]>(capacity);
+    // Default-initialized: value-initialization would zero-fill every slot
+    // before its constructor runs.
+    std::unique_ptr<T[]> slots(new T[capacity]);
     for (size_t i = 0; i < size_; ++i) slots[i] = std::move((*this)[i]);
     slots_ = std::move(slots);
     capacity_ = capacity;

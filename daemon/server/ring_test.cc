@@ -37,8 +37,18 @@ TEST(RingTest, KeepsFirstInFirstOutAcrossGrowthAndWrapAround) {
     ring.pop_front();
   }
   EXPECT_EQ(next_out, next_in);
-  // Drained, it is back to its smallest allocation.
-  EXPECT_EQ(ring.capacity(), Ring<int>::kMinCapacity);
+  // Drained, it keeps the slots it may shrink to, for the next burst.
+  EXPECT_EQ(ring.capacity(), Ring<int>::kKeptCapacity);
+}
+
+TEST(RingTest, ReusesItsArrayForBurstsThatFillAndDrain) {
+  Ring<std::unique_ptr<int>> ring;
+  for (int burst = 0; burst < 3; ++burst) {
+    for (int i = 0; i < 1000; ++i) ring.push_back(std::make_unique<int>(i));
+    EXPECT_EQ(ring.capacity(), 1024u);
+    while (!ring.empty()) ring.pop_front();
+    EXPECT_EQ(ring.capacity(), 1024u);
+  }
 }
 
 TEST(RingTest, RemoveIfKeepsTheOrderOfTheRest) {
@@ -60,8 +70,16 @@ TEST(RingTest, ShrinksWhenMostlyEmptyAndClearFreesEverything) {
   ring.RemoveIf(
       [](const std::unique_ptr<int>& value) { return *value >= 100; });
   EXPECT_EQ(ring.size(), 100u);
-  EXPECT_LE(ring.capacity(), 4 * ring.size());
+  // Halved while a quarter full, but not below the kept capacity.
+  EXPECT_EQ(ring.capacity(), Ring<int>::kKeptCapacity);
   EXPECT_EQ(*ring.back(), 99);
+  // Above the kept capacity it holds at most four slots per element.
+  for (int i = 100; i < 8192; ++i) ring.push_back(std::make_unique<int>(i));
+  EXPECT_EQ(ring.capacity(), 8192u);
+  ring.RemoveIf(
+      [](const std::unique_ptr<int>& value) { return *value >= 600; });
+  EXPECT_EQ(ring.size(), 600u);
+  EXPECT_LE(ring.capacity(), 4 * ring.size());
   ring.clear();
   EXPECT_EQ(ring.size(), 0u);
   EXPECT_EQ(ring.capacity(), 0u);
