@@ -83,7 +83,7 @@ void OutputQueue::PushMessage(uint64_t subscription,
   SB_CHECK(message != nullptr);
   const uint64_t position = base_ + entries_.size();
   const size_t size = message->bytes().size();
-  Subscription& accounting = subscriptions_[subscription];
+  Subscription& accounting = AddSubscription(subscription);
   if (accounting.messages > 0) {
     std::get<Message>(At(accounting.last).body).next = position;
   } else {
@@ -129,9 +129,53 @@ OutputQueue::Entry& OutputQueue::At(uint64_t position) {
 }
 
 core::Outbox::Queued OutputQueue::Queued(uint64_t subscription) const {
+  const Subscription* accounting = FindSubscription(subscription);
+  if (accounting == nullptr) return {};
+  return {accounting->messages, accounting->bytes};
+}
+
+const OutputQueue::Subscription* OutputQueue::FindSubscription(
+    uint64_t subscription) const {
+  if (cached_ != nullptr && cached_id_ == subscription) {
+    return cached_->messages > 0 ? cached_ : nullptr;
+  }
   auto it = subscriptions_.find(subscription);
-  if (it == subscriptions_.end()) return {};
-  return {it->second.messages, it->second.bytes};
+  return it == subscriptions_.end() ? nullptr : &it->second;
+}
+
+OutputQueue::Subscription* OutputQueue::FindSubscription(
+    uint64_t subscription) {
+  if (cached_ != nullptr && cached_id_ == subscription) {
+    return cached_->messages > 0 ? cached_ : nullptr;
+  }
+  auto it = subscriptions_.find(subscription);
+  if (it == subscriptions_.end()) return nullptr;
+  // Erasing leaves the other records where they are.
+  if (cached_ != nullptr && cached_->messages == 0) {
+    subscriptions_.erase(cached_id_);
+  }
+  cached_id_ = subscription;
+  cached_ = &it->second;
+  return cached_;
+}
+
+OutputQueue::Subscription& OutputQueue::AddSubscription(uint64_t subscription) {
+  if (cached_ != nullptr && cached_id_ == subscription) return *cached_;
+  // Before inserting, which may move every record.
+  if (cached_ != nullptr && cached_->messages == 0) {
+    subscriptions_.erase(cached_id_);
+  }
+  cached_id_ = subscription;
+  cached_ = &subscriptions_[subscription];
+  return *cached_;
+}
+
+void OutputQueue::RemoveSubscription(uint64_t subscription) {
+  if (cached_ != nullptr && cached_id_ == subscription) {
+    *cached_ = Subscription();
+    return;
+  }
+  subscriptions_.erase(subscription);
 }
 
 void OutputQueue::CommitEntry(Entry& entry) {
@@ -139,12 +183,12 @@ void OutputQueue::CommitEntry(Entry& entry) {
   entry.committed = true;
   auto* message = std::get_if<Message>(&entry.body);
   if (message == nullptr) return;
-  auto it = subscriptions_.find(message->subscription);
-  SB_CHECK(it != subscriptions_.end() && &At(it->second.first) == &entry)
+  Subscription* found = FindSubscription(message->subscription);
+  SB_CHECK(found != nullptr && &At(found->first) == &entry)
       << "subscription " << message->subscription << " commits out of order";
-  Subscription& accounting = it->second;
+  Subscription& accounting = *found;
   if (--accounting.messages == 0) {
-    subscriptions_.erase(it);
+    RemoveSubscription(message->subscription);
     return;
   }
   accounting.bytes -= message->frame->bytes().size();
@@ -156,9 +200,9 @@ void OutputQueue::CommitFront(size_t count) {
 }
 
 size_t OutputQueue::DropOldest(uint64_t subscription) {
-  auto it = subscriptions_.find(subscription);
-  if (it == subscriptions_.end()) return 0;
-  Entry& entry = At(it->second.first);
+  const Subscription* accounting = FindSubscription(subscription);
+  if (accounting == nullptr) return 0;
+  Entry& entry = At(accounting->first);
   SB_CHECK(!entry.committed)
       << "subscription " << subscription << " lost its oldest message";
   const size_t size = EntryBytes(entry);
@@ -231,11 +275,13 @@ void OutputQueue::DropMessages() {
   // front_offset_ are unchanged, and only uncommitted messages were linked.
   tombstones_ = 0;
   subscriptions_.clear();
+  cached_ = nullptr;
 }
 
 void OutputQueue::Clear() {
   entries_.clear();
   subscriptions_.clear();
+  cached_ = nullptr;
   base_ = 1;
   front_offset_ = 0;
   bytes_ = 0;

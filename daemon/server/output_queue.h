@@ -160,6 +160,16 @@ class OutputQueue {
   void CompactIfSparse();
   // Rebuilds every subscription's links after a compaction.
   void Relink();
+  // The accounting of `subscription`, or null if it has no uncommitted
+  // message. Remembers the answer: a burst of messages is mostly for one
+  // subscription.
+  Subscription* FindSubscription(uint64_t subscription);
+  const Subscription* FindSubscription(uint64_t subscription) const;
+  // The accounting of `subscription`, made if it has none.
+  Subscription& AddSubscription(uint64_t subscription);
+  // Forgets the accounting of a subscription whose messages are all
+  // committed or dropped.
+  void RemoveSubscription(uint64_t subscription);
 
   Ring<Entry> entries_;
   uint64_t base_ = 1;        // position of entries_[0]; 0 means "none"
@@ -168,6 +178,14 @@ class OutputQueue {
   size_t fds_ = 0;
   size_t tombstones_ = 0;
   absl::flat_hash_map<uint64_t, Subscription> subscriptions_;
+  // The record FindSubscription() or AddSubscription() returned last (null
+  // for none). The record of a subscription that just ran out of messages
+  // stays while it is the remembered one, so a subscription whose queue
+  // fills and drains every loop cycle is not erased and re-added each
+  // time; a record is erased for real once another one is remembered.
+  // Such an empty record counts as no accounting everywhere.
+  uint64_t cached_id_ = 0;
+  Subscription* cached_ = nullptr;
 };
 
 }  // namespace switchboard::server

@@ -77,6 +77,7 @@ Server::Server(io::EventLoop& loop, const ServerConfig& config)
 Server::~Server() {
   loop_.SetAfterEventsHook(nullptr);
   listeners_.clear();
+  found_ = nullptr;
   sessions_.clear();
 }
 
@@ -194,8 +195,12 @@ void Server::AddSession(Fd socket, io::Transport transport) {
 }
 
 Session* Server::Find(core::SessionId id) const {
+  if (found_ != nullptr && found_id_ == id) return found_;
   auto it = sessions_.find(id);
-  return it == sessions_.end() ? nullptr : it->second.get();
+  if (it == sessions_.end()) return nullptr;
+  found_id_ = id;
+  found_ = it->second.get();
+  return found_;
 }
 
 void Server::OnFrame(Session& session, wire::Frame frame) {
@@ -311,6 +316,7 @@ void Server::Destroy(Session& session) {
   // session is freed.
   session.ClearOutput();
   // Usually called from inside the session's own callback: defer the delete.
+  if (found_ == &session) found_ = nullptr;
   if (auto node = sessions_.extract(session.id())) {
     loop_.DeleteSoon(std::move(node.mapped()));
   }

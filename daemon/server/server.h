@@ -165,6 +165,11 @@ class Server : private core::Outbox {
   // Declared before sessions_: sessions call into it while being torn down.
   core::Router router_;
   absl::flat_hash_map<core::SessionId, std::unique_ptr<Session>> sessions_;
+  // The session Find() returned last, which the router mostly asks for
+  // several times per message (its queue, its room, then the enqueue);
+  // reset when a session leaves sessions_. Ids are never reused.
+  mutable core::SessionId found_id_;
+  mutable Session* found_ = nullptr;
   // Sessions with output to flush at the end of this iteration.
   std::vector<Session*> flush_list_;
 
