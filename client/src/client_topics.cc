@@ -74,6 +74,12 @@ absl::Status Client::Impl::CheckPublishTopic(absl::string_view topic) {
 
 void Client::Impl::RequestFlush() {
   if (OnDispatchThread()) return;  // its loop flushes before it sleeps
+  // Read first: a publisher in a loop mostly finds a flush requested
+  // already, and a plain load does not take the cache line from the
+  // dispatch thread the way exchange() does. A message queued after the
+  // dispatch thread cleared the flag is seen with the flag cleared (both
+  // pass through the writer's lock), so it is never left unflushed.
+  if (flush_requested_.load(std::memory_order_acquire)) return;
   if (!flush_requested_.exchange(true)) Wake();
 }
 
@@ -251,8 +257,8 @@ absl::StatusOr<SubscriptionStats> Client::Impl::GetSubscriptionStats(
   return *std::move(stats);
 }
 
-void Client::Impl::HandleMessages(MessageBatch& batch) {
-  std::vector<MessageBatch::Entry>& entries = batch.entries;
+void Client::Impl::HandleMessages(const std::shared_ptr<MessageBatch>& batch) {
+  std::vector<MessageBatch::Entry>& entries = batch->entries;
   size_t i = 0;
   while (i < entries.size()) {
     // A run of frames for one subscription goes to it in one DeliverEach();
@@ -265,7 +271,7 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
     size_t next = i;
     subscriptions_.DeliverEach(id, [&]() -> const Message* {
       while (next < end) {
-        if (ReadMessage(entries[next++])) return &message_;
+        if (ReadMessage(batch, entries[next++])) return &message_;
       }
       return nullptr;
     });
@@ -275,7 +281,8 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
   message_.payload = Payload();
 }
 
-bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
+bool Client::Impl::ReadMessage(const std::shared_ptr<MessageBatch>& batch,
+                               MessageBatch::Entry& entry) {
   wire::Frame& frame = entry.frame;
   absl::string_view header_bytes = frame.header_bytes();
   // The usual header (topic and type only) is read in place; any other is
@@ -303,9 +310,11 @@ bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
   message_.sender_pid = frame.prefix().sender_pid;
   message_.received = entry.received;
   std::vector<Fd> fds = frame.take_fds();
-  absl::StatusOr<Payload> payload = client::ReceivedPayload(
-      std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),
-      *inline_sizes);
+  // Owned through the batch (aliasing): no allocation per message. The
+  // batch is never appended to once its task runs, so `frame` stays put.
+  absl::StatusOr<Payload> payload =
+      client::ReceivedPayload(std::shared_ptr<const wire::Frame>(batch, &frame),
+                              std::move(fds), *inline_sizes);
   if (!payload.ok()) {
     SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
                     << message_.topic << ": " << payload.status();
