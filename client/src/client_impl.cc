@@ -753,12 +753,12 @@ void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
 
 void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
   if (open_batch_ == nullptr || deferred_.size() != open_batch_slot_ + 1) {
-    auto batch = std::make_shared<MessageBatch>();
+    auto batch = std::make_unique<MessageBatch>();
     batch->entries.reserve(kMaxFramesPerRead);
     open_batch_ = batch.get();
     open_batch_slot_ = deferred_.size();
     deferred_.push_back(
-        [this, batch = std::move(batch)] { HandleMessages(batch); });
+        [this, batch = std::move(batch)] { HandleMessages(*batch); });
   }
   open_batch_->entries.push_back({std::move(frame), received});
 }

@@ -230,10 +230,7 @@ class Client::Impl {
   void RequestFlush();
   // MESSAGE frames read one after another, handed to the dispatch thread as
   // one task: one allocation and one lock round trip for the lot, not one
-  // per message. The batch also owns the messages' payloads: each payload
-  // shares ownership of the whole batch rather than getting an owner
-  // allocated per message, so a payload kept past its callback keeps its
-  // batch's frames (at most kMaxFramesPerRead of them) until it goes.
+  // per message.
   struct MessageBatch {
     struct Entry {
       wire::Frame frame;
@@ -250,11 +247,10 @@ class Client::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Dispatch thread: a batch of MESSAGE frames, delivered in order, each
   // run of frames for one subscription under one lookup.
-  void HandleMessages(const std::shared_ptr<MessageBatch>& batch);
-  // Dispatch thread: fills message_ from a MESSAGE frame of `batch`; false
-  // (logged) if the frame cannot be read.
-  bool ReadMessage(const std::shared_ptr<MessageBatch>& batch,
-                   MessageBatch::Entry& entry);
+  void HandleMessages(MessageBatch& batch);
+  // Dispatch thread: fills message_ from a MESSAGE frame; false (logged) if
+  // the frame cannot be read.
+  bool ReadMessage(MessageBatch::Entry& entry);
   void HandleDrops(const v1::Event::MessagesDropped& drops);
 
   // Streams (client_streams.cc).

@@ -257,8 +257,8 @@ absl::StatusOr<SubscriptionStats> Client::Impl::GetSubscriptionStats(
   return *std::move(stats);
 }
 
-void Client::Impl::HandleMessages(const std::shared_ptr<MessageBatch>& batch) {
-  std::vector<MessageBatch::Entry>& entries = batch->entries;
+void Client::Impl::HandleMessages(MessageBatch& batch) {
+  std::vector<MessageBatch::Entry>& entries = batch.entries;
   size_t i = 0;
   while (i < entries.size()) {
     // A run of frames for one subscription goes to it in one DeliverEach();
@@ -271,7 +271,7 @@ void Client::Impl::HandleMessages(const std::shared_ptr<MessageBatch>& batch) {
     size_t next = i;
     subscriptions_.DeliverEach(id, [&]() -> const Message* {
       while (next < end) {
-        if (ReadMessage(batch, entries[next++])) return &message_;
+        if (ReadMessage(entries[next++])) return &message_;
       }
       return nullptr;
     });
@@ -281,8 +281,7 @@ void Client::Impl::HandleMessages(const std::shared_ptr<MessageBatch>& batch) {
   message_.payload = Payload();
 }
 
-bool Client::Impl::ReadMessage(const std::shared_ptr<MessageBatch>& batch,
-                               MessageBatch::Entry& entry) {
+bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
   wire::Frame& frame = entry.frame;
   absl::string_view header_bytes = frame.header_bytes();
   // The usual header (topic and type only) is read in place; any other is
@@ -310,11 +309,9 @@ bool Client::Impl::ReadMessage(const std::shared_ptr<MessageBatch>& batch,
   message_.sender_pid = frame.prefix().sender_pid;
   message_.received = entry.received;
   std::vector<Fd> fds = frame.take_fds();
-  // Owned through the batch (aliasing): no allocation per message. The
-  // batch is never appended to once its task runs, so `frame` stays put.
-  absl::StatusOr<Payload> payload =
-      client::ReceivedPayload(std::shared_ptr<const wire::Frame>(batch, &frame),
-                              std::move(fds), *inline_sizes);
+  absl::StatusOr<Payload> payload = client::ReceivedPayload(
+      std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),
+      *inline_sizes);
   if (!payload.ok()) {
     SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
                     << message_.topic << ": " << payload.status();
