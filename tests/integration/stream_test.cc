@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "base/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
@@ -72,6 +73,19 @@ std::string CountMessage(int i) {
   return message;
 }
 
+// Writes CountMessage(0..N-1) for a request "N"; the first failed Write
+// ends it.
+absl::Status WriteCount(const Payload& request, StreamWriter& writer) {
+  int count = 0;
+  if (!absl::SimpleAtoi(request.view(), &count)) {
+    return absl::InvalidArgumentError("not a count");
+  }
+  for (int i = 0; i < count; ++i) {
+    SB_RETURN_IF_ERROR(writer.Write(Payload(CountMessage(i))));
+  }
+  return absl::OkStatus();
+}
+
 // What a stream handler saw: how many writes succeeded and how it ended.
 struct WriterLog {
   absl::Mutex mu;
@@ -102,22 +116,11 @@ struct WriterLog {
 //            1000 + i bytes filled with i.
 Service StreamService(std::shared_ptr<WriterLog> log) {
   Service service{std::string(kService)};
-  service.AddStreamMethod(
-      "Count",
-      [](const CallInfo&, const Payload& request,
-         StreamWriter& writer) -> absl::Status {
-        int count = 0;
-        if (!absl::SimpleAtoi(request.view(), &count)) {
-          return absl::InvalidArgumentError("not a count");
-        }
-        for (int i = 0; i < count; ++i) {
-          if (absl::Status s = writer.Write(Payload(CountMessage(i)));
-              !s.ok()) {
-            return s;
-          }
-        }
-        return absl::OkStatus();
-      });
+  service.AddStreamMethod("Count",
+                          [](const CallInfo&, const Payload& request,
+                             StreamWriter& writer) -> absl::Status {
+                            return WriteCount(request, writer);
+                          });
   service.AddStreamMethod("Forever",
                           [log](const CallInfo&, const Payload&,
                                 StreamWriter& writer) -> absl::Status {
@@ -133,22 +136,12 @@ Service StreamService(std::shared_ptr<WriterLog> log) {
                               log->credit_after_last = writer.credit();
                             }
                           });
-  service.AddStreamMethod(
-      "FailAt",
-      [](const CallInfo&, const Payload& request,
-         StreamWriter& writer) -> absl::Status {
-        int count = 0;
-        if (!absl::SimpleAtoi(request.view(), &count)) {
-          return absl::InvalidArgumentError("not a count");
-        }
-        for (int i = 0; i < count; ++i) {
-          if (absl::Status s = writer.Write(Payload(CountMessage(i)));
-              !s.ok()) {
-            return s;
-          }
-        }
-        return absl::DataLossError("the tape ran out");
-      });
+  service.AddStreamMethod("FailAt",
+                          [](const CallInfo&, const Payload& request,
+                             StreamWriter& writer) -> absl::Status {
+                            SB_RETURN_IF_ERROR(WriteCount(request, writer));
+                            return absl::DataLossError("the tape ran out");
+                          });
   service.AddStreamMethod<RepeatRequest, RepeatResponse>(
       "Repeat",
       [](const CallInfo& call, const RepeatRequest& request,
