@@ -45,6 +45,7 @@
 #include "switchboard/testing/buffers.pb.h"
 #include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
+#include "tests/testing/broker_status.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/raw_connection.h"
@@ -64,6 +65,7 @@ using ::switchboard::testing::BufferRequest;
 using ::switchboard::testing::ChildProcess;
 using ::switchboard::testing::ConnectOrDie;
 using ::switchboard::testing::EncodeFrame;
+using ::switchboard::testing::GetBrokerStatus;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::RawConnection;
@@ -1327,6 +1329,12 @@ TEST_P(BufferLeakTest, CalleeKilledWithBuffersPendingLeavesNoDescriptors) {
     ASSERT_THAT(
         callee->ReadLine(kTimeout),
         IsOkAndHolds(absl::StrCat("called Hang ", caller_->connection_id())));
+    // The broker reads one connection's frames in order, so once it answers
+    // a call sent after the 50, it has routed all of them to the callee. On
+    // TCP the caller may otherwise still be writing the last ones (about
+    // 70 KiB each, inline) when the callee dies, and those would find the
+    // name unowned instead.
+    ASSERT_THAT(GetBrokerStatus(*caller_), IsOk());
     EXPECT_THAT(callee->Stop(SIGKILL, kTimeout),
                 StatusIs(absl::StatusCode::kAborted));
     ASSERT_TRUE(results.WaitForCount(kCalls, kPromptly));
