@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+//
+// `switchboard status`: the broker's GetStatus as a key/value list and a
+// table of subscriptions, or the BrokerStatus message as JSON.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "cli/broker.h"
+#include "cli/commands.h"
+#include "cli/json.h"
+#include "cli/table.h"
+#include "switchboard/v1/broker.pb.h"
+
+namespace switchboard::cli {
+namespace {
+
+std::string InOut(uint64_t in, uint64_t out, double in_rate, double out_rate) {
+  return absl::StrCat(FormatCount(in), " in, ", FormatCount(out), " out (",
+                      FormatRate(in_rate), "/s in, ", FormatRate(out_rate),
+                      "/s out)");
+}
+
+std::string Summary(const v1::BrokerStatus& s) {
+  Table table({{""}, {""}});
+  table.AddRow({"version", s.version()});
+  table.AddRow({"addresses", absl::StrJoin(s.addresses(), " ")});
+  table.AddRow({"pid", absl::StrCat(s.pid())});
+  table.AddRow({"uid", absl::StrCat(s.uid())});
+  table.AddRow({"uptime", FormatUptime(absl::Microseconds(s.uptime_us()))});
+  table.AddRow({"connections", FormatCount(s.connections())});
+  table.AddRow({"names", FormatCount(s.names())});
+  table.AddRow({"frames", InOut(s.frames_in(), s.frames_out(),
+                                s.frames_in_per_s(), s.frames_out_per_s())});
+  table.AddRow(
+      {"bytes", absl::StrCat(FormatBytes(s.bytes_in()), " in, ",
+                             FormatBytes(s.bytes_out()), " out (",
+                             FormatByteRate(s.bytes_in_per_s()), " in, ",
+                             FormatByteRate(s.bytes_out_per_s()), " out)")});
+  table.AddRow(
+      {"calls", absl::StrCat(FormatCount(s.calls()), " (",
+                             FormatCount(s.calls_refused()), " refused, ",
+                             FormatCount(s.deadlines_exceeded()),
+                             " deadlines exceeded)")});
+  table.AddRow({"streams", absl::StrCat(FormatCount(s.streams()), " (",
+                                        FormatCount(s.stream_replies()),
+                                        " stream replies)")});
+  table.AddRow({"publishes", FormatCount(s.publishes())});
+  table.AddRow(
+      {"messages",
+       absl::StrCat(FormatCount(s.messages_delivered()), " delivered, ",
+                    FormatCount(s.messages_dropped()), " dropped")});
+  table.AddRow(
+      {"errors",
+       absl::StrCat(FormatCount(s.protocol_errors()), " protocol errors, ",
+                    FormatCount(s.buffers_refused()), " buffers refused")});
+  table.AddRow({"subscriptions", FormatCount(s.subscriptions_size())});
+  return table.Render();
+}
+
+std::string Subscriptions(const v1::BrokerStatus& s) {
+  Table table({{"CONNECTION", true},
+               {"SUB", true},
+               {"PATTERN"},
+               {"POLICY"},
+               {"QUEUED", true},
+               {"LIMIT", true},
+               {"DELIVERED", true},
+               {"DROPPED", true}});
+  for (const v1::SubscriptionStatus& sub : s.subscriptions()) {
+    table.AddRow({absl::StrCat(":", sub.connection_id()),
+                  absl::StrCat(sub.subscription_id()), sub.pattern(),
+                  sub.policy(),
+                  absl::StrCat(sub.queued_messages(), " (",
+                               FormatBytes(sub.queued_bytes()), ")"),
+                  absl::StrCat(sub.max_messages(), " (",
+                               FormatBytes(sub.max_bytes()), ")"),
+                  FormatCount(sub.delivered()), FormatCount(sub.dropped())});
+  }
+  return table.Render();
+}
+
+}  // namespace
+
+absl::Status RunStatus(const Options& options) {
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
+  SB_ASSIGN_OR_RETURN(
+      v1::BrokerStatus status,
+      CallBroker<v1::BrokerStatus>(*client, "GetStatus", v1::GetStatusRequest(),
+                                   options));
+  if (options.json) {
+    SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(status));
+    PrintLine(json);
+    return absl::OkStatus();
+  }
+  std::string out = Summary(status);
+  if (status.subscriptions_size() > 0) {
+    absl::StrAppend(&out, "\n", Subscriptions(status));
+  }
+  std::fputs(out.c_str(), stdout);
+  return absl::OkStatus();
+}
+
+}  // namespace switchboard::cli

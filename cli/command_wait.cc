@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+//
+// `switchboard wait NAME`: returns once NAME has an owner. It subscribes to
+// the broker's switchboard.name.NAME first and only then asks ListNames, so
+// an owner that arrives in between is seen one way or the other.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "cli/broker.h"
+#include "cli/commands.h"
+#include "cli/inbox.h"
+#include "cli/json.h"
+#include "switchboard/v1/broker.pb.h"
+
+namespace switchboard::cli {
+namespace {
+
+absl::Status PrintOwner(const std::string& name, uint64_t owner,
+                        const Options& options) {
+  if (options.json) {
+    PrintLine(JsonObject().Add("name", name).Add("owner", owner).Build());
+  } else {
+    PrintLine(absl::StrCat(name, " is owned by :", owner));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunWait(const Options& options) {
+  const std::string& name = options.args[0];
+  const absl::Time deadline = options.timeout.has_value()
+                                  ? absl::Now() + *options.timeout
+                                  : absl::InfiniteFuture();
+  // Owners reported by the broker's events; 0 means "lost its owner".
+  // Declared before the client, whose dispatch thread pushes into it.
+  Inbox<uint64_t> owners;
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
+  SB_RETURN_IF_ERROR(
+      client
+          ->Subscribe(absl::StrCat("switchboard.name.", name),
+                      [&owners](const Message& message) {
+                        absl::StatusOr<v1::NameOwnerChanged> change =
+                            message.As<v1::NameOwnerChanged>();
+                        if (change.ok()) owners.Push(change->new_owner());
+                      })
+          .status());
+  SB_ASSIGN_OR_RETURN(
+      v1::NameList names,
+      client->Call<v1::NameList>(kBrokerService, "ListNames",
+                                 v1::ListNamesRequest(), kDefaultTimeout));
+  for (const v1::NameInfo& info : names.names()) {
+    if (info.name() == name) return PrintOwner(name, info.owner(), options);
+  }
+  while (true) {
+    Inbox<uint64_t>::Next next = owners.Take(deadline, *client);
+    if (next.item.has_value()) {
+      if (*next.item != 0) return PrintOwner(name, *next.item, options);
+      continue;
+    }
+    if (next.end == InboxEnd::kDisconnected) {
+      return absl::UnavailableError("the connection to the broker was lost");
+    }
+    return absl::DeadlineExceededError(absl::StrCat(
+        name, " had no owner within ", absl::FormatDuration(*options.timeout)));
+  }
+}
+
+}  // namespace switchboard::cli

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+#include "cli/json.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace switchboard::cli {
+
+absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& m,
+                                          bool indent) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = indent;
+  std::string out;
+  auto status = google::protobuf::util::MessageToJsonString(m, &out, options);
+  if (!status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot print a ", m.GetTypeName(),
+                     " as JSON: ", status.message().ToString()));
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+absl::Status MessageFromJson(absl::string_view json,
+                             google::protobuf::Message& out) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &out, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "JSON for ", out.GetTypeName(), ": ", status.message().ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MessageFromBytes(absl::string_view bytes,
+                              google::protobuf::Message& out) {
+  if (!out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        bytes.size(), " bytes are not a valid ", out.GetTypeName()));
+  }
+  return absl::OkStatus();
+}
+
+std::string JsonTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", time, absl::UTCTimeZone());
+}
+
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+void JsonObject::AddKey(absl::string_view key) {
+  if (body_.size() > 1) body_ += ',';
+  absl::StrAppend(&body_, JsonString(key), ":");
+}
+
+JsonObject& JsonObject::Add(absl::string_view key, absl::string_view value) {
+  AddKey(key);
+  body_ += JsonString(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Add(absl::string_view key, uint64_t value) {
+  AddKey(key);
+  absl::StrAppend(&body_, value);
+  return *this;
+}
+
+JsonObject& JsonObject::Add(absl::string_view key, double value) {
+  AddKey(key);
+  // JSON has no NaN or infinity.
+  absl::StrAppend(&body_, std::isfinite(value) ? absl::StrFormat("%.3f", value)
+                                               : std::string("0"));
+  return *this;
+}
+
+JsonObject& JsonObject::AddBool(absl::string_view key, bool value) {
+  AddKey(key);
+  body_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonObject& JsonObject::AddRaw(absl::string_view key, absl::string_view json) {
+  AddKey(key);
+  absl::StrAppend(&body_, json);
+  return *this;
+}
+
+}  // namespace switchboard::cli
