@@ -42,20 +42,32 @@ std::string KindWord(const v1::MonitorEvent& event) {
   }
 }
 
-// The payload's type: the one the frame named, else the method's from the
-// service's schema (request for a call, response for replies).
-std::string PayloadType(const v1::MonitorEvent& event, Schemas& schemas) {
-  if (!event.type().empty()) return event.type();
-  if (event.service().empty() || event.payload_size() == 0) return "";
+// The method's schema, or null when the service has none for it.
+const v1::MethodSchema* FindMethod(const v1::MonitorEvent& event,
+                                   Schemas& schemas) {
+  if (event.service().empty()) return nullptr;
   absl::StatusOr<const v1::Description*> description =
       schemas.DescribeName(event.service());
-  if (!description.ok()) return "";
+  if (!description.ok()) return nullptr;
   for (const v1::MethodSchema& method : (*description)->methods()) {
-    if (method.name() != event.method()) continue;
-    return event.kind() == v1::MonitorEvent::KIND_CALL ? method.request_type()
-                                                       : method.response_type();
+    if (method.name() == event.method()) return &method;
   }
-  return "";
+  return nullptr;
+}
+
+// The payload's type: the one the frame named, else the method's from the
+// service's schema (request for a call, response for replies). None for
+// the final reply of a stream, whose empty payload is not a message.
+std::string PayloadType(const v1::MonitorEvent& event, Schemas& schemas) {
+  const bool final_reply = event.kind() == v1::MonitorEvent::KIND_REPLY;
+  if (final_reply && event.code() != 0) return "";
+  if (!event.type().empty() && !(final_reply && event.payload_size() == 0)) {
+    return event.type();
+  }
+  const v1::MethodSchema* method = FindMethod(event, schemas);
+  if (method == nullptr || (final_reply && method->streaming())) return "";
+  return event.kind() == v1::MonitorEvent::KIND_CALL ? method->request_type()
+                                                     : method->response_type();
 }
 
 // The payload as JSON, or nullopt when its type is unknown, it was cut
@@ -114,6 +126,13 @@ absl::Status PrintEvent(const v1::MonitorEvent& event, Schemas& schemas,
   const std::optional<std::string> decoded = DecodePayload(event, schemas);
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(event));
+    // The event's own `message` (a reply's status text) is printed as
+    // "status_message", so that "message" is the decoded payload, as in
+    // subscribe's lines. Its key comes first: string values escape quotes.
+    const std::string field = "\"message\":";
+    if (const size_t at = json.find(field); at != std::string::npos) {
+      json.replace(at, field.size(), "\"status_message\":");
+    }
     if (decoded.has_value()) {
       json.pop_back();  // the closing brace
       absl::StrAppend(&json, ",\"message\":", *decoded, "}");
