@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/flags.h"
 
@@ -28,6 +29,7 @@ enum CommandFlag : unsigned {
 struct CommandSpec {
   const char* name;
   const char* usage_args;
+  const char* brief;  // one line for the tool's --help
   const char* summary;
   const char* epilogue;
   unsigned flags;
@@ -36,13 +38,13 @@ struct CommandSpec {
 };
 
 constexpr char kExitCodes[] =
-    "Exit status: 0 success; 1 other failure; 2 usage; 3 invalid input "
-    "(INVALID_ARGUMENT);\n4 not found (NOT_FOUND, UNIMPLEMENTED); 5 timeout "
-    "(DEADLINE_EXCEEDED); 6 permission\ndenied; 7 broker unavailable. Errors "
-    "go to standard error as\n'switchboard: CODE: message'.\n";
+    "Exit status: 0 success; 1 other failure; 2 usage; 3 invalid input\n"
+    "(INVALID_ARGUMENT); 4 not found (NOT_FOUND, UNIMPLEMENTED); 5 timeout\n"
+    "(DEADLINE_EXCEEDED); 6 permission denied; 7 broker unavailable. Errors "
+    "go to\nstandard error as 'switchboard: CODE: message'.\n";
 
 const CommandSpec kCommands[] = {
-    {"status", "[options]",
+    {"status", "[options]", "version, addresses, uptime, counts, rates",
      "Prints the broker's status (switchboard.Broker/GetStatus): version, "
      "addresses, pid,\nuid, uptime, connections, names, totals and "
      "per-second rates, subscriptions.\n--json prints the BrokerStatus "
@@ -50,18 +52,19 @@ const CommandSpec kCommands[] = {
      "Example:\n  switchboard status\n  switchboard status --json | jq "
      ".connections\n",
      0, 0, 0},
-    {"list", "[options]",
+    {"list", "[options]", "owned names: owner, pid, uid, methods",
      "Lists every owned service name with its owner (:ID), the owner's "
      "client name, pid,\nuid and executable, and how many methods its schema "
      "lists. --json prints the\nNameList message.",
      "Example:\n  switchboard list\n", 0, 0, 0},
-    {"connections", "[options]",
+    {"connections", "[options]", "connections: credentials, traffic, queues",
      "Lists every connection to the broker: id, client name, pid, uid, "
      "transport, frames\nand bytes in and out, bytes queued for it, "
      "subscriptions and names owned. --json\nprints the ConnectionList "
      "message.",
      "Example:\n  switchboard connections\n", 0, 0, 0},
     {"describe", "NAME | --type=TYPE [options]",
+     "a name's methods and types, or one type",
      "Describes a service name: its owner, one line per method in .proto "
      "syntax, then the\ndefinitions of the messages and enums they use. With "
      "--type=TYPE, prints the\ndefinition of one message type (a full "
@@ -70,7 +73,7 @@ const CommandSpec kCommands[] = {
      "Examples:\n  switchboard describe video.frames\n  switchboard describe "
      "--type=switchboard.examples.video.ClipLoaded\n",
      kFlagType, 0, 1},
-    {"call", "NAME METHOD [JSON|-] [options]",
+    {"call", "NAME METHOD [JSON|-] [options]", "calls a method with JSON",
      "Calls NAME/METHOD with a request built from JSON (none: {}; '-': read "
      "standard input)\nwith the method's request type from the service's "
      "schema, and prints the reply as\nJSON (indented; one line with --json). "
@@ -86,6 +89,7 @@ const CommandSpec kCommands[] = {
      "switchboard call echo.service Echo - --raw\n",
      kFlagRaw, 2, 3},
     {"publish", "TOPIC [JSON|-] --type=TYPE [options]",
+     "publishes one message built from JSON",
      "Publishes one message of TYPE (a full protobuf name some connection "
      "defined), built\nfrom JSON (none: {}; '-': standard input), on TOPIC "
      "and waits for the broker's count\nof the subscriptions that took it "
@@ -95,7 +99,7 @@ const CommandSpec kCommands[] = {
      "'{\"nick\":\"ci\",\"text\":\"build done\"}' \\\n      "
      "--type=switchboard.examples.chat.ChatMessage\n",
      kFlagType | kFlagRaw, 1, 2},
-    {"subscribe", "PATTERN [options]",
+    {"subscribe", "PATTERN [options]", "prints the messages on matching topics",
      "Subscribes to the topics PATTERN matches ('*' one token, a final '>' "
      "one or more)\nand prints one JSON object per message, flushed at once: "
      "time, topic, sender, type,\nand the message decoded as JSON (or "
@@ -107,6 +111,7 @@ const CommandSpec kCommands[] = {
      "Example:\n  switchboard subscribe 'video.events.>' --count=1\n",
      kFlagCount, 1, 1},
     {"monitor", "[PATTERN] [options]",
+     "prints all calls, replies and publishes",
      "Prints every call, reply, error, stream message, cancel and publish on "
      "the bus\n(switchboard.Broker/Monitor) whose subject matches PATTERN "
      "(a publish's topic, or\nSERVICE.METHOD; default: everything), one line "
@@ -117,7 +122,7 @@ const CommandSpec kCommands[] = {
      "\"message\".\nCtrl-C ends it with exit 0; --count and --timeout as for "
      "subscribe.",
      "Example:\n  switchboard monitor 'video.>'\n", kFlagCount, 0, 1},
-    {"top", "[options]",
+    {"top", "[options]", "a live view of connections and rates",
      "A live view of the bus, redrawn every --interval: the broker's uptime, "
      "connections,\nnames, frames and bytes per second in and out and drops, "
      "then a table of the\nconnections sorted by traffic with their rates. "
@@ -128,16 +133,37 @@ const CommandSpec kCommands[] = {
      "snapshot object\nper interval, on its own line, from the second sample "
      "on (so every rate is real).",
      "Example:\n  switchboard top --interval=2s\n", kFlagInterval, 0, 0},
-    {"wait", "NAME [options]",
+    {"wait", "NAME [options]", "waits until NAME has an owner",
      "Waits until the service NAME has an owner (returns at once if it has "
      "one) and prints\nthe owner (--json: {\"name\":NAME,\"owner\":ID}). It "
      "watches the broker's topic\nswitchboard.name.NAME, no polling. Without "
      "--timeout it waits as long as it takes;\nwith it, it gives up after "
      "that long with exit 5.",
-     "Example:\n  switchboard wait video.frames --timeout=10s && switchboard "
-     "call video.frames ...\n",
+     "Example:\n  switchboard wait video.frames --timeout=10s && "
+     "switchboard list\n",
      0, 1, 1},
 };
+
+// The summary re-flowed to lines of at most kWidth columns: its line breaks
+// are soft.
+std::string Wrap(absl::string_view text) {
+  constexpr size_t kWidth = 79;
+  std::string out;
+  size_t line = 0;
+  for (absl::string_view word :
+       absl::StrSplit(text, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
+    if (line > 0 && line + 1 + word.size() > kWidth) {
+      out += '\n';
+      line = 0;
+    } else if (line > 0) {
+      out += ' ';
+      ++line;
+    }
+    absl::StrAppend(&out, word);
+    line += word.size();
+  }
+  return out;
+}
 
 const CommandSpec* FindSpec(absl::string_view name) {
   for (const CommandSpec& spec : kCommands) {
@@ -178,36 +204,38 @@ absl::Status UsageError(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
 
+// Continuation lines of a flag's help line up under its first line.
+const std::string kIndent(28, ' ');
+
 void AddGlobalFlags(FlagParser& parser, Options& options,
                     std::string& timeout_text) {
   parser.AddString("address", &options.address, "ADDRESS",
-                   "The broker: unix:PATH or tcp:127.0.0.1:PORT (default: "
-                   "$SWITCHBOARD_ADDRESS, else the per-user default socket).");
-  parser.AddBool("json", &options.json, "Machine-readable JSON output.");
+                   "unix:PATH or tcp:127.0.0.1:PORT (default:\n" + kIndent +
+                       "$SWITCHBOARD_ADDRESS, else the per-user socket)");
+  parser.AddBool("json", &options.json, "Machine-readable JSON output");
   parser.AddString("timeout", &timeout_text, "DURATION",
-                   "How long to wait for the broker and for replies (e.g. "
-                   "500ms, 5s, 2m; default 30s; subscribe, monitor, top and "
-                   "wait: no limit).");
+                   "How long to wait (500ms, 5s, 2m); default 30s,\n" +
+                       kIndent + "no limit for subscribe, monitor, top, wait");
 }
 
 void AddCommandFlags(FlagParser& parser, const CommandSpec& spec,
                      Options& options, std::string& interval_text) {
   if (spec.flags & kFlagType) {
     parser.AddString("type", &options.type, "TYPE",
-                     "A full protobuf message name, e.g. "
-                     "switchboard.examples.chat.ChatMessage.");
+                     "A full protobuf message name, e.g.\n" + kIndent +
+                         "switchboard.examples.chat.ChatMessage");
   }
   if (spec.flags & kFlagRaw) {
     parser.AddBool("raw", &options.raw,
-                   "Send bytes as they are, without schemas or JSON.");
+                   "Send bytes as they are, without schemas or JSON");
   }
   if (spec.flags & kFlagCount) {
     parser.AddInt("count", &options.count, "N",
-                  "Exit 0 after N messages or events (0: no limit).");
+                  "Stop after N, with exit 0 (0: no limit)");
   }
   if (spec.flags & kFlagInterval) {
     parser.AddString("interval", &interval_text, "DURATION",
-                     "Time between two samples and redraws (default 1s).");
+                     "Time between samples and redraws (default 1s)");
   }
 }
 
@@ -258,29 +286,26 @@ absl::Status CheckArguments(const CommandSpec& spec, const Options& options) {
 
 std::string ToolHelp() {
   std::string out =
-      "Usage: switchboard [--address=ADDRESS] [--json] [--timeout=DURATION] "
-      "COMMAND [ARGS]\n\n"
+      "Usage: switchboard [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]\n\n"
       "Sees and uses the Switchboard bus from a shell: who is connected and "
       "what they\nserve, calls with JSON, publish and subscribe, monitoring, "
-      "waiting for a service.\n\nCommands:\n";
+      "waiting for a\nservice.\n\nCommands:\n";
   for (const CommandSpec& spec : kCommands) {
     std::string left = absl::StrCat("  ", spec.name, " ", spec.usage_args);
     absl::StrReplaceAll({{" [options]", ""}}, &left);
-    if (left.size() < 44) {
-      left.resize(44, ' ');
+    if (left.size() < 38) {
+      left.resize(38, ' ');
     } else {
-      absl::StrAppend(&left, "\n", std::string(44, ' '));
+      absl::StrAppend(&left, "\n", std::string(38, ' '));
     }
-    absl::string_view summary = spec.summary;
-    absl::StrAppend(&out, left, summary.substr(0, summary.find_first_of(".\n")),
-                    "\n");
+    absl::StrAppend(&out, left, spec.brief, "\n");
   }
   absl::StrAppend(
       &out,
       "\nGlobal flags (before or after the command):\n"
-      "  --address=ADDRESS   unix:PATH or tcp:127.0.0.1:PORT (default: "
-      "$SWITCHBOARD_ADDRESS,\n                      else the per-user "
-      "default socket)\n"
+      "  --address=ADDRESS   unix:PATH or tcp:127.0.0.1:PORT (default:\n"
+      "                      $SWITCHBOARD_ADDRESS, else the per-user "
+      "socket)\n"
       "  --json              machine-readable JSON output\n"
       "  --timeout=DURATION  how long to wait for the broker and replies "
       "(default 30s;\n                      subscribe, monitor, top, wait: "
@@ -325,7 +350,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   options.command = spec->name;
   std::string timeout_text;
   std::string interval_text;
-  FlagParser parser(absl::StrCat("switchboard ", spec->name), spec->summary);
+  FlagParser parser(absl::StrCat("switchboard ", spec->name),
+                    Wrap(spec->summary));
   parser.set_usage_args(spec->usage_args);
   parser.set_epilogue(absl::StrCat(spec->epilogue, "\n", kExitCodes));
   AddGlobalFlags(parser, options, timeout_text);
