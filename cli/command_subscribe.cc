@@ -43,12 +43,12 @@ std::string MessageLine(const Message& message, Schemas& schemas) {
   return line.Build();
 }
 
-std::string DropLine(const DropReport& drop) {
+std::string DropLine(uint64_t count, uint64_t total, absl::string_view reason) {
   return JsonObject()
       .Add("time", JsonTime(absl::Now()))
-      .Add("dropped", drop.count)
-      .Add("total", drop.total)
-      .Add("reason", drop.reason)
+      .Add("dropped", count)
+      .Add("total", total)
+      .Add("reason", reason)
       .Build();
 }
 
@@ -72,8 +72,10 @@ absl::Status RunSubscribe(const Options& options) {
                          .status());
   Schemas schemas(*client, kDefaultTimeout);
   int64_t received = 0;
+  uint64_t dropped_here = 0;  // by this tool, for want of room in the inbox
   while (options.count == 0 || received < options.count) {
-    Inbox<Received>::Next next = inbox->Take(deadline, *client);
+    Inbox<Received>::Next next =
+        inbox->Take(deadline, [&client] { return client->connected(); });
     if (!next.item.has_value()) {
       switch (next.end) {
         case InboxEnd::kInterrupted:
@@ -89,11 +91,18 @@ absl::Status RunSubscribe(const Options& options) {
                            absl::FormatDuration(*options.timeout)));
       }
     }
+    if (next.dropped_before > 0) {
+      dropped_here += next.dropped_before;
+      PrintLine(DropLine(next.dropped_before, dropped_here,
+                         "the switchboard tool fell behind and dropped them "
+                         "itself"));
+    }
     if (const auto* message = std::get_if<Message>(&*next.item)) {
       PrintLine(MessageLine(*message, schemas));
       ++received;
     } else {
-      PrintLine(DropLine(std::get<DropReport>(*next.item)));
+      const DropReport& drop = std::get<DropReport>(*next.item);
+      PrintLine(DropLine(drop.count, drop.total, drop.reason));
     }
   }
   return absl::OkStatus();

@@ -55,7 +55,8 @@ absl::Status RunWait(const Options& options) {
     if (info.name() == name) return PrintOwner(name, info.owner(), options);
   }
   while (true) {
-    Inbox<uint64_t>::Next next = owners.Take(deadline, *client);
+    Inbox<uint64_t>::Next next =
+        owners.Take(deadline, [&client] { return client->connected(); });
     if (next.item.has_value()) {
       if (*next.item != 0) return PrintOwner(name, *next.item, options);
       continue;

@@ -8,14 +8,16 @@
 #define SWITCHBOARD_CLI_INBOX_H_
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "switchboard/client.h"
 
 namespace switchboard::cli {
 
@@ -26,12 +28,21 @@ enum class InboxEnd {
   kDisconnected,  // the client lost its connection to the broker
 };
 
-// Thread-safe.
+// Thread-safe. Holds at most `capacity` items: the dispatch thread must
+// never wait for the main thread (which may be waiting for a reply that the
+// dispatch thread reads), so an item that does not fit is dropped and
+// counted, and the count comes with the next item taken.
 template <typename T>
 class Inbox {
  public:
+  explicit Inbox(size_t capacity = 4096) : capacity_(capacity) {}
+
   void Push(T item) {
     absl::MutexLock lock(&mu_);
+    if (items_.size() >= capacity_) {
+      ++dropped_;
+      return;
+    }
     items_.push_back(std::move(item));
   }
 
@@ -42,13 +53,15 @@ class Inbox {
 
   // The next item, or why there is none. Items already queued come before
   // the deadline and the disconnection, an interrupt before everything.
-  // The client has no callback for a lost connection, so its state is looked
-  // at every kConnectionCheck while waiting.
+  // The client has no callback for a lost connection, so `connected` (for
+  // example Client::connected) is asked every kConnectionCheck while
+  // waiting.
   struct Next {
     std::optional<T> item;
     InboxEnd end = InboxEnd::kDeadline;
+    uint64_t dropped_before = 0;  // items dropped since the last Take()
   };
-  Next Take(absl::Time deadline, const Client& client) {
+  Next Take(absl::Time deadline, const std::function<bool()>& connected) {
     absl::MutexLock lock(&mu_);
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return interrupted_ || !items_.empty();
@@ -59,11 +72,12 @@ class Inbox {
       mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
       if (interrupted_) return {std::nullopt, InboxEnd::kInterrupted};
       if (!items_.empty()) {
-        Next next{std::move(items_.front()), InboxEnd::kDeadline};
+        Next next{std::move(items_.front()), InboxEnd::kDeadline, dropped_};
         items_.pop_front();
+        dropped_ = 0;
         return next;
       }
-      if (!client.connected()) return {std::nullopt, InboxEnd::kDisconnected};
+      if (!connected()) return {std::nullopt, InboxEnd::kDisconnected};
       if (absl::Now() >= deadline) return {std::nullopt, InboxEnd::kDeadline};
     }
   }
@@ -71,8 +85,10 @@ class Inbox {
  private:
   static constexpr absl::Duration kConnectionCheck = absl::Milliseconds(200);
 
+  const size_t capacity_;
   absl::Mutex mu_;
   std::deque<T> items_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
