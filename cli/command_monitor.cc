@@ -126,16 +126,10 @@ absl::Status PrintEvent(const v1::MonitorEvent& event, Schemas& schemas,
   const std::optional<std::string> decoded = DecodePayload(event, schemas);
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(event));
-    // The event's own `message` (a reply's status text) is printed as
-    // "status_message", so that "message" is the decoded payload, as in
-    // subscribe's lines. Its key comes first: string values escape quotes.
-    const std::string field = "\"message\":";
-    if (const size_t at = json.find(field); at != std::string::npos) {
-      json.replace(at, field.size(), "\"status_message\":");
-    }
+    // The event's own `message` is a reply's status text, empty when there
+    // is a payload to decode; the decoded payload takes its place.
     if (decoded.has_value()) {
-      json.pop_back();  // the closing brace
-      absl::StrAppend(&json, ",\"message\":", *decoded, "}");
+      json = ReplaceStringMember(json, "message", *decoded);
     }
     PrintLine(json);
     return absl::OkStatus();

@@ -8,6 +8,27 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace switchboard::cli {
+namespace {
+
+// Protobuf indents by one space per level; two read better. Its strings
+// hold no raw newlines (they are escaped), so every line's leading spaces
+// are indentation.
+std::string DoubleIndent(absl::string_view json) {
+  std::string out;
+  out.reserve(json.size() * 2);
+  bool at_line_start = true;
+  for (const char c : json) {
+    if (at_line_start && c == ' ') {
+      out += "  ";
+      continue;
+    }
+    at_line_start = c == '\n';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& m,
                                           bool indent) {
@@ -23,6 +44,7 @@ absl::StatusOr<std::string> MessageToJson(const google::protobuf::Message& m,
                      " as JSON: ", status.message().ToString()));
   }
   while (!out.empty() && out.back() == '\n') out.pop_back();
+  if (indent) out = DoubleIndent(out);
   return out;
 }
 
@@ -46,6 +68,20 @@ absl::Status MessageFromBytes(absl::string_view bytes,
         bytes.size(), " bytes are not a valid ", out.GetTypeName()));
   }
   return absl::OkStatus();
+}
+
+std::string ReplaceStringMember(absl::string_view object, absl::string_view key,
+                                absl::string_view raw_value) {
+  const std::string member = absl::StrCat(JsonString(key), ":\"");
+  const size_t start = object.find(member);
+  if (start == absl::string_view::npos) return std::string(object);
+  size_t end = start + member.size();  // just past the opening quote
+  while (end < object.size() && object[end] != '"') {
+    end += object[end] == '\\' ? 2 : 1;
+  }
+  if (end >= object.size()) return std::string(object);  // not a string
+  return absl::StrCat(object.substr(0, start), JsonString(key), ":", raw_value,
+                      object.substr(end + 1));
 }
 
 std::string JsonTime(absl::Time time) {

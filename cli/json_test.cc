@@ -77,7 +77,9 @@ TEST_F(DynamicJsonTest, IndentedForPeople) {
   ASSERT_TRUE(MessageFromJson(R"({"name":"a"})", *clip).ok());
   absl::StatusOr<std::string> json = MessageToJson(*clip, /*indent=*/true);
   ASSERT_TRUE(json.ok());
-  EXPECT_NE(json->find("\n \"name\": \"a\""), std::string::npos) << *json;
+  EXPECT_NE(json->find("{\n  \"name\": \"a\",\n  \"frame_count\""),
+            std::string::npos)
+      << *json;
   EXPECT_NE(json->back(), '\n');
 }
 
@@ -106,6 +108,20 @@ TEST_F(DynamicJsonTest, BytesThatAreNotTheTypeAreInvalidArgument) {
 
 TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString("a\"b\\c\nd\x01"), R"("a\"b\\c\nd\u0001")");
+}
+
+TEST(ReplaceStringMemberTest, ReplacesTheFirstStringValueOfTheKey) {
+  EXPECT_EQ(ReplaceStringMember(R"({"code":0,"message":"a \"q\" b","n":1})",
+                                "message", R"({"x":1})"),
+            R"({"code":0,"message":{"x":1},"n":1})");
+  EXPECT_EQ(ReplaceStringMember(R"({"message":""})", "message", "[]"),
+            R"({"message":[]})");
+  // Quotes inside other values are escaped, so they never match.
+  EXPECT_EQ(
+      ReplaceStringMember(R"({"a":"\"message\":\"x\"","b":2})", "message", "1"),
+      R"({"a":"\"message\":\"x\"","b":2})");
+  EXPECT_EQ(ReplaceStringMember(R"({"message":3})", "message", "1"),
+            R"({"message":3})");
 }
 
 TEST(JsonObjectTest, BuildsMembersInOrder) {
