@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+//
+// The `switchboard` tool's view of the bus: status, list, connections and
+// describe, printed for people (tables, .proto text) and as JSON, which the
+// tests parse into the documented messages (docs/CLI.md). Also the exit
+// codes of usage errors, unknown names and types, and a missing broker.
+// The real switchboardd runs with switchboard_test_echo and video-server.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/algorithm/container.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "switchboard/v1/broker.pb.h"
+#include "tests/testing/broker_status.h"
+#include "tests/testing/cli_process.h"
+#include "tests/testing/cli_test_base.h"
+#include "tests/testing/json_output.h"
+#include "tests/testing/status_matchers.h"
+
+namespace switchboard::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::AnyOf;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::IsSupersetOf;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr char kEchoFile[] = "switchboard/testing/schema_echo.proto";
+constexpr char kVideoFile[] = "video.proto";
+
+class CliIntrospectionTest : public CliTestBase {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(StartEcho());
+    ASSERT_NO_FATAL_FAILURE(StartVideoServer());
+  }
+};
+
+// The whitespace-separated cells of the table row whose first cell is
+// `first`, or an empty vector if no row starts with it.
+std::vector<std::string> RowStartingWith(absl::string_view table,
+                                         absl::string_view first) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<std::string> cells =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (!cells.empty() && cells[0] == first) return cells;
+  }
+  return {};
+}
+
+// The row of a table with one-word headers whose first cell is `first`, as
+// header -> cell; empty if there is no such row or its cells do not match
+// the headers one to one.
+std::map<std::string, std::string> CellsByHeader(absl::string_view table,
+                                                 absl::string_view first) {
+  const std::vector<std::string> headers =
+      absl::StrSplit(table.substr(0, table.find('\n')), ' ', absl::SkipEmpty());
+  const std::vector<std::string> cells = RowStartingWith(table, first);
+  std::map<std::string, std::string> row;
+  if (cells.size() != headers.size()) return row;
+  for (size_t i = 0; i < cells.size(); ++i) row[headers[i]] = cells[i];
+  return row;
+}
+
+// The cells of the row that contains the cell `cell`.
+std::vector<std::string> RowContaining(absl::string_view table,
+                                       absl::string_view cell) {
+  for (absl::string_view line : absl::StrSplit(table, '\n')) {
+    std::vector<std::string> cells =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (absl::c_linear_search(cells, cell)) return cells;
+  }
+  return {};
+}
+
+// Whether the first line of `table` holds every header of `headers`, in
+// that order.
+bool HasHeaderRow(absl::string_view table,
+                  const std::vector<std::string>& headers) {
+  const absl::string_view first = table.substr(0, table.find('\n'));
+  size_t at = 0;
+  for (const std::string& header : headers) {
+    at = first.find(header, at);
+    if (at == absl::string_view::npos) return false;
+    at += header.size();
+  }
+  return true;
+}
+
+// Whether the JSON object `json` has every key of `keys` at its top level:
+// the tool prints .proto field names and every field, defaults included.
+void ExpectKeys(absl::string_view json, const std::vector<std::string>& keys) {
+  absl::StatusOr<google::protobuf::Struct> object = ParseJsonObject(json);
+  ASSERT_THAT(object, IsOk());
+  for (const std::string& key : keys) {
+    EXPECT_TRUE(object->fields().contains(key))
+        << "no \"" << key << "\" in " << json;
+  }
+}
+
+const v1::NameInfo* FindName(const v1::NameList& list, absl::string_view name) {
+  for (const v1::NameInfo& info : list.names()) {
+    if (info.name() == name) return &info;
+  }
+  return nullptr;
+}
+
+const v1::MethodSchema* FindMethod(
+    const google::protobuf::RepeatedPtrField<v1::MethodSchema>& methods,
+    absl::string_view name) {
+  for (const v1::MethodSchema& method : methods) {
+    if (method.name() == name) return &method;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> FileNames(const v1::Description& description) {
+  std::vector<std::string> names;
+  for (const auto& file : description.files().file()) {
+    names.push_back(file.name());
+  }
+  return names;
+}
+
+TEST_F(CliIntrospectionTest, StatusPrintsTheBrokersFigures) {
+  absl::StatusOr<v1::BrokerStatus> expected = GetBrokerStatus(*client_);
+  ASSERT_THAT(expected, IsOk());
+
+  const CliResult human = Run({"status"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr(expected->version()));
+  EXPECT_THAT(human.stdout_text, HasSubstr(broker_.unix_address()));
+  EXPECT_THAT(human.stdout_text, HasSubstr(absl::StrCat(broker_.pid())));
+  EXPECT_THAT(human.stderr_text, IsEmpty());
+
+  const CliResult json = Run({"status", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::BrokerStatus> status =
+      ParseJson<v1::BrokerStatus>(json.stdout_text);
+  ASSERT_THAT(status, IsOk());
+  EXPECT_EQ(status->version(), expected->version());
+  EXPECT_EQ(status->pid(), static_cast<uint32_t>(broker_.pid()));
+  EXPECT_THAT(status->addresses(), Contains(broker_.unix_address()));
+  // The services, this test's client and the tool itself.
+  EXPECT_GE(status->connections(), 4u);
+  EXPECT_GE(status->names(), 2u);
+  EXPECT_GT(status->frames_in(), expected->frames_in());
+  EXPECT_GT(status->uptime_us(), 0u);
+  ExpectKeys(json.stdout_text,
+             {"uptime_us", "frames_in_per_s", "buffers_refused",
+              "protocol_errors", "messages_dropped"});
+}
+
+TEST_F(CliIntrospectionTest, ListShowsEveryNameWithItsOwner) {
+  const uint64_t echo_id = EchoConnectionId();
+  const uint64_t video_id = VideoConnectionId();
+
+  const CliResult human = Run({"list"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_TRUE(HasHeaderRow(human.stdout_text, {"NAME", "OWNER", "CLIENT", "PID",
+                                               "UID", "METHODS", "EXE"}))
+      << human;
+  using Row = std::map<std::string, std::string>;
+  Row echo_row = CellsByHeader(human.stdout_text, "test.echo");
+  const Row echo_cells = {{"NAME", "test.echo"},
+                          {"OWNER", absl::StrCat(":", echo_id)},
+                          {"CLIENT", "switchboard_test_echo"},
+                          {"PID", absl::StrCat(echo_->pid())},
+                          {"UID", "0"},
+                          {"METHODS", "6"}};
+  EXPECT_THAT(echo_row, IsSupersetOf(echo_cells)) << human;
+  EXPECT_THAT(echo_row["EXE"], EndsWith("/switchboard_test_echo"));
+  const Row video_cells = {{"NAME", "video.frames"},
+                           {"OWNER", absl::StrCat(":", video_id)},
+                           {"CLIENT", "video-server"},
+                           {"PID", absl::StrCat(video_->pid())},
+                           {"METHODS", "3"}};
+  EXPECT_THAT(CellsByHeader(human.stdout_text, "video.frames"),
+              IsSupersetOf(video_cells))
+      << human;
+
+  const CliResult json = Run({"list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::NameList> list = ParseJson<v1::NameList>(json.stdout_text);
+  ASSERT_THAT(list, IsOk());
+  std::vector<std::string> names;
+  for (const v1::NameInfo& info : list->names()) names.push_back(info.name());
+  EXPECT_TRUE(absl::c_is_sorted(names)) << json;
+  const v1::NameInfo* echo = FindName(*list, "test.echo");
+  ASSERT_NE(echo, nullptr) << json;
+  EXPECT_EQ(echo->owner(), echo_id);
+  EXPECT_EQ(echo->owner_name(), "switchboard_test_echo");
+  EXPECT_EQ(echo->pid(), static_cast<uint32_t>(echo_->pid()));
+  EXPECT_THAT(echo->exe(), EndsWith("/switchboard_test_echo"));
+  EXPECT_EQ(echo->methods_size(), 6);
+  const v1::MethodSchema* count = FindMethod(echo->methods(), "Count");
+  ASSERT_NE(count, nullptr) << json;
+  EXPECT_EQ(count->request_type(), "switchboard.testing.CountRequest");
+  EXPECT_EQ(count->response_type(), "switchboard.testing.Tick");
+  EXPECT_TRUE(count->streaming());
+  const v1::MethodSchema* raw = FindMethod(echo->methods(), "Raw");
+  ASSERT_NE(raw, nullptr) << json;
+  EXPECT_THAT(raw->request_type(), IsEmpty());
+  const v1::NameInfo* video = FindName(*list, "video.frames");
+  ASSERT_NE(video, nullptr) << json;
+  EXPECT_EQ(video->owner(), video_id);
+  const v1::MethodSchema* get_frame = FindMethod(video->methods(), "GetFrame");
+  ASSERT_NE(get_frame, nullptr) << json;
+  EXPECT_EQ(get_frame->request_type(),
+            "switchboard.examples.video.GetFrameRequest");
+  EXPECT_EQ(get_frame->response_type(), "switchboard.examples.video.Frame");
+  // Every NameInfo prints all its fields, defaults included.
+  EXPECT_THAT(json.stdout_text, HasSubstr("\"owner_name\""));
+  EXPECT_THAT(json.stdout_text, HasSubstr("\"queued\""));
+}
+
+TEST_F(CliIntrospectionTest, ConnectionsShowsEveryConnection) {
+  const uint64_t echo_id = EchoConnectionId();
+
+  const CliResult human = Run({"connections"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_TRUE(HasHeaderRow(
+      human.stdout_text,
+      {"ID", "CLIENT", "PID", "UID", "TRANSPORT", "FRAMES IN", "FRAMES OUT",
+       "BYTES IN", "BYTES OUT", "QUEUED", "SUBS", "NAMES"}))
+      << human;
+  const std::vector<std::string> echo_row =
+      RowContaining(human.stdout_text, "switchboard_test_echo");
+  ASSERT_GE(echo_row.size(), 5u) << human;
+  EXPECT_THAT(echo_row[0],
+              AnyOf(absl::StrCat(echo_id), absl::StrCat(":", echo_id)));
+  EXPECT_EQ(echo_row[1], "switchboard_test_echo");
+  EXPECT_EQ(echo_row[2], absl::StrCat(echo_->pid()));
+  EXPECT_EQ(echo_row[3], "0");
+  EXPECT_EQ(echo_row[4], "unix");
+  EXPECT_EQ(echo_row.back(), "test.echo");
+  EXPECT_THAT(RowContaining(human.stdout_text, "cli-test"), Not(IsEmpty()))
+      << human;
+
+  const CliResult json = Run({"connections", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::ConnectionList> list =
+      ParseJson<v1::ConnectionList>(json.stdout_text);
+  ASSERT_THAT(list, IsOk());
+  const v1::ConnectionInfo* echo = nullptr;
+  for (const v1::ConnectionInfo& connection : list->connections()) {
+    if (connection.connection_id() == echo_id) echo = &connection;
+  }
+  ASSERT_NE(echo, nullptr) << json;
+  EXPECT_EQ(echo->client_name(), "switchboard_test_echo");
+  EXPECT_EQ(echo->pid(), static_cast<uint32_t>(echo_->pid()));
+  EXPECT_EQ(echo->transport(), "unix");
+  EXPECT_THAT(echo->exe(), EndsWith("/switchboard_test_echo"));
+  EXPECT_THAT(echo->names(), ElementsAre("test.echo"));
+  EXPECT_GT(echo->frames_in(), 0u);
+  EXPECT_GT(echo->connected_unix_us(), 0u);
+  EXPECT_THAT(json.stdout_text, HasSubstr("\"queued_fds\""));
+  EXPECT_THAT(json.stdout_text, HasSubstr("\"calls_serving\""));
+}
+
+TEST_F(CliIntrospectionTest, DescribeANameShowsItsMethodsAndTheirTypes) {
+  const CliResult human = Run({"describe", "test.echo"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(human.stdout_text,
+              HasSubstr(absl::StrCat(":", EchoConnectionId())));
+  EXPECT_THAT(
+      human.stdout_text,
+      AllOf(HasSubstr("rpc Echo(switchboard.testing.AllKinds) returns "
+                      "(switchboard.testing.AllKinds)"),
+            HasSubstr("rpc Count(switchboard.testing.CountRequest) returns "
+                      "(stream switchboard.testing.Tick)"),
+            HasSubstr("rpc Raw(bytes) returns (bytes)"),
+            HasSubstr("message AllKinds {"), HasSubstr("message Shape {"),
+            HasSubstr("message Label {"), HasSubstr("enum Color {"),
+            HasSubstr("COLOR_BLUE = 3;"), HasSubstr("message Tick {")));
+
+  const CliResult json = Run({"describe", "test.echo", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::Description> description =
+      ParseJson<v1::Description>(json.stdout_text);
+  ASSERT_THAT(description, IsOk());
+  EXPECT_EQ(description->name(), "test.echo");
+  EXPECT_EQ(description->owner(), EchoConnectionId());
+  EXPECT_EQ(description->methods_size(), 6);
+  const v1::MethodSchema* echo = FindMethod(description->methods(), "Echo");
+  ASSERT_NE(echo, nullptr) << json;
+  EXPECT_EQ(echo->request_type(), "switchboard.testing.AllKinds");
+  EXPECT_FALSE(echo->streaming());
+  EXPECT_THAT(FileNames(*description), Contains(kEchoFile));
+  // FileDescriptorSet in protobuf's JSON mapping, with .proto field names.
+  EXPECT_THAT(json.stdout_text, HasSubstr("\"message_type\""));
+}
+
+TEST_F(CliIntrospectionTest, DescribeShowsTheVideoExamplesTypes) {
+  const CliResult human = Run({"describe", "video.frames"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(
+      human.stdout_text,
+      AllOf(HasSubstr("rpc GetFrame(switchboard.examples.video.GetFrameRequest)"
+                      " returns (switchboard.examples.video.Frame)"),
+            HasSubstr("rpc PlayClip(switchboard.examples.video.PlayClipRequest)"
+                      " returns (stream switchboard.examples.video.ClipFrame)"),
+            HasSubstr("message ClipFrame {")));
+  const CliResult json = Run({"--json", "describe", "video.frames"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::Description> description =
+      ParseJson<v1::Description>(json.stdout_text);
+  ASSERT_THAT(description, IsOk());
+  EXPECT_THAT(FileNames(*description), Contains(kVideoFile));
+}
+
+TEST_F(CliIntrospectionTest, DescribeATypeShowsItsDefinition) {
+  const CliResult human =
+      Run({"describe", "--type=switchboard.testing.Shape.Label"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr("message Label {"));
+
+  const CliResult json =
+      Run({"describe", "--type", "switchboard.testing.Point", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::Description> description =
+      ParseJson<v1::Description>(json.stdout_text);
+  ASSERT_THAT(description, IsOk());
+  EXPECT_THAT(FileNames(*description), Contains(kEchoFile));
+  EXPECT_THAT(description->methods(), IsEmpty());
+}
+
+TEST_F(CliIntrospectionTest, DescribingWhatNobodyServesIsNotFound) {
+  const CliResult name = Run({"describe", "test.nobody"});
+  EXPECT_EQ(name.exit_code, 4) << name;
+  EXPECT_THAT(name.stderr_text, StartsWith(ErrorPrefix("NOT_FOUND"))) << name;
+  EXPECT_THAT(name.stdout_text, IsEmpty());
+
+  const CliResult type = Run({"describe", "--type=switchboard.testing.Nope"});
+  EXPECT_EQ(type.exit_code, 4) << type;
+  EXPECT_THAT(type.stderr_text, StartsWith(ErrorPrefix("NOT_FOUND"))) << type;
+}
+
+TEST_F(CliIntrospectionTest, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"frobnicate"},
+                                             {"status", "--no-such-flag"},
+                                             {"call", "test.echo"},
+                                             {"describe"},
+                                             {"wait"},
+                                             {"list", "extra"}}) {
+    const CliResult result = Run(args);
+    EXPECT_EQ(result.exit_code, 2)
+        << ::testing::PrintToString(args) << ": " << result;
+    EXPECT_THAT(result.stderr_text, Not(IsEmpty()))
+        << ::testing::PrintToString(args);
+  }
+}
+
+TEST_F(CliIntrospectionTest, HelpListsTheCommands) {
+  const CliResult help = Run({"--help"});
+  EXPECT_EQ(help.exit_code, 0) << help;
+  for (const char* command :
+       {"status", "list", "connections", "describe", "call", "publish",
+        "subscribe", "monitor", "top", "wait"}) {
+    EXPECT_THAT(help.stdout_text, HasSubstr(command));
+  }
+  const CliResult call_help = Run({"call", "--help"});
+  EXPECT_EQ(call_help.exit_code, 0) << call_help;
+  EXPECT_THAT(call_help.stdout_text, HasSubstr("--raw"));
+}
+
+TEST(CliWithoutBrokerTest, NoBrokerIsUnavailable) {
+  const absl::StatusOr<CliResult> result =
+      RunCli("unix:/nonexistent/switchboard-test/bus", {"status"});
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->exit_code, 7) << *result;
+  EXPECT_THAT(result->stderr_text, StartsWith(ErrorPrefix("UNAVAILABLE")))
+      << *result;
+}
+
+}  // namespace
+}  // namespace switchboard::testing
