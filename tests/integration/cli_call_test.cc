@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +30,7 @@ namespace switchboard::testing {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
+using ::testing::AllOf;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -207,7 +207,9 @@ TEST_F(CliCallTest, AnUnknownNameOrMethodIsNotFound) {
               AnyOf(StartsWith(ErrorPrefix("NOT_FOUND")),
                     StartsWith(ErrorPrefix("UNIMPLEMENTED"))))
       << method;
-  EXPECT_THAT(method.stderr_text, HasSubstr("Nope")) << method;
+  EXPECT_THAT(method.stderr_text, AllOf(HasSubstr("no method 'Nope'"),
+                                        HasSubstr("Echo"), HasSubstr("Count")))
+      << method;
 }
 
 TEST_F(CliCallTest, TheExitCodeFollowsTheCalleesStatus) {
@@ -287,6 +289,12 @@ TEST_F(CliCallTest, RawBytesGoThroughUnchanged) {
       RunWithInput({"call", "test.echo", "Raw", "-", "--raw"}, binary);
   ASSERT_EQ(piped.exit_code, 0) << piped;
   EXPECT_EQ(piped.stdout_text, binary);
+
+  // The schema lists Raw with raw types: JSON cannot be built for it.
+  const CliResult without_raw = Run({"call", "test.echo", "Raw", "{}"});
+  EXPECT_EQ(without_raw.exit_code, 3) << without_raw;
+  EXPECT_THAT(without_raw.stderr_text,
+              StartsWith(ErrorPrefix("INVALID_ARGUMENT")));
 }
 
 TEST_F(CliCallTest, VideoServersTypedMethodsTakeJson) {
@@ -323,8 +331,7 @@ TEST_F(CliCallTest, VideoServersTypedMethodsTakeJson) {
   ASSERT_THAT(bare, IsOk());
   EXPECT_EQ(bare->frame_number(), 4u);
   EXPECT_THAT(bare->rgba(), IsEmpty());
-  EXPECT_THAT(absl::AsciiStrToLower(buffered.stderr_text), HasSubstr("buffer"))
-      << buffered;
+  EXPECT_THAT(buffered.stderr_text, HasSubstr("1 SharedBuffer")) << buffered;
 }
 
 }  // namespace

@@ -277,7 +277,11 @@ TEST_F(CliIntrospectionTest, DescribeANameShowsItsMethodsAndTheirTypes) {
   const CliResult human = Run({"describe", "test.echo"});
   ASSERT_EQ(human.exit_code, 0) << human;
   EXPECT_THAT(human.stdout_text,
-              HasSubstr(absl::StrCat(":", EchoConnectionId())));
+              StartsWith(absl::StrCat("test.echo (owner :", EchoConnectionId(),
+                                      ")\n")));
+  EXPECT_THAT(human.stdout_text,
+              HasSubstr(absl::StrCat("// switchboard.testing.AllKinds (",
+                                     kEchoFile, ")")));
   EXPECT_THAT(
       human.stdout_text,
       AllOf(HasSubstr("rpc Echo(switchboard.testing.AllKinds) returns "
@@ -328,7 +332,9 @@ TEST_F(CliIntrospectionTest, DescribeATypeShowsItsDefinition) {
   const CliResult human =
       Run({"describe", "--type=switchboard.testing.Shape.Label"});
   ASSERT_EQ(human.exit_code, 0) << human;
+  // Label and Point, the type of its field `anchor`.
   EXPECT_THAT(human.stdout_text, HasSubstr("message Label {"));
+  EXPECT_THAT(human.stdout_text, HasSubstr("message Point {"));
 
   const CliResult json =
       Run({"describe", "--type", "switchboard.testing.Point", "--json"});
@@ -353,16 +359,23 @@ TEST_F(CliIntrospectionTest, DescribingWhatNobodyServesIsNotFound) {
 
 TEST_F(CliIntrospectionTest, UsageErrorsExitTwo) {
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"frobnicate"},
-                                             {"status", "--no-such-flag"},
-                                             {"call", "test.echo"},
-                                             {"describe"},
-                                             {"wait"},
-                                             {"list", "extra"}}) {
+       std::vector<std::vector<std::string>>{
+           {"frobnicate"},
+           {"status", "--no-such-flag"},
+           {"call", "test.echo"},
+           {"describe"},
+           {"wait"},
+           {"list", "extra"},
+           {"describe", "test.echo", "--type=switchboard.testing.Point"},
+           {"subscribe", "a.b", "--cuont=1"}}) {
     const CliResult result = Run(args);
     EXPECT_EQ(result.exit_code, 2)
         << ::testing::PrintToString(args) << ": " << result;
-    EXPECT_THAT(result.stderr_text, Not(IsEmpty()))
+    EXPECT_THAT(result.stderr_text, StartsWith(ErrorPrefix("INVALID_ARGUMENT")))
+        << ::testing::PrintToString(args);
+    EXPECT_THAT(result.stderr_text, HasSubstr("--help"))
+        << ::testing::PrintToString(args);
+    EXPECT_THAT(result.stdout_text, IsEmpty())
         << ::testing::PrintToString(args);
   }
 }
@@ -378,6 +391,9 @@ TEST_F(CliIntrospectionTest, HelpListsTheCommands) {
   const CliResult call_help = Run({"call", "--help"});
   EXPECT_EQ(call_help.exit_code, 0) << call_help;
   EXPECT_THAT(call_help.stdout_text, HasSubstr("--raw"));
+  const CliResult help_call = Run({"help", "call"});
+  EXPECT_EQ(help_call.exit_code, 0) << help_call;
+  EXPECT_EQ(help_call.stdout_text, call_help.stdout_text);
 }
 
 TEST(CliWithoutBrokerTest, NoBrokerIsUnavailable) {

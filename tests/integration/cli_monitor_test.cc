@@ -194,6 +194,32 @@ TEST_F(CliMonitorTest, MonitorPrintsOneReadableLinePerEvent) {
       << BackgroundStderr("monitor");
 }
 
+TEST_F(CliMonitorTest, AnErrorReplyKeepsItsStatusText) {
+  ASSERT_NO_FATAL_FAILURE(StartEcho());
+  std::optional<ChildProcess> monitor =
+      StartMonitor({"--json", "--count=2", "test.echo.Fail"});
+  ASSERT_TRUE(monitor.has_value());
+  const CliResult failed = Run(
+      {"call", "test.echo", "Fail", R"({"code": 9, "message": "not today"})"});
+  EXPECT_EQ(failed.exit_code, 1) << failed;
+
+  const MonitorLine call = ReadMonitorLine(*monitor);
+  const MonitorLine reply = ReadMonitorLine(*monitor);
+  EXPECT_EQ(call.event.kind(), v1::MonitorEvent::KIND_CALL);
+  ASSERT_TRUE(call.decoded.has_value()) << call.event.ShortDebugString();
+  absl::StatusOr<FailRequest> request =
+      ParseJson<FailRequest>(ToJson(*call.decoded));
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->code(), 9);
+  EXPECT_EQ(reply.event.kind(), v1::MonitorEvent::KIND_REPLY);
+  EXPECT_EQ(reply.event.call_id(), call.event.call_id());
+  EXPECT_EQ(reply.event.code(), 9);
+  EXPECT_EQ(reply.event.message(), "not today");
+  EXPECT_FALSE(reply.decoded.has_value());
+  EXPECT_THAT(monitor->Wait(kWaitTimeout), IsOkAndHolds(0))
+      << BackgroundStderr("monitor");
+}
+
 TEST_F(CliMonitorTest, MonitorSeesAPublishDecoded) {
   ASSERT_NO_FATAL_FAILURE(StartVideoServer());
   const uint64_t video_id = VideoConnectionId();

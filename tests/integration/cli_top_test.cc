@@ -29,6 +29,8 @@
 namespace switchboard::testing {
 namespace {
 
+using ::google::protobuf::Struct;
+using ::google::protobuf::Value;
 using ::testing::HasSubstr;
 
 constexpr char kTmux[] = "/usr/bin/tmux";
@@ -129,11 +131,44 @@ TEST_F(CliTopTest, TopJsonPrintsASnapshotPerInterval) {
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<std::string> line = top->ReadLine(kWaitTimeout);
     ASSERT_THAT(line, IsOk()) << BackgroundStderr("top");
-    EXPECT_THAT(ParseJsonObject(*line), IsOk());
-    EXPECT_THAT(*line, HasSubstr("switchboard_test_echo"));
+    absl::StatusOr<Struct> snapshot = ParseJsonObject(*line);
+    ASSERT_THAT(snapshot, IsOk());
+    const auto& fields = snapshot->fields();
+    for (const char* key :
+         {"time", "interval_s", "uptime_us", "connection_count", "name_count",
+          "frames_in_per_s", "bytes_out_per_s", "dropped_per_s"}) {
+      EXPECT_TRUE(fields.contains(key)) << "no \"" << key << "\" in " << *line;
+    }
+    if (fields.contains("interval_s")) {
+      EXPECT_GT(fields.at("interval_s").number_value(), 0) << *line;
+    }
+    ASSERT_TRUE(fields.contains("connections")) << *line;
+    const Struct* echo = nullptr;
+    for (const Value& connection :
+         fields.at("connections").list_value().values()) {
+      const auto& entry = connection.struct_value().fields();
+      if (entry.contains("client_name") &&
+          entry.at("client_name").string_value() == "switchboard_test_echo") {
+        echo = &connection.struct_value();
+      }
+    }
+    ASSERT_NE(echo, nullptr) << *line;
+    EXPECT_EQ(echo->fields().at("pid").number_value(), echo_->pid()) << *line;
+    ASSERT_TRUE(echo->fields().contains("names")) << *line;
+    EXPECT_EQ(ToJson(echo->fields().at("names")), R"(["test.echo"])");
   }
   EXPECT_THAT(top->Stop(SIGINT, kWaitTimeout), IsOkAndHolds(0))
       << BackgroundStderr("top");
+}
+
+TEST_F(CliTopTest, TopWithoutATerminalSeparatesScreensAndQuitsOnQ) {
+  const CliResult timed = Run({"top", "--interval=100ms", "--timeout=1s"});
+  EXPECT_EQ(timed.exit_code, 0) << timed;
+  EXPECT_THAT(timed.stdout_text, HasSubstr("\f")) << timed;
+  EXPECT_THAT(timed.stdout_text, HasSubstr("switchboard_test_echo")) << timed;
+
+  const CliResult quit = RunWithInput({"top", "--interval=100ms"}, "q");
+  EXPECT_EQ(quit.exit_code, 0) << quit;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // its publisher described (video-server's clip events, the chat example's
 // messages) or as base64; wait returns when a name has an owner, at once
 // or later, and times out with exit 5 (docs/CLI.md).
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "switchboard/client.h"
 #include "switchboard/message.h"
 #include "switchboard/testing/schema_echo.pb.h"
+#include "switchboard/v1/broker.pb.h"
 #include "tests/testing/cli_process.h"
 #include "tests/testing/cli_services.h"
 #include "tests/testing/cli_test_base.h"
@@ -124,7 +126,7 @@ std::string StringField(const Struct& object, const std::string& key) {
   return it == object.fields().end() ? "" : it->second.string_value();
 }
 
-// The integer field `key` of `object` (a JSON number or string).
+// The number field `key` of `object` as an integer.
 uint64_t IntegerField(const Struct& object, const std::string& key) {
   auto it = object.fields().find(key);
   if (it == object.fields().end()) {
@@ -132,6 +134,10 @@ uint64_t IntegerField(const Struct& object, const std::string& key) {
     return 0;
   }
   absl::StatusOr<uint64_t> number = ToUint64(it->second);
+  if (!it->second.has_number_value()) {
+    ADD_FAILURE() << key << " is not a JSON number: " << ToJson(it->second);
+    return 0;
+  }
   if (!number.ok()) {
     ADD_FAILURE() << key << ": " << number.status();
     return 0;
@@ -176,7 +182,10 @@ TEST_F(CliTopicsTest, PublishBuildsATypedMessageFromJson) {
   const CliResult human = Run({"publish", "test.topic.a", kShapes,
                                "--type=switchboard.testing.AllKinds"});
   ASSERT_EQ(human.exit_code, 0) << human;
-  EXPECT_THAT(human.stdout_text, HasSubstr("1")) << human;
+  EXPECT_THAT(human.stdout_text,
+              HasSubstr("published on test.topic.a: delivered to 1 "
+                        "subscription"))
+      << human;
 
   const CliResult json =
       RunWithInput({"publish", "test.topic.b", "-", "--type",
@@ -203,7 +212,7 @@ TEST_F(CliTopicsTest, PublishBuildsATypedMessageFromJson) {
 
 TEST_F(CliTopicsTest, PublishWithoutSubscribersDeliversToNone) {
   ASSERT_NO_FATAL_FAILURE(StartEcho());
-  const CliResult json = Run({"publish", "test.topic.quiet", "{}",
+  const CliResult json = Run({"publish", "test.topic.quiet",
                               "--type=switchboard.testing.Point", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
   absl::StatusOr<Struct> counts = ParseJsonObject(json.stdout_text);
@@ -287,32 +296,41 @@ TEST_F(CliTopicsTest, SubscribePrintsTheVideoServersClipEvent) {
 }
 
 TEST_F(CliTopicsTest, SubscribePrintsTheChatRoom) {
-  std::optional<ChildProcess> subscriber =
-      StartSubscriber({"chat.room.>", "--count=2", "--json"});
-  ASSERT_TRUE(subscriber.has_value());
+  // chat announces its join with the untyped PublishConfirmed(), which
+  // describes no type; its first typed line registers ChatMessage, so the
+  // subscriber starts after the join.
   absl::StatusOr<examples::chat::ChatProcess> alice =
       examples::chat::ChatProcess::Join(broker_, "lobby", "alice",
                                         kWaitTimeout);
   ASSERT_THAT(alice, IsOk());
+  std::optional<ChildProcess> subscriber =
+      StartSubscriber({"chat.room.>", "--count=2", "--json"});
+  ASSERT_TRUE(subscriber.has_value());
   ASSERT_THAT(alice->Say("hello, bus"), IsOk());
-
-  const Struct joined = ReadObject(*subscriber, "subscribe");
   const Struct said = ReadObject(*subscriber, "subscribe");
-  for (const Struct* line : {&joined, &said}) {
+  // From now on the type is known, whoever publishes it.
+  absl::StatusOr<examples::chat::ChatProcess> bob =
+      examples::chat::ChatProcess::Join(broker_, "lobby", "bob", kWaitTimeout);
+  ASSERT_THAT(bob, IsOk());
+  const Struct joined = ReadObject(*subscriber, "subscribe");
+
+  for (const Struct* line : {&said, &joined}) {
     EXPECT_EQ(StringField(*line, "topic"), "chat.room.lobby");
     EXPECT_EQ(StringField(*line, "type"),
               "switchboard.examples.chat.ChatMessage");
-    EXPECT_EQ(IntegerField(*line, "sender"), alice->id());
   }
-  absl::StatusOr<examples::chat::ChatMessage> hello =
-      MessageField<examples::chat::ChatMessage>(joined, "message");
-  ASSERT_THAT(hello, IsOk());
-  EXPECT_EQ(hello->nick(), "alice");
-  EXPECT_TRUE(hello->has_joined());
+  EXPECT_EQ(IntegerField(said, "sender"), alice->id());
   absl::StatusOr<examples::chat::ChatMessage> text =
       MessageField<examples::chat::ChatMessage>(said, "message");
   ASSERT_THAT(text, IsOk());
+  EXPECT_EQ(text->nick(), "alice");
   EXPECT_EQ(text->text(), "hello, bus");
+  EXPECT_EQ(IntegerField(joined, "sender"), bob->id());
+  absl::StatusOr<examples::chat::ChatMessage> hello =
+      MessageField<examples::chat::ChatMessage>(joined, "message");
+  ASSERT_THAT(hello, IsOk());
+  EXPECT_EQ(hello->nick(), "bob");
+  EXPECT_TRUE(hello->has_joined());
   EXPECT_THAT(subscriber->Wait(kWaitTimeout), IsOkAndHolds(0))
       << BackgroundStderr("subscribe");
 }
@@ -328,8 +346,43 @@ TEST_F(CliTopicsTest, SubscribeShowsUndescribedPayloadsAsBase64) {
   EXPECT_EQ(StringField(line, "payload_base64"), "AQID")
       << line.ShortDebugString();
   EXPECT_FALSE(line.fields().contains("message")) << line.ShortDebugString();
+  ASSERT_TRUE(line.fields().contains("type")) << line.ShortDebugString();
+  EXPECT_EQ(StringField(line, "type"), "");
   EXPECT_EQ(IntegerField(line, "sender"), client_->connection_id());
   EXPECT_THAT(subscriber->Wait(kWaitTimeout), IsOkAndHolds(0));
+}
+
+TEST_F(CliTopicsTest, SubscribeDecodesTheBrokersOwnMessages) {
+  std::optional<ChildProcess> subscriber =
+      StartSubscriber({"switchboard.name.>", "--count=1"});
+  ASSERT_TRUE(subscriber.has_value());
+  ASSERT_THAT(client_->Serve(Service("test.named")), IsOk());
+  const Struct line = ReadObject(*subscriber, "subscribe");
+  EXPECT_EQ(StringField(line, "topic"), "switchboard.name.test.named");
+  EXPECT_EQ(StringField(line, "type"), "switchboard.v1.NameOwnerChanged");
+  EXPECT_EQ(IntegerField(line, "sender"), 0u);
+  absl::StatusOr<v1::NameOwnerChanged> changed =
+      MessageField<v1::NameOwnerChanged>(line, "message");
+  ASSERT_THAT(changed, IsOk());
+  EXPECT_EQ(changed->name(), "test.named");
+  EXPECT_EQ(changed->old_owner(), 0u);
+  EXPECT_EQ(changed->new_owner(), client_->connection_id());
+  EXPECT_THAT(subscriber->Wait(kWaitTimeout), IsOkAndHolds(0));
+}
+
+TEST_F(CliTopicsTest, SubscribeEndsWellOnSigtermAndUnavailableWithoutBroker) {
+  std::optional<ChildProcess> stopped = StartSubscriber({"test.stopped"});
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_THAT(stopped->Stop(SIGTERM, kWaitTimeout), IsOkAndHolds(0))
+      << BackgroundStderr("subscribe");
+
+  std::optional<ChildProcess> orphan = StartSubscriber({"test.orphan"});
+  ASSERT_TRUE(orphan.has_value());
+  ASSERT_THAT(broker_.Stop(), IsOkAndHolds(0));
+  EXPECT_THAT(orphan->Wait(kWaitTimeout), IsOkAndHolds(7))
+      << BackgroundStderr("subscribe");
+  EXPECT_THAT(BackgroundStderr("subscribe"),
+              StartsWith(ErrorPrefix("UNAVAILABLE")));
 }
 
 TEST_F(CliTopicsTest, SubscribeEndsAtItsTimeout) {
@@ -354,7 +407,8 @@ TEST_F(CliTopicsTest, WaitReturnsAtOnceForAnOwnedName) {
   const uint64_t echo_id = EchoConnectionId();
   const CliResult human = Run({"wait", "test.echo"});
   ASSERT_EQ(human.exit_code, 0) << human;
-  EXPECT_THAT(human.stdout_text, HasSubstr(absl::StrCat(":", echo_id)));
+  EXPECT_EQ(human.stdout_text,
+            absl::StrCat("test.echo is owned by :", echo_id, "\n"));
 
   const CliResult json = Run({"wait", "test.echo", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
