@@ -328,9 +328,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   const int index = FindCommandIndex(argc, argv);
   absl::string_view word = index < 0 ? "" : argv[index];
   if (word == "help") {  // `switchboard help [COMMAND]`
-    const CommandSpec* spec =
-        index + 1 < argc ? FindSpec(argv[index + 1]) : nullptr;
-    if (spec == nullptr) return CommandLine{std::nullopt, ToolHelp()};
+    if (index + 1 >= argc) return CommandLine{std::nullopt, ToolHelp()};
+    const CommandSpec* spec = FindSpec(argv[index + 1]);
+    if (spec == nullptr) {
+      return UsageError(
+          absl::StrCat("no help for '", argv[index + 1], "': not a command"));
+    }
     word = spec->name;
   }
   const CommandSpec* spec = FindSpec(word);

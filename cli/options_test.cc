@@ -79,12 +79,14 @@ TEST(OptionsTest, UsageErrors) {
   EXPECT_FALSE(Parse({"describe"}).ok());
   EXPECT_FALSE(Parse({"describe", "a.b", "--type=x.Y"}).ok());
   EXPECT_FALSE(Parse({"publish", "a.b", "{}"}).ok());  // no --type
+  EXPECT_FALSE(Parse({"help", "frobnicate"}).ok());
   EXPECT_TRUE(Parse({"publish", "a.b", "xyz", "--raw"}).ok());
 }
 
 TEST(OptionsTest, HelpForTheToolAndForACommand) {
   absl::StatusOr<CommandLine> tool = Parse({"--help"});
   ASSERT_TRUE(tool.ok());
+  EXPECT_EQ(Parse({"help"})->help, tool->help);
   EXPECT_FALSE(tool->options.has_value());
   EXPECT_NE(tool->help.find("Commands:"), std::string::npos);
   EXPECT_NE(tool->help.find("monitor"), std::string::npos);
