@@ -334,5 +334,24 @@ TEST_F(CliCallTest, VideoServersTypedMethodsTakeJson) {
   EXPECT_THAT(buffered.stderr_text, HasSubstr("1 SharedBuffer")) << buffered;
 }
 
+TEST_F(CliCallTest, VideoServersClipStreamsFrameByFrame) {
+  ASSERT_NO_FATAL_FAILURE(StartVideoServer());
+  const CliResult played =
+      Run({"call", "video.frames", "PlayClip", "--json"}, kWaitTimeout);
+  ASSERT_EQ(played.exit_code, 0) << played;
+  const std::vector<std::string> lines = NonEmptyLines(played.stdout_text);
+  ASSERT_THAT(lines, SizeIs(20)) << played;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    absl::StatusOr<examples::video::ClipFrame> frame =
+        ParseJson<examples::video::ClipFrame>(lines[i]);
+    ASSERT_THAT(frame, IsOk());
+    EXPECT_EQ(frame->clip(), "first");
+    EXPECT_EQ(frame->frame_number(), i);
+  }
+  // Each frame's pixels came as a SharedBuffer, noted once per message.
+  EXPECT_THAT(NonEmptyLines(played.stderr_text), SizeIs(20)) << played;
+  EXPECT_THAT(played.stderr_text, HasSubstr("1 SharedBuffer"));
+}
+
 }  // namespace
 }  // namespace switchboard::testing

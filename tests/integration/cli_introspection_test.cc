@@ -5,6 +5,7 @@
 // tests parse into the documented messages (docs/CLI.md). Also the exit
 // codes of usage errors, unknown names and types, and a missing broker.
 // The real switchboardd runs with switchboard_test_echo and video-server.
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,12 +20,16 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "switchboard/message.h"
 #include "switchboard/v1/broker.pb.h"
+#include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/cli_process.h"
 #include "tests/testing/cli_test_base.h"
 #include "tests/testing/json_output.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/transport.h"
 
 namespace switchboard::testing {
 namespace {
@@ -113,6 +118,13 @@ void ExpectKeys(absl::string_view json, const std::vector<std::string>& keys) {
   }
 }
 
+// Writes `contents` to a new file at `path`.
+bool WriteFile(const std::string& path, absl::string_view contents) {
+  std::ofstream out(path);
+  out << contents;
+  return static_cast<bool>(out);
+}
+
 const v1::NameInfo* FindName(const v1::NameList& list, absl::string_view name) {
   for (const v1::NameInfo& info : list.names()) {
     if (info.name() == name) return &info;
@@ -164,6 +176,47 @@ TEST_F(CliIntrospectionTest, StatusPrintsTheBrokersFigures) {
   ExpectKeys(json.stdout_text,
              {"uptime_us", "frames_in_per_s", "buffers_refused",
               "protocol_errors", "messages_dropped"});
+}
+
+TEST_F(CliIntrospectionTest, StatusListsTheSubscriptions) {
+  ASSERT_THAT(client_->Subscribe("test.status.>", [](const Message&) {}),
+              IsOk());
+  const CliResult human = Run({"status"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  const size_t table = human.stdout_text.find("CONNECTION");
+  ASSERT_NE(table, std::string::npos) << human;
+  const absl::string_view subscriptions =
+      absl::string_view(human.stdout_text).substr(table);
+  EXPECT_TRUE(
+      HasHeaderRow(subscriptions, {"CONNECTION", "SUB", "PATTERN", "POLICY",
+                                   "QUEUED", "LIMIT", "DELIVERED", "DROPPED"}))
+      << human;
+  EXPECT_THAT(RowContaining(subscriptions, "test.status.>"),
+              Contains("drop_oldest"))
+      << human;
+
+  const CliResult json = Run({"status", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::BrokerStatus> status =
+      ParseJson<v1::BrokerStatus>(json.stdout_text);
+  ASSERT_THAT(status, IsOk());
+  ASSERT_EQ(status->subscriptions_size(), 1) << json;
+  EXPECT_EQ(status->subscriptions(0).pattern(), "test.status.>");
+  EXPECT_EQ(status->subscriptions(0).connection_id(), client_->connection_id());
+}
+
+TEST_F(CliIntrospectionTest, TheAddressMayComeFromTheEnvironment) {
+  absl::StatusOr<ProgramResult> result =
+      RunProgram({"/usr/bin/env",
+                  absl::StrCat("SWITCHBOARD_ADDRESS=", broker_.unix_address()),
+                  SwitchboardCliPath(), "status", "--json"},
+                 kCliTimeout);
+  ASSERT_THAT(result, IsOk());
+  ASSERT_EQ(result->exit_code, 0) << result->stderr_text;
+  absl::StatusOr<v1::BrokerStatus> status =
+      ParseJson<v1::BrokerStatus>(result->stdout_text);
+  ASSERT_THAT(status, IsOk());
+  EXPECT_EQ(status->pid(), static_cast<uint32_t>(broker_.pid()));
 }
 
 TEST_F(CliIntrospectionTest, ListShowsEveryNameWithItsOwner) {
@@ -394,6 +447,42 @@ TEST_F(CliIntrospectionTest, HelpListsTheCommands) {
   const CliResult help_call = Run({"help", "call"});
   EXPECT_EQ(help_call.exit_code, 0) << help_call;
   EXPECT_EQ(help_call.stdout_text, call_help.stdout_text);
+}
+
+// Over TCP the tool reads the token file the environment names, and the
+// broker knows no pid or executable of its connections.
+TEST(CliTcpTest, ConnectionsOverTcp) {
+  BrokerProcess broker(Transport::kTcp);
+  ASSERT_TRUE(broker.started());
+  absl::StatusOr<ProgramResult> result = RunProgram(
+      {"/usr/bin/env",
+       absl::StrCat("SWITCHBOARD_TOKEN_FILE=", broker.token_file()),
+       SwitchboardCliPath(), absl::StrCat("--address=", broker.tcp_address()),
+       "connections", "--json"},
+      kCliTimeout);
+  ASSERT_THAT(result, IsOk());
+  ASSERT_EQ(result->exit_code, 0) << result->stderr_text;
+  absl::StatusOr<v1::ConnectionList> list =
+      ParseJson<v1::ConnectionList>(result->stdout_text);
+  ASSERT_THAT(list, IsOk());
+  ASSERT_EQ(list->connections_size(), 1) << result->stdout_text;
+  const v1::ConnectionInfo& tool = list->connections(0);
+  EXPECT_EQ(tool.client_name(), "switchboard");
+  EXPECT_EQ(tool.transport(), "tcp");
+  EXPECT_THAT(tool.exe(), IsEmpty());
+
+  // A wrong token is refused: permission denied.
+  const std::string wrong_token = absl::StrCat(broker.dir(), "/wrong-token");
+  ASSERT_TRUE(WriteFile(wrong_token, "not the token\n"));
+  absl::StatusOr<ProgramResult> refused = RunProgram(
+      {"/usr/bin/env", absl::StrCat("SWITCHBOARD_TOKEN_FILE=", wrong_token),
+       SwitchboardCliPath(), absl::StrCat("--address=", broker.tcp_address()),
+       "status"},
+      kCliTimeout);
+  ASSERT_THAT(refused, IsOk());
+  EXPECT_EQ(refused->exit_code, 6) << refused->stderr_text;
+  EXPECT_THAT(refused->stderr_text,
+              StartsWith(ErrorPrefix("PERMISSION_DENIED")));
 }
 
 TEST(CliWithoutBrokerTest, NoBrokerIsUnavailable) {
