@@ -112,4 +112,22 @@ bool IsReservedTopic(absl::string_view topic) {
   return first == kReservedTopicToken;
 }
 
+bool PatternMatches(absl::string_view pattern, absl::string_view subject) {
+  while (true) {
+    const size_t pattern_dot = pattern.find('.');
+    const absl::string_view want = pattern.substr(0, pattern_dot);
+    if (want == kAnyTail) return !subject.empty();
+    const size_t subject_dot = subject.find('.');
+    const absl::string_view token = subject.substr(0, subject_dot);
+    if (want != kAnyToken && want != token) return false;
+    if (pattern_dot == absl::string_view::npos ||
+        subject_dot == absl::string_view::npos) {
+      return pattern_dot == absl::string_view::npos &&
+             subject_dot == absl::string_view::npos;
+    }
+    pattern.remove_prefix(pattern_dot + 1);
+    subject.remove_prefix(subject_dot + 1);
+  }
+}
+
 }  // namespace switchboard::wire

@@ -35,6 +35,11 @@ absl::Status ValidatePattern(absl::string_view pattern);
 // which anyone may subscribe to and no client may publish on.
 bool IsReservedTopic(absl::string_view topic);
 
+// Whether `pattern` (valid per ValidatePattern) matches `subject`, token by
+// token: "*" takes exactly one token, a final ">" one or more. For one
+// pattern at a time (the broker's monitors); subscriptions use the trie.
+bool PatternMatches(absl::string_view pattern, absl::string_view subject);
+
 }  // namespace switchboard::wire
 
 #endif  // SWITCHBOARD_WIRE_TOPIC_H_

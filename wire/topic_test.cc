@@ -97,6 +97,45 @@ TEST(ValidateTopicTest, LongInputIsShortenedInTheMessage) {
   EXPECT_LT(status.message().size(), 200u);
 }
 
+TEST(PatternMatchesTest, MatchesTokenByToken) {
+  struct MatchCase {
+    const char* pattern;
+    const char* subject;
+    bool match;
+  };
+  const MatchCase cases[] = {
+      {"a", "a", true},
+      {"a", "b", false},
+      {"a", "a.b", false},
+      {"a.b", "a", false},
+      {"a.b", "a.b", true},
+      {"*", "a", true},
+      {"*", "a.b", false},
+      {"a.*", "a.b", true},
+      {"a.*", "a", false},
+      {"a.*.c", "a.b.c", true},
+      {"a.*.c", "a.b.d", false},
+      {">", "a", true},
+      {">", "a.b.c", true},
+      {"a.>", "a", false},
+      {"a.>", "a.b", true},
+      {"a.>", "a.b.c", true},
+      {"a.>", "b.c", false},
+      {"*.>", "a.b", true},
+      {"*.>", "a", false},
+      {"video.frames.GetFrame", "video.frames.GetFrame", true},
+      {"video.frames.*", "video.frames.GetFrame", true},
+      {"video.>", "video.frames.GetFrame", true},
+      {"video.frames", "video.frames.GetFrame", false},
+      {"ab", "a", false},
+      {"a", "ab", false},
+  };
+  for (const MatchCase& c : cases) {
+    EXPECT_EQ(PatternMatches(c.pattern, c.subject), c.match)
+        << c.pattern << " vs " << c.subject;
+  }
+}
+
 TEST(IsReservedTopicTest, OnlyTheFirstTokenCounts) {
   const struct {
     absl::string_view topic;

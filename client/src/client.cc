@@ -92,6 +92,7 @@ absl::Status Client::Publish(absl::string_view topic, Payload message,
 absl::Status Client::Publish(absl::string_view topic,
                              const google::protobuf::Message& message,
                              absl::Duration timeout) {
+  impl_->RegisterPublishedType(message.GetDescriptor());
   return impl_->Publish(topic, Payload(message.SerializeAsString()),
                         message.GetTypeName(), timeout);
 }

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "client/src/buffer_transport.h"
+#include "client/src/schema.h"
 #include "client/src/status_codec.h"
 
 namespace switchboard {
@@ -847,13 +848,13 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
   if (handlers.stream_handler) {
     StartStream(request_id, std::move(info), *std::move(request),
                 std::move(service), handlers.stream_handler,
-                handlers.response_type);
+                client::TypeName(handlers.response));
     return;
   }
   // A plain method called with `stream` answers as usual: its one REPLY is
   // the final one of a stream of no messages.
   SendReply(request_id, method->second.handler(info, *request),
-            method->second.response_type, caller_accepts_fds);
+            client::TypeName(method->second.response), caller_accepts_fds);
 }
 
 void Client::Impl::SendReply(uint64_t request_id,
@@ -1005,6 +1006,8 @@ absl::Status Client::Impl::Ping(absl::Duration timeout) {
 absl::StatusOr<NameState> Client::Impl::Serve(Service service,
                                               const ServeOptions& options) {
   const std::string name = service.name();
+  // The schema lets tools describe and call the methods (PROTOCOL.md 5.1).
+  std::string schema = client::BuildServiceSchema(service).SerializeAsString();
   {
     absl::MutexLock lock(&mu_);
     if (services_.contains(name)) {
@@ -1032,8 +1035,8 @@ absl::StatusOr<NameState> Client::Impl::Serve(Service service,
   }
   request->set_allow_replacement(options.allow_replacement);
   absl::StatusOr<Payload> reply =
-      Request(wire::Kind::kRegisterName, header, Payload(), kDefaultCallTimeout,
-              /*is_call=*/false);
+      Request(wire::Kind::kRegisterName, header, Payload(std::move(schema)),
+              kDefaultCallTimeout, /*is_call=*/false);
   v1::RegisterNameResult result;
   if (reply.ok() &&
       !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {

@@ -45,6 +45,7 @@
 #include "base/fd.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
+#include "client/src/published_types.h"
 #include "client/src/received_fds.h"
 #include "client/src/reply_stream.h"
 #include "client/src/running_streams.h"
@@ -91,6 +92,9 @@ class Client::Impl {
   absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
                                      MessageCallback on_message,
                                      const SubscribeOptions& options);
+  // Before the first publish of `type`: sends the broker the files defining
+  // it (switchboard.Broker/RegisterTypes) without waiting for the answer.
+  void RegisterPublishedType(const google::protobuf::Descriptor* type);
   absl::Status Unsubscribe(uint64_t subscription);
   absl::StatusOr<SubscriptionStats> GetSubscriptionStats(
       uint64_t subscription) const;
@@ -324,6 +328,8 @@ class Client::Impl {
   NameCallback name_callback_ ABSL_GUARDED_BY(mu_);
   // When the dispatch thread's epoll_wait will time out by itself.
   absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+
+  client::PublishedTypes published_types_;
 
   // Declared last: started when everything above exists, joined first.
   std::thread dispatch_thread_;

@@ -25,6 +25,8 @@
 #include "base/status_macros.h"
 #include "client/src/buffer_transport.h"
 #include "client/src/client_impl.h"
+#include "client/src/schema.h"
+#include "switchboard/v1/broker.pb.h"
 #include "wire/topic.h"
 
 namespace switchboard {
@@ -328,6 +330,23 @@ void Client::Impl::HandleDrops(const v1::Event::MessagesDropped& drops) {
   report.total = drops.total();
   report.reason = drops.reason();
   subscriptions_.ReportDrop(report);
+}
+
+void Client::Impl::RegisterPublishedType(
+    const google::protobuf::Descriptor* type) {
+  if (!published_types_.First(type)) return;
+  v1::RegisterTypesRequest request;
+  *request.mutable_files() = client::FilesDefining({type});
+  CallAsync("switchboard.Broker", "RegisterTypes",
+            Payload(request.SerializeAsString()), kDefaultCallTimeout,
+            [name = std::string(type->full_name())](
+                const absl::StatusOr<Payload>& reply) {
+              // Only tools that decode messages miss it; publishing goes on.
+              if (!reply.ok()) {
+                SB_LOG(WARNING) << "the broker did not take the schema of "
+                                << name << ": " << reply.status();
+              }
+            });
 }
 
 }  // namespace switchboard

@@ -53,6 +53,11 @@ inline constexpr absl::string_view kTopicConnectionClosed =
 inline constexpr absl::string_view kTopicNamePrefix = "switchboard.name.";
 inline constexpr absl::string_view kBrokerService = "switchboard.Broker";
 inline constexpr absl::string_view kGetStatusMethod = "GetStatus";
+inline constexpr absl::string_view kListNamesMethod = "ListNames";
+inline constexpr absl::string_view kListConnectionsMethod = "ListConnections";
+inline constexpr absl::string_view kDescribeMethod = "Describe";
+inline constexpr absl::string_view kRegisterTypesMethod = "RegisterTypes";
+inline constexpr absl::string_view kMonitorMethod = "Monitor";
 
 inline constexpr absl::string_view kBrokerVersion = "0.1.0";
 

@@ -54,6 +54,19 @@ void NameRegistry::Unindex(SessionId session, absl::string_view name) {
   if (it->second.empty()) by_session_.erase(it);
 }
 
+bool NameRegistry::Holds(SessionId session, absl::string_view name) const {
+  auto it = by_session_.find(session);
+  return it != by_session_.end() && it->second.contains(name);
+}
+
+std::vector<std::string> NameRegistry::Names() const {
+  std::vector<std::string> names;
+  names.reserve(names_.size());
+  for (const auto& [name, entry] : names_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 absl::StatusOr<State> NameRegistry::Register(
     SessionId session, absl::string_view name, v1::NameFlag flag,
     bool allow_replacement, std::vector<NameEvent>* events,

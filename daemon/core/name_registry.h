@@ -89,6 +89,10 @@ class NameRegistry {
   std::vector<std::string> NamesOwnedBy(SessionId session) const;
   // Sessions queued for `name`, first in line first (admin and tests).
   std::vector<SessionId> QueueOf(absl::string_view name) const;
+  // Whether `session` owns or queues for `name`.
+  bool Holds(SessionId session, absl::string_view name) const;
+  // Every owned name, sorted.
+  std::vector<std::string> Names() const;
   size_t name_count() const { return names_.size(); }
 
  private:

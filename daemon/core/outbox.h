@@ -16,6 +16,16 @@
 
 namespace switchboard::core {
 
+// Frames and bytes read from and queued or written to connections.
+struct Traffic {
+  uint64_t frames_in = 0;   // frames read
+  uint64_t frames_out = 0;  // frames queued
+  uint64_t bytes_in = 0;    // bytes read
+  uint64_t bytes_out = 0;   // bytes written
+
+  friend bool operator==(const Traffic&, const Traffic&) = default;
+};
+
 class Outbox {
  public:
   virtual ~Outbox() = default;
@@ -65,6 +75,11 @@ class Outbox {
   // Descriptors queued for `session` and not yet passed to it, i.e. held by
   // the broker for it (0 if it is gone).
   virtual size_t QueuedFds(SessionId session) const = 0;
+
+  // `session`'s traffic so far (zeros if it is gone), and that of every
+  // connection the broker ever had, for the admin service.
+  virtual Traffic SessionTraffic(SessionId session) const = 0;
+  virtual Traffic TotalTraffic() const = 0;
 
   // Whether `session` receives file descriptors: it asked for them in HELLO
   // on a Unix socket (docs/PROTOCOL.md 2.5). False if it is gone.

@@ -89,6 +89,11 @@ size_t PendingCalls::CountForCallee(SessionId callee) const {
   return it == sessions_.end() ? 0 : it->second.serving.size();
 }
 
+size_t PendingCalls::CountForCaller(SessionId caller) const {
+  auto it = sessions_.find(caller);
+  return it == sessions_.end() ? 0 : it->second.made.size();
+}
+
 void PendingCalls::PopDeadEntries() {
   while (!deadlines_.empty() && !calls_.contains(deadlines_.front().id)) {
     std::pop_heap(deadlines_.begin(), deadlines_.end(), LaterDeadline());

@@ -71,6 +71,8 @@ class PendingCalls {
 
   // Calls forwarded to `callee` and not answered yet.
   size_t CountForCallee(SessionId callee) const;
+  // Calls `caller` made that are still pending.
+  size_t CountForCaller(SessionId caller) const;
 
   // Removes and returns every call whose deadline is at or before `now`,
   // earliest first.

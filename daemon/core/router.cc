@@ -47,6 +47,7 @@ Router::Router(const RouterConfig& config, Outbox& outbox,
 
 void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
   ++stats_.frames_in;
+  now_ = now;
   if ((frame.prefix().flags & wire::kFlagMore) != 0 &&
       frame.kind() != wire::Kind::kReply) {
     CloseForProtocolError(
@@ -110,7 +111,7 @@ absl::Status Router::CheckRequestId(SessionId from, RequestId id) const {
   if (!id.valid()) {
     return absl::InvalidArgumentError("request_id must be non-zero");
   }
-  if (calls_.IsPending(from, id)) {
+  if (calls_.IsPending(from, id) || monitors_.Has(from, id)) {
     return absl::InvalidArgumentError(
         Text("request_id ", id, " is already in use by a call still pending"));
   }
@@ -169,6 +170,7 @@ void Router::Answer(SessionId to, RequestId request_id,
 }
 
 void Router::EndCall(const PendingCall& call, const absl::Status& status) {
+  if (!monitors_.empty()) MonitorAnswer(call.caller, call.id, "", "", status);
   Answer(call.caller, call.caller_request_id, status);
   Deliver(call.callee, BuildCancel(call.id));
 }
@@ -228,6 +230,12 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   }
   if (!refused.ok()) {
     ++stats_.calls_refused;
+    if (!monitors_.empty() && call.service() != kBrokerService) {
+      const SessionId to = callee.value_or(SessionId());
+      MonitorCall(from, to, call, RequestId(), frame);
+      MonitorAnswer(from.id, RequestId(), call.service(), call.method(),
+                    refused);
+    }
     Answer(from.id, caller_request_id, refused);
     return;
   }
@@ -242,6 +250,7 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   frame.set_request_id(id.value());
   StampSender(from, frame);
   ++stats_.calls_forwarded;
+  if (!monitors_.empty()) MonitorCall(from, *callee, call, id, frame);
   Deliver(*callee, std::move(frame));
 }
 
@@ -256,24 +265,27 @@ void Router::OnReply(const Peer& from, wire::Frame frame) {
     ++stats_.late_replies;
     return;
   }
+  absl::Status refused;
   if (!Fits(call->caller, frame.bytes().size())) {
     ++stats_.replies_over_quota;
-    Answer(call->caller, call->caller_request_id,
-           absl::ResourceExhaustedError(
-               Text("the reply (", frame.bytes().size(),
-                    " bytes) does not fit "
-                    "this connection's output queue: ",
-                    outbox_.QueuedBytes(call->caller),
-                    " bytes wait to be read, the limit is ",
-                    config_.max_queued_bytes)));
-    return;
-  }
-  if (absl::Status refused = CheckFds(frame, call->caller); !refused.ok()) {
+    refused = absl::ResourceExhaustedError(Text(
+        "the reply (", frame.bytes().size(),
+        " bytes) does not fit "
+        "this connection's output queue: ",
+        outbox_.QueuedBytes(call->caller),
+        " bytes wait to be read, the limit is ", config_.max_queued_bytes));
+  } else if (refused = CheckFds(frame, call->caller); !refused.ok()) {
     // The reply and its descriptors are dropped here; the caller learns why.
     ++stats_.buffers_refused;
+  }
+  if (!refused.ok()) {
+    if (!monitors_.empty()) {
+      MonitorAnswer(call->caller, call->id, "", "", refused);
+    }
     Answer(call->caller, call->caller_request_id, refused);
     return;
   }
+  if (!monitors_.empty()) MonitorReply(from.id, call->id, frame);
   frame.set_request_id(call->caller_request_id.value());
   StampSender(from, frame);
   ++stats_.replies_forwarded;
@@ -314,6 +326,7 @@ void Router::OnStreamReply(const Peer& from, wire::Frame frame) {
     return;
   }
   --pending->credit;
+  if (!monitors_.empty()) MonitorReply(from.id, pending->id, frame);
   const SessionId caller = pending->caller;
   frame.set_request_id(pending->caller_request_id.value());
   StampSender(from, frame);
@@ -328,13 +341,23 @@ void Router::OnCredit(const Peer& from, wire::Frame frame) {
     return;
   }
   const uint32_t grant = header->credit().grant();
+  constexpr uint32_t kMaxCredit = std::numeric_limits<uint32_t>::max();
+  if (Monitor* monitor =
+          monitors_.empty()
+              ? nullptr
+              : monitors_.Find(from.id, RequestId(frame.request_id()));
+      monitor != nullptr) {
+    monitor->credit = grant > kMaxCredit - monitor->credit
+                          ? kMaxCredit
+                          : monitor->credit + grant;
+    return;
+  }
   PendingCall* call =
       calls_.FindForCaller(from.id, RequestId(frame.request_id()));
   if (grant == 0 || call == nullptr || !call->stream) {
     ++stats_.credits_ignored;
     return;
   }
-  constexpr uint32_t kMaxCredit = std::numeric_limits<uint32_t>::max();
   call->credit =
       grant > kMaxCredit - call->credit ? kMaxCredit : call->credit + grant;
   const SessionId callee = call->callee;
@@ -348,10 +371,21 @@ void Router::OnCancel(const Peer& from, wire::Frame frame) {
   std::optional<PendingCall> call =
       calls_.TakeForCancel(from.id, RequestId(frame.request_id()));
   if (!call) {
+    if (std::optional<Monitor> monitor =
+            monitors_.Take(from.id, RequestId(frame.request_id()))) {
+      EndMonitor(*monitor, absl::CancelledError(
+                               "the monitor was cancelled by the caller"));
+      return;
+    }
     ++stats_.cancels_ignored;
     return;
   }
   ++stats_.calls_cancelled;
+  if (!monitors_.empty()) {
+    MonitorCancel(from, call->id);
+    MonitorAnswer(from.id, call->id, "", "",
+                  absl::CancelledError("the call was cancelled by the caller"));
+  }
   Answer(from.id, call->caller_request_id,
          absl::CancelledError("the call was cancelled by the caller"));
   frame.set_request_id(call->id.value());
@@ -387,12 +421,29 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
   if (!header) return;
   const RequestId id(frame.request_id());
   const v1::RegisterName& claim = header->register_name();
+  absl::StatusOr<v1::ServiceSchema> schema =
+      SchemaRegistry::Parse(frame.payload());
+  if (!schema.ok()) {
+    Answer(from.id, id, schema.status());
+    return;
+  }
+  // A claim the connection already holds keeps the schema it came with.
+  const bool held = names_.Holds(from.id, claim.name());
+  if (!held) {
+    if (absl::Status s =
+            schemas_.SetService(from.id, claim.name(), *std::move(schema));
+        !s.ok()) {
+      Answer(from.id, id, s);
+      return;
+    }
+  }
   std::vector<NameEvent> events;
   std::vector<NameOwnerChange> owners;
   absl::StatusOr<NameRegistry::State> state =
       names_.Register(from.id, claim.name(), claim.flag(),
                       claim.allow_replacement(), &events, &owners);
   if (!state.ok()) {
+    if (!held) schemas_.DropService(from.id, claim.name());
     Answer(from.id, id, state.status());
     return;
   }
@@ -411,9 +462,12 @@ void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
   const RequestId id(frame.request_id());
   std::vector<NameEvent> events;
   std::vector<NameOwnerChange> owners;
-  Answer(
-      from.id, id,
-      names_.Release(from.id, header->release_name().name(), &events, &owners));
+  const absl::Status released =
+      names_.Release(from.id, header->release_name().name(), &events, &owners);
+  if (released.ok()) {
+    schemas_.DropService(from.id, header->release_name().name());
+  }
+  Answer(from.id, id, released);
   SendEvents(events);
   PublishOwnerChanges(owners);
 }
@@ -433,6 +487,7 @@ void Router::SendEvents(const std::vector<NameEvent>& events) {
   for (const NameEvent& change : events) {
     v1::Event event;
     if (change.type == NameEvent::Type::kLost) {
+      schemas_.DropService(change.session, change.name);
       v1::Event::NameLost* lost = event.mutable_name_lost();
       lost->set_name(change.name);
       lost->set_new_owner(change.new_owner.value());
@@ -443,7 +498,20 @@ void Router::SendEvents(const std::vector<NameEvent>& events) {
   }
 }
 
+std::optional<absl::Time> Router::NextDeadline() {
+  std::optional<absl::Time> calls = calls_.NextDeadline();
+  std::optional<absl::Time> monitors = monitors_.NextDeadline();
+  if (!calls) return monitors;
+  if (!monitors) return calls;
+  return std::min(*calls, *monitors);
+}
+
 void Router::ExpireCalls(absl::Time now) {
+  now_ = now;
+  for (const Monitor& monitor : monitors_.TakeExpired(now)) {
+    EndMonitor(monitor,
+               absl::DeadlineExceededError("the monitor's deadline passed"));
+  }
   for (const PendingCall& call : calls_.ExpireUntil(now)) {
     ++stats_.deadlines_exceeded;
     EndCall(call, absl::DeadlineExceededError(Text(
@@ -462,16 +530,20 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
   std::optional<SessionInfo> info;
   if (auto node = sessions_.extract(session)) info = std::move(node.mapped());
   subscriptions_.ForgetSession(session);
+  monitors_.ForgetSession(session);
+  schemas_.ForgetSession(session);
   std::vector<NameEvent> events;
   std::vector<NameOwnerChange> owners;
   names_.ForgetSession(session, &events, &owners);
   for (const PendingCall& call : calls_.ForgetSession(session)) {
     if (call.callee == session && call.caller != session) {
       ++stats_.calls_unavailable;
-      Answer(call.caller, call.caller_request_id,
-             absl::UnavailableError(
-                 Text(session, " disconnected before replying")));
+      const absl::Status gone = absl::UnavailableError(
+          Text(session, " disconnected before replying"));
+      if (!monitors_.empty()) MonitorAnswer(call.caller, call.id, "", "", gone);
+      Answer(call.caller, call.caller_request_id, gone);
     } else if (call.caller == session && call.callee != session) {
+      if (!monitors_.empty()) MonitorCancel(Peer{SessionId()}, call.id);
       Deliver(call.callee, BuildCancel(call.id));
     }
   }
@@ -481,6 +553,9 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
 }
 
 void Router::FailAllCalls(const absl::Status& status) {
+  for (const Monitor& monitor : monitors_.TakeAll()) {
+    EndMonitor(monitor, status);
+  }
   for (const PendingCall& call : calls_.TakeAll()) {
     ++stats_.calls_unavailable;
     Answer(call.caller, call.caller_request_id, status);

@@ -38,13 +38,16 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
 #include "daemon/core/ids.h"
+#include "daemon/core/monitors.h"
 #include "daemon/core/name_registry.h"
 #include "daemon/core/outbox.h"
 #include "daemon/core/pending_calls.h"
+#include "daemon/core/schemas.h"
 #include "daemon/core/subscriptions.h"
 #include "google/protobuf/message_lite.h"
 #include "switchboard/v1/broker.pb.h"
@@ -83,6 +86,10 @@ struct RouterConfig {
   // Reported by switchboard.Broker/GetStatus.
   std::string broker_version;
   absl::Time started = absl::UnixEpoch();
+  std::vector<std::string> addresses;
+  uint32_t broker_pid = 0;
+  // Also who may call switchboard.Broker/Monitor: this uid and root.
+  uint32_t broker_uid = 0;
 };
 
 // Checks the buffers (descriptors) a CALL, REPLY or PUBLISH carries before they
@@ -108,6 +115,8 @@ struct SessionInfo {
   Peer peer;
   std::string client_name;
   std::string transport;  // "unix" or "tcp"
+  std::string exe;        // /proc/PID/exe at accept; may be empty
+  absl::Time connected = absl::UnixEpoch();
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -151,6 +160,9 @@ struct RouterStats {
   uint64_t messages_dropped = 0;
   uint64_t subscribers_disconnected = 0;  // DISCONNECT policy
   uint64_t status_requests = 0;           // calls to switchboard.Broker
+  // switchboard.Broker/Monitor (docs/PROTOCOL.md 5.6).
+  uint64_t monitor_events = 0;  // sent to monitors
+  uint64_t monitor_missed = 0;  // not sent: no credit or no room
 };
 
 class Router {
@@ -166,10 +178,18 @@ class Router {
   void OnFrame(const Peer& from, wire::Frame frame, absl::Time now);
 
   // Ends every call whose deadline is at or before `now`: REPLY
-  // DEADLINE_EXCEEDED to the caller, CANCEL to the callee.
+  // DEADLINE_EXCEEDED to the caller, CANCEL to the callee. Monitors too.
   void ExpireCalls(absl::Time now);
   // When ExpireCalls() next has work, if ever.
-  std::optional<absl::Time> NextDeadline() { return calls_.NextDeadline(); }
+  std::optional<absl::Time> NextDeadline();
+
+  // Takes a sample of the traffic totals; GetStatus reports the rates
+  // between the last two. The server calls it about once a second.
+  void SampleTraffic(absl::Time now);
+  // Where the broker listens, once it does (GetStatus).
+  void set_addresses(std::vector<std::string> addresses) {
+    config_.addresses = std::move(addresses);
+  }
 
   // A session completed its handshake: remembered for the admin service and
   // published on switchboard.connection.opened.
@@ -182,14 +202,16 @@ class Router {
   // with `reason`. Idempotent.
   void ForgetSession(SessionId session, absl::string_view reason = "");
 
-  // Ends every pending call with a REPLY carrying `status` to its caller
-  // (UNAVAILABLE at shutdown); callees are not told.
+  // Ends every pending call and monitor with a REPLY carrying `status` to
+  // its caller (UNAVAILABLE at shutdown); callees are not told.
   void FailAllCalls(const absl::Status& status);
 
   const RouterStats& stats() const { return stats_; }
   const NameRegistry& names() const { return names_; }
   const PendingCalls& calls() const { return calls_; }
   const SubscriptionTable& subscriptions() const { return subscriptions_; }
+  const SchemaRegistry& schemas() const { return schemas_; }
+  const MonitorTable& monitors() const { return monitors_; }
 
   // What switchboard.Broker/GetStatus answers at `now`.
   v1::BrokerStatus Status(absl::Time now) const;
@@ -207,8 +229,39 @@ class Router {
   };
 
   void OnCall(const Peer& from, wire::Frame frame, absl::Time now);
+  // switchboard.Broker (router_admin.cc).
   void OnBrokerCall(const Peer& from, const wire::Frame& frame,
                     const v1::Call& call, absl::Time now);
+  // The reply to a method other than Monitor, or why there is none.
+  absl::StatusOr<std::string> AnswerBrokerCall(const Peer& from,
+                                               absl::string_view method,
+                                               absl::string_view request,
+                                               absl::Time now);
+  v1::NameList ListNames() const;
+  v1::ConnectionList ListConnections() const;
+  absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request,
+                                           SessionId asker) const;
+
+  // Monitors (router_monitor.cc).
+  void OnMonitorCall(const Peer& from, const wire::Frame& frame,
+                     const v1::Call& call, absl::Time now);
+  // Ends a monitor with a final REPLY carrying `status`.
+  void EndMonitor(const Monitor& monitor, const absl::Status& status);
+  // Each describes one routed frame to the monitors that match it; called
+  // only when some monitor runs.
+  void MonitorCall(const Peer& from, SessionId to, const v1::Call& call,
+                   RequestId id, const wire::Frame& frame);
+  void MonitorReply(SessionId from, RequestId id, const wire::Frame& frame);
+  void MonitorAnswer(SessionId caller, RequestId id, absl::string_view service,
+                     absl::string_view method, const absl::Status& status);
+  void MonitorCancel(const Peer& from, RequestId id);
+  void MonitorPublish(const Peer& from, absl::string_view topic,
+                      const wire::Frame& frame, uint32_t delivered);
+  // Sends `event` (with `payload` cut to each monitor's limit) to every
+  // monitor matching `subject` that has credit and room; counts the others.
+  void EmitMonitorEvent(absl::string_view subject, v1::MonitorEvent& event,
+                        absl::string_view payload);
+  std::string NameOf(SessionId session) const;
   void OnReply(const Peer& from, wire::Frame frame);
   void OnStreamReply(const Peer& from, wire::Frame frame);
   void OnCredit(const Peer& from, wire::Frame frame);
@@ -292,6 +345,17 @@ class Router {
   // publisher mostly repeats its topic, so it is checked once.
   std::string last_allowed_topic_;
   RouterStats stats_;
+  SchemaRegistry schemas_;
+  MonitorTable monitors_;
+  // The `now` of the frame being handled, for monitor events' times.
+  absl::Time now_ = absl::UnixEpoch();
+  // The last two SampleTraffic() samples, for GetStatus's rates.
+  struct TrafficSample {
+    absl::Time at = absl::InfinitePast();
+    Traffic traffic;
+  };
+  TrafficSample previous_sample_;
+  TrafficSample last_sample_;
 };
 
 }  // namespace switchboard::core

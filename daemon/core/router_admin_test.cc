@@ -38,8 +38,8 @@ class RouterAdminTest : public RouterTest {
 };
 
 TEST_F(RouterAdminTest, GetStatusReportsCountersAndEverySubscription) {
-  router_.OnSessionOpened(SessionInfo{kCaller, "caller", "unix"}, kT0);
-  router_.OnSessionOpened(SessionInfo{kCallee, "callee", "unix"}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCaller, "caller", "unix", "", kT0}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCallee, "callee", "unix", "", kT0}, kT0);
   ServeVideo();
   ForwardCall(7);
   v1::Header subscribe;
@@ -55,6 +55,11 @@ TEST_F(RouterAdminTest, GetStatusReportsCountersAndEverySubscription) {
     Handle(kThird, FrameOf(wire::Kind::kPublish, 0, &publish, "abc"));
   }
   const size_t message_bytes = outbox_.messages[0].frame->bytes().size();
+  outbox_.total_traffic = Traffic{10, 20, 300, 400};
+  router_.SampleTraffic(kT0);
+  outbox_.total_traffic = Traffic{30, 60, 1300, 2400};
+  router_.SampleTraffic(kT0 + absl::Milliseconds(500));
+  outbox_.total_traffic = Traffic{31, 61, 1301, 2401};
 
   const v1::BrokerStatus status =
       GetStatus(kCaller, kT0 + absl::Milliseconds(1500));
@@ -66,7 +71,15 @@ TEST_F(RouterAdminTest, GetStatusReportsCountersAndEverySubscription) {
   EXPECT_EQ(status.publishes(), 3u);
   EXPECT_EQ(status.messages_delivered(), 2u);
   EXPECT_EQ(status.messages_dropped(), 1u);
-  EXPECT_EQ(status.frames_in(), router_.stats().frames_in);
+  // Totals now; rates between the last two samples (0.5 s apart).
+  EXPECT_EQ(status.frames_in(), 31u);
+  EXPECT_EQ(status.frames_out(), 61u);
+  EXPECT_EQ(status.bytes_in(), 1301u);
+  EXPECT_EQ(status.bytes_out(), 2401u);
+  EXPECT_DOUBLE_EQ(status.frames_in_per_s(), 40.0);
+  EXPECT_DOUBLE_EQ(status.frames_out_per_s(), 80.0);
+  EXPECT_DOUBLE_EQ(status.bytes_in_per_s(), 2000.0);
+  EXPECT_DOUBLE_EQ(status.bytes_out_per_s(), 4000.0);
   ASSERT_EQ(status.subscriptions_size(), 1);
   const v1::SubscriptionStatus& s = status.subscriptions(0);
   EXPECT_EQ(s.connection_id(), kCallee.id.value());

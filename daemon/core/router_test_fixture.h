@@ -94,6 +94,11 @@ class FakeOutbox : public Outbox {
     auto it = queued_fds.find(session);
     return it == queued_fds.end() ? 0 : it->second;
   }
+  Traffic SessionTraffic(SessionId session) const override {
+    auto it = traffic.find(session);
+    return it == traffic.end() ? Traffic() : it->second;
+  }
+  Traffic TotalTraffic() const override { return total_traffic; }
   bool AcceptsFds(SessionId session) const override {
     return accepts_fds.contains(session);
   }
@@ -135,6 +140,8 @@ class FakeOutbox : public Outbox {
   absl::flat_hash_map<SessionId, size_t> queued;
   absl::flat_hash_map<SessionId, size_t> queued_fds;
   absl::flat_hash_set<SessionId> accepts_fds;
+  absl::flat_hash_map<SessionId, Traffic> traffic;
+  Traffic total_traffic;
 
  private:
   void Close(SessionId session, const absl::Status& reason, bool with_error) {

@@ -94,15 +94,19 @@ void Router::OnPublish(const Peer& from, wire::Frame frame) {
   std::vector<Subscription*> matches = TakeMatchScratch();
   subscriptions_.Match(*topic, &matches);
   FanOutResult result;
+  std::shared_ptr<const wire::Frame> shared;
   if (!matches.empty()) {
     frame.set_kind(wire::Kind::kMessage);
     StampSender(from, frame);
     // The one copy every subscription shares (`topic` points into its bytes,
     // which do not move with the Frame).
-    result =
-        FanOut(matches, std::make_shared<const wire::Frame>(std::move(frame)));
+    shared = std::make_shared<const wire::Frame>(std::move(frame));
+    result = FanOut(matches, shared);
   }
   ReturnMatchScratch(std::move(matches));
+  if (!monitors_.empty()) {
+    MonitorPublish(from, *topic, shared ? *shared : frame, result.delivered);
+  }
   if (id.valid()) {
     v1::PublishResult reply;
     reply.set_delivered(result.delivered);

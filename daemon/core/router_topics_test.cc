@@ -393,7 +393,7 @@ TEST_F(RouterTopicsTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
   const Peer a{SessionId(11)}, b{SessionId(12)}, c{SessionId(13)},
       d{SessionId(14)}, watcher{SessionId(15)};
   for (const Peer& peer : {a, b, c, d, watcher}) {
-    router_.OnSessionOpened(SessionInfo{peer, "p", "unix"}, kT0);
+    router_.OnSessionOpened(SessionInfo{peer, "p", "unix", "", kT0}, kT0);
   }
   // a and b overflow on "t"; b, c and d overflow on close events.
   SubscribeOk(a, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
@@ -407,7 +407,7 @@ TEST_F(RouterTopicsTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
   PublishOk(kThird, "t");                                // fills a and b
   router_.ForgetSession(SessionId(99), "never opened");  // publishes nothing
   // Fill the close-event queues of b, c and d with one message each.
-  router_.OnSessionOpened(SessionInfo{kCallee, "filler", "unix"}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCallee, "filler", "unix", "", kT0}, kT0);
   router_.ForgetSession(kCallee.id, "gone");
   ASSERT_TRUE(outbox_.closed.empty());
   Clear();
@@ -485,7 +485,7 @@ TEST_F(RouterTopicsTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
   SubscribeOk(kCaller, 1, "switchboard.>");
   SubscribeOk(kCaller, 2, "switchboard.connection.opened");
   router_.OnSessionOpened(
-      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp"}, kT0);
+      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp", "", kT0}, kT0);
   std::vector<FakeOutbox::Message> messages = outbox_.TakeMessages();
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0].frame.get(), messages[1].frame.get());

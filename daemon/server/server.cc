@@ -63,10 +63,33 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   return server;
 }
 
+namespace {
+
+// The broker's identity, reported by switchboard.Broker/GetStatus; its uid
+// is also who may monitor the bus.
+core::RouterConfig WithIdentity(core::RouterConfig config) {
+  config.broker_pid = static_cast<uint32_t>(::getpid());
+  config.broker_uid = static_cast<uint32_t>(::getuid());
+  return config;
+}
+
+// /proc/PID/exe of a peer, or "" if it cannot be read (another user's
+// process without CAP_SYS_PTRACE, or already gone).
+std::string ExecutableOf(uint32_t pid) {
+  if (pid == 0) return "";
+  char target[4096];
+  const std::string link = absl::StrCat("/proc/", pid, "/exe");
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof target) return "";
+  return std::string(target, static_cast<size_t>(n));
+}
+
+}  // namespace
+
 Server::Server(io::EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
-      router_(config.router, *this,
+      router_(WithIdentity(config.router), *this,
               [require_write_seal =
                    config.require_write_seal](const std::vector<Fd>& fds) {
                 return CheckBufferSeals(fds, require_write_seal);
@@ -119,10 +142,20 @@ absl::Status Server::Listen() {
     entry->watch = *std::move(watch);
     listeners_.push_back(std::move(entry));
   }
+  std::vector<std::string> addresses;
   for (const auto& entry : listeners_) {
-    SB_LOG(INFO) << "listening on " << entry->listener.address().ToString();
+    addresses.push_back(entry->listener.address().ToString());
+    SB_LOG(INFO) << "listening on " << addresses.back();
   }
+  router_.set_addresses(std::move(addresses));
+  SampleTraffic();
   return absl::OkStatus();
+}
+
+void Server::SampleTraffic() {
+  router_.SampleTraffic(loop_.Now());
+  sample_timer_ =
+      loop_.RunAfter(kTrafficSampleInterval, [this] { SampleTraffic(); });
 }
 
 std::vector<io::Address> Server::listening_addresses() const {
@@ -241,7 +274,8 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   SB_LOG(INFO) << "connection " << Describe(session) << " accepted";
   router_.OnSessionOpened(
       core::SessionInfo{session.peer(), session.client_name(),
-                        std::string(io::TransportName(session.transport()))},
+                        std::string(io::TransportName(session.transport())),
+                        ExecutableOf(session.peer().pid), absl::Now()},
       loop_.Now());
 }
 
@@ -464,6 +498,16 @@ size_t Server::QueuedBytes(core::SessionId id) const {
 size_t Server::QueuedFds(core::SessionId id) const {
   Session* session = Find(id);
   return session == nullptr ? 0 : session->queued_fds();
+}
+
+core::Traffic Server::SessionTraffic(core::SessionId id) const {
+  Session* session = Find(id);
+  return session == nullptr ? core::Traffic() : session->traffic();
+}
+
+core::Traffic Server::TotalTraffic() const {
+  return core::Traffic{stats_.frames_in, stats_.frames_out, stats_.bytes_in,
+                       stats_.bytes_out};
 }
 
 bool Server::AcceptsFds(core::SessionId id) const {

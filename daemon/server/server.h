@@ -59,9 +59,13 @@ struct ServerStats {
   uint64_t handshakes_failed = 0;
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
+  uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t decode_errors = 0;  // malformed, oversized or garbage input
 };
+
+// How often the router samples the traffic totals (GetStatus's rates).
+inline constexpr absl::Duration kTrafficSampleInterval = absl::Seconds(1);
 
 class Server : private core::Outbox {
  public:
@@ -119,6 +123,7 @@ class Server : private core::Outbox {
   void OnTruncatedInput(Session& session, size_t partial);
   void RequestFlush(Session& session);
   void CountFrameOut() { ++stats_.frames_out; }
+  void CountBytesIn(size_t bytes) { stats_.bytes_in += bytes; }
   void CountBytesOut(size_t bytes) { stats_.bytes_out += bytes; }
 
   void CompleteHandshake(Session& session, const wire::Frame& frame);
@@ -138,6 +143,9 @@ class Server : private core::Outbox {
   void AfterEvents();
   void Flush(Session& session);
   void ArmDeadlineTimer();
+  // Samples the traffic totals for the router's rates, and again every
+  // kTrafficSampleInterval.
+  void SampleTraffic();
   void FinishShutdown();
 
   // core::Outbox
@@ -151,6 +159,8 @@ class Server : private core::Outbox {
                            uint64_t subscription) override;
   size_t QueuedBytes(core::SessionId session) const override;
   size_t QueuedFds(core::SessionId session) const override;
+  core::Traffic SessionTraffic(core::SessionId session) const override;
+  core::Traffic TotalTraffic() const override;
   bool AcceptsFds(core::SessionId session) const override;
   void CloseWithError(core::SessionId session,
                       const absl::Status& reason) override;
@@ -176,6 +186,7 @@ class Server : private core::Outbox {
   // One timer for every call deadline, at the earliest; deadline_timer_at_
   // is when it fires, InfiniteFuture() when it is not armed.
   io::EventLoop::Timer deadline_timer_;
+  io::EventLoop::Timer sample_timer_;
   absl::Time deadline_timer_at_ = absl::InfiniteFuture();
 
   bool shutting_down_ = false;

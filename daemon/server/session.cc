@@ -117,6 +117,8 @@ void Session::ReadInput() {
     }
     const size_t n = received->bytes;
     if (n > 0) {
+      traffic_.bytes_in += n;
+      server_.CountBytesIn(n);
       decoder_.Commit(n);
       budget -= n;
       if (small) small_budget -= n;
@@ -186,6 +188,7 @@ bool Session::DeliverFrames() {
         return false;
       }
     }
+    ++traffic_.frames_in;
     server_.OnFrame(*this, std::move(frame));
     if (state_ != State::kHandshake && state_ != State::kOpen) return false;
   }
@@ -193,6 +196,7 @@ bool Session::DeliverFrames() {
 
 void Session::Enqueue(wire::Frame frame) {
   output_.Push(std::move(frame));
+  ++traffic_.frames_out;
   server_.CountFrameOut();
   server_.RequestFlush(*this);
 }
@@ -200,6 +204,7 @@ void Session::Enqueue(wire::Frame frame) {
 void Session::EnqueueMessage(uint64_t subscription,
                              std::shared_ptr<const wire::Frame> message) {
   output_.PushMessage(subscription, std::move(message));
+  ++traffic_.frames_out;
   server_.CountFrameOut();
   server_.RequestFlush(*this);
 }
@@ -207,6 +212,7 @@ void Session::EnqueueMessage(uint64_t subscription,
 absl::Status Session::WriteOutput() {
   absl::StatusOr<size_t> written = output_.Write(socket_.get());
   if (!written.ok()) return written.status();
+  traffic_.bytes_out += *written;
   server_.CountBytesOut(*written);
   return absl::OkStatus();
 }

@@ -103,6 +103,8 @@ class Session {
   void EnqueueMessage(uint64_t subscription,
                       std::shared_ptr<const wire::Frame> message);
   size_t queued_bytes() const { return output_.bytes(); }
+  // Frames and bytes this session read and queued or wrote.
+  const core::Traffic& traffic() const { return traffic_; }
   // Descriptors of queued frames, held until their frame is fully written.
   size_t queued_fds() const { return output_.fds(); }
   bool output_empty() const { return output_.empty(); }
@@ -152,6 +154,7 @@ class Session {
   const io::Transport transport_;
   const wire::Limits limits_;
   std::string client_name_;
+  core::Traffic traffic_;
   State state_ = State::kHandshake;
 
   Fd socket_;

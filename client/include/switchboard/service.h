@@ -27,6 +27,10 @@
 #include "switchboard/payload.h"
 #include "switchboard/stream.h"
 
+namespace google::protobuf {
+class Descriptor;
+}  // namespace google::protobuf
+
 namespace switchboard {
 
 // What a handler learns about the call it serves. The caller's identity is
@@ -82,7 +86,9 @@ class Service {
 
   // Adds (or replaces) a raw-bytes method.
   Service& AddMethod(std::string method, MethodHandler handler) {
-    methods_[std::move(method)] = Method{std::move(handler), nullptr, "", ""};
+    Method entry;
+    entry.handler = std::move(handler);
+    methods_[std::move(method)] = std::move(entry);
     return *this;
   }
 
@@ -114,9 +120,11 @@ class Service {
         return Payload(response->SerializeAsString());
       }
     };
-    methods_[std::move(method)] =
-        Method{std::move(raw), nullptr, Request::descriptor()->full_name(),
-               Response::descriptor()->full_name()};
+    Method entry;
+    entry.handler = std::move(raw);
+    entry.request = Request::descriptor();
+    entry.response = Response::descriptor();
+    methods_[std::move(method)] = std::move(entry);
     return *this;
   }
 
@@ -150,20 +158,22 @@ class Service {
     };
     Method entry;
     entry.stream_handler = std::move(raw);
-    entry.request_type = Request::descriptor()->full_name();
-    entry.response_type = Response::descriptor()->full_name();
+    entry.request = Request::descriptor();
+    entry.response = Response::descriptor();
     methods_[std::move(method)] = std::move(entry);
     return *this;
   }
 
   const std::string& name() const { return name_; }
 
-  // Exactly one of handler and stream_handler is set.
+  // Exactly one of handler and stream_handler is set. The types (null for
+  // raw methods) go to the broker with the name, so that tools can describe
+  // the method and build its requests (docs/PROTOCOL.md 5.1).
   struct Method {
     MethodHandler handler;
     StreamHandler stream_handler;
-    std::string request_type;   // empty for raw methods
-    std::string response_type;  // empty for raw methods
+    const google::protobuf::Descriptor* request = nullptr;
+    const google::protobuf::Descriptor* response = nullptr;
   };
   const std::map<std::string, Method>& methods() const { return methods_; }
 
