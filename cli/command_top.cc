@@ -98,7 +98,9 @@ absl::Status RunTop(const Options& options) {
   while (true) {
     const absl::Time now = absl::Now();
     if (now >= deadline) return absl::OkStatus();
-    const absl::Duration wait = std::min(next_sample, deadline) - now;
+    // Never negative: poll() takes that as "wait forever".
+    const absl::Duration wait =
+        std::max(absl::ZeroDuration(), std::min(next_sample, deadline) - now);
     struct pollfd fds[2] = {{wake_pipe[0], POLLIN, 0},
                             {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
     const int ready =
