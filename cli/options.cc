@@ -205,25 +205,29 @@ absl::Status UsageError(absl::string_view message) {
 }
 
 // Continuation lines of a flag's help line up under its first line.
-const std::string kIndent(28, ' ');
+constexpr absl::string_view kIndent = "                            ";  // 28
 
 void AddGlobalFlags(FlagParser& parser, Options& options,
                     std::string& timeout_text) {
-  parser.AddString("address", &options.address, "ADDRESS",
-                   "unix:PATH or tcp:127.0.0.1:PORT (default:\n" + kIndent +
-                       "$SWITCHBOARD_ADDRESS, else the per-user socket)");
+  parser.AddString(
+      "address", &options.address, "ADDRESS",
+      absl::StrCat("unix:PATH or tcp:127.0.0.1:PORT (default:\n", kIndent,
+                   "$SWITCHBOARD_ADDRESS, else the per-user "
+                   "socket)"));
   parser.AddBool("json", &options.json, "Machine-readable JSON output");
-  parser.AddString("timeout", &timeout_text, "DURATION",
-                   "How long to wait (500ms, 5s, 2m); default 30s,\n" +
-                       kIndent + "no limit for subscribe, monitor, top, wait");
+  parser.AddString(
+      "timeout", &timeout_text, "DURATION",
+      absl::StrCat("How long to wait (500ms, 5s, 2m); default 30s,\n", kIndent,
+                   "no limit for subscribe, monitor, top, wait"));
 }
 
 void AddCommandFlags(FlagParser& parser, const CommandSpec& spec,
                      Options& options, std::string& interval_text) {
   if (spec.flags & kFlagType) {
-    parser.AddString("type", &options.type, "TYPE",
-                     "A full protobuf message name, e.g.\n" + kIndent +
-                         "switchboard.examples.chat.ChatMessage");
+    parser.AddString(
+        "type", &options.type, "TYPE",
+        absl::StrCat("A full protobuf message name, e.g.\n", kIndent,
+                     "switchboard.examples.chat.ChatMessage"));
   }
   if (spec.flags & kFlagRaw) {
     parser.AddBool("raw", &options.raw,
