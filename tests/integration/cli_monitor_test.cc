@@ -7,13 +7,16 @@
 // tests run as root; the refused monitor runs as nobody.
 #include <sys/stat.h>
 
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/video/video.pb.h"
@@ -217,6 +220,61 @@ TEST_F(CliMonitorTest, AnErrorReplyKeepsItsStatusText) {
   EXPECT_EQ(reply.event.message(), "not today");
   EXPECT_FALSE(reply.decoded.has_value());
   EXPECT_THAT(monitor->Wait(kWaitTimeout), IsOkAndHolds(0))
+      << BackgroundStderr("monitor");
+}
+
+TEST_F(CliMonitorTest, EventsTheMonitorMissedAreCounted) {
+  ASSERT_NO_FATAL_FAILURE(StartEcho());
+  std::optional<ChildProcess> monitor =
+      StartMonitor({"--json", "test.echo.Echo"});
+  ASSERT_TRUE(monitor.has_value());
+  // Stopped, it grants no credit: after its window the broker counts the
+  // events it cannot send.
+  ASSERT_THAT(monitor->Signal(SIGSTOP), IsOk());
+  constexpr int kCalls = 300;
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_NO_FATAL_FAILURE(CallEcho(absl::StrCat(i)));
+  }
+  ASSERT_THAT(monitor->Signal(SIGCONT), IsOk());
+
+  // It prints its window's worth, and grants credit again as it does. Calls
+  // "tick-N" made meanwhile are missed until the credit is back; the first
+  // event sent then reports every event missed before it. A short wait for
+  // a line only decides when to make the next tick.
+  uint64_t printed = 0;
+  std::optional<MonitorLine> first_after_gap;
+  const absl::Time deadline = absl::Now() + kWaitTimeout;
+  for (int tick = 0; !first_after_gap.has_value() && absl::Now() < deadline;
+       ++tick) {
+    ASSERT_NO_FATAL_FAILURE(CallEcho(absl::StrCat("tick-", tick)));
+    while (true) {
+      absl::StatusOr<std::string> text =
+          monitor->ReadLine(absl::Milliseconds(200));
+      if (!text.ok()) break;
+      absl::StatusOr<MonitorLine> line = ParseMonitorLine(*text);
+      ASSERT_THAT(line, IsOk());
+      if (line->event.missed_before() > 0) {
+        first_after_gap = *std::move(line);
+        break;
+      }
+      ++printed;
+    }
+  }
+  ASSERT_TRUE(first_after_gap.has_value())
+      << printed << " events printed, none reported missed ones; stderr: "
+      << BackgroundStderr("monitor");
+  // Which event it is tells how many came before it: two per call.
+  const std::string text = DecodedAllKinds(*first_after_gap).text();
+  int tick = -1;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(text, "tick-"), &tick))
+      << text;
+  const uint64_t events_before =
+      2 * (kCalls + tick) +
+      (first_after_gap->event.kind() == v1::MonitorEvent::KIND_REPLY ? 1 : 0);
+  EXPECT_EQ(printed + first_after_gap->event.missed_before(), events_before)
+      << printed << " printed, first event after the gap: "
+      << first_after_gap->event.ShortDebugString();
+  EXPECT_THAT(monitor->Stop(SIGTERM, kWaitTimeout), IsOkAndHolds(0))
       << BackgroundStderr("monitor");
 }
 

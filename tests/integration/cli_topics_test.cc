@@ -44,6 +44,7 @@ using ::google::protobuf::util::MessageDifferencer;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // A message as the test's subscriber received it.
@@ -383,6 +384,47 @@ TEST_F(CliTopicsTest, SubscribeEndsWellOnSigtermAndUnavailableWithoutBroker) {
       << BackgroundStderr("subscribe");
   EXPECT_THAT(BackgroundStderr("subscribe"),
               StartsWith(ErrorPrefix("UNAVAILABLE")));
+}
+
+TEST_F(CliTopicsTest, SubscribeReportsTheMessagesTheBrokerDropped) {
+  std::optional<ChildProcess> subscriber = StartSubscriber({"test.flood"});
+  ASSERT_TRUE(subscriber.has_value());
+  // Stopped, it reads nothing: its socket fills up, then its subscription's
+  // queue (1024 messages by default), and the broker drops the oldest.
+  ASSERT_THAT(subscriber->Signal(SIGSTOP), IsOk());
+  constexpr int kPublished = 3000;
+  const std::string padding(1000, 'x');
+  for (int i = 0; i < kPublished - 1; ++i) {
+    ASSERT_THAT(
+        client_->Publish("test.flood", Payload(absl::StrCat(i, " ", padding))),
+        IsOk());
+  }
+  ASSERT_THAT(client_->PublishConfirmed(
+                  "test.flood", Payload(absl::StrCat(kPublished - 1, " last"))),
+              IsOk());
+  ASSERT_THAT(subscriber->Signal(SIGCONT), IsOk());
+
+  uint64_t received = 0;
+  uint64_t dropped = 0;
+  uint64_t reports = 0;
+  while (received + dropped < kPublished) {
+    const Struct line = ReadObject(*subscriber, "subscribe");
+    if (line.fields().empty()) break;  // ReadObject failed the test
+    if (line.fields().contains("dropped")) {
+      ++reports;
+      dropped += IntegerField(line, "dropped");
+      EXPECT_EQ(IntegerField(line, "total"), dropped);
+      EXPECT_THAT(StringField(line, "reason"), Not(IsEmpty()));
+      EXPECT_THAT(StringField(line, "time"), EndsWith("Z"));
+    } else {
+      ++received;
+    }
+  }
+  EXPECT_EQ(received + dropped, static_cast<uint64_t>(kPublished));
+  EXPECT_GE(reports, 1u);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_THAT(subscriber->Stop(SIGTERM, kWaitTimeout), IsOkAndHolds(0))
+      << BackgroundStderr("subscribe");
 }
 
 TEST_F(CliTopicsTest, SubscribeEndsAtItsTimeout) {
