@@ -86,7 +86,11 @@ std::string MethodLine(const v1::MethodSchema& method) {
 absl::StatusOr<std::string> DescribeName(const v1::Description& description,
                                          Schemas& schemas) {
   std::string out =
-      absl::StrCat(description.name(), " (owner :", description.owner(), ")\n");
+      absl::StrCat(description.name(),
+                   description.owner() == 0
+                       ? std::string(" (the broker itself)")
+                       : absl::StrCat(" (owner :", description.owner(), ")"),
+                   "\n");
   if (description.methods_size() == 0) {
     absl::StrAppend(&out, "(no schema: the owner listed no methods)\n");
   }
@@ -108,21 +112,19 @@ absl::StatusOr<std::string> DescribeName(const v1::Description& description,
 
 absl::Status RunDescribe(const Options& options) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
+  Schemas schemas(*client, options.TimeoutOr(kDefaultTimeout));
   v1::DescribeRequest request;
   if (options.type.empty()) {
     request.set_name(options.args[0]);
   } else {
     request.set_type(options.type);
   }
-  SB_ASSIGN_OR_RETURN(
-      v1::Description description,
-      CallBroker<v1::Description>(*client, "Describe", request, options));
+  SB_ASSIGN_OR_RETURN(v1::Description description, schemas.Describe(request));
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(description));
     PrintLine(json);
     return absl::OkStatus();
   }
-  Schemas schemas(*client, options.TimeoutOr(kDefaultTimeout));
   SB_RETURN_IF_ERROR(schemas.AddFiles(description.files()));
   std::string out;
   if (options.type.empty()) {

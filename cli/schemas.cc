@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/json.h"
@@ -27,6 +29,50 @@ class ErrorCollector : public google::protobuf::DescriptorPool::ErrorCollector {
   std::string text_;
 };
 
+// Appends `file` to `files` after the files it imports, each once.
+void AddWithImports(const google::protobuf::FileDescriptor* file,
+                    google::protobuf::FileDescriptorSet& files,
+                    absl::flat_hash_set<std::string>& added) {
+  if (added.contains(file->name())) return;
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    AddWithImports(file->dependency(i), files, added);
+  }
+  added.insert(file->name());
+  file->CopyTo(files.add_file());
+}
+
+// The broker does not describe its own service or types (their definitions
+// are switchboard/v1/broker.proto, compiled into every program), so the tool
+// describes them itself from its generated code.
+v1::Description DescribeBroker() {
+  v1::Description description;
+  description.set_name(kBroker);
+  auto add = [&](const char* name, const google::protobuf::Descriptor* request,
+                 const google::protobuf::Descriptor* response, bool streaming) {
+    v1::MethodSchema* method = description.add_methods();
+    method->set_name(name);
+    method->set_request_type(request->full_name());
+    method->set_response_type(response->full_name());
+    method->set_streaming(streaming);
+  };
+  add("GetStatus", v1::GetStatusRequest::descriptor(),
+      v1::BrokerStatus::descriptor(), false);
+  add("ListNames", v1::ListNamesRequest::descriptor(),
+      v1::NameList::descriptor(), false);
+  add("ListConnections", v1::ListConnectionsRequest::descriptor(),
+      v1::ConnectionList::descriptor(), false);
+  add("Describe", v1::DescribeRequest::descriptor(),
+      v1::Description::descriptor(), false);
+  add("RegisterTypes", v1::RegisterTypesRequest::descriptor(),
+      v1::RegisterTypesResult::descriptor(), false);
+  add("Monitor", v1::MonitorRequest::descriptor(),
+      v1::MonitorEvent::descriptor(), true);
+  absl::flat_hash_set<std::string> added;
+  AddWithImports(v1::BrokerStatus::descriptor()->file(),
+                 *description.mutable_files(), added);
+  return description;
+}
+
 }  // namespace
 
 Schemas::Schemas(Client& client, absl::Duration timeout)
@@ -39,6 +85,17 @@ Schemas::Schemas(Client& client, absl::Duration timeout)
 
 absl::StatusOr<v1::Description> Schemas::Describe(
     const v1::DescribeRequest& request) {
+  if (request.name() == kBroker) return DescribeBroker();
+  if (absl::StartsWith(request.type(), "switchboard.v1.")) {
+    if (const google::protobuf::Descriptor* type =
+            google::protobuf::DescriptorPool::generated_pool()
+                ->FindMessageTypeByName(request.type())) {
+      v1::Description description;
+      absl::flat_hash_set<std::string> added;
+      AddWithImports(type->file(), *description.mutable_files(), added);
+      return description;
+    }
+  }
   return client_.Call<v1::Description>(kBroker, "Describe", request, timeout_);
 }
 

@@ -32,6 +32,12 @@ class Schemas {
   // `client` must outlive this. `timeout` bounds each Describe call.
   Schemas(Client& client, absl::Duration timeout);
 
+  // switchboard.Broker/Describe, except that the broker's own service and
+  // types (switchboard.Broker, switchboard.v1.*), which the broker does not
+  // describe, are described from the tool's generated code. Does not touch
+  // the pool. Errors: those of the call (kNotFound, kInvalidArgument, ...).
+  absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request);
+
   // Describes an owned name and adds its files to the pool. Errors:
   // kNotFound (no owner), kInvalidArgument (its files do not build), and
   // those of the call.
@@ -58,8 +64,6 @@ class Schemas {
   absl::Status AddFiles(const google::protobuf::FileDescriptorSet& files);
 
  private:
-  absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request);
-
   Client& client_;
   absl::Duration timeout_;
   // Falls back to the generated pool, which holds switchboard.v1 and the
