@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/log.h"
 
 namespace switchboard::core {
 namespace {
@@ -151,7 +152,8 @@ absl::Status SchemaRegistry::AddFiles(SessionId session,
   for (const FileDescriptorProto& file : files.file()) {
     FileDescriptorProto built;
     scratch.FindFileByName(file.name())->CopyTo(&built);
-    if (const FileDescriptor* kept = schemas.pool.FindFileByName(file.name())) {
+    if (const FileDescriptor* kept =
+            schemas.pool->FindFileByName(file.name())) {
       FileDescriptorProto before;
       kept->CopyTo(&before);
       if (before.SerializeAsString() != built.SerializeAsString()) {
@@ -170,19 +172,33 @@ absl::Status SchemaRegistry::AddFiles(SessionId session,
         "this connection's schemas would take ", schemas.bytes + bytes,
         " bytes, over the broker's limit of ", kMaxSchemaBytesPerSession));
   }
+  const size_t kept = schemas.files.size();
   for (const FileDescriptorProto& file : fresh) {
     ErrorCollector errors;
-    if (schemas.pool.BuildFileCollectingErrors(file, &errors) == nullptr) {
+    if (schemas.pool->BuildFileCollectingErrors(file, &errors) == nullptr) {
       // The scratch build passed, so only a clash of symbols across sets
-      // gets here (two files defining one type).
+      // gets here (two files defining one type). The set's files built
+      // before this one go too.
+      TruncatePool(schemas, kept);
       return absl::InvalidArgumentError(absl::StrCat(
           "the schema's file '", file.name(),
           "' clashes with this connection's earlier files: ", errors.Text()));
     }
-    schemas.bytes += file.ByteSizeLong();
+    schemas.files.push_back(file.name());
   }
-  schemas.bytes += service_bytes;
+  schemas.bytes += bytes;
   return absl::OkStatus();
+}
+
+void SchemaRegistry::TruncatePool(SessionSchemas& schemas, size_t keep) {
+  auto pool = std::make_unique<DescriptorPool>();
+  schemas.files.resize(keep);
+  for (const std::string& name : schemas.files) {
+    FileDescriptorProto file;
+    schemas.pool->FindFileByName(name)->CopyTo(&file);
+    SB_CHECK(pool->BuildFile(file) != nullptr);
+  }
+  schemas.pool = std::move(pool);
 }
 
 absl::Status SchemaRegistry::SetService(SessionId session,
@@ -250,7 +266,7 @@ FileDescriptorSet SchemaRegistry::FilesOf(SessionId session,
     for (const std::string* type :
          {&method.request_type(), &method.response_type()}) {
       if (type->empty()) continue;
-      if (const FileDescriptor* file = FileOfType(it->second->pool, *type)) {
+      if (const FileDescriptor* file = FileOfType(*it->second->pool, *type)) {
         AddFile(file, added, out);
       }
     }
@@ -269,7 +285,7 @@ std::optional<FileDescriptorSet> SchemaRegistry::FilesDefining(
   std::sort(others.begin(), others.end());
   order.insert(order.end(), others.begin(), others.end());
   for (SessionId session : order) {
-    const FileDescriptor* file = FileOfType(sessions_.at(session)->pool, type);
+    const FileDescriptor* file = FileOfType(*sessions_.at(session)->pool, type);
     if (file == nullptr) continue;
     FileDescriptorSet out;
     absl::flat_hash_set<const FileDescriptor*> added;

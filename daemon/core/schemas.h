@@ -88,7 +88,10 @@ class SchemaRegistry {
 
  private:
   struct SessionSchemas {
-    google::protobuf::DescriptorPool pool;
+    std::unique_ptr<google::protobuf::DescriptorPool> pool =
+        std::make_unique<google::protobuf::DescriptorPool>();
+    // The files in `pool`, in the order built.
+    std::vector<std::string> files;
     size_t bytes = 0;
     // By name, what the session serves under it.
     absl::flat_hash_map<std::string, v1::ServiceSchema> services;
@@ -99,6 +102,9 @@ class SchemaRegistry {
   absl::Status AddFiles(SessionId session,
                         const google::protobuf::FileDescriptorSet& files,
                         size_t bytes, const v1::ServiceSchema* methods);
+  // Rebuilds `schemas.pool` from its first `keep` files, dropping those
+  // built after them.
+  static void TruncatePool(SessionSchemas& schemas, size_t keep);
   const v1::MethodSchema* FindMethod(SessionId session, absl::string_view name,
                                      absl::string_view method) const;
 
