@@ -72,6 +72,9 @@ absl::Status RunSubscribe(const Options& options) {
                          .status());
   Schemas schemas(*client, kDefaultTimeout);
   int64_t received = 0;
+  // Drops reported so far: `total` in the drop lines counts both, so it is
+  // every message of the subscription lost, whoever dropped it.
+  uint64_t dropped_by_broker = 0;  // the broker's own running total
   uint64_t dropped_here = 0;  // by this tool, for want of room in the inbox
   while (options.count == 0 || received < options.count) {
     Inbox<Received>::Next next =
@@ -93,7 +96,7 @@ absl::Status RunSubscribe(const Options& options) {
     }
     if (next.dropped_before > 0) {
       dropped_here += next.dropped_before;
-      PrintLine(DropLine(next.dropped_before, dropped_here,
+      PrintLine(DropLine(next.dropped_before, dropped_by_broker + dropped_here,
                          "the switchboard tool fell behind and dropped them "
                          "itself"));
     }
@@ -102,7 +105,9 @@ absl::Status RunSubscribe(const Options& options) {
       ++received;
     } else {
       const DropReport& drop = std::get<DropReport>(*next.item);
-      PrintLine(DropLine(drop.count, drop.total, drop.reason));
+      dropped_by_broker = drop.total;
+      PrintLine(
+          DropLine(drop.count, dropped_by_broker + dropped_here, drop.reason));
     }
   }
   return absl::OkStatus();
