@@ -6,11 +6,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "base/status_macros.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "switchboard/v1/broker.pb.h"
+#include "switchboard/v1/schema.pb.h"
 
 namespace switchboard::core {
 namespace {
@@ -18,6 +22,61 @@ namespace {
 wire::Frame StatusCall(uint64_t id, absl::string_view method = "GetStatus") {
   v1::GetStatusRequest request;
   return Call(id, kBrokerService, request.SerializeAsString(), 0, method);
+}
+
+// Imports first, then the file, from the generated descriptors.
+void AppendFile(const google::protobuf::FileDescriptor* file,
+                absl::flat_hash_set<std::string>& added,
+                google::protobuf::FileDescriptorSet& out) {
+  if (!added.insert(file->name()).second) return;
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    AppendFile(file->dependency(i), added, out);
+  }
+  file->CopyTo(out.add_file());
+}
+
+google::protobuf::FileDescriptorSet BrokerFiles() {
+  google::protobuf::FileDescriptorSet files;
+  absl::flat_hash_set<std::string> added;
+  AppendFile(v1::MonitorEvent::descriptor()->file(), added, files);
+  return files;
+}
+
+std::vector<std::string> FileNames(
+    const google::protobuf::FileDescriptorSet& files) {
+  std::vector<std::string> names;
+  for (const auto& file : files.file()) names.push_back(file.name());
+  return names;
+}
+
+// A schema of one method; with files when it names types.
+v1::ServiceSchema OneMethod(absl::string_view method,
+                            absl::string_view request = "",
+                            absl::string_view response = "") {
+  v1::ServiceSchema schema;
+  v1::MethodSchema* entry = schema.add_methods();
+  entry->set_name(std::string(method));
+  entry->set_request_type(std::string(request));
+  entry->set_response_type(std::string(response));
+  if (!request.empty() || !response.empty()) {
+    *schema.mutable_files() = BrokerFiles();
+  }
+  return schema;
+}
+
+v1::ServiceSchema VideoSchema() {
+  return OneMethod("GetFrame", "switchboard.v1.MonitorRequest",
+                   "switchboard.v1.MonitorEvent");
+}
+
+wire::Frame RegisterWith(uint64_t id, absl::string_view name,
+                         const v1::ServiceSchema& schema,
+                         v1::NameFlag flag = v1::NAME_FLAG_FAIL_IF_OWNED,
+                         bool allow_replacement = false) {
+  const v1::Header header =
+      *Register(id, name, flag, allow_replacement).ParseHeader();
+  return FrameOf(wire::Kind::kRegisterName, id, &header,
+                 schema.SerializeAsString());
 }
 
 class RouterAdminTest : public RouterTest {
@@ -34,6 +93,65 @@ class RouterAdminTest : public RouterTest {
     EXPECT_TRUE(ReplyStatus(sent[0].frame).ok()) << ReplyStatus(sent[0].frame);
     EXPECT_TRUE(status.ParseFromString(std::string(sent[0].frame.payload())));
     return status;
+  }
+
+  // Calls switchboard.Broker/`method` from kCaller; the reply's status, and
+  // its payload parsed into `reply` when OK.
+  absl::Status BrokerCall(absl::string_view method,
+                          const google::protobuf::Message& request,
+                          google::protobuf::Message* reply,
+                          const Peer& from = kCaller) {
+    Handle(from,
+           Call(77, kBrokerService, request.SerializeAsString(), 0, method));
+    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+    EXPECT_EQ(sent.size(), 1u);
+    if (sent.size() != 1) return absl::UnknownError("no single reply");
+    EXPECT_EQ(sent[0].to, from.id);
+    EXPECT_EQ(sent[0].frame.request_id(), 77u);
+    const absl::Status status = ReplyStatus(sent[0].frame);
+    if (status.ok() && reply != nullptr) {
+      EXPECT_TRUE(reply->ParseFromString(std::string(sent[0].frame.payload())));
+    }
+    return status;
+  }
+
+  v1::NameList ListNames() {
+    v1::NameList names;
+    EXPECT_TRUE(
+        BrokerCall(kListNamesMethod, v1::ListNamesRequest(), &names).ok());
+    return names;
+  }
+
+  absl::StatusOr<v1::Description> Describe(absl::string_view name,
+                                           absl::string_view type) {
+    v1::DescribeRequest request;
+    request.set_name(std::string(name));
+    request.set_type(std::string(type));
+    v1::Description description;
+    SB_RETURN_IF_ERROR(BrokerCall(kDescribeMethod, request, &description));
+    return description;
+  }
+
+  // Opens kCaller, kCallee and kThird as the server would.
+  void OpenSessions() {
+    router_.OnSessionOpened(
+        SessionInfo{kCaller, "caller", "unix", "/bin/caller", kT0}, kT0);
+    router_.OnSessionOpened(
+        SessionInfo{kCallee, "callee", "unix", "/bin/callee", kT0}, kT0);
+    router_.OnSessionOpened(
+        SessionInfo{kThird, "third", "tcp", "", kT0 + absl::Seconds(1)}, kT0);
+  }
+
+  // Expects one REPLY to `to`, OK and holding a RegisterNameResult in
+  // `state`.
+  void ExpectRegistered(SessionId to, v1::RegisterNameResult::State state) {
+    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+    ASSERT_GE(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, to);
+    ASSERT_TRUE(ReplyStatus(sent[0].frame).ok()) << ReplyStatus(sent[0].frame);
+    v1::RegisterNameResult result;
+    ASSERT_TRUE(result.ParseFromString(std::string(sent[0].frame.payload())));
+    EXPECT_EQ(result.state(), state);
   }
 };
 
@@ -114,6 +232,241 @@ TEST_F(RouterAdminTest, OtherMethodsStreamsAndBuffersAreRefused) {
   Handle(kCaller, StatusCall(0));
   ExpectAnswer(kCaller.id, 0, absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(RouterAdminTest, ListNamesShowsOwnersWithTheirSchemas) {
+  OpenSessions();
+  Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
+  ExpectRegistered(kCallee.id, v1::RegisterNameResult::STATE_OWNER);
+  Handle(kThird, RegisterWith(1, "video.frames", OneMethod("Other"),
+                              v1::NAME_FLAG_QUEUE));
+  ExpectRegistered(kThird.id, v1::RegisterNameResult::STATE_QUEUED);
+  Handle(kThird, Register(2, "audio"));  // without schema
+  ExpectRegistered(kThird.id, v1::RegisterNameResult::STATE_OWNER);
+
+  const v1::NameList list = ListNames();
+  ASSERT_EQ(list.names_size(), 2);
+  const v1::NameInfo& audio = list.names(0);
+  EXPECT_EQ(audio.name(), "audio");
+  EXPECT_EQ(audio.owner(), kThird.id.value());
+  EXPECT_EQ(audio.owner_name(), "third");
+  EXPECT_EQ(audio.exe(), "");
+  EXPECT_EQ(audio.methods_size(), 0);
+  EXPECT_EQ(audio.queued(), 0u);
+  const v1::NameInfo& video = list.names(1);
+  EXPECT_EQ(video.name(), "video.frames");
+  EXPECT_EQ(video.owner(), kCallee.id.value());
+  EXPECT_EQ(video.owner_name(), "callee");
+  EXPECT_EQ(video.uid(), kCallee.uid);
+  EXPECT_EQ(video.pid(), kCallee.pid);
+  EXPECT_EQ(video.exe(), "/bin/callee");
+  EXPECT_EQ(video.queued(), 1u);
+  ASSERT_EQ(video.methods_size(), 1);
+  EXPECT_EQ(video.methods(0).name(), "GetFrame");
+  EXPECT_EQ(video.methods(0).request_type(), "switchboard.v1.MonitorRequest");
+  EXPECT_EQ(video.methods(0).response_type(), "switchboard.v1.MonitorEvent");
+}
+
+TEST_F(RouterAdminTest, ARefusedSchemaLeavesTheNameUnclaimed) {
+  OpenSessions();
+  v1::ServiceSchema undefined =
+      OneMethod("GetFrame", "switchboard.v1.NoSuchType", "");
+  Handle(kCallee, RegisterWith(1, "video.frames", undefined));
+  ExpectAnswer(kCallee.id, 1, absl::StatusCode::kInvalidArgument);
+  v1::ServiceSchema missing_import = VideoSchema();
+  missing_import.mutable_files()->mutable_file()->DeleteSubrange(0, 1);
+  Handle(kCallee, RegisterWith(2, "video.frames", missing_import));
+  ExpectAnswer(kCallee.id, 2, absl::StatusCode::kInvalidArgument);
+  const v1::Header claim = *Register(3, "video.frames").ParseHeader();
+  Handle(kCallee, FrameOf(wire::Kind::kRegisterName, 3, &claim, "\xff\xff"));
+  ExpectAnswer(kCallee.id, 3, absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(router_.names().OwnerOf("video.frames"), std::nullopt);
+  EXPECT_EQ(ListNames().names_size(), 0);
+  EXPECT_TRUE(router_.schemas().MethodsOf(kCallee.id, "video.frames").empty());
+  // A good schema afterwards is taken.
+  Handle(kCallee, RegisterWith(4, "video.frames", VideoSchema()));
+  ExpectRegistered(kCallee.id, v1::RegisterNameResult::STATE_OWNER);
+  EXPECT_EQ(ListNames().names(0).methods_size(), 1);
+}
+
+TEST_F(RouterAdminTest, TheNextOwnerBringsItsOwnSchema) {
+  OpenSessions();
+  Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
+  Handle(kThird, RegisterWith(1, "video.frames", OneMethod("Other"),
+                              v1::NAME_FLAG_QUEUE));
+  outbox_.Take();
+  router_.ForgetSession(kCallee.id);
+  outbox_.Take();
+  v1::NameList list = ListNames();
+  ASSERT_EQ(list.names_size(), 1);
+  EXPECT_EQ(list.names(0).owner(), kThird.id.value());
+  ASSERT_EQ(list.names(0).methods_size(), 1);
+  EXPECT_EQ(list.names(0).methods(0).name(), "Other");
+
+  // Released, then claimed again without schema: no methods.
+  Handle(kThird, Release(2, "video.frames"));
+  Handle(kThird, Register(3, "video.frames"));
+  outbox_.Take();
+  list = ListNames();
+  ASSERT_EQ(list.names_size(), 1);
+  EXPECT_EQ(list.names(0).methods_size(), 0);
+}
+
+TEST_F(RouterAdminTest, AReplacedOwnersSchemaGoes) {
+  OpenSessions();
+  Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema(),
+                               v1::NAME_FLAG_FAIL_IF_OWNED, true));
+  Handle(kThird, RegisterWith(1, "video.frames", OneMethod("Other"),
+                              v1::NAME_FLAG_REPLACE));
+  outbox_.Take();
+  const v1::NameList list = ListNames();
+  ASSERT_EQ(list.names_size(), 1);
+  EXPECT_EQ(list.names(0).owner(), kThird.id.value());
+  ASSERT_EQ(list.names(0).methods_size(), 1);
+  EXPECT_EQ(list.names(0).methods(0).name(), "Other");
+  EXPECT_TRUE(router_.schemas().MethodsOf(kCallee.id, "video.frames").empty());
+}
+
+TEST_F(RouterAdminTest, ListConnectionsShowsEachConnection) {
+  OpenSessions();
+  Handle(kCallee, Register(1, "video.frames"));
+  Handle(kCallee, Register(2, "audio.out"));
+  v1::Header subscribe;
+  subscribe.mutable_subscribe()->set_subscription_id(3);
+  subscribe.mutable_subscribe()->set_pattern("t.>");
+  subscribe.mutable_subscribe()->set_max_messages(1);
+  subscribe.mutable_subscribe()->set_policy(v1::OVERFLOW_POLICY_DROP_NEWEST);
+  Handle(kThird, FrameOf(wire::Kind::kSubscribe, 3, &subscribe));
+  subscribe.mutable_subscribe()->set_subscription_id(4);
+  Handle(kThird, FrameOf(wire::Kind::kSubscribe, 4, &subscribe));
+  v1::Header publish;
+  publish.mutable_publish()->set_topic("t.x");
+  Handle(kCaller, FrameOf(wire::Kind::kPublish, 0, &publish, "a"));
+  Handle(kCaller, FrameOf(wire::Kind::kPublish, 0, &publish, "b"));
+  Handle(kCaller, Call(7, "video.frames"));
+  Handle(kCaller, Call(8, "video.frames"));
+  outbox_.Take();
+  outbox_.traffic[kCallee.id] = Traffic{5, 6, 700, 800};
+  outbox_.queued[kCaller.id] = 0;
+  outbox_.queued_fds[kCallee.id] = 2;
+
+  v1::ConnectionList list;
+  ASSERT_TRUE(
+      BrokerCall(kListConnectionsMethod, v1::ListConnectionsRequest(), &list)
+          .ok());
+  ASSERT_EQ(list.connections_size(), 3);
+  const v1::ConnectionInfo& caller = list.connections(0);
+  EXPECT_EQ(caller.connection_id(), kCaller.id.value());
+  EXPECT_EQ(caller.client_name(), "caller");
+  EXPECT_EQ(caller.uid(), kCaller.uid);
+  EXPECT_EQ(caller.pid(), kCaller.pid);
+  EXPECT_EQ(caller.exe(), "/bin/caller");
+  EXPECT_EQ(caller.transport(), "unix");
+  EXPECT_EQ(caller.connected_unix_us(),
+            static_cast<uint64_t>(absl::ToUnixMicros(kT0)));
+  EXPECT_EQ(caller.calls_waiting(), 2u);
+  EXPECT_EQ(caller.calls_serving(), 0u);
+  EXPECT_EQ(caller.names_size(), 0);
+  EXPECT_EQ(caller.frames_in(), 0u);
+
+  const v1::ConnectionInfo& callee = list.connections(1);
+  EXPECT_EQ(callee.connection_id(), kCallee.id.value());
+  EXPECT_EQ(callee.frames_in(), 5u);
+  EXPECT_EQ(callee.frames_out(), 6u);
+  EXPECT_EQ(callee.bytes_in(), 700u);
+  EXPECT_EQ(callee.bytes_out(), 800u);
+  EXPECT_EQ(callee.queued_fds(), 2u);
+  EXPECT_EQ(callee.calls_waiting(), 0u);
+  EXPECT_EQ(callee.calls_serving(), 2u);
+  EXPECT_EQ(
+      std::vector<std::string>(callee.names().begin(), callee.names().end()),
+      (std::vector<std::string>{"audio.out", "video.frames"}));
+
+  const v1::ConnectionInfo& third = list.connections(2);
+  EXPECT_EQ(third.transport(), "tcp");
+  EXPECT_EQ(third.exe(), "");
+  EXPECT_EQ(third.connected_unix_us(),
+            static_cast<uint64_t>(absl::ToUnixMicros(kT0 + absl::Seconds(1))));
+  EXPECT_EQ(third.subscriptions(), 2u);
+  EXPECT_EQ(third.messages_dropped(), 2u);  // one per subscription
+  // Two messages of one byte each wait, one per subscription.
+  EXPECT_EQ(third.queued_bytes(), outbox_.QueuedBytes(kThird.id));
+  EXPECT_GT(third.queued_bytes(), 0u);
+}
+
+TEST_F(RouterAdminTest, DescribeANameOrAType) {
+  OpenSessions();
+  Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
+  Handle(kThird, RegisterWith(1, "audio", OneMethod("Raw")));
+  outbox_.Take();
+
+  absl::StatusOr<v1::Description> video = Describe("video.frames", "");
+  ASSERT_TRUE(video.ok()) << video.status();
+  EXPECT_EQ(video->name(), "video.frames");
+  EXPECT_EQ(video->owner(), kCallee.id.value());
+  ASSERT_EQ(video->methods_size(), 1);
+  EXPECT_EQ(video->methods(0).request_type(), "switchboard.v1.MonitorRequest");
+  EXPECT_EQ(FileNames(video->files()), FileNames(BrokerFiles()));
+
+  absl::StatusOr<v1::Description> audio = Describe("audio", "");
+  ASSERT_TRUE(audio.ok()) << audio.status();
+  ASSERT_EQ(audio->methods_size(), 1);
+  EXPECT_EQ(audio->files().file_size(), 0);
+
+  absl::StatusOr<v1::Description> type =
+      Describe("", "switchboard.v1.MonitorEvent.Kind");
+  ASSERT_TRUE(type.ok()) << type.status();
+  EXPECT_EQ(type->name(), "");
+  EXPECT_EQ(FileNames(type->files()), FileNames(BrokerFiles()));
+
+  EXPECT_EQ(Describe("nobody.home", "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Describe("", "no.such.Type").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Describe("", "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Describe("audio", "switchboard.v1.MonitorEvent").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const absl::Status broker = Describe(kBrokerService, "").status();
+  EXPECT_EQ(broker.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(broker.message().find("broker.proto"), absl::string_view::npos);
+  EXPECT_EQ(BrokerCall(kDescribeMethod, v1::GetStatusRequest(), nullptr).code(),
+            absl::StatusCode::kInvalidArgument);  // neither set
+
+  // The owner gone, its name and types are no longer described.
+  router_.ForgetSession(kCallee.id);
+  outbox_.Take();
+  EXPECT_EQ(Describe("video.frames", "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Describe("", "switchboard.v1.MonitorEvent").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RouterAdminTest, RegisterTypesKeepsFilesForDescribe) {
+  OpenSessions();
+  v1::RegisterTypesRequest request;
+  *request.mutable_files() = BrokerFiles();
+  v1::RegisterTypesResult result;
+  ASSERT_TRUE(BrokerCall(kRegisterTypesMethod, request, &result, kThird).ok());
+  absl::StatusOr<v1::Description> type =
+      Describe("", "switchboard.v1.BrokerStatus");
+  ASSERT_TRUE(type.ok()) << type.status();
+  EXPECT_EQ(FileNames(type->files()), FileNames(BrokerFiles()));
+  EXPECT_GT(router_.schemas().BytesOf(kThird.id), 0u);
+
+  v1::RegisterTypesRequest broken = request;
+  broken.mutable_files()->mutable_file()->DeleteSubrange(0, 1);
+  EXPECT_EQ(BrokerCall(kRegisterTypesMethod, broken, nullptr, kCaller).code(),
+            absl::StatusCode::kInvalidArgument);
+  Handle(kCaller, Call(9, kBrokerService, "\xff\xff", 0, kRegisterTypesMethod));
+  ExpectAnswer(kCaller.id, 9, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router_.schemas().BytesOf(kCaller.id), 0u);
+
+  router_.ForgetSession(kThird.id);
+  outbox_.Take();
+  EXPECT_EQ(Describe("", "switchboard.v1.BrokerStatus").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(RouterAdminTest, NobodyMayClaimTheBrokersName) {
