@@ -19,14 +19,18 @@
 #include "gtest/gtest.h"
 #include "switchboard/message.h"
 #include "switchboard/v1/broker.pb.h"
+#include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/cli_process.h"
 #include "tests/testing/cli_test_base.h"
 #include "tests/testing/json_output.h"
+#include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
+#include "wire/frame.h"
+#include "wire/prefix.h"
 
 namespace switchboard::testing {
 namespace {
@@ -394,6 +398,37 @@ TEST_F(CliIntrospectionTest, DescribeATypeShowsItsDefinition) {
   ASSERT_THAT(description, IsOk());
   EXPECT_THAT(FileNames(*description), Contains(kEchoFile));
   EXPECT_THAT(description->methods(), IsEmpty());
+}
+
+TEST_F(CliIntrospectionTest, ANameClaimedWithoutASchemaHasNoMethods) {
+  // A client other than the library may claim a name with no schema.
+  absl::StatusOr<RawConnection> raw = RawConnection::Connect(broker_.address());
+  ASSERT_THAT(raw, IsOk());
+  ASSERT_THAT(raw->Handshake(""), IsOk());
+  v1::Header header;
+  header.mutable_register_name()->set_name("test.bare");
+  ASSERT_THAT(raw->SendFrame(wire::Kind::kRegisterName, 1, header), IsOk());
+  absl::StatusOr<wire::Frame> reply = raw->ReadFrame(kWaitTimeout);
+  ASSERT_THAT(reply, IsOk());
+  absl::StatusOr<v1::Header> reply_header = reply->ParseHeader();
+  ASSERT_THAT(reply_header, IsOk());
+  ASSERT_EQ(reply_header->reply().code(), 0)
+      << reply_header->ShortDebugString();
+
+  const CliResult human = Run({"describe", "test.bare"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr("(no schema")) << human;
+  const CliResult json = Run({"describe", "test.bare", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::Description> description =
+      ParseJson<v1::Description>(json.stdout_text);
+  ASSERT_THAT(description, IsOk());
+  EXPECT_EQ(description->name(), "test.bare");
+  EXPECT_THAT(description->methods(), IsEmpty());
+  const CliResult list = Run({"list"});
+  ASSERT_EQ(list.exit_code, 0) << list;
+  EXPECT_EQ(CellsByHeader(list.stdout_text, "test.bare")["METHODS"], "0")
+      << list;
 }
 
 TEST_F(CliIntrospectionTest, DescribingWhatNobodyServesIsNotFound) {
