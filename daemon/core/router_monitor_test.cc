@@ -456,6 +456,41 @@ TEST_F(RouterMonitorTest, PayloadsAreCutButTheirSizeIsWhole) {
   EXPECT_EQ(events[0].payload_size(), 7u);
 }
 
+TEST_F(RouterMonitorTest, PayloadsAreCutAtOneMebibyteAtMost) {
+  StartMonitor(10, "", 4 * kMaxMonitorPayloadBytes);
+  const std::string big(kMaxMonitorPayloadBytes + 10, 'x');
+  Handle(kThird, Publish("t.big", big));
+  std::vector<Event> events = TakeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].payload().size(), kMaxMonitorPayloadBytes);
+  EXPECT_EQ(events[0].payload_size(), big.size());
+}
+
+TEST_F(RouterMonitorTest, TheBrokersOwnTrafficIsNotMonitored) {
+  v1::Header subscribe;
+  subscribe.mutable_subscribe()->set_subscription_id(1);
+  subscribe.mutable_subscribe()->set_pattern("switchboard.>");
+  Handle(kThird, FrameOf(wire::Kind::kSubscribe, 3, &subscribe));
+  outbox_.Take();
+  StartMonitor(10);
+  // PING, SUBSCRIBE, UNSUBSCRIBE and a CREDIT for no call.
+  Handle(kCaller, FrameOf(wire::Kind::kPing, 5, nullptr));
+  subscribe.mutable_subscribe()->set_subscription_id(2);
+  Handle(kCaller, FrameOf(wire::Kind::kSubscribe, 6, &subscribe));
+  v1::Header unsubscribe;
+  unsubscribe.mutable_unsubscribe()->set_subscription_id(2);
+  Handle(kCaller, FrameOf(wire::Kind::kUnsubscribe, 7, &unsubscribe));
+  Handle(kCaller, Credit(8, 1));
+  // The broker's own publishes: a connection comes and goes, a name moves.
+  const Peer late{SessionId(9), 1, 9};
+  router_.OnSessionOpened(SessionInfo{late, "late", "unix", "", kT0}, kT0);
+  Handle(late, Register(1, "late.name"));
+  router_.ForgetSession(late.id);
+  EXPECT_TRUE(TakeEvents().empty());
+  EXPECT_FALSE(outbox_.TakeMessages().empty());  // the subscriber got them
+  EXPECT_EQ(router_.stats().monitor_missed, 0u);
+}
+
 TEST_F(RouterMonitorTest, TheMonitorsCancelEndsIt) {
   StartMonitor(10);
   Handle(kWatcher, Cancel(kMonitorId));
