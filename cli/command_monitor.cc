@@ -142,35 +142,31 @@ absl::Status PrintEvent(const v1::MonitorEvent& event, Schemas& schemas,
   return absl::OkStatus();
 }
 
-}  // namespace
+// Interrupted by a signal: the watcher cancels the running stream, which
+// ends Next() on the main thread; `mu` keeps the stream alive meanwhile.
+absl::Mutex monitor_mu;
+bool monitor_interrupted ABSL_GUARDED_BY(monitor_mu) = false;
+ReplyStream* running_monitor ABSL_GUARDED_BY(monitor_mu) = nullptr;
 
-absl::Status RunMonitor(const Options& options) {
-  // The watcher cancels the stream, which ends Next() on the main thread;
-  // `mu` keeps the stream alive while the watcher cancels it.
-  static absl::Mutex mu;
-  static bool interrupted = false;
-  static ReplyStream* running = nullptr;
-  WatchTerminationSignals([](int) {
-    absl::MutexLock lock(&mu);
-    interrupted = true;
-    if (running != nullptr) running->Cancel();
-  });
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
+// Runs one Monitor call, printing its events, until it ends or `events`
+// reaches --count. Returns the stream's end (OK when the broker ended it
+// or --count was reached).
+absl::Status FollowMonitor(Client& client, Schemas& schemas,
+                           absl::Duration timeout, const Options& options,
+                           int64_t& events) {
   v1::MonitorRequest request;
   if (!options.args.empty()) request.set_pattern(options.args[0]);
   StreamOptions stream_options;
   stream_options.window = kWindow;
-  stream_options.timeout = options.TimeoutOr(kLongest);
+  stream_options.timeout = timeout;
   SB_ASSIGN_OR_RETURN(
       std::unique_ptr<ReplyStream> stream,
-      client->CallStream(kBrokerService, "Monitor", request, stream_options));
+      client.CallStream(kBrokerService, "Monitor", request, stream_options));
   {
-    absl::MutexLock lock(&mu);
-    running = stream.get();
-    if (interrupted) stream->Cancel();  // a signal came before this
+    absl::MutexLock lock(&monitor_mu);
+    running_monitor = stream.get();
+    if (monitor_interrupted) stream->Cancel();  // a signal came before this
   }
-  Schemas schemas(*client, kDefaultTimeout);
-  int64_t events = 0;
   absl::Status status;
   while (options.count == 0 || events < options.count) {
     absl::StatusOr<std::optional<Payload>> next = stream->Next();
@@ -189,20 +185,44 @@ absl::Status RunMonitor(const Options& options) {
     if (!status.ok()) break;
     ++events;
   }
-  {
-    absl::MutexLock lock(&mu);
-    running = nullptr;  // the watcher may not touch the stream from here on
-    if (interrupted) return absl::OkStatus();
-  }
-  stream.reset();
-  if (status.code() == absl::StatusCode::kDeadlineExceeded &&
-      options.timeout.has_value()) {
+  absl::MutexLock lock(&monitor_mu);
+  running_monitor = nullptr;  // the watcher may not touch the stream now
+  return status;
+}
+
+bool Interrupted() {
+  absl::MutexLock lock(&monitor_mu);
+  return monitor_interrupted;
+}
+
+}  // namespace
+
+absl::Status RunMonitor(const Options& options) {
+  WatchTerminationSignals([](int) {
+    absl::MutexLock lock(&monitor_mu);
+    monitor_interrupted = true;
+    if (running_monitor != nullptr) running_monitor->Cancel();
+  });
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
+  Schemas schemas(*client, kDefaultTimeout);
+  const absl::Time deadline = options.timeout.has_value()
+                                  ? absl::Now() + *options.timeout
+                                  : absl::InfiniteFuture();
+  int64_t events = 0;
+  while (true) {
+    // Without --timeout the monitor runs until stopped: a Monitor call
+    // lasts at most the broker's longest deadline, so it is renewed.
+    const absl::Duration left = std::min(kLongest, deadline - absl::Now());
+    const absl::Status status =
+        FollowMonitor(*client, schemas, left, options, events);
+    if (Interrupted()) return absl::OkStatus();
+    if (status.code() != absl::StatusCode::kDeadlineExceeded) return status;
+    if (absl::Now() < deadline) continue;
     if (options.count == 0) return absl::OkStatus();
     return absl::DeadlineExceededError(absl::StrCat(
         "only ", events, " of ", options.count, " events came within ",
         absl::FormatDuration(*options.timeout)));
   }
-  return status;
 }
 
 }  // namespace switchboard::cli
