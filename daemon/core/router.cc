@@ -546,6 +546,9 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
       if (!monitors_.empty()) MonitorCancel(Peer{SessionId()}, call.id);
       Deliver(call.callee, BuildCancel(call.id));
     }
+    // No final reply will come for it (the caller is gone, or it called
+    // itself): the monitors no longer need to describe it.
+    if (!monitors_.empty()) monitors_.ForgetCall(call.id);
   }
   SendEvents(events);
   PublishOwnerChanges(owners);

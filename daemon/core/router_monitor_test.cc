@@ -360,6 +360,25 @@ TEST_F(RouterMonitorTest, ACalleeThatGoesShowsAsUnavailable) {
   EXPECT_EQ(events[0].code(), static_cast<int>(absl::StatusCode::kUnavailable));
 }
 
+TEST_F(RouterMonitorTest, ACallerThatGoesShowsAsTheBrokersCancel) {
+  StartMonitor(10);
+  const uint64_t call_id = ForwardCall(7);
+  TakeEvents();
+  EXPECT_NE(router_.monitors().FindCall(RequestId(call_id)), nullptr);
+  router_.ForgetSession(kCaller.id);
+  std::vector<Event> events = TakeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind(), Event::KIND_CANCEL);
+  EXPECT_EQ(events[0].call_id(), call_id);
+  EXPECT_EQ(events[0].from(), 0u);
+  EXPECT_EQ(events[0].to(), kCallee.id.value());
+  EXPECT_EQ(events[0].service(), "video.frames");
+  // The call is over: the table that describes its replies lets it go.
+  EXPECT_EQ(router_.monitors().FindCall(RequestId(call_id)), nullptr);
+  Handle(kCallee, Reply(call_id));
+  EXPECT_TRUE(TakeEvents().empty());
+}
+
 TEST_F(RouterMonitorTest, APublishShowsItsTopicTypeAndDeliveries) {
   v1::Header subscribe;
   subscribe.mutable_subscribe()->set_subscription_id(1);
