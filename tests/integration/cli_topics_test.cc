@@ -335,6 +335,35 @@ TEST_F(CliTopicsTest, SubscribePrintsTheChatRoom) {
       << BackgroundStderr("subscribe");
 }
 
+TEST_F(CliTopicsTest, SubscribeDecodesWhatAServicePublishes) {
+  ASSERT_NO_FATAL_FAILURE(StartEcho());
+  const uint64_t echo_id = EchoConnectionId();
+  std::optional<ChildProcess> subscriber =
+      StartSubscriber({"test.announce.>", "--count=1"});
+  ASSERT_TRUE(subscriber.has_value());
+  // The echo service publishes the AllKinds it is given, typed.
+  const CliResult announced =
+      Run({"call", "test.echo", "Announce",
+           absl::StrCat(R"({"topic": "test.announce.shapes", "message": )",
+                        kShapes, "}"),
+           "--json"});
+  ASSERT_EQ(announced.exit_code, 0) << announced;
+  absl::StatusOr<Announced> reply = ParseJson<Announced>(announced.stdout_text);
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->topic(), "test.announce.shapes");
+
+  const Struct line = ReadObject(*subscriber, "subscribe");
+  EXPECT_EQ(StringField(line, "topic"), "test.announce.shapes");
+  EXPECT_EQ(StringField(line, "type"), "switchboard.testing.AllKinds");
+  EXPECT_EQ(IntegerField(line, "sender"), echo_id);
+  absl::StatusOr<AllKinds> message = MessageField<AllKinds>(line, "message");
+  ASSERT_THAT(message, IsOk());
+  EXPECT_TRUE(MessageDifferencer::Equals(*message, Shapes()))
+      << message->ShortDebugString();
+  EXPECT_THAT(subscriber->Wait(kWaitTimeout), IsOkAndHolds(0))
+      << BackgroundStderr("subscribe");
+}
+
 TEST_F(CliTopicsTest, SubscribeShowsUndescribedPayloadsAsBase64) {
   std::optional<ChildProcess> subscriber =
       StartSubscriber({"test.opaque", "--count=1"});
