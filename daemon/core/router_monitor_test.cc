@@ -288,6 +288,39 @@ TEST_F(RouterMonitorTest, ACallWithoutOwnerShowsTheBrokersAnswer) {
   EXPECT_EQ(ReplyStatus(others_[0].frame).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(RouterMonitorTest, QuotaRefusalsShowAsTheBrokersReplies) {
+  StartMonitor(10);
+  // The callee's queue is over the quota: the call never reaches it.
+  outbox_.queued[kCallee.id] = 1001;
+  Handle(kCaller, Call(7, "video.frames"));
+  std::vector<Event> events = TakeEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind(), Event::KIND_CALL);
+  EXPECT_EQ(events[0].to(), kCallee.id.value());
+  EXPECT_EQ(events[1].kind(), Event::KIND_REPLY);
+  EXPECT_EQ(events[1].from(), 0u);
+  EXPECT_EQ(events[1].code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  outbox_.queued[kCallee.id] = 0;
+
+  // The reply does not fit the caller's queue: the caller gets the
+  // broker's RESOURCE_EXHAUSTED instead, and so does the monitor.
+  const uint64_t call_id = ForwardCall(8);
+  TakeEvents();
+  outbox_.queued[kCaller.id] = 999;
+  Handle(kCallee, Reply(call_id, "a reply too big for the room left"));
+  events = TakeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind(), Event::KIND_REPLY);
+  EXPECT_EQ(events[0].call_id(), call_id);
+  EXPECT_EQ(events[0].from(), 0u);
+  EXPECT_EQ(events[0].to(), kCaller.id.value());
+  EXPECT_EQ(events[0].method(), "GetFrame");
+  EXPECT_EQ(events[0].code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(router_.monitors().FindCall(RequestId(call_id)), nullptr);
+}
+
 TEST_F(RouterMonitorTest, StreamRepliesAreEventsOfTheirOwnKind) {
   StartMonitor(10);
   Handle(kCaller, StreamCall(7, 5));
