@@ -136,7 +136,8 @@ TEST_F(CliTopTest, TopJsonPrintsASnapshotPerInterval) {
     const auto& fields = snapshot->fields();
     for (const char* key :
          {"time", "interval_s", "uptime_us", "connection_count", "name_count",
-          "frames_in_per_s", "bytes_out_per_s", "dropped_per_s"}) {
+          "frames_in_per_s", "frames_out_per_s", "bytes_in_per_s",
+          "bytes_out_per_s", "messages_dropped", "dropped_per_s"}) {
       EXPECT_TRUE(fields.contains(key)) << "no \"" << key << "\" in " << *line;
     }
     if (fields.contains("interval_s")) {
@@ -153,6 +154,14 @@ TEST_F(CliTopTest, TopJsonPrintsASnapshotPerInterval) {
       }
     }
     ASSERT_NE(echo, nullptr) << *line;
+    for (const char* key :
+         {"connection_id", "pid", "frames_in_per_s", "frames_out_per_s",
+          "bytes_in_per_s", "bytes_out_per_s", "queued_bytes",
+          "subscriptions"}) {
+      ASSERT_TRUE(echo->fields().contains(key)) << key << " in " << *line;
+      EXPECT_TRUE(echo->fields().at(key).has_number_value())
+          << key << " in " << *line;
+    }
     EXPECT_EQ(echo->fields().at("pid").number_value(), echo_->pid()) << *line;
     ASSERT_TRUE(echo->fields().contains("names")) << *line;
     EXPECT_EQ(ToJson(echo->fields().at("names")), R"(["test.echo"])");
