@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/broker.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
