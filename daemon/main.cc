@@ -210,7 +210,6 @@ server::ServerConfig BuildConfig(const Flags& flags) {
     config.addresses.push_back(*std::move(address));
   }
   config.router.broker_version = std::string(core::kBrokerVersion);
-  config.router.started = absl::Now();
   config.token_file = flags.token_file.empty()
                           ? io::TokenPathBeside(first_unix_path)
                           : flags.token_file;

@@ -104,6 +104,14 @@ absl::StatusOr<PublishResult> Client::PublishConfirmed(
                                  timeout);
 }
 
+absl::StatusOr<PublishResult> Client::PublishConfirmed(
+    absl::string_view topic, const google::protobuf::Message& message,
+    absl::Duration timeout) {
+  impl_->RegisterPublishedType(message.GetDescriptor());
+  return impl_->PublishConfirmed(topic, Payload(message.SerializeAsString()),
+                                 message.GetTypeName(), timeout);
+}
+
 absl::StatusOr<uint64_t> Client::Subscribe(absl::string_view pattern,
                                            MessageCallback on_message,
                                            const SubscribeOptions& options) {

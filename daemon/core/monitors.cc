@@ -27,6 +27,12 @@ bool MonitorTable::Has(SessionId session, RequestId request_id) const {
   });
 }
 
+size_t MonitorTable::CountFor(SessionId session) const {
+  return static_cast<size_t>(std::count_if(
+      monitors_.begin(), monitors_.end(),
+      [session](const Monitor& m) { return m.session == session; }));
+}
+
 std::optional<Monitor> MonitorTable::Take(SessionId session,
                                           RequestId request_id) {
   for (auto it = monitors_.begin(); it != monitors_.end(); ++it) {

@@ -53,6 +53,8 @@ class MonitorTable {
   void Add(Monitor monitor);
   Monitor* Find(SessionId session, RequestId request_id);
   bool Has(SessionId session, RequestId request_id) const;
+  // Monitors `session` runs.
+  size_t CountFor(SessionId session) const;
   std::optional<Monitor> Take(SessionId session, RequestId request_id);
   // Removes and returns `session`'s monitors.
   std::vector<Monitor> ForgetSession(SessionId session);

@@ -85,7 +85,11 @@ struct RouterConfig {
   size_t max_subscriptions = 1024;
   // Reported by switchboard.Broker/GetStatus.
   std::string broker_version;
+  // When the broker started, on the clock of the `now` arguments (the
+  // server's monotonic loop clock), and what to add to such a time to get
+  // wall-clock time (for MonitorEvent times).
   absl::Time started = absl::UnixEpoch();
+  absl::Duration to_wall_clock = absl::ZeroDuration();
   std::vector<std::string> addresses;
   uint32_t broker_pid = 0;
   // Also who may call switchboard.Broker/Monitor: this uid and root.

@@ -172,7 +172,9 @@ v1::ConnectionList Router::ListConnections() const {
       out->set_subscriptions(it->second.first);
       out->set_messages_dropped(it->second.second);
     }
-    out->set_calls_waiting(static_cast<uint32_t>(calls_.CountForCaller(id)));
+    // A running monitor is a call that waits for its final reply too.
+    out->set_calls_waiting(static_cast<uint32_t>(calls_.CountForCaller(id) +
+                                                 monitors_.CountFor(id)));
     out->set_calls_serving(static_cast<uint32_t>(calls_.CountForCallee(id)));
   }
   return list;

@@ -199,7 +199,7 @@ void Router::MonitorPublish(const Peer& from, absl::string_view topic,
 void Router::EmitMonitorEvent(absl::string_view subject,
                               v1::MonitorEvent& event,
                               absl::string_view payload) {
-  event.set_time_unix_us(UnixMicros(now_));
+  event.set_time_unix_us(UnixMicros(now_ + config_.to_wall_clock));
   event.set_payload_size(payload.size());
   // An event without subject (a reply to a call forwarded before any
   // monitor ran) reaches only the monitors that watch everything.

@@ -485,7 +485,8 @@ TEST_F(RouterTopicsTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
   SubscribeOk(kCaller, 1, "switchboard.>");
   SubscribeOk(kCaller, 2, "switchboard.connection.opened");
   router_.OnSessionOpened(
-      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp", "", kT0}, kT0);
+      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp", "", kT0},
+      kT0);
   std::vector<FakeOutbox::Message> messages = outbox_.TakeMessages();
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0].frame.get(), messages[1].frame.get());

@@ -65,11 +65,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
 
 namespace {
 
-// The broker's identity, reported by switchboard.Broker/GetStatus; its uid
-// is also who may monitor the bus.
-core::RouterConfig WithIdentity(core::RouterConfig config) {
+// The broker's identity and start, reported by switchboard.Broker/GetStatus;
+// its uid is also who may monitor the bus.
+// The router's times are the loop's (monotonic) clock.
+core::RouterConfig WithIdentity(core::RouterConfig config,
+                                const io::EventLoop& loop) {
   config.broker_pid = static_cast<uint32_t>(::getpid());
   config.broker_uid = static_cast<uint32_t>(::getuid());
+  config.started = loop.Now();
+  config.to_wall_clock = absl::Now() - loop.Now();
   return config;
 }
 
@@ -89,7 +93,7 @@ std::string ExecutableOf(uint32_t pid) {
 Server::Server(io::EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
-      router_(WithIdentity(config.router), *this,
+      router_(WithIdentity(config.router, loop), *this,
               [require_write_seal =
                    config.require_write_seal](const std::vector<Fd>& fds) {
                 return CheckBufferSeals(fds, require_write_seal);

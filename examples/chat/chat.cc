@@ -216,9 +216,8 @@ absl::StatusOr<Leaving> PublishInput(Client& client, const Options& options,
 // subscriptions took it.
 absl::StatusOr<PublishResult> Announce(Client& client, const Options& options,
                                        const ChatMessage& message) {
-  return client.PublishConfirmed(RoomTopic(options.room),
-                                 Payload(message.SerializeAsString()),
-                                 message.GetTypeName(), kAnnounceTimeout);
+  return client.PublishConfirmed(RoomTopic(options.room), message,
+                                 kAnnounceTimeout);
 }
 
 int Run(const Options& options) {

@@ -219,7 +219,10 @@ class Client {
   absl::Status Publish(absl::string_view topic, Payload message,
                        absl::string_view message_type = "",
                        absl::Duration timeout = kDefaultCallTimeout);
-  // Serializes `message` and publishes it with its type name.
+  // Serializes `message` and publishes it with its type name. The first
+  // publish of each type also sends the broker the files defining it
+  // (switchboard.Broker/RegisterTypes), so that tools such as
+  // `switchboard subscribe` can decode it.
   absl::Status Publish(absl::string_view topic,
                        const google::protobuf::Message& message,
                        absl::Duration timeout = kDefaultCallTimeout);
@@ -228,6 +231,11 @@ class Client {
   absl::StatusOr<PublishResult> PublishConfirmed(
       absl::string_view topic, Payload message,
       absl::string_view message_type = "",
+      absl::Duration timeout = kDefaultCallTimeout);
+  // Serializes `message` and publishes it with its type name (registered as
+  // by the typed Publish()), waiting as above.
+  absl::StatusOr<PublishResult> PublishConfirmed(
+      absl::string_view topic, const google::protobuf::Message& message,
       absl::Duration timeout = kDefaultCallTimeout);
 
   // Subscribes to the topics `pattern` matches; `on_message` runs on the
