@@ -16,7 +16,7 @@ namespace {
 
 // Writes `contents` to a new temporary file and returns its path.
 absl::StatusOr<std::string> WriteTempFile(absl::string_view contents) {
-  char path[] = "/tmp/sbt-cli-input-XXXXXX";
+  char path[] = "/tmp/sbt-cli-XXXXXX";
   Fd fd(::mkostemp(path, O_CLOEXEC));
   if (!fd) return absl::ErrnoToStatus(errno, "mkstemp");
   absl::string_view left = contents;
