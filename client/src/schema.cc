@@ -1,27 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "client/src/schema.h"
 
-#include "absl/container/flat_hash_set.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::client {
-namespace {
 
 using google::protobuf::Descriptor;
-using google::protobuf::FileDescriptor;
 using google::protobuf::FileDescriptorSet;
-
-// Depth first, imports before the file that imports them.
-void AddFile(const FileDescriptor* file,
-             absl::flat_hash_set<const FileDescriptor*>& added,
-             FileDescriptorSet& out) {
-  if (!added.insert(file).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    AddFile(file->dependency(i), added, out);
-  }
-  file->CopyTo(out.add_file());
-}
-
-}  // namespace
 
 std::string TypeName(const Descriptor* type) {
   return type == nullptr ? std::string() : std::string(type->full_name());
@@ -29,9 +14,8 @@ std::string TypeName(const Descriptor* type) {
 
 FileDescriptorSet FilesDefining(const std::vector<const Descriptor*>& types) {
   FileDescriptorSet out;
-  absl::flat_hash_set<const FileDescriptor*> added;
   for (const Descriptor* type : types) {
-    if (type != nullptr) AddFile(type->file(), added, out);
+    if (type != nullptr) wire::AppendWithImports(type->file(), out);
   }
   return out;
 }

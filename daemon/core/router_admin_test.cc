@@ -6,7 +6,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "base/status_macros.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/schema.pb.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -24,21 +24,9 @@ wire::Frame StatusCall(uint64_t id, absl::string_view method = "GetStatus") {
   return Call(id, kBrokerService, request.SerializeAsString(), 0, method);
 }
 
-// Imports first, then the file, from the generated descriptors.
-void AppendFile(const google::protobuf::FileDescriptor* file,
-                absl::flat_hash_set<std::string>& added,
-                google::protobuf::FileDescriptorSet& out) {
-  if (!added.insert(file->name()).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    AppendFile(file->dependency(i), added, out);
-  }
-  file->CopyTo(out.add_file());
-}
-
 google::protobuf::FileDescriptorSet BrokerFiles() {
   google::protobuf::FileDescriptorSet files;
-  absl::flat_hash_set<std::string> added;
-  AppendFile(v1::MonitorEvent::descriptor()->file(), added, files);
+  wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(), files);
   return files;
 }
 

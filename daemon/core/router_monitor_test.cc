@@ -7,7 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/schema.pb.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -25,16 +25,6 @@ constexpr uint32_t kBrokerUid = 4000;
 const Peer kWatcher{SessionId(4), kBrokerUid, 444};
 const Peer kRoot{SessionId(5), 0, 555};
 constexpr uint64_t kMonitorId = 40;
-
-void AppendFile(const google::protobuf::FileDescriptor* file,
-                absl::flat_hash_set<std::string>& added,
-                google::protobuf::FileDescriptorSet& out) {
-  if (!added.insert(file->name()).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    AppendFile(file->dependency(i), added, out);
-  }
-  file->CopyTo(out.add_file());
-}
 
 // GetFrame takes a MonitorRequest and answers a MonitorEvent; PlayClip
 // streams raw bytes.
@@ -47,9 +37,8 @@ std::string VideoSchema() {
   v1::MethodSchema* play = schema.add_methods();
   play->set_name("PlayClip");
   play->set_streaming(true);
-  absl::flat_hash_set<std::string> added;
-  AppendFile(v1::MonitorEvent::descriptor()->file(), added,
-             *schema.mutable_files());
+  wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(),
+                          *schema.mutable_files());
   return schema.SerializeAsString();
 }
 

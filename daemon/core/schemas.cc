@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/log.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -53,17 +54,6 @@ bool IsTypeName(absl::string_view type) {
     if (!IsIdentifier(token)) return false;
   }
   return true;
-}
-
-// Depth first, imports before the file that imports them.
-void AddFile(const FileDescriptor* file,
-             absl::flat_hash_set<const FileDescriptor*>& added,
-             FileDescriptorSet& out) {
-  if (!added.insert(file).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    AddFile(file->dependency(i), added, out);
-  }
-  file->CopyTo(out.add_file());
 }
 
 const FileDescriptor* FileOfType(const DescriptorPool& pool,
@@ -261,13 +251,12 @@ FileDescriptorSet SchemaRegistry::FilesOf(SessionId session,
   if (it == sessions_.end()) return out;
   auto service = it->second->services.find(name);
   if (service == it->second->services.end()) return out;
-  absl::flat_hash_set<const FileDescriptor*> added;
   for (const v1::MethodSchema& method : service->second.methods()) {
     for (const std::string* type :
          {&method.request_type(), &method.response_type()}) {
       if (type->empty()) continue;
       if (const FileDescriptor* file = FileOfType(*it->second->pool, *type)) {
-        AddFile(file, added, out);
+        wire::AppendWithImports(file, out);
       }
     }
   }
@@ -288,8 +277,7 @@ std::optional<FileDescriptorSet> SchemaRegistry::FilesDefining(
     const FileDescriptor* file = FileOfType(*sessions_.at(session)->pool, type);
     if (file == nullptr) continue;
     FileDescriptorSet out;
-    absl::flat_hash_set<const FileDescriptor*> added;
-    AddFile(file, added, out);
+    wire::AppendWithImports(file, out);
     return out;
   }
   return std::nullopt;

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -15,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/schema.pb.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -28,22 +28,10 @@ const SessionId kOne(1);
 const SessionId kTwo(2);
 const SessionId kThree(3);
 
-// Imports first, then the file, copied from the generated descriptors.
-void AppendFile(const FileDescriptor* file,
-                absl::flat_hash_set<std::string>& added,
-                FileDescriptorSet& out) {
-  if (!added.insert(file->name()).second) return;
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    AppendFile(file->dependency(i), added, out);
-  }
-  file->CopyTo(out.add_file());
-}
-
 // broker.proto with schema.proto and descriptor.proto before it.
 FileDescriptorSet BrokerFiles() {
   FileDescriptorSet files;
-  absl::flat_hash_set<std::string> added;
-  AppendFile(v1::MonitorEvent::descriptor()->file(), added, files);
+  wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(), files);
   return files;
 }
 
