@@ -105,7 +105,10 @@ void ExpectAllKinds(const std::string& json, const AllKinds& expected) {
 
 class CliCallTest : public CliTestBase {
  protected:
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartEcho()); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(CliTestBase::SetUp());
+    ASSERT_NO_FATAL_FAILURE(StartEcho());
+  }
 };
 
 TEST_F(CliCallTest, EveryKindOfFieldRoundTripsThroughJson) {

@@ -52,6 +52,7 @@ constexpr char kVideoFile[] = "video.proto";
 class CliIntrospectionTest : public CliTestBase {
  protected:
   void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(CliTestBase::SetUp());
     ASSERT_NO_FATAL_FAILURE(StartEcho());
     ASSERT_NO_FATAL_FAILURE(StartVideoServer());
   }

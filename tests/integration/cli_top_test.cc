@@ -86,7 +86,10 @@ class TmuxServer {
 
 class CliTopTest : public CliTestBase {
  protected:
-  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartEcho()); }
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(CliTestBase::SetUp());
+    ASSERT_NO_FATAL_FAILURE(StartEcho());
+  }
 };
 
 TEST_F(CliTopTest, TopDrawsTheConnectionsAndQuitsOnQ) {

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "tests/testing/cli_test_base.h"
 
-#include <iostream>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -41,10 +40,9 @@ CliTestBase::CliTestBase() {
   if (broker_.started()) client_ = ConnectOrDie(broker_, "cli-test");
 }
 
-CliTestBase::~CliTestBase() {
-  if (HasFailure()) {
-    std::cerr << "broker stderr:\n" << broker_.ReadStderr();
-  }
+void CliTestBase::SetUp() {
+  ASSERT_TRUE(broker_.started());
+  ASSERT_NE(client_, nullptr);
 }
 
 CliResult CliTestBase::Run(const std::vector<std::string>& args,

@@ -31,7 +31,9 @@ inline constexpr absl::Duration kWaitTimeout = absl::Seconds(10);
 class CliTestBase : public ::testing::Test {
  protected:
   CliTestBase();
-  ~CliTestBase() override;
+  // Fails the test if the broker did not start. Fixtures that override it
+  // call it first.
+  void SetUp() override;
 
   // Runs `switchboard ARGS...` against the test broker. If the tool cannot
   // be run, or runs past `timeout`, the test fails and exit_code is -1.
