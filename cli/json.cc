@@ -2,9 +2,12 @@
 #include "cli/json.h"
 
 #include <cmath>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace switchboard::cli {
@@ -26,6 +29,38 @@ std::string DoubleIndent(absl::string_view json) {
     out += c;
   }
   return out;
+}
+
+// Protobuf's syntax errors are three lines: the error, a window of the
+// input, and a caret under the place. Errors are one line here, so the
+// caret becomes a byte offset into the whole input, with the window.
+std::string OneLineParseError(const std::string& message,
+                              absl::string_view input) {
+  const size_t first_break = message.find('\n');
+  const size_t last_break = message.rfind('\n');
+  if (first_break == std::string::npos || first_break == last_break) {
+    return message.substr(0, first_break);
+  }
+  std::string out(absl::StripSuffix(
+      absl::string_view(message).substr(0, first_break), "."));
+  // The window may itself hold newlines; the caret counts bytes into it.
+  const absl::string_view window = absl::string_view(message).substr(
+      first_break + 1, last_break - first_break - 1);
+  const size_t caret = message.find('^', last_break) - last_break - 1;
+  if (window.empty()) {  // the parser ran out of input
+    return absl::StrCat(out, " at the end of the input (byte ", input.size(),
+                        ")");
+  }
+  // The window reaches to just after the error, so its last occurrence is
+  // the one the parser stopped in.
+  const size_t at = input.rfind(window);
+  if (at == absl::string_view::npos || caret > window.size()) return out;
+  return absl::StrCat(
+      out, " at byte ", at + caret, " (",
+      absl::StrReplaceAll(
+          absl::StrCat(window.substr(0, caret), "<here>", window.substr(caret)),
+          {{"\n", "\\n"}}),
+      ")");
 }
 
 }  // namespace
@@ -55,8 +90,9 @@ absl::Status MessageFromJson(absl::string_view json,
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &out, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "JSON for ", out.GetTypeName(), ": ", status.message().ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON for ", out.GetTypeName(), ": ",
+                     OneLineParseError(status.message().ToString(), json)));
   }
   return absl::OkStatus();
 }

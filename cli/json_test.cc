@@ -92,6 +92,26 @@ TEST_F(DynamicJsonTest, UnknownFieldIsInvalidArgumentNamingTheType) {
       << status.message();
 }
 
+TEST_F(DynamicJsonTest, SyntaxErrorsAreOneLineWithTheByteOffset) {
+  std::unique_ptr<google::protobuf::Message> clip = NewClip();
+  absl::Status status = MessageFromJson(R"({"name": "a" "data": ""})", *clip);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message().find('\n'), absl::string_view::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("at byte 13"), absl::string_view::npos)
+      << status.message();
+  EXPECT_NE(status.message().find(R"("a" <here>"data")"),
+            absl::string_view::npos)
+      << status.message();
+
+  status = MessageFromJson(R"({"name":)", *clip);
+  EXPECT_EQ(status.message().find('\n'), absl::string_view::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("at the end of the input (byte 8)"),
+            absl::string_view::npos)
+      << status.message();
+}
+
 TEST_F(DynamicJsonTest, MalformedJsonAndWrongTypesAreInvalidArgument) {
   std::unique_ptr<google::protobuf::Message> clip = NewClip();
   EXPECT_EQ(MessageFromJson("{\"name\":", *clip).code(),
