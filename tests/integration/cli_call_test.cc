@@ -103,6 +103,11 @@ void ExpectAllKinds(const std::string& json, const AllKinds& expected) {
       << expected.ShortDebugString();
 }
 
+// Whether `text` is exactly one line: an error the tool reports.
+bool IsOneLine(const std::string& text) {
+  return !text.empty() && text.find('\n') == text.size() - 1;
+}
+
 class CliCallTest : public CliTestBase {
  protected:
   void SetUp() override {
@@ -172,6 +177,7 @@ TEST_F(CliCallTest, JsonThatDoesNotParseIsInvalidInput) {
   EXPECT_EQ(result.exit_code, 3) << result;
   EXPECT_THAT(result.stderr_text, StartsWith(ErrorPrefix("INVALID_ARGUMENT")))
       << result;
+  EXPECT_TRUE(IsOneLine(result.stderr_text)) << result;
   EXPECT_THAT(result.stdout_text, IsEmpty());
 
   const CliResult from_stdin =
@@ -179,6 +185,7 @@ TEST_F(CliCallTest, JsonThatDoesNotParseIsInvalidInput) {
   EXPECT_EQ(from_stdin.exit_code, 3) << from_stdin;
   EXPECT_THAT(from_stdin.stderr_text,
               StartsWith(ErrorPrefix("INVALID_ARGUMENT")));
+  EXPECT_TRUE(IsOneLine(from_stdin.stderr_text)) << from_stdin;
 }
 
 TEST_F(CliCallTest, JsonThatDoesNotFitTheRequestTypeSaysWhere) {
@@ -194,6 +201,7 @@ TEST_F(CliCallTest, JsonThatDoesNotFitTheRequestTypeSaysWhere) {
     EXPECT_THAT(result.stderr_text, StartsWith(ErrorPrefix("INVALID_ARGUMENT")))
         << json;
     EXPECT_THAT(result.stderr_text, HasSubstr(where)) << json;
+    EXPECT_TRUE(IsOneLine(result.stderr_text)) << result;
   }
 }
 
@@ -236,6 +244,7 @@ TEST_F(CliCallTest, TheExitCodeFollowsTheCalleesStatus) {
     EXPECT_EQ(result.exit_code, c.exit_code) << c.name << ": " << result;
     EXPECT_THAT(result.stderr_text, StartsWith(ErrorPrefix(c.name))) << result;
     EXPECT_THAT(result.stderr_text, HasSubstr(message)) << result;
+    EXPECT_TRUE(IsOneLine(result.stderr_text)) << result;
     EXPECT_THAT(result.stdout_text, IsEmpty()) << result;
   }
 }
