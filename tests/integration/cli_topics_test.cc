@@ -210,6 +210,26 @@ TEST_F(CliTopicsTest, PublishBuildsATypedMessageFromJson) {
   }
 }
 
+TEST_F(CliTopicsTest, PublishSpeaksInTheChatRoom) {
+  // The chat registered ChatMessage when it joined: the tool knows the type
+  // from that connection, which serves no name.
+  absl::StatusOr<examples::chat::ChatProcess> alice =
+      examples::chat::ChatProcess::Join(broker_, "lobby", "alice",
+                                        kWaitTimeout);
+  ASSERT_THAT(alice, IsOk());
+  const CliResult said =
+      Run({"publish", "chat.room.lobby", R"({"nick": "ci", "text": "green"})",
+           "--type=switchboard.examples.chat.ChatMessage", "--json"});
+  ASSERT_EQ(said.exit_code, 0) << said;
+  absl::StatusOr<Struct> counts = ParseJsonObject(said.stdout_text);
+  ASSERT_THAT(counts, IsOk());
+  EXPECT_EQ(IntegerField(*counts, "delivered"), 1u) << said;
+  absl::StatusOr<std::string> line =
+      alice->ReadLineContaining("green", kWaitTimeout);
+  ASSERT_THAT(line, IsOk());
+  EXPECT_THAT(*line, HasSubstr("ci (:"));
+}
+
 TEST_F(CliTopicsTest, PublishWithoutSubscribersDeliversToNone) {
   ASSERT_NO_FATAL_FAILURE(StartEcho());
   const CliResult json = Run({"publish", "test.topic.quiet",
