@@ -33,12 +33,12 @@ const Descriptor* Outermost(const Descriptor* type) {
 // first reached) of `roots` and of every type their fields use.
 std::string Definitions(const std::vector<const Descriptor*>& roots) {
   absl::flat_hash_set<const void*> seen;
-  std::deque<const Descriptor*> todo;
+  std::deque<const Descriptor*> to_visit;
   std::string out;
   auto visit_message = [&](const Descriptor* type) {
     type = Outermost(type);
     if (!seen.insert(type).second) return;
-    todo.push_back(type);
+    to_visit.push_back(type);
     absl::StrAppend(&out, "\n// ", type->full_name(), " (",
                     type->file()->name(), ")\n", type->DebugString());
   };
@@ -52,9 +52,9 @@ std::string Definitions(const std::vector<const Descriptor*>& roots) {
                     type->file()->name(), ")\n", type->DebugString());
   };
   for (const Descriptor* root : roots) visit_message(root);
-  while (!todo.empty()) {
-    const Descriptor* type = todo.front();
-    todo.pop_front();
+  while (!to_visit.empty()) {
+    const Descriptor* type = to_visit.front();
+    to_visit.pop_front();
     std::deque<const Descriptor*> nested = {type};
     while (!nested.empty()) {  // the fields of nested types count too
       const Descriptor* t = nested.front();
