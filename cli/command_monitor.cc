@@ -106,7 +106,7 @@ std::string HumanLine(const v1::MonitorEvent& event,
     absl::StrAppend(
         &line, "  ",
         absl::StatusCodeToString(static_cast<absl::StatusCode>(event.code())),
-        ": ", event.message());
+        ": ", event.status_message());
   }
   if (decoded.has_value()) {
     absl::StrAppend(&line, "  ", *decoded);
@@ -126,11 +126,8 @@ absl::Status PrintEvent(const v1::MonitorEvent& event, Schemas& schemas,
   const std::optional<std::string> decoded = DecodePayload(event, schemas);
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(event));
-    // The event's own `message` is a reply's status text, empty when there
-    // is a payload to decode; the decoded payload takes its place.
-    if (decoded.has_value()) {
-      json = ReplaceStringMember(json, "message", *decoded);
-    }
+    // The decoded payload joins the event as "message".
+    if (decoded.has_value()) json = AddMember(json, "message", *decoded);
     PrintLine(json);
     return absl::OkStatus();
   }

@@ -106,18 +106,13 @@ absl::Status MessageFromBytes(absl::string_view bytes,
   return absl::OkStatus();
 }
 
-std::string ReplaceStringMember(absl::string_view object, absl::string_view key,
-                                absl::string_view raw_value) {
-  const std::string member = absl::StrCat(JsonString(key), ":\"");
-  const size_t start = object.find(member);
-  if (start == absl::string_view::npos) return std::string(object);
-  size_t end = start + member.size();  // just past the opening quote
-  while (end < object.size() && object[end] != '"') {
-    end += object[end] == '\\' ? 2 : 1;
-  }
-  if (end >= object.size()) return std::string(object);  // not a string
-  return absl::StrCat(object.substr(0, start), JsonString(key), ":", raw_value,
-                      object.substr(end + 1));
+std::string AddMember(absl::string_view object, absl::string_view key,
+                      absl::string_view raw_value) {
+  absl::string_view body = absl::StripTrailingAsciiWhitespace(object);
+  body.remove_suffix(1);  // the closing brace
+  const bool empty = absl::StripTrailingAsciiWhitespace(body) == "{";
+  return absl::StrCat(body, empty ? "" : ",", JsonString(key), ":", raw_value,
+                      "}");
 }
 
 std::string JsonTime(absl::Time time) {

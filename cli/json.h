@@ -40,12 +40,10 @@ std::string JsonTime(absl::Time time);
 // `text` as a JSON string literal, quotes included.
 std::string JsonString(absl::string_view text);
 
-// `object` (one JSON object on one line) with the value of its first member
-// named `key`, which must be a string, replaced by `raw_value`. Returns
-// `object` unchanged if it has no such member. For objects whose members
-// before `key` hold no nested objects (protobuf's JSON of a flat message).
-std::string ReplaceStringMember(absl::string_view object, absl::string_view key,
-                                absl::string_view raw_value);
+// `object` (one JSON object) with the member `key`: `raw_value` (JSON
+// text) added last.
+std::string AddMember(absl::string_view object, absl::string_view key,
+                      absl::string_view raw_value);
 
 // Builds one JSON object, members in the order added.
 class JsonObject {

@@ -130,18 +130,12 @@ TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString("a\"b\\c\nd\x01"), R"("a\"b\\c\nd\u0001")");
 }
 
-TEST(ReplaceStringMemberTest, ReplacesTheFirstStringValueOfTheKey) {
-  EXPECT_EQ(ReplaceStringMember(R"({"code":0,"message":"a \"q\" b","n":1})",
-                                "message", R"({"x":1})"),
-            R"({"code":0,"message":{"x":1},"n":1})");
-  EXPECT_EQ(ReplaceStringMember(R"({"message":""})", "message", "[]"),
-            R"({"message":[]})");
-  // Quotes inside other values are escaped, so they never match.
+TEST(AddMemberTest, AddsTheMemberLast) {
   EXPECT_EQ(
-      ReplaceStringMember(R"({"a":"\"message\":\"x\"","b":2})", "message", "1"),
-      R"({"a":"\"message\":\"x\"","b":2})");
-  EXPECT_EQ(ReplaceStringMember(R"({"message":3})", "message", "1"),
-            R"({"message":3})");
+      AddMember(R"({"code":0,"status_message":""})", "message", R"({"x":1})"),
+      R"({"code":0,"status_message":"","message":{"x":1}})");
+  EXPECT_EQ(AddMember("{}", "message", "[]"), R"({"message":[]})");
+  EXPECT_EQ(AddMember("{\"a\":1}\n", "b", "2"), R"({"a":1,"b":2})");
 }
 
 TEST(JsonObjectTest, BuildsMembersInOrder) {

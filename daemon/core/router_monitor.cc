@@ -122,7 +122,7 @@ void Router::MonitorReply(SessionId from, RequestId id,
     absl::StatusOr<v1::Header> header = frame.ParseHeader();
     if (header.ok() && header->has_reply()) {
       event.set_code(header->reply().code());
-      event.set_message(header->reply().message());
+      event.set_status_message(header->reply().message());
       event.set_type(header->reply().response_type());
     }
   }
@@ -158,7 +158,7 @@ void Router::MonitorAnswer(SessionId caller, RequestId id,
   event.set_service(std::string(service));
   event.set_method(std::string(method));
   event.set_code(static_cast<int32_t>(status.code()));
-  event.set_message(std::string(status.message()));
+  event.set_status_message(std::string(status.message()));
   EmitMonitorEvent(Subject(service, method), event, "");
   if (id.valid()) monitors_.ForgetCall(id);
 }

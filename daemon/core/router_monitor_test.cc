@@ -272,7 +272,7 @@ TEST_F(RouterMonitorTest, ACallWithoutOwnerShowsTheBrokersAnswer) {
   EXPECT_EQ(events[1].service(), "nobody.home");
   EXPECT_EQ(events[1].method(), "GetFrame");
   EXPECT_EQ(events[1].code(), static_cast<int>(absl::StatusCode::kNotFound));
-  EXPECT_FALSE(events[1].message().empty());
+  EXPECT_FALSE(events[1].status_message().empty());
   ASSERT_EQ(others_.size(), 1u);
   EXPECT_EQ(ReplyStatus(others_[0].frame).code(), absl::StatusCode::kNotFound);
 }

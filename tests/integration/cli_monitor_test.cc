@@ -222,7 +222,7 @@ TEST_F(CliMonitorTest, AnErrorReplyKeepsItsStatusText) {
   EXPECT_EQ(reply.event.kind(), v1::MonitorEvent::KIND_REPLY);
   EXPECT_EQ(reply.event.call_id(), call.event.call_id());
   EXPECT_EQ(reply.event.code(), 9);
-  EXPECT_EQ(reply.event.message(), "not today");
+  EXPECT_EQ(reply.event.status_message(), "not today");
   EXPECT_FALSE(reply.decoded.has_value());
   EXPECT_THAT(monitor->Wait(kWaitTimeout), IsOkAndHolds(0))
       << BackgroundStderr("monitor");
