@@ -754,14 +754,25 @@ void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
 
 void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
   if (open_batch_ == nullptr || deferred_.size() != open_batch_slot_ + 1) {
-    auto batch = std::make_unique<MessageBatch>();
-    batch->entries.reserve(kMaxFramesPerRead);
+    std::unique_ptr<MessageBatch> batch = std::move(spare_batch_);
+    if (batch == nullptr) {
+      batch = std::make_unique<MessageBatch>();
+      batch->entries.reserve(kMaxFramesPerRead);
+    }
     open_batch_ = batch.get();
     open_batch_slot_ = deferred_.size();
-    deferred_.push_back(
-        [this, batch = std::move(batch)] { HandleMessages(*batch); });
+    deferred_.push_back([this, batch = std::move(batch)]() mutable {
+      HandleMessages(*batch);
+      RecycleBatch(std::move(batch));
+    });
   }
   open_batch_->entries.push_back({std::move(frame), received});
+}
+
+void Client::Impl::RecycleBatch(std::unique_ptr<MessageBatch> batch) {
+  batch->entries.clear();  // the frames go; the entries' memory stays
+  absl::MutexLock lock(&mu_);
+  if (spare_batch_ == nullptr) spare_batch_ = std::move(batch);
 }
 
 void Client::Impl::CollectExpiredLocked(

@@ -252,6 +252,8 @@ class Client::Impl {
   // Dispatch thread: a batch of MESSAGE frames, delivered in order, each
   // run of frames for one subscription under one lookup.
   void HandleMessages(MessageBatch& batch);
+  // Dispatch thread: empties a handled batch and keeps it for the next.
+  void RecycleBatch(std::unique_ptr<MessageBatch> batch);
   // Dispatch thread: fills message_ from a MESSAGE frame; false (logged) if
   // the frame cannot be read.
   bool ReadMessage(MessageBatch::Entry& entry);
@@ -321,6 +323,10 @@ class Client::Impl {
   // none.
   MessageBatch* open_batch_ ABSL_GUARDED_BY(mu_) = nullptr;
   size_t open_batch_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  // A handled batch, emptied, for the next one: a subscriber that keeps up
+  // takes a batch per read, and allocating its entries afresh each time
+  // cost more than the lock round trip that hands it back.
+  std::unique_ptr<MessageBatch> spare_batch_ ABSL_GUARDED_BY(mu_);
   // A reader on the dispatch thread left bytes in the decoder.
   bool dispatch_should_read_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<const Service>> services_

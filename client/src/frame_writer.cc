@@ -90,6 +90,8 @@ absl::Status FrameWriter::SendCopy(
       queue_.back().head.size() + size > kBatchBytes) {
     Pending block;
     block.batch = true;
+    block.head = std::move(spare_block_);
+    spare_block_ = std::string();
     block.head.reserve(std::max(size, kBatchBytes));
     queue_.push_back(std::move(block));
   }
@@ -213,6 +215,10 @@ absl::Status FrameWriter::WriteLocked() {
         break;
       }
       written -= left;
+      if (front.batch && spare_block_.capacity() == 0) {
+        front.head.clear();  // keeps its capacity
+        spare_block_ = std::move(front.head);
+      }
       queue_.pop_front();
     }
   }

@@ -221,6 +221,32 @@ TEST(FrameWriterTest, CopiedFramesGoOutInFewWrites) {
   EXPECT_EQ(writer.queued_bytes(), 0u);
 }
 
+TEST(FrameWriterTest, AWrittenBlockIsReusedWithoutItsOldBytes) {
+  SocketPair pair = MakePair();
+  FrameWriter writer(pair.writer.get(), 64 << 20, [](bool) {});
+  // Rounds of more than a block each: every round after the first fills
+  // the block buffer the previous round wrote out.
+  for (int round = 0; round < 4; ++round) {
+    std::string expected;
+    for (int i = 0; i < 1000; ++i) {
+      const std::string frame =
+          absl::StrCat("r", round, "f", i, ";", std::string(80, 'a' + round));
+      ASSERT_TRUE(writer.SendCopy({frame}).ok());
+      expected += frame;
+    }
+    std::string got;
+    while (writer.has_queued()) {
+      ASSERT_TRUE(writer.Flush().ok());
+      got += ReadAll(pair.reader.get());
+    }
+    got += ReadAll(pair.reader.get());
+    ASSERT_EQ(got, expected) << "round " << round;
+  }
+  ASSERT_TRUE(writer.SendCopy({"last"}).ok());
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(ReadAll(pair.reader.get()), "last");
+}
+
 TEST(FrameWriterTest, CopiedFramesKeepTheirOrderWithOtherFrames) {
   SocketPair pair = MakePair();
   FrameWriter writer(pair.writer.get(), 1 << 20, [](bool) {});

@@ -34,6 +34,9 @@ TEST(PayloadTest, EmptyAndCopy) {
   source[0] = 'z';
   EXPECT_EQ(copy.ToString(), "abc");
   EXPECT_TRUE(copy == "abc");
+  Payload shared = copy;  // copies of a Payload share its bytes
+  EXPECT_EQ(shared.data(), copy.data());
+  EXPECT_TRUE(Payload::Copy("").empty());
 }
 
 }  // namespace

@@ -46,10 +46,9 @@ class Payload {
     buffers_ = std::move(buffers);
   }
 
-  // Copies `bytes` into a new Payload.
-  static Payload Copy(absl::string_view bytes) {
-    return Payload(std::string(bytes));
-  }
+  // Copies `bytes` into a new Payload: one allocation holds the bytes and
+  // their reference count.
+  static Payload Copy(absl::string_view bytes);
 
   absl::string_view view() const { return view_; }
   const char* data() const { return view_.data(); }
