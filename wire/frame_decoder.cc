@@ -124,4 +124,41 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
   return std::nullopt;
 }
 
+std::optional<PublishRun> FrameDecoder::TakePublishRun() {
+  if (!failure_.ok() || large_) return std::nullopt;
+  const char* const start = staging_.data() + begin_;
+  const size_t available = end_ - begin_;
+  absl::string_view header;  // the first frame's
+  size_t size = 0;
+  size_t count = 0;
+  while (available - size >= kPrefixBytes) {
+    const char* frame = start + size;
+    absl::StatusOr<Prefix> prefix =
+        DecodePrefix(absl::string_view(frame, kPrefixBytes));
+    if (!prefix.ok() || prefix->kind != Kind::kPublish ||
+        prefix->request_id != 0 || prefix->fd_count != 0 ||
+        prefix->flags != 0 ||
+        prefix->frame_bytes() > PublishRun::kMaxFrameBytes ||
+        prefix->header_length > limits_.max_header_bytes ||
+        prefix->payload_length > limits_.max_payload_bytes ||
+        prefix->frame_bytes() > available - size) {
+      break;
+    }
+    const absl::string_view frame_header(frame + kPrefixBytes,
+                                         prefix->header_length);
+    if (count == 0) {
+      header = frame_header;
+    } else if (frame_header != header) {
+      break;
+    }
+    size += prefix->frame_bytes();
+    ++count;
+  }
+  if (count < PublishRun::kMinFrames) return std::nullopt;
+  auto bytes = std::make_unique_for_overwrite<char[]>(size);
+  std::memcpy(bytes.get(), start, size);
+  begin_ += size;
+  return PublishRun(std::move(bytes), size, count);
+}
+
 }  // namespace switchboard::wire

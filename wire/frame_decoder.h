@@ -22,6 +22,7 @@
 #include "absl/types/span.h"
 #include "wire/frame.h"
 #include "wire/limits.h"
+#include "wire/publish_run.h"
 
 namespace switchboard::wire {
 
@@ -45,6 +46,13 @@ class FrameDecoder {
   // malformed prefix; kUnimplemented for another protocol version. After an
   // error the decoder stays failed: close the connection.
   absl::StatusOr<std::optional<Frame>> Next();
+
+  // Takes the frames at the front of the staging buffer that form a
+  // PublishRun (publish_run.h): at least PublishRun::kMinFrames complete
+  // frames, each checked as Next() checks it. Returns std::nullopt, taking
+  // nothing, if the next frames do not form one; Next() then returns them
+  // (and reports any error) one by one.
+  std::optional<PublishRun> TakePublishRun();
 
   // Bytes received but not yet returned as frames.
   size_t buffered_bytes() const;

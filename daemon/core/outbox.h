@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "daemon/core/ids.h"
 #include "wire/frame.h"
+#include "wire/publish_run.h"
 
 namespace switchboard::core {
 
@@ -43,6 +44,14 @@ class Outbox {
   // Dropped if the session is gone or closing.
   virtual void SendMessage(SessionId session, uint64_t subscription,
                            std::shared_ptr<const wire::Frame> message) = 0;
+
+  // Queues every message of `run` (MESSAGE frames, see wire/publish_run.h)
+  // for `session`'s subscription `subscription`, as SendMessage() would one
+  // by one: `run` is shared by every subscription it goes to, each message
+  // is written with request_id = `subscription`, and each counts in
+  // QueuedMessages() and can be dropped by DropOldestMessage() on its own.
+  virtual void SendRun(SessionId session, uint64_t subscription,
+                       std::shared_ptr<const wire::PublishRun> run) = 0;
 
   // Messages of `subscription` queued for `session` whose first byte has
   // not been written yet (a message partly written counts as gone), and

@@ -180,6 +180,10 @@ class Router {
   // Handles one frame from an established session (after WELCOME). `now`
   // starts a CALL's deadline.
   void OnFrame(const Peer& from, wire::Frame frame, absl::Time now);
+  // Handles the PUBLISH frames of `run` (wire/publish_run.h) as OnFrame()
+  // would one after another, checking the topic, matching subscriptions
+  // and queueing for each subscriber once for the lot.
+  void OnPublishRun(const Peer& from, wire::PublishRun run, absl::Time now);
 
   // Ends every call whose deadline is at or before `now`: REPLY
   // DEADLINE_EXCEEDED to the caller, CANCEL to the callee. Monitors too.
@@ -291,6 +295,12 @@ class Router {
   bool Offer(Subscription& subscription,
              const std::shared_ptr<const wire::Frame>& message,
              std::vector<Closing>* closing);
+  // Queues every message of `run` for one subscription: as one entry if
+  // they all fit its queue and its connection's, else one at a time through
+  // Offer(), by the policy.
+  void OfferRun(Subscription& subscription,
+                const std::shared_ptr<const wire::PublishRun>& run,
+                std::vector<Closing>* closing);
   // Why `bytes` (carrying `fds` descriptors) do not fit `subscription` now
   // (a DropReason), or 0 if they fit.
   uint8_t Overflow(const Subscription& subscription, size_t bytes,

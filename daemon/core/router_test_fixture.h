@@ -57,6 +57,17 @@ class FakeOutbox : public Outbox {
     messages.push_back(
         Message{session, subscription, std::move(message), ++seq_});
   }
+  // Each message of the run as SendMessage() would queue it.
+  void SendRun(SessionId session, uint64_t subscription,
+               std::shared_ptr<const wire::PublishRun> run) override {
+    ++runs;
+    const absl::string_view bytes = run->bytes();
+    for (size_t offset = 0; offset < bytes.size();
+         offset += wire::PublishRun::FrameBytesAt(bytes.data() + offset)) {
+      SendMessage(session, subscription,
+                  std::make_shared<const wire::Frame>(run->CopyFrame(offset)));
+    }
+  }
   Queued QueuedMessages(SessionId session,
                         uint64_t subscription) const override {
     Queued result;
@@ -133,6 +144,7 @@ class FakeOutbox : public Outbox {
 
   std::vector<Sent> sent;
   std::vector<Message> messages;
+  int runs = 0;  // SendRun() calls
   std::vector<Closed> closed;
   // WriteNow() calls per session, and whether WriteNow() writes everything.
   absl::flat_hash_map<SessionId, int> writes_now;

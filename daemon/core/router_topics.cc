@@ -117,6 +117,95 @@ void Router::OnPublish(const Peer& from, wire::Frame frame) {
   CloseSubscribers(result.closing);
 }
 
+void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
+                          absl::Time now) {
+  stats_.frames_in += run.count();
+  now_ = now;
+  absl::StatusOr<absl::string_view> topic =
+      wire::ReadPublishTopic(run.header_bytes());
+  if (!topic.ok()) {
+    CloseForProtocolError(from, topic.status());
+    return;
+  }
+  // A run has no request id and no descriptors: only the topic can be
+  // refused, and it is every frame's.
+  if (topic->empty() || *topic != last_allowed_topic_) {
+    absl::Status refused = wire::ValidateTopic(*topic);
+    if (refused.ok() && wire::IsReservedTopic(*topic)) {
+      refused = absl::PermissionDeniedError(absl::StrCat(
+          "topic '", *topic, "' is reserved: topics whose first token is '",
+          wire::kReservedTopicToken, "' belong to the broker"));
+    }
+    if (!refused.ok()) {
+      // The first frame closes the connection, so the others never count.
+      ++stats_.publishes_refused;
+      CloseForProtocolError(from, refused);
+      return;
+    }
+    last_allowed_topic_.assign(topic->data(), topic->size());
+  }
+  if (!monitors_.empty()) {
+    // Monitors describe every message: route them one by one.
+    const absl::string_view bytes = run.bytes();
+    for (size_t offset = 0; offset < bytes.size();
+         offset += wire::PublishRun::FrameBytesAt(bytes.data() + offset)) {
+      OnPublish(from, run.CopyFrame(offset));
+    }
+    return;
+  }
+  stats_.publishes += run.count();
+  std::vector<Subscription*> matches = TakeMatchScratch();
+  // `topic` points into the run's buffer, which stays where it is.
+  subscriptions_.Match(*topic, &matches);
+  std::vector<Closing> closing;
+  if (!matches.empty()) {
+    run.StampMessages(from.id.value(), from.uid, from.pid,
+                      from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0);
+    const auto shared =
+        std::make_shared<const wire::PublishRun>(std::move(run));
+    for (Subscription* subscription : matches) {
+      const SessionId session = subscription->key.session;
+      // A subscriber already doomed by this run gets nothing more.
+      if (std::any_of(closing.begin(), closing.end(),
+                      [&](const Closing& c) { return c.session == session; })) {
+        continue;
+      }
+      OfferRun(*subscription, shared, &closing);
+    }
+  }
+  ReturnMatchScratch(std::move(matches));
+  CloseSubscribers(closing);
+}
+
+void Router::OfferRun(Subscription& subscription,
+                      const std::shared_ptr<const wire::PublishRun>& run,
+                      std::vector<Closing>* closing) {
+  const SessionId session = subscription.key.session;
+  const size_t bytes = run->bytes().size();
+  const size_t count = run->count();
+  const Outbox::Queued queued =
+      outbox_.QueuedMessages(session, subscription.key.id);
+  if (queued.messages + count <= subscription.max_messages &&
+      queued.bytes + bytes <= subscription.max_bytes &&
+      outbox_.QueuedBytes(session) + bytes <= config_.max_queued_bytes) {
+    if (subscription.unreported > 0) ReportDrops(subscription);
+    subscription.delivered += count;
+    stats_.messages_delivered += count;
+    stats_.frames_out += count;
+    outbox_.SendRun(session, subscription.key.id, run);
+    return;
+  }
+  // Not all fit now: each message meets the policy on its own, exactly as
+  // it would have arriving alone.
+  const absl::string_view all = run->bytes();
+  for (size_t offset = 0; offset < all.size();
+       offset += wire::PublishRun::FrameBytesAt(all.data() + offset)) {
+    Offer(subscription,
+          std::make_shared<const wire::Frame>(run->CopyFrame(offset)), closing);
+    if (!closing->empty() && closing->back().session == session) return;
+  }
+}
+
 std::vector<Subscription*> Router::TakeMatchScratch() {
   std::vector<Subscription*> matches = std::move(match_scratch_);
   match_scratch_ = {};

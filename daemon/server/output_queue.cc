@@ -49,6 +49,35 @@ class Gather {
     bytes_ += size;
   }
 
+  // Copies `frame` (`size` bytes, at most kCoalesceBytes) into the staging
+  // buffer, stamps the copy's request id, and adds it less its first `skip`
+  // bytes. False, adding nothing, if the staging buffer or the iovecs are
+  // full.
+  bool AddStamped(const char* frame, size_t size, size_t skip,
+                  uint64_t request_id) {
+    if (staged_ + size > kStageBytes) return false;
+    char* to = stage_ + staged_;
+    const bool joins =
+        count_ > 0 && static_cast<char*>(iov_[count_ - 1].iov_base) +
+                              iov_[count_ - 1].iov_len ==
+                          to;
+    if (!joins && count_ == kMaxIovecs) return false;
+    std::memcpy(to, frame, size);
+    wire::StampRequestId(to, request_id);
+    if (skip > 0) {
+      std::memmove(to, to + skip, size - skip);
+      size -= skip;
+    }
+    staged_ += size;
+    if (joins) {
+      iov_[count_ - 1].iov_len += size;
+    } else {
+      iov_[count_++] = iovec{to, size};
+    }
+    bytes_ += size;
+    return true;
+  }
+
   absl::Span<const iovec> iovecs() const {
     return absl::MakeConstSpan(iov_, static_cast<size_t>(count_));
   }
@@ -85,7 +114,12 @@ void OutputQueue::PushMessage(uint64_t subscription,
   const size_t size = message->bytes().size();
   Subscription& accounting = AddSubscription(subscription);
   if (accounting.messages > 0) {
-    std::get<Message>(At(accounting.last).body).next = position;
+    Entry& last = At(accounting.last);
+    if (auto* queued = std::get_if<Message>(&last.body)) {
+      queued->next = position;
+    } else {
+      std::get<Run>(last.body).next = position;
+    }
   } else {
     accounting.first = position;
   }
@@ -102,12 +136,41 @@ void OutputQueue::PushMessage(uint64_t subscription,
   entries_.push_back(Entry{false, std::move(entry)});
 }
 
+void OutputQueue::PushRun(uint64_t subscription,
+                          std::shared_ptr<const wire::PublishRun> run) {
+  SB_CHECK(run != nullptr && run->count() > 0);
+  const uint64_t position = base_ + entries_.size();
+  const size_t size = run->bytes().size();
+  Subscription& accounting = AddSubscription(subscription);
+  if (accounting.messages > 0) {
+    Entry& last = At(accounting.last);
+    if (auto* message = std::get_if<Message>(&last.body)) {
+      message->next = position;
+    } else {
+      std::get<Run>(last.body).next = position;
+    }
+  } else {
+    accounting.first = position;
+  }
+  accounting.last = position;
+  accounting.messages += run->count();
+  accounting.bytes += size;
+
+  bytes_ += size;
+  const size_t count = run->count();
+  entries_.push_back(
+      Entry{false, Run{std::move(run), subscription, 0, 0, count}});
+}
+
 size_t OutputQueue::EntryBytes(const Entry& entry) {
   if (const auto* frame = std::get_if<wire::Frame>(&entry.body)) {
     return frame->bytes().size();
   }
   if (const auto* message = std::get_if<Message>(&entry.body)) {
     return message->frame->bytes().size();
+  }
+  if (const auto* run = std::get_if<Run>(&entry.body)) {
+    return run->run->bytes().size() - run->begin;
   }
   return 0;
 }
@@ -181,18 +244,49 @@ void OutputQueue::RemoveSubscription(uint64_t subscription) {
 void OutputQueue::CommitEntry(Entry& entry) {
   if (entry.committed) return;
   entry.committed = true;
-  auto* message = std::get_if<Message>(&entry.body);
-  if (message == nullptr) return;
-  Subscription* found = FindSubscription(message->subscription);
-  SB_CHECK(found != nullptr && &At(found->first) == &entry)
-      << "subscription " << message->subscription << " commits out of order";
-  Subscription& accounting = *found;
-  if (--accounting.messages == 0) {
-    RemoveSubscription(message->subscription);
+  uint64_t subscription = 0;
+  uint64_t next = 0;
+  size_t messages = 0;
+  if (const auto* message = std::get_if<Message>(&entry.body)) {
+    subscription = message->subscription;
+    next = message->next;
+    messages = 1;
+  } else if (const auto* run = std::get_if<Run>(&entry.body)) {
+    subscription = run->subscription;
+    next = run->next;
+    messages = run->messages;
+  } else {
     return;
   }
-  accounting.bytes -= message->frame->bytes().size();
-  accounting.first = message->next;
+  Subscription* found = FindSubscription(subscription);
+  SB_CHECK(found != nullptr && &At(found->first) == &entry &&
+           found->messages >= messages)
+      << "subscription " << subscription << " commits out of order";
+  Subscription& accounting = *found;
+  accounting.messages -= messages;
+  if (accounting.messages == 0) {
+    RemoveSubscription(subscription);
+    return;
+  }
+  accounting.bytes -= EntryBytes(entry);
+  accounting.first = next;
+}
+
+size_t OutputQueue::TakeFromRun(Entry& entry, Run& run) {
+  const size_t size =
+      wire::PublishRun::FrameBytesAt(run.run->bytes().data() + run.begin);
+  run.begin += size;
+  --run.messages;
+  Subscription* found = FindSubscription(run.subscription);
+  SB_CHECK(found != nullptr && &At(found->first) == &entry)
+      << "subscription " << run.subscription << " takes out of order";
+  if (--found->messages == 0) {
+    RemoveSubscription(run.subscription);
+    return size;
+  }
+  found->bytes -= size;
+  if (run.messages == 0) found->first = run.next;
+  return size;
 }
 
 void OutputQueue::CommitFront(size_t count) {
@@ -205,6 +299,17 @@ size_t OutputQueue::DropOldest(uint64_t subscription) {
   Entry& entry = At(accounting->first);
   SB_CHECK(!entry.committed)
       << "subscription " << subscription << " lost its oldest message";
+  if (auto* run = std::get_if<Run>(&entry.body)) {
+    const size_t size = TakeFromRun(entry, *run);
+    bytes_ -= size;
+    if (run->messages == 0) {
+      entry.body = std::monostate();
+      ++tombstones_;
+      PopFrontTombstones();
+      CompactIfSparse();
+    }
+    return size;
+  }
   const size_t size = EntryBytes(entry);
   fds_ -= EntryFds(entry).size();
   bytes_ -= size;
@@ -247,15 +352,30 @@ void OutputQueue::Relink() {
   }
   for (size_t i = 0; i < entries_.size(); ++i) {
     Entry& entry = entries_[i];
-    auto* message = std::get_if<Message>(&entry.body);
-    if (message == nullptr || entry.committed) continue;
+    if (entry.committed) continue;
+    uint64_t* next = nullptr;
+    uint64_t subscription = 0;
+    if (auto* message = std::get_if<Message>(&entry.body)) {
+      next = &message->next;
+      subscription = message->subscription;
+    } else if (auto* run = std::get_if<Run>(&entry.body)) {
+      next = &run->next;
+      subscription = run->subscription;
+    } else {
+      continue;
+    }
     const uint64_t position = base_ + i;
-    message->next = 0;
-    Subscription& accounting = subscriptions_.at(message->subscription);
+    *next = 0;
+    Subscription& accounting = subscriptions_.at(subscription);
     if (accounting.first == 0) {
       accounting.first = position;
     } else {
-      std::get<Message>(At(accounting.last).body).next = position;
+      Entry& last = At(accounting.last);
+      if (auto* message = std::get_if<Message>(&last.body)) {
+        message->next = position;
+      } else {
+        std::get<Run>(last.body).next = position;
+      }
     }
     accounting.last = position;
   }
@@ -264,7 +384,7 @@ void OutputQueue::Relink() {
 void OutputQueue::DropMessages() {
   entries_.RemoveIf([this](Entry& entry) {
     if (IsTombstone(entry)) return true;
-    if (entry.committed || !std::holds_alternative<Message>(entry.body)) {
+    if (entry.committed || std::holds_alternative<wire::Frame>(entry.body)) {
       return false;
     }
     bytes_ -= EntryBytes(entry);
@@ -301,8 +421,34 @@ absl::StatusOr<size_t> OutputQueue::Write(int socket) {
     // this batch.
     size_t fd_entries = 0;
     size_t skip = front_offset_;
-    for (size_t i = 0; i < entries_.size() && gather.HasRoom(2); ++i) {
+    bool stage_full = false;
+    for (size_t i = 0; i < entries_.size() && gather.HasRoom(2) && !stage_full;
+         ++i) {
       const Entry& entry = entries_[i];
+      if (const auto* run = std::get_if<Run>(&entry.body)) {
+        // Each message is copied and stamped; a committed run may have been
+        // written in part.
+        const absl::string_view bytes = run->run->bytes();
+        size_t offset = run->begin;
+        size_t size = wire::PublishRun::FrameBytesAt(bytes.data() + offset);
+        while (skip >= size) {
+          skip -= size;
+          offset += size;
+          size = wire::PublishRun::FrameBytesAt(bytes.data() + offset);
+        }
+        while (true) {
+          if (!gather.AddStamped(bytes.data() + offset, size, skip,
+                                 run->subscription)) {
+            stage_full = true;
+            break;
+          }
+          skip = 0;
+          offset += size;
+          if (offset == bytes.size()) break;
+          size = wire::PublishRun::FrameBytesAt(bytes.data() + offset);
+        }
+        continue;
+      }
       const auto* message = std::get_if<Message>(&entry.body);
       const auto* frame = std::get_if<wire::Frame>(&entry.body);
       if (message == nullptr && frame == nullptr) continue;  // tombstone
@@ -356,6 +502,11 @@ void OutputQueue::Consume(size_t bytes) {
       --tombstones_;
       continue;
     }
+    if (!entry.committed && std::holds_alternative<Run>(entry.body) &&
+        bytes < EntryBytes(entry)) {
+      SplitFrontRun(bytes);
+      return;
+    }
     CommitEntry(entry);
     const size_t left = EntryBytes(entry) - front_offset_;
     if (bytes < left) {
@@ -368,6 +519,33 @@ void OutputQueue::Consume(size_t bytes) {
     PopFront();  // closes an owned frame's descriptors
   }
   PopFrontTombstones();
+}
+
+void OutputQueue::SplitFrontRun(size_t written) {
+  Entry& entry = entries_.front();
+  Run& run = std::get<Run>(entry.body);
+  const char* bytes = run.run->bytes().data();
+  // Whole messages written leave the run; front_offset_ is 0 before an
+  // uncommitted entry.
+  size_t size = wire::PublishRun::FrameBytesAt(bytes + run.begin);
+  while (written >= size) {
+    TakeFromRun(entry, run);
+    written -= size;
+    size = wire::PublishRun::FrameBytesAt(bytes + run.begin);
+  }
+  if (written == 0) return;
+  // The message written in part goes in front, as an owned frame with its
+  // request id stamped, committed: it must be finished first.
+  wire::Frame partial = run.run->CopyFrame(run.begin);
+  partial.set_request_id(run.subscription);
+  TakeFromRun(entry, run);
+  if (run.messages == 0) {
+    entry.body = std::monostate();
+    ++tombstones_;
+  }
+  entries_.push_front(Entry{true, std::move(partial)});
+  --base_;  // every other entry keeps its position
+  front_offset_ = written;
 }
 
 }  // namespace switchboard::server

@@ -9,6 +9,16 @@
 //     One published frame thus reaches N subscribers without copying its
 //     header or payload: the entry writes its own prefix, then the shared
 //     frame's bytes after the prefix.
+//   - a run (wire::PublishRun): small messages from one publisher, back to
+//     back in one buffer that every subscription the run goes to shares.
+//     It counts as that many messages of its subscription; the writer
+//     copies each into the staging buffer (below) and stamps the copy's
+//     request id. Dropping a run's oldest message moves its start past it.
+//     A write that ends inside a run takes the messages it wrote out of
+//     the run, and a message it wrote only in part into an owned frame
+//     pushed in front of the run, so a run never has a message partly
+//     written: its messages stay counted and can be dropped until the
+//     writer starts them, exactly like single messages.
 //
 // Writing: Write() gathers the queue into one sendmsg of up to IOV_MAX
 // iovecs. Pieces of at most 256 bytes (a shared message's own prefix, a
@@ -66,6 +76,7 @@
 #include "daemon/server/ring.h"
 #include "wire/frame.h"
 #include "wire/prefix.h"
+#include "wire/publish_run.h"
 
 namespace switchboard::server {
 
@@ -85,6 +96,11 @@ class OutputQueue {
   // `subscription`. `message` must not be null.
   void PushMessage(uint64_t subscription,
                    std::shared_ptr<const wire::Frame> message);
+  // Appends `run`'s messages for `subscription`, each written with
+  // request_id = `subscription`. `run` must not be null; its frames must be
+  // MESSAGEs.
+  void PushRun(uint64_t subscription,
+               std::shared_ptr<const wire::PublishRun> run);
 
   // Writes to `socket` until the queue is empty or the socket is full.
   // Returns the bytes written (0 if the socket was full at once). Errors:
@@ -126,13 +142,20 @@ class OutputQueue {
     uint64_t next = 0;
     std::array<char, wire::kPrefixBytes> prefix;
   };
+  struct Run {
+    std::shared_ptr<const wire::PublishRun> run;
+    uint64_t subscription = 0;
+    uint64_t next = 0;    // as Message::next
+    size_t begin = 0;     // the first message not written or dropped
+    size_t messages = 0;  // from begin to the end
+  };
   struct Entry {
     // A byte of it was written or its descriptors were passed: it can no
     // longer be dropped and passes no descriptors again. Committed entries
     // always form a prefix of the queue (tombstones aside).
     bool committed = false;
     // std::monostate marks a tombstone (and an unused ring slot).
-    std::variant<std::monostate, wire::Frame, Message> body;
+    std::variant<std::monostate, wire::Frame, Message, Run> body;
   };
   struct Subscription {
     size_t messages = 0;
@@ -151,6 +174,13 @@ class OutputQueue {
   // Marks `entry` committed, taking a message out of its subscription's
   // accounting (it is always the subscription's oldest).
   void CommitEntry(Entry& entry);
+  // Takes the first message of `run`, held by `entry`, out of the run and
+  // out of its subscription's accounting (the run is the subscription's
+  // oldest entry); returns its size. The caller buries a run left empty.
+  size_t TakeFromRun(Entry& entry, Run& run);
+  // A write ended `written` bytes into the front entry, an uncommitted run:
+  // see the file comment.
+  void SplitFrontRun(size_t written);
   // Commits the first `count` entries (a batch that passed descriptors
   // after them was written).
   void CommitFront(size_t count);

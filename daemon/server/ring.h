@@ -54,6 +54,15 @@ class Ring {
     ++size_;
   }
 
+  void push_front(T value) {
+    if (size_ == capacity_) {
+      Reallocate(capacity_ == 0 ? kMinCapacity : 2 * capacity_);
+    }
+    head_ = (head_ + capacity_ - 1) & (capacity_ - 1);
+    ++size_;
+    front() = std::move(value);
+  }
+
   void pop_front() {
     SB_CHECK(size_ > 0);
     front() = T();  // releases what the element held now

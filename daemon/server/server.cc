@@ -255,6 +255,12 @@ void Server::OnFrame(Session& session, wire::Frame frame) {
   }
 }
 
+void Server::OnPublishRun(Session& session, wire::PublishRun run) {
+  stats_.frames_in += run.count();
+  // Sessions take runs only once open.
+  router_.OnPublishRun(session.peer(), std::move(run), loop_.Now());
+}
+
 void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   absl::StatusOr<v1::Hello> hello = core::CheckHello(
       frame, session.transport() == io::Transport::kTcp, token_);
@@ -473,6 +479,13 @@ void Server::SendMessage(core::SessionId id, uint64_t subscription,
   Session* session = Find(id);
   if (session == nullptr || session->state() != Session::State::kOpen) return;
   session->EnqueueMessage(subscription, std::move(message));
+}
+
+void Server::SendRun(core::SessionId id, uint64_t subscription,
+                     std::shared_ptr<const wire::PublishRun> run) {
+  Session* session = Find(id);
+  if (session == nullptr || session->state() != Session::State::kOpen) return;
+  session->EnqueueRun(subscription, std::move(run));
 }
 
 core::Outbox::Queued Server::QueuedMessages(core::SessionId id,

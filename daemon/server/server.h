@@ -115,6 +115,7 @@ class Server : private core::Outbox {
 
   // Called by sessions.
   void OnFrame(Session& session, wire::Frame frame);
+  void OnPublishRun(Session& session, wire::PublishRun run);
   void OnDecodeError(Session& session, const absl::Status& status,
                      absl::string_view limit_name, uint64_t limit_value);
   // The client closed or reset the connection.
@@ -122,7 +123,7 @@ class Server : private core::Outbox {
   // The client ended its stream inside a frame, `partial` bytes into it.
   void OnTruncatedInput(Session& session, size_t partial);
   void RequestFlush(Session& session);
-  void CountFrameOut() { ++stats_.frames_out; }
+  void CountFrameOut(size_t frames = 1) { stats_.frames_out += frames; }
   void CountBytesIn(size_t bytes) { stats_.bytes_in += bytes; }
   void CountBytesOut(size_t bytes) { stats_.bytes_out += bytes; }
 
@@ -152,6 +153,8 @@ class Server : private core::Outbox {
   void Send(core::SessionId session, wire::Frame frame) override;
   void SendMessage(core::SessionId session, uint64_t subscription,
                    std::shared_ptr<const wire::Frame> message) override;
+  void SendRun(core::SessionId session, uint64_t subscription,
+               std::shared_ptr<const wire::PublishRun> run) override;
   Queued QueuedMessages(core::SessionId session,
                         uint64_t subscription) const override;
   void WriteNow(core::SessionId session) override;

@@ -165,6 +165,14 @@ void Session::DiscardInput() {
 
 bool Session::DeliverFrames() {
   while (true) {
+    if (state_ == State::kOpen) {
+      if (std::optional<wire::PublishRun> run = decoder_.TakePublishRun()) {
+        traffic_.frames_in += run->count();
+        server_.OnPublishRun(*this, *std::move(run));
+        if (state_ != State::kOpen) return false;
+        continue;
+      }
+    }
     absl::StatusOr<std::optional<wire::Frame>> next = decoder_.Next();
     if (!next.ok()) {
       server_.OnDecodeError(*this, next.status(), decoder_.exceeded_limit(),
@@ -206,6 +214,15 @@ void Session::EnqueueMessage(uint64_t subscription,
   output_.PushMessage(subscription, std::move(message));
   ++traffic_.frames_out;
   server_.CountFrameOut();
+  server_.RequestFlush(*this);
+}
+
+void Session::EnqueueRun(uint64_t subscription,
+                         std::shared_ptr<const wire::PublishRun> run) {
+  const size_t count = run->count();
+  output_.PushRun(subscription, std::move(run));
+  traffic_.frames_out += count;
+  server_.CountFrameOut(count);
   server_.RequestFlush(*this);
 }
 

@@ -102,6 +102,10 @@ class Session {
   // request_id = `subscription`, and asks for a flush.
   void EnqueueMessage(uint64_t subscription,
                       std::shared_ptr<const wire::Frame> message);
+  // Appends the messages of a run shared with other subscriptions, written
+  // with request_id = `subscription`, and asks for a flush.
+  void EnqueueRun(uint64_t subscription,
+                  std::shared_ptr<const wire::PublishRun> run);
   size_t queued_bytes() const { return output_.bytes(); }
   // Frames and bytes this session read and queued or wrote.
   const core::Traffic& traffic() const { return traffic_; }
@@ -142,7 +146,8 @@ class Session {
   void OnEvents(uint32_t events);
   void ReadInput();
   void DiscardInput();
-  // Hands every complete frame, with its descriptors, to the server; false
+  // Hands every complete frame, with its descriptors, to the server (runs
+  // of small PUBLISH frames as one, once the session is open); false
   // once the session stops taking input (closing, or a decode error was
   // reported).
   bool DeliverFrames();

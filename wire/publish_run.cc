@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#include "wire/publish_run.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/base/internal/endian.h"
+#include "base/log.h"
+
+namespace switchboard::wire {
+
+PublishRun::PublishRun(std::unique_ptr<char[]> bytes, size_t size, size_t count)
+    : bytes_(std::move(bytes)), size_(size), count_(count) {}
+
+absl::string_view PublishRun::header_bytes() const {
+  const uint32_t length =
+      absl::little_endian::Load32(bytes_.get() + kOffsetHeaderLength);
+  return {bytes_.get() + kPrefixBytes, length};
+}
+
+size_t PublishRun::FrameBytesAt(const char* frame) {
+  return kPrefixBytes +
+         size_t{absl::little_endian::Load32(frame + kOffsetHeaderLength)} +
+         size_t{absl::little_endian::Load32(frame + kOffsetPayloadLength)};
+}
+
+void PublishRun::StampMessages(uint64_t sender, uint32_t uid, uint32_t pid,
+                               uint16_t flags) {
+  char* const end = bytes_.get() + size_;
+  for (char* frame = bytes_.get(); frame < end; frame += FrameBytesAt(frame)) {
+    StampKind(frame, Kind::kMessage);
+    StampFlags(frame, flags);
+    StampSender(frame, sender, uid, pid);
+  }
+}
+
+Frame PublishRun::CopyFrame(size_t offset) const {
+  SB_CHECK(offset < size_) << "no frame at " << offset;
+  const char* start = bytes_.get() + offset;
+  const size_t size = FrameBytesAt(start);
+  absl::StatusOr<Prefix> prefix =
+      DecodePrefix(absl::string_view(start, kPrefixBytes));
+  SB_CHECK(prefix.ok()) << prefix.status();
+  auto bytes = std::make_unique_for_overwrite<char[]>(size);
+  std::memcpy(bytes.get(), start, size);
+  return Frame(*prefix, std::move(bytes));
+}
+
+}  // namespace switchboard::wire
