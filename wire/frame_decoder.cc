@@ -124,20 +124,21 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
   return std::nullopt;
 }
 
-std::optional<PublishRun> FrameDecoder::TakePublishRun() {
+std::optional<PublishRun> FrameDecoder::TakePublishRun(Kind kind) {
   if (!failure_.ok() || large_) return std::nullopt;
   const char* const start = staging_.data() + begin_;
   const size_t available = end_ - begin_;
-  absl::string_view header;  // the first frame's
+  // The first frame's header, request id and flags.
+  absl::string_view header;
+  uint64_t request_id = 0;
+  uint16_t flags = 0;
   size_t size = 0;
   size_t count = 0;
   while (available - size >= kPrefixBytes) {
     const char* frame = start + size;
     absl::StatusOr<Prefix> prefix =
         DecodePrefix(absl::string_view(frame, kPrefixBytes));
-    if (!prefix.ok() || prefix->kind != Kind::kPublish ||
-        prefix->request_id != 0 || prefix->fd_count != 0 ||
-        prefix->flags != 0 ||
+    if (!prefix.ok() || prefix->kind != kind || prefix->fd_count != 0 ||
         prefix->frame_bytes() > PublishRun::kMaxFrameBytes ||
         prefix->header_length > limits_.max_header_bytes ||
         prefix->payload_length > limits_.max_payload_bytes ||
@@ -147,8 +148,16 @@ std::optional<PublishRun> FrameDecoder::TakePublishRun() {
     const absl::string_view frame_header(frame + kPrefixBytes,
                                          prefix->header_length);
     if (count == 0) {
+      // A PUBLISH that asks for a reply or carries flags goes alone.
+      if (kind == Kind::kPublish &&
+          (prefix->request_id != 0 || prefix->flags != 0)) {
+        break;
+      }
       header = frame_header;
-    } else if (frame_header != header) {
+      request_id = prefix->request_id;
+      flags = prefix->flags;
+    } else if (prefix->request_id != request_id || prefix->flags != flags ||
+               frame_header != header) {
       break;
     }
     size += prefix->frame_bytes();

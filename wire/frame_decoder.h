@@ -48,11 +48,12 @@ class FrameDecoder {
   absl::StatusOr<std::optional<Frame>> Next();
 
   // Takes the frames at the front of the staging buffer that form a
-  // PublishRun (publish_run.h): at least PublishRun::kMinFrames complete
+  // PublishRun (publish_run.h) of `kind` frames (kPublish in the broker,
+  // kMessage in a subscriber): at least PublishRun::kMinFrames complete
   // frames, each checked as Next() checks it. Returns std::nullopt, taking
   // nothing, if the next frames do not form one; Next() then returns them
   // (and reports any error) one by one.
-  std::optional<PublishRun> TakePublishRun();
+  std::optional<PublishRun> TakePublishRun(Kind kind = Kind::kPublish);
 
   // Bytes received but not yet returned as frames.
   size_t buffered_bytes() const;

@@ -18,6 +18,10 @@ absl::string_view PublishRun::header_bytes() const {
   return {bytes_.get() + kPrefixBytes, length};
 }
 
+uint64_t PublishRun::request_id() const {
+  return absl::little_endian::Load64(bytes_.get() + kOffsetRequestId);
+}
+
 size_t PublishRun::FrameBytesAt(const char* frame) {
   return kPrefixBytes +
          size_t{absl::little_endian::Load32(frame + kOffsetHeaderLength)} +

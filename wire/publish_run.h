@@ -13,7 +13,9 @@
 // Every frame of a run is a PUBLISH of at most kMaxFrameBytes, with request
 // id 0 (no reply asked), no descriptors, no flags, and header bytes equal to
 // the first frame's: the same topic and message type. Anything else ends a
-// run and is handled frame by frame.
+// run and is handled frame by frame. A subscriber's library takes runs the
+// same way: MESSAGE frames for one subscription (one request id), with the
+// same flags and header, each sender read from its own prefix.
 #ifndef SWITCHBOARD_WIRE_PUBLISH_RUN_H_
 #define SWITCHBOARD_WIRE_PUBLISH_RUN_H_
 
@@ -48,6 +50,8 @@ class PublishRun {
   size_t count() const { return count_; }
   // The header every frame carries.
   absl::string_view header_bytes() const;
+  // Every frame's request id (0 for PUBLISH; a MESSAGE's subscription).
+  uint64_t request_id() const;
 
   // The size of the frame that starts at `frame`, read from its prefix.
   static size_t FrameBytesAt(const char* frame);

@@ -170,6 +170,42 @@ TEST(PublishRunTest, StampMessagesMakesEveryFrameAMessageFromTheSender) {
   EXPECT_EQ(payloads, (std::vector<std::string>{"1", "two", ""}));
 }
 
+std::string Message(uint64_t subscription, uint64_t sender,
+                    absl::string_view payload, uint16_t flags = 0) {
+  Prefix prefix;
+  prefix.kind = Kind::kMessage;
+  prefix.request_id = subscription;
+  prefix.sender = sender;
+  prefix.flags = flags;
+  return std::string(
+      Frame::Build(prefix, PublishHeader("a.b"), payload).bytes());
+}
+
+TEST(PublishRunTest, MessagesForOneSubscriptionFormARunWhateverTheirSender) {
+  const std::string run_bytes =
+      Message(7, 1, "x") + Message(7, 2, "y") + Message(7, 1, "z");
+  const std::vector<std::string> breakers = {
+      Message(8, 1, "other subscription"),
+      Message(7, 1, "other flags", kFlagSenderAcceptsFds),
+      Publish("a.b", "a publish"),
+  };
+  for (const std::string& breaker : breakers) {
+    FrameDecoder decoder(Limits{});
+    decoder.Append(run_bytes + breaker);
+    // A PUBLISH run is not taken from MESSAGE frames.
+    EXPECT_FALSE(decoder.TakePublishRun().has_value());
+    std::optional<PublishRun> run = decoder.TakePublishRun(Kind::kMessage);
+    ASSERT_TRUE(run.has_value());
+    EXPECT_EQ(run->count(), 3u);
+    EXPECT_EQ(run->request_id(), 7u);
+    EXPECT_EQ(run->bytes(), run_bytes);
+    EXPECT_EQ(run->CopyFrame(0).prefix().sender, 1u);
+    std::vector<Frame> rest = Drain(decoder);
+    ASSERT_EQ(rest.size(), 1u);
+    EXPECT_EQ(rest[0].bytes(), breaker);
+  }
+}
+
 TEST(PublishRunTest, ALargeFrameInProgressTakesNoRun) {
   FrameDecoder decoder(Limits{});
   const std::string large =

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,14 @@ constexpr size_t kMaxQueuedBytes = 256u << 20;
 constexpr absl::Duration kReadWaitSlice = absl::Milliseconds(200);
 // Work done per read by the dispatch thread before it runs handlers.
 constexpr size_t kMaxFramesPerRead = 256;
+// While a publisher bursts, the dispatch thread waits kLinger before a
+// flush that would write less than kLingerBelowBytes, if its last flush
+// wrote at least kLingerAfterBytes: woken at once, it wrote a few KiB per
+// sendmsg(), and the broker and the subscribers then read, wrote and woke
+// at that grain too. A publish after a quiet spell is written at once.
+constexpr size_t kLingerBelowBytes = 32 << 10;
+constexpr size_t kLingerAfterBytes = 4 << 10;
+constexpr auto kLinger = std::chrono::microseconds(20);
 
 wire::Limits ClientLimits(const v1::Welcome& welcome) {
   wire::Limits limits;
@@ -368,7 +377,7 @@ absl::StatusOr<Payload> Client::Impl::Await(
 }
 
 void Client::Impl::ReadUntilDone(const Waiter& waiter, absl::Time deadline) {
-  std::vector<wire::Frame> frames;
+  std::vector<Received> frames;
   while (true) {
     if (absl::Now() >= deadline) return;
     // With frames of ours still queued, wait for writability too and flush
@@ -408,10 +417,15 @@ void Client::Impl::SendCancel(uint64_t request_id) {
 // ---- reading and routing
 // ------------------------------------------------------
 
-absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
+absl::Status Client::Impl::ReadAvailable(std::vector<Received>& frames,
                                          bool block) {
   bool drained = false;  // a short read emptied the socket
   while (frames.size() < kMaxFramesPerRead) {
+    if (std::optional<wire::PublishRun> run =
+            decoder_.TakePublishRun(wire::Kind::kMessage)) {
+      frames.push_back(*std::move(run));
+      continue;
+    }
     absl::StatusOr<std::optional<wire::Frame>> next = decoder_.Next();
     if (!next.ok()) {
       return absl::UnavailableError(
@@ -462,7 +476,7 @@ absl::Status Client::Impl::ReadAvailable(std::vector<wire::Frame>& frames,
   return absl::OkStatus();
 }
 
-bool Client::Impl::Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
+bool Client::Impl::Route(std::vector<Received>& frames, const Waiter* waiter,
                          bool release_reader) {
   absl::Status fatal;
   bool done;
@@ -470,8 +484,13 @@ bool Client::Impl::Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
   {
     absl::Time received = absl::InfinitePast();  // read at the first MESSAGE
     absl::MutexLock lock(&mu_);
-    for (wire::Frame& frame : frames) {
-      fatal = RouteLocked(std::move(frame), received);
+    for (Received& item : frames) {
+      if (auto* run = std::get_if<wire::PublishRun>(&item)) {
+        if (received == absl::InfinitePast()) received = absl::Now();
+        DeferMessageLocked(std::move(*run), received);
+        continue;
+      }
+      fatal = RouteLocked(std::move(std::get<wire::Frame>(item)), received);
       if (!fatal.ok()) break;
     }
     if (release_reader) ReleaseReaderLocked(/*leftover=*/false);
@@ -646,7 +665,7 @@ void Client::Impl::FailAll(const absl::Status& status) {
 // ---------------------------------------------------------
 
 void Client::Impl::DispatchLoop() {
-  std::vector<wire::Frame> frames;
+  std::vector<Received> frames;
   std::vector<Task> running;
   std::vector<std::pair<uint64_t, CallCallback>> expired;
   bool readable = true;  // read on the first pass: a WELCOME may carry more
@@ -707,9 +726,18 @@ void Client::Impl::DispatchLoop() {
     // thread blocks: a Unix socket wakes the reader on the writer's CPU
     // expecting the writer to sleep next, so work after the write delays it.
     // Cleared first: a Publish() after this point asks again.
+    if (writer_.has_queued() && !writer_.waiting_for_socket() &&
+        writer_.queued_bytes() < kLingerBelowBytes &&
+        last_flush_bytes_ >= kLingerAfterBytes) {
+      std::this_thread::sleep_for(kLinger);
+    }
     flush_requested_.store(false);
     if (writer_.has_queued()) {
+      const size_t before = writer_.queued_bytes();
       if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
+      last_flush_bytes_ = before - std::min(before, writer_.queued_bytes());
+    } else {
+      last_flush_bytes_ = 0;
     }
     if (skip_wait) continue;
 
@@ -752,7 +780,7 @@ void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
   open_batch_ = nullptr;
 }
 
-void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
+void Client::Impl::DeferMessageLocked(Received item, absl::Time received) {
   if (open_batch_ == nullptr || deferred_.size() != open_batch_slot_ + 1) {
     std::unique_ptr<MessageBatch> batch = std::move(spare_batch_);
     if (batch == nullptr) {
@@ -766,7 +794,7 @@ void Client::Impl::DeferMessageLocked(wire::Frame frame, absl::Time received) {
       RecycleBatch(std::move(batch));
     });
   }
-  open_batch_->entries.push_back({std::move(frame), received});
+  open_batch_->entries.push_back({std::move(item), received});
 }
 
 void Client::Impl::RecycleBatch(std::unique_ptr<MessageBatch> batch) {

@@ -33,6 +33,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,6 +55,7 @@
 #include "switchboard/client.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
+#include "wire/publish_run.h"
 
 namespace switchboard {
 
@@ -182,15 +184,18 @@ class Client::Impl {
   void Wake();
   bool OnDispatchThread() const;
 
+  // What a read delivers: a frame, or a run of small MESSAGE frames for
+  // one subscription (wire/publish_run.h), taken as one.
+  using Received = std::variant<wire::Frame, wire::PublishRun>;
   // Reads what the socket has and decodes it; with `block`, the first read
   // waits (up to kReadWaitSlice) for data. Errors: kUnavailable when the
   // broker closed or broke the connection.
-  absl::Status ReadAvailable(std::vector<wire::Frame>& frames, bool block);
+  absl::Status ReadAvailable(std::vector<Received>& frames, bool block);
   // Completes synchronous waiters and queues everything else for the
   // dispatch thread, under one lock; optionally gives up the reader role in
   // the same critical section. Returns whether `waiter` (may be null) is done
   // or the connection closed. Caller holds the reader role.
-  bool Route(std::vector<wire::Frame>& frames, const Waiter* waiter,
+  bool Route(std::vector<Received>& frames, const Waiter* waiter,
              bool release_reader);
   // Errors: the status that closes the connection (an ERROR frame, or a kind
   // the broker never sends).
@@ -237,14 +242,14 @@ class Client::Impl {
   // per message.
   struct MessageBatch {
     struct Entry {
-      wire::Frame frame;
+      Received item;  // a MESSAGE frame or a run of them
       absl::Time received;
     };
     std::vector<Entry> entries;
   };
-  // Queues a MESSAGE frame for the dispatch thread, joining the batch that
-  // is the last deferred task if there is one.
-  void DeferMessageLocked(wire::Frame frame, absl::Time received)
+  // Queues a MESSAGE frame or a run for the dispatch thread, joining the
+  // batch that is the last deferred task if there is one.
+  void DeferMessageLocked(Received item, absl::Time received)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the deferred tasks out, for the dispatch thread to run.
   void TakeDeferredLocked(std::vector<Task>& tasks)
@@ -256,7 +261,12 @@ class Client::Impl {
   void RecycleBatch(std::unique_ptr<MessageBatch> batch);
   // Dispatch thread: fills message_ from a MESSAGE frame; false (logged) if
   // the frame cannot be read.
-  bool ReadMessage(MessageBatch::Entry& entry);
+  bool ReadMessage(wire::Frame& frame, absl::Time received);
+  // Dispatch thread: fills message_ from the MESSAGE at `frame` in `run`,
+  // its payload a copy of its own (a kept message must not hold the whole
+  // run's buffer).
+  bool ReadRunMessage(const wire::PublishRun& run, const char* frame,
+                      absl::Time received);
   void HandleDrops(const v1::Event::MessagesDropped& drops);
 
   // Streams (client_streams.cc).
@@ -293,6 +303,9 @@ class Client::Impl {
   // The dispatch thread was asked to flush published messages and has not
   // started that flush yet.
   std::atomic<bool> flush_requested_{false};
+  // What the dispatch thread's last flush of published messages wrote
+  // (see kLinger); touched only by the dispatch thread.
+  size_t last_flush_bytes_ = 0;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.
   client::RunningStreams streams_{kMaxConcurrentStreams};

@@ -12,9 +12,11 @@
 // block writes it itself, so a tight loop of Publish() calls costs about
 // one sendmsg() per 64 KiB. While the broker lags and the socket is full,
 // Publish() only copies: the dispatch thread's writability watch writes the
-// queue as soon as the socket takes more. Larger messages and messages with
-// buffers are queued by reference instead (never copied). Calls still write
-// at once, and take the queued messages along, in order.
+// queue as soon as the socket takes more; and while the publisher bursts,
+// the dispatch thread lingers a few microseconds before a small flush, so
+// batches stay large (kLinger in client_impl.cc). Larger messages and messages
+// with buffers are queued by reference instead (never copied). Calls still
+// write at once, and take the queued messages along, in order.
 #include <poll.h>
 
 #include <algorithm>
@@ -261,19 +263,42 @@ absl::StatusOr<SubscriptionStats> Client::Impl::GetSubscriptionStats(
 
 void Client::Impl::HandleMessages(MessageBatch& batch) {
   std::vector<MessageBatch::Entry>& entries = batch.entries;
+  auto subscription_of = [](const Received& item) {
+    if (const auto* run = std::get_if<wire::PublishRun>(&item)) {
+      return run->request_id();
+    }
+    return std::get<wire::Frame>(item).request_id();
+  };
   size_t i = 0;
   while (i < entries.size()) {
-    // A run of frames for one subscription goes to it in one DeliverEach();
-    // an unknown id is a subscription that ended: its late messages go.
-    const uint64_t id = entries[i].frame.request_id();
+    // Entries for one subscription go to it in one DeliverEach(); an
+    // unknown id is a subscription that ended: its late messages go.
+    const uint64_t id = subscription_of(entries[i].item);
     size_t end = i + 1;
-    while (end < entries.size() && entries[end].frame.request_id() == id) {
+    while (end < entries.size() && subscription_of(entries[end].item) == id) {
       ++end;
     }
     size_t next = i;
+    size_t offset = 0;  // of the next message in entries[next], if a run
     subscriptions_.DeliverEach(id, [&]() -> const Message* {
       while (next < end) {
-        if (ReadMessage(entries[next++])) return &message_;
+        MessageBatch::Entry& entry = entries[next];
+        if (auto* run = std::get_if<wire::PublishRun>(&entry.item)) {
+          const absl::string_view bytes = run->bytes();
+          if (offset == bytes.size()) {
+            ++next;
+            offset = 0;
+            continue;
+          }
+          const char* frame = bytes.data() + offset;
+          offset += wire::PublishRun::FrameBytesAt(frame);
+          if (ReadRunMessage(*run, frame, entry.received)) return &message_;
+          continue;
+        }
+        ++next;
+        if (ReadMessage(std::get<wire::Frame>(entry.item), entry.received)) {
+          return &message_;
+        }
       }
       return nullptr;
     });
@@ -283,8 +308,31 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
   message_.payload = Payload();
 }
 
-bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
-  wire::Frame& frame = entry.frame;
+bool Client::Impl::ReadRunMessage(const wire::PublishRun& run,
+                                  const char* frame, absl::Time received) {
+  absl::string_view topic, message_type;
+  if (!wire::ReadPlainPublish(run.header_bytes(), topic, message_type)) {
+    // Any other header (one listing inline buffers, say): as a frame.
+    wire::Frame copy =
+        run.CopyFrame(static_cast<size_t>(frame - run.bytes().data()));
+    return ReadMessage(copy, received);
+  }
+  absl::StatusOr<wire::Prefix> prefix =
+      wire::DecodePrefix(absl::string_view(frame, wire::kPrefixBytes));
+  if (!prefix.ok()) return false;  // the decoder checked it
+  message_.topic.assign(topic.data(), topic.size());
+  message_.message_type.assign(message_type.data(), message_type.size());
+  message_.sender = prefix->sender;
+  message_.sender_uid = prefix->sender_uid;
+  message_.sender_pid = prefix->sender_pid;
+  message_.received = received;
+  message_.payload = Payload::Copy(
+      absl::string_view(frame + wire::kPrefixBytes + prefix->header_length,
+                        prefix->payload_length));
+  return true;
+}
+
+bool Client::Impl::ReadMessage(wire::Frame& frame, absl::Time received) {
   absl::string_view header_bytes = frame.header_bytes();
   // The usual header (topic and type only) is read in place; any other is
   // parsed, e.g. one that lists inline buffers.
@@ -309,7 +357,7 @@ bool Client::Impl::ReadMessage(MessageBatch::Entry& entry) {
   message_.sender = frame.prefix().sender;
   message_.sender_uid = frame.prefix().sender_uid;
   message_.sender_pid = frame.prefix().sender_pid;
-  message_.received = entry.received;
+  message_.received = received;
   std::vector<Fd> fds = frame.take_fds();
   absl::StatusOr<Payload> payload = client::ReceivedPayload(
       std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),

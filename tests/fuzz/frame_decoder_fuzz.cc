@@ -6,7 +6,10 @@
 // WritableSpan()/Commit() path in uneven chunks. No input may crash, leak or
 // trip a sanitizer, and all three ways must produce the same frames and end
 // in the same state, so a bug in the staging-buffer or large-frame
-// bookkeeping shows up as a mismatch even when it corrupts no memory.
+// bookkeeping shows up as a mismatch even when it corrupts no memory. The
+// two chunked ways also take runs (TakePublishRun, of PUBLISH and of
+// MESSAGE frames) before each Next(), as the broker and the library do:
+// a run must hold exactly the frames Next() would have returned.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -46,10 +49,32 @@ Limits FuzzLimits() {
   return limits;
 }
 
-// Takes every complete frame out of `decoder`. Returns false once the
-// decoder has failed.
-bool Drain(FrameDecoder& decoder, Decoded& out) {
+// Takes every complete frame out of `decoder`, with `take_runs` runs
+// first where they form. Returns false once the decoder has failed.
+bool Drain(FrameDecoder& decoder, Decoded& out, bool take_runs = false) {
   while (true) {
+    if (take_runs) {
+      std::optional<PublishRun> run = decoder.TakePublishRun(Kind::kPublish);
+      if (!run) run = decoder.TakePublishRun(Kind::kMessage);
+      if (run) {
+        Check(run->count() >= PublishRun::kMinFrames, "a run of one frame");
+        const absl::string_view bytes = run->bytes();
+        size_t offset = 0;
+        size_t count = 0;
+        while (offset < bytes.size()) {
+          const size_t size = PublishRun::FrameBytesAt(bytes.data() + offset);
+          Check(size <= PublishRun::kMaxFrameBytes, "a run frame too large");
+          Check(run->CopyFrame(offset).bytes() == bytes.substr(offset, size),
+                "a run frame differs from its copy");
+          out.frames.emplace_back(bytes.substr(offset, size));
+          offset += size;
+          ++count;
+        }
+        Check(offset == bytes.size() && count == run->count(),
+              "a run's frames do not add up");
+        continue;
+      }
+    }
     absl::StatusOr<std::optional<Frame>> next = decoder.Next();
     if (!next.ok()) {
       out.end = next.status().code();
@@ -94,7 +119,7 @@ Decoded DecodeAppendedChunks(absl::string_view input, uint32_t seed) {
     const size_t n = std::min(ChunkSize(seed), input.size());
     decoder.Append(input.substr(0, n));
     input.remove_prefix(n);
-    if (!Drain(decoder, out)) return out;
+    if (!Drain(decoder, out, /*take_runs=*/true)) return out;
   }
   return out;
 }
@@ -107,7 +132,7 @@ Decoded DecodeZeroCopy(absl::string_view input, uint32_t seed) {
     if (span.empty()) {
       // Only when complete frames wait; Drain must take at least one.
       const size_t before = out.frames.size();
-      if (!Drain(decoder, out)) return out;
+      if (!Drain(decoder, out, /*take_runs=*/true)) return out;
       Check(out.frames.size() > before, "empty WritableSpan with no frame");
       continue;
     }
@@ -115,7 +140,7 @@ Decoded DecodeZeroCopy(absl::string_view input, uint32_t seed) {
     std::memcpy(span.data(), input.data(), n);
     decoder.Commit(n);
     input.remove_prefix(n);
-    if (!Drain(decoder, out)) return out;
+    if (!Drain(decoder, out, /*take_runs=*/true)) return out;
   }
   return out;
 }

@@ -37,6 +37,8 @@ int Run(const std::string& dir) {
   v1::Header hello;
   hello.mutable_hello()->set_client_name("slideshow");
   hello.mutable_hello()->set_token(std::string(64, 'a'));
+  v1::Header publish;
+  publish.mutable_publish()->set_topic("video.events.frame_ready");
   v1::Header welcome;
   welcome.mutable_welcome()->set_connection_id(42);
   welcome.mutable_welcome()->set_max_payload_bytes(64 << 20);
@@ -84,6 +86,17 @@ int Run(const std::string& dir) {
       Write(dir, "conversation",
             Encode(Kind::kHello, 0, hello) + call_frame + reply_frame +
                 Encode(Kind::kPing, 4, empty)) &&
+      // Runs (TakePublishRun): small PUBLISH frames of one topic, then
+      // MESSAGE frames of one subscription, each ended by another frame.
+      Write(dir, "publish_run",
+            Encode(Kind::kPublish, 0, publish, "m1") +
+                Encode(Kind::kPublish, 0, publish, "m2") +
+                Encode(Kind::kPublish, 0, publish, "m3") +
+                Encode(Kind::kPublish, 5, publish, "confirmed")) &&
+      Write(dir, "message_run",
+            Encode(Kind::kMessage, 3, publish, "m1") +
+                Encode(Kind::kMessage, 3, publish, "m2") +
+                Encode(Kind::kMessage, 4, publish, "m3")) &&
       // Just over the staging buffer: takes the large-frame path.
       Write(dir, "large_reply",
             Encode(Kind::kReply, 8, empty,
