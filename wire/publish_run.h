@@ -31,10 +31,10 @@ namespace switchboard::wire {
 
 class PublishRun {
  public:
-  // The largest frame a run takes: frames this small are copied whenever
-  // they are written anyway (the broker's writer coalesces them), so
-  // holding them in one buffer costs no sharing.
-  static constexpr size_t kMaxFrameBytes = 256;
+  // The largest frame a run takes. The broker's writer copies each message
+  // of a run into its staging buffer to stamp its request id; frames this
+  // small cost less to copy than an iovec of their own.
+  static constexpr size_t kMaxFrameBytes = 1024;
   // Fewer frames than this are handled one by one.
   static constexpr size_t kMinFrames = 2;
 

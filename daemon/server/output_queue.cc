@@ -49,10 +49,10 @@ class Gather {
     bytes_ += size;
   }
 
-  // Copies `frame` (`size` bytes, at most kCoalesceBytes) into the staging
-  // buffer, stamps the copy's request id, and adds it less its first `skip`
-  // bytes. False, adding nothing, if the staging buffer or the iovecs are
-  // full.
+  // Copies `frame` (`size` bytes, at most PublishRun::kMaxFrameBytes) into the
+  // staging buffer, stamps the copy's request id, and adds it less its first
+  // `skip` bytes. False, adding nothing, if the staging buffer or the iovecs
+  // are full.
   bool AddStamped(const char* frame, size_t size, size_t skip,
                   uint64_t request_id) {
     if (staged_ + size > kStageBytes) return false;

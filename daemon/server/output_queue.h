@@ -25,13 +25,14 @@
 // small frame) are copied into a 64 KiB per-thread staging buffer and go as
 // one iovec, because the kernel copies a few long iovecs much faster than
 // hundreds of tiny ones; larger pieces get an iovec of their own and are
-// never copied. The descriptors of the frames in a batch that have not
-// passed theirs yet go with it as one SCM_RIGHTS message (at most
-// io::kMaxFdsPerMessage; a frame's descriptors are never split, and a batch
-// ends before a frame whose descriptors would not fit). The kernel
-// delivers them with the batch's first byte, so every frame of a batch that
-// wrote anything has passed its descriptors, and never passes them again.
-// A frame keeps its descriptors (they count in fds()) until it is fully
+// never copied, except the messages of a run (at most 1 KiB each), which
+// are always copied so their request ids can be stamped. The descriptors of the
+// frames in a batch that have not passed theirs yet go with it as one
+// SCM_RIGHTS message (at most io::kMaxFdsPerMessage; a frame's descriptors are
+// never split, and a batch ends before a frame whose descriptors would not
+// fit). The kernel delivers them with the batch's first byte, so every frame of
+// a batch that wrote anything has passed its descriptors, and never passes them
+// again. A frame keeps its descriptors (they count in fds()) until it is fully
 // written; a shared message's count for every entry that holds it, since the
 // kernel dups them for each sendmsg.
 //
