@@ -295,6 +295,8 @@ class Router {
   bool Offer(Subscription& subscription,
              const std::shared_ptr<const wire::Frame>& message,
              std::vector<Closing>* closing);
+  // Whether some session holds two or more of `matches`.
+  static bool SessionRepeats(const std::vector<Subscription*>& matches);
   // Queues every message of `run` for one subscription: as one entry if
   // they all fit its queue and its connection's, else one at a time through
   // Offer(), by the policy.

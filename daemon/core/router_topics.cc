@@ -161,20 +161,47 @@ void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
   if (!matches.empty()) {
     run.StampMessages(from.id.value(), from.uid, from.pid,
                       from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0);
-    const auto shared =
-        std::make_shared<const wire::PublishRun>(std::move(run));
-    for (Subscription* subscription : matches) {
-      const SessionId session = subscription->key.session;
-      // A subscriber already doomed by this run gets nothing more.
-      if (std::any_of(closing.begin(), closing.end(),
-                      [&](const Closing& c) { return c.session == session; })) {
-        continue;
+    // A subscriber already doomed by this run gets nothing more.
+    auto doomed = [&closing](SessionId session) {
+      return std::any_of(closing.begin(), closing.end(), [&](const Closing& c) {
+        return c.session == session;
+      });
+    };
+    if (SessionRepeats(matches)) {
+      // A connection with two matching subscriptions gets both copies of a
+      // message before the next message (PROTOCOL.md 9), and the room in
+      // its queue goes to them in that order: message by message.
+      const absl::string_view bytes = run.bytes();
+      for (size_t offset = 0; offset < bytes.size();
+           offset += wire::PublishRun::FrameBytesAt(bytes.data() + offset)) {
+        const auto message =
+            std::make_shared<const wire::Frame>(run.CopyFrame(offset));
+        for (Subscription* subscription : matches) {
+          if (doomed(subscription->key.session)) continue;
+          Offer(*subscription, message, &closing);
+        }
       }
-      OfferRun(*subscription, shared, &closing);
+    } else {
+      const auto shared =
+          std::make_shared<const wire::PublishRun>(std::move(run));
+      for (Subscription* subscription : matches) {
+        if (doomed(subscription->key.session)) continue;
+        OfferRun(*subscription, shared, &closing);
+      }
     }
   }
   ReturnMatchScratch(std::move(matches));
   CloseSubscribers(closing);
+}
+
+bool Router::SessionRepeats(const std::vector<Subscription*>& matches) {
+  // Matches are few: comparing pairs beats building a set.
+  for (size_t i = 1; i < matches.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (matches[i]->key.session == matches[j]->key.session) return true;
+    }
+  }
+  return false;
 }
 
 void Router::OfferRun(Subscription& subscription,
