@@ -4,16 +4,20 @@
 // fan-out, the overflow policies and their drop reports, and what the
 // broker publishes on switchboard.> (docs/PROTOCOL.md 5.5, 6.2).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
 #include "switchboard/v1/broker.pb.h"
+#include "wire/frame_decoder.h"
+#include "wire/publish_run.h"
 
 namespace switchboard::core {
 namespace {
@@ -44,6 +48,53 @@ wire::Frame Publish(uint64_t request_id, absl::string_view topic,
   header.mutable_publish()->set_topic(std::string(topic));
   header.mutable_publish()->set_message_type("demo.Note");
   return FrameOf(wire::Kind::kPublish, request_id, &header, payload);
+}
+
+// "tag0", "tag1", ...: `count` payloads, each padded with '.' to `size`
+// bytes if given.
+std::vector<std::string> Numbered(absl::string_view tag, int count,
+                                  size_t size = 0) {
+  std::vector<std::string> payloads;
+  for (int i = 0; i < count; ++i) {
+    std::string payload = absl::StrCat(tag, i);
+    if (payload.size() < size) payload.resize(size, '.');
+    payloads.push_back(std::move(payload));
+  }
+  return payloads;
+}
+
+// `frames` back to back, as one read brings them, taken by the decoder as
+// one run (wire/publish_run.h).
+wire::PublishRun RunOf(const std::vector<wire::Frame>& frames) {
+  std::string bytes;
+  for (const wire::Frame& frame : frames) {
+    absl::StrAppend(&bytes, frame.bytes());
+  }
+  wire::FrameDecoder decoder(wire::Limits{});
+  decoder.Append(bytes);
+  std::optional<wire::PublishRun> run = decoder.TakePublishRun();
+  SB_CHECK(run.has_value() && run->count() == frames.size())
+      << "the frames do not form one run";
+  return *std::move(run);
+}
+
+// The PUBLISH frames of `payloads` on `topic` as one run.
+wire::PublishRun RunOf(absl::string_view topic,
+                       const std::vector<std::string>& payloads) {
+  std::vector<wire::Frame> frames;
+  for (const std::string& payload : payloads) {
+    frames.push_back(Publish(0, topic, payload));
+  }
+  return RunOf(frames);
+}
+
+wire::Frame MonitorCall(uint64_t id, uint32_t credit) {
+  v1::Header header;
+  header.mutable_call()->set_service(std::string(kBrokerService));
+  header.mutable_call()->set_method(std::string(kMonitorMethod));
+  header.mutable_call()->mutable_stream()->set_initial_credit(credit);
+  return FrameOf(wire::Kind::kCall, id, &header,
+                 v1::MonitorRequest().SerializeAsString());
 }
 
 class RouterTopicsTest : public RouterTest {
@@ -87,13 +138,17 @@ class RouterTopicsTest : public RouterTest {
   // MESSAGE for subscription 1 with payload x, "D1:2/5" messages_dropped
   // for subscription 1 (count 2, total 5), "R7" a REPLY, else the kind.
   std::vector<std::string> Timeline(SessionId session) const {
+    return TimelineOf(outbox_, session);
+  }
+  static std::vector<std::string> TimelineOf(const FakeOutbox& outbox,
+                                             SessionId session) {
     std::vector<std::pair<uint64_t, std::string>> items;
-    for (const FakeOutbox::Message& m : outbox_.messages) {
+    for (const FakeOutbox::Message& m : outbox.messages) {
       if (m.to != session) continue;
       items.emplace_back(
           m.seq, absl::StrCat("M", m.subscription, ":", m.frame->payload()));
     }
-    for (const FakeOutbox::Sent& s : outbox_.sent) {
+    for (const FakeOutbox::Sent& s : outbox.sent) {
       if (s.to != session) continue;
       std::string text = wire::KindName(s.frame.kind());
       if (s.frame.kind() == wire::Kind::kReply) {
@@ -541,6 +596,398 @@ TEST_F(RouterTopicsTest, EveryOwnerChangeIsPublishedOnTheNamesTopic) {
   EXPECT_EQ(changes(), (Strings{"video.frames 2->1"}));
   router_.ForgetSession(kCaller.id, "gone");
   EXPECT_EQ(changes(), (Strings{"video.frames 1->0"}));
+}
+
+// Runs of small PUBLISH frames (wire/publish_run.h), which the broker routes
+// as one: OnPublishRun() must do what OnFrame() does with each of them.
+
+TEST_F(RouterTopicsTest, ARunReachesEveryMatchingSubscriptionStampedInOrder) {
+  const Peer fourth{SessionId(4), 1003, 444};
+  SubscribeOk(kCaller, 1, "video.*");
+  SubscribeOk(fourth, 2, "video.>");
+  SubscribeOk(kCallee, 7, ">");
+  SubscribeOk(kCallee, 8, "audio.>");  // no match
+  const RouterStats before = router_.stats();
+  const Strings payloads = Numbered("frame-", 10);
+  const std::string header(Publish(0, "video.clip").header_bytes());
+  router_.OnPublishRun(kThird, RunOf("video.clip", payloads), kT0);
+  EXPECT_TRUE(outbox_.sent.empty());  // no request id, no reply
+  EXPECT_TRUE(outbox_.closed.empty());
+  // One run for each matching subscription, its messages in order.
+  EXPECT_EQ(outbox_.runs, 3);
+  for (const auto& [session, subscription] :
+       std::vector<std::pair<SessionId, uint64_t>>{
+           {kCaller.id, 1}, {fourth.id, 2}, {kCallee.id, 7}}) {
+    SCOPED_TRACE(absl::StrCat(session.value(), "/", subscription));
+    EXPECT_EQ(QueuedPayloads(session, subscription), payloads);
+    for (const auto& message : outbox_.QueueOf(session, subscription)) {
+      EXPECT_EQ(message->kind(), wire::Kind::kMessage);
+      EXPECT_EQ(message->request_id(), 0u);
+      EXPECT_EQ(message->prefix().flags, 0);
+      // The publisher's own claims (999) are overwritten.
+      EXPECT_EQ(message->prefix().sender, kThird.id.value());
+      EXPECT_EQ(message->prefix().sender_uid, kThird.uid);
+      EXPECT_EQ(message->prefix().sender_pid, kThird.pid);
+      EXPECT_EQ(message->header_bytes(), header);
+      absl::StatusOr<wire::Prefix> reread =
+          wire::DecodePrefix(message->bytes());
+      ASSERT_TRUE(reread.ok());
+      EXPECT_EQ(reread->kind, wire::Kind::kMessage);
+      EXPECT_EQ(reread->sender, kThird.id.value());
+    }
+  }
+  EXPECT_TRUE(outbox_.QueueOf(kCallee.id, 8).empty());
+  const RouterStats& after = router_.stats();
+  EXPECT_EQ(after.frames_in - before.frames_in, 10u);
+  EXPECT_EQ(after.publishes - before.publishes, 10u);
+  EXPECT_EQ(after.messages_delivered - before.messages_delivered, 30u);
+  EXPECT_EQ(after.frames_out - before.frames_out, 30u);
+  EXPECT_EQ(after.messages_dropped, 0u);
+  EXPECT_EQ(after.publishes_refused, 0u);
+  v1::BrokerStatus status = router_.Status(kT0);
+  ASSERT_EQ(status.subscriptions_size(), 4);
+  for (const v1::SubscriptionStatus& s : status.subscriptions()) {
+    EXPECT_EQ(s.delivered(), s.subscription_id() == 8 ? 0u : 10u)
+        << s.subscription_id();
+  }
+
+  // A publisher that accepts descriptors: every message says so.
+  Clear();
+  outbox_.Write(kCaller.id);
+  const Peer accepts_fds{kThird.id, kThird.uid, kThird.pid, true};
+  router_.OnPublishRun(accepts_fds, RunOf("video.clip", Numbered("x", 3)), kT0);
+  const auto queued = outbox_.QueueOf(kCaller.id, 1);
+  ASSERT_EQ(queued.size(), 3u);
+  for (const auto& message : queued) {
+    EXPECT_EQ(message->prefix().flags, wire::kFlagSenderAcceptsFds);
+  }
+}
+
+TEST_F(RouterTopicsTest, ARunWithoutSubscribersIsCountedAndGoesNowhere) {
+  SubscribeOk(kCaller, 1, "other");
+  const RouterStats before = router_.stats();
+  router_.OnPublishRun(kThird, RunOf("nobody.listens", Numbered("m", 4)), kT0);
+  EXPECT_EQ(outbox_.runs, 0);
+  EXPECT_TRUE(outbox_.messages.empty());
+  EXPECT_TRUE(outbox_.sent.empty());
+  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_EQ(router_.stats().publishes - before.publishes, 4u);
+  EXPECT_EQ(router_.stats().frames_in - before.frames_in, 4u);
+  EXPECT_EQ(router_.stats().messages_delivered, 0u);
+}
+
+// A router with its fake outbox, for sending the same frames two ways.
+struct Broker {
+  explicit Broker(const RouterConfig& config)
+      : router(config, outbox,
+               [](const std::vector<Fd>&) { return absl::OkStatus(); }) {
+    outbox.ReenterOnClose(router);
+  }
+  void Subscribe(const Peer& peer, uint64_t id, uint32_t max_messages,
+                 uint64_t max_bytes, v1::OverflowPolicy policy) {
+    router.OnFrame(peer,
+                   ::switchboard::core::Subscribe(
+                       100 + id, id, "t", max_messages, max_bytes, policy),
+                   kT0);
+    std::vector<FakeOutbox::Sent> sent = outbox.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(ReplyStatus(sent[0].frame).ok());
+  }
+  // The bytes of every message queued for one subscription.
+  Strings Queue(SessionId session, uint64_t subscription) const {
+    Strings out;
+    for (const auto& m : outbox.QueueOf(session, subscription)) {
+      out.emplace_back(m->bytes());
+    }
+    return out;
+  }
+
+  FakeOutbox outbox;
+  Router router;
+};
+
+TEST_F(RouterTopicsTest, ARunThatDoesNotFitMeetsThePolicyAsSinglePublishes) {
+  const size_t frame_bytes = Publish(0, "t", "p0").bytes().size();
+  struct Case {
+    const char* name;
+    v1::OverflowPolicy policy;
+    uint32_t max_messages;
+    uint64_t max_bytes;
+    int queued_before;  // messages published one by one first
+    int run;            // messages in the run
+    size_t payload_bytes;
+    bool write_now_drains;
+    bool fits;                // the run goes as one to the limited subscriber
+    size_t other_output = 0;  // other bytes queued for its connection
+    // The limited subscriber's connection has a second subscription that
+    // matches (default limits, drop_newest): the run goes message by
+    // message, and the copies alternate.
+    bool second_subscription = false;
+  };
+  const Case cases[] = {
+      {"drop_oldest", v1::OVERFLOW_POLICY_DROP_OLDEST, 4, 0, 2, 6, 0, false,
+       false},
+      {"drop_newest", v1::OVERFLOW_POLICY_DROP_NEWEST, 4, 0, 2, 6, 0, false,
+       false},
+      {"disconnect", v1::OVERFLOW_POLICY_DISCONNECT, 4, 0, 2, 6, 0, false,
+       false},
+      {"drop_oldest, exactly full", v1::OVERFLOW_POLICY_DROP_OLDEST, 6, 0, 0, 6,
+       0, false, true},
+      {"disconnect, exactly full", v1::OVERFLOW_POLICY_DISCONNECT, 4, 0, 1, 3,
+       0, false, true},
+      {"drop_newest, one too many", v1::OVERFLOW_POLICY_DROP_NEWEST, 5, 0, 0, 6,
+       0, false, false},
+      {"drop_oldest, one too many", v1::OVERFLOW_POLICY_DROP_OLDEST, 5, 0, 0, 6,
+       0, false, false},
+      {"drop_newest, bytes", v1::OVERFLOW_POLICY_DROP_NEWEST, 0,
+       3 * frame_bytes + frame_bytes / 2, 0, 6, 0, false, false},
+      {"drop_oldest, bytes", v1::OVERFLOW_POLICY_DROP_OLDEST, 0,
+       3 * frame_bytes + frame_bytes / 2, 1, 6, 0, false, false},
+      // Over the connection's max_queued_bytes (1000), for both subscribers.
+      {"drop_oldest, connection", v1::OVERFLOW_POLICY_DROP_OLDEST, 0, 0, 0, 20,
+       40, false, false},
+      {"drop_newest, connection", v1::OVERFLOW_POLICY_DROP_NEWEST, 0, 0, 0, 20,
+       40, false, false},
+      // A socket that takes what is queued: nothing is lost either way.
+      {"drop_newest, written", v1::OVERFLOW_POLICY_DROP_NEWEST, 2, 0, 1, 6, 0,
+       true, false},
+      {"disconnect, written", v1::OVERFLOW_POLICY_DISCONNECT, 2, 0, 1, 6, 0,
+       true, false},
+      // The subscription's limits take the run, but not the connection's
+      // quota with other output queued.
+      {"drop_oldest, other output", v1::OVERFLOW_POLICY_DROP_OLDEST, 0, 0, 0, 4,
+       0, false, false, 1000 - 2 * frame_bytes},
+      {"drop_newest, other output", v1::OVERFLOW_POLICY_DROP_NEWEST, 0, 0, 1, 4,
+       0, false, false, 1000 - 4 * frame_bytes},
+      {"drop_newest, other output, fits", v1::OVERFLOW_POLICY_DROP_NEWEST, 0, 0,
+       0, 4, 0, false, true, 1000 - 4 * frame_bytes},
+      // Two subscriptions share the room left on the connection.
+      {"drop_newest, two subscriptions", v1::OVERFLOW_POLICY_DROP_NEWEST, 0, 0,
+       0, 4, 0, false, false, 1000 - 6 * frame_bytes, true},
+      {"drop_oldest, two subscriptions", v1::OVERFLOW_POLICY_DROP_OLDEST, 3, 0,
+       1, 6, 0, false, false, 0, true},
+      {"disconnect, two subscriptions", v1::OVERFLOW_POLICY_DISCONNECT, 3, 0, 1,
+       6, 0, false, false, 0, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Broker by_run(Config());
+    Broker one_by_one(Config());
+    for (Broker* broker : {&by_run, &one_by_one}) {
+      broker->outbox.write_now_drains = c.write_now_drains;
+      broker->outbox.queued[kCaller.id] = c.other_output;
+      broker->Subscribe(kCaller, 1, c.max_messages, c.max_bytes, c.policy);
+      if (c.second_subscription) {
+        broker->Subscribe(kCaller, 2, 0, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
+      }
+      // Another subscriber with the default limits.
+      broker->Subscribe(kCallee, 1, 0, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
+      for (int i = 0; i < c.queued_before; ++i) {
+        broker->router.OnFrame(kThird, Publish(0, "t", absl::StrCat("q", i)),
+                               kT0);
+      }
+    }
+    const Strings payloads = Numbered("p", c.run, c.payload_bytes);
+    by_run.router.OnPublishRun(kThird, RunOf("t", payloads), kT0);
+    for (const std::string& payload : payloads) {
+      one_by_one.router.OnFrame(kThird, Publish(0, "t", payload), kT0);
+    }
+
+    // The limited subscriber's run went as one only if it all fit; the
+    // other's unless the connection's quota (1000 bytes) was in the way.
+    const size_t run_bytes = RunOf("t", payloads).bytes().size();
+    const bool other_fits = c.queued_before * frame_bytes + run_bytes <= 1000;
+    if (c.second_subscription) {
+      EXPECT_EQ(by_run.outbox.runs, 0);
+    } else {
+      EXPECT_EQ(by_run.outbox.runs, (c.fits ? 1 : 0) + (other_fits ? 1 : 0));
+    }
+    const RouterStats& run_stats = by_run.router.stats();
+    const RouterStats& one_stats = one_by_one.router.stats();
+    if (c.fits || c.write_now_drains) {
+      EXPECT_EQ(run_stats.messages_dropped, 0u);
+    } else {
+      // The case overflows: something was dropped or someone closed.
+      EXPECT_GT(run_stats.messages_dropped, 0u);
+    }
+    for (const Peer& peer : {kCaller, kCallee}) {
+      SCOPED_TRACE(peer.id.value());
+      EXPECT_EQ(TimelineOf(by_run.outbox, peer.id),
+                TimelineOf(one_by_one.outbox, peer.id));
+      EXPECT_EQ(by_run.Queue(peer.id, 1), one_by_one.Queue(peer.id, 1));
+      EXPECT_EQ(by_run.Queue(peer.id, 2), one_by_one.Queue(peer.id, 2));
+      EXPECT_EQ(by_run.outbox.writes_now[peer.id],
+                one_by_one.outbox.writes_now[peer.id]);
+    }
+    EXPECT_EQ(run_stats.publishes, one_stats.publishes);
+    EXPECT_EQ(run_stats.frames_in, one_stats.frames_in);
+    EXPECT_EQ(run_stats.frames_out, one_stats.frames_out);
+    EXPECT_EQ(run_stats.messages_delivered, one_stats.messages_delivered);
+    EXPECT_EQ(run_stats.messages_dropped, one_stats.messages_dropped);
+    EXPECT_EQ(run_stats.subscribers_disconnected,
+              one_stats.subscribers_disconnected);
+    EXPECT_EQ(run_stats.protocol_errors, one_stats.protocol_errors);
+    ASSERT_EQ(by_run.outbox.closed.size(), one_by_one.outbox.closed.size());
+    for (size_t i = 0; i < by_run.outbox.closed.size(); ++i) {
+      EXPECT_EQ(by_run.outbox.closed[i].session,
+                one_by_one.outbox.closed[i].session);
+      EXPECT_EQ(by_run.outbox.closed[i].reason,
+                one_by_one.outbox.closed[i].reason);
+    }
+    if (c.policy == v1::OVERFLOW_POLICY_DISCONNECT && !c.fits &&
+        !c.write_now_drains) {
+      ASSERT_EQ(by_run.outbox.closed.size(), 1u);
+      EXPECT_EQ(by_run.outbox.closed[0].session, kCaller.id);
+    }
+    // What the broker reports per subscription agrees too.
+    const v1::BrokerStatus run_status = by_run.router.Status(kT0);
+    const v1::BrokerStatus one_status = one_by_one.router.Status(kT0);
+    ASSERT_EQ(run_status.subscriptions_size(), one_status.subscriptions_size());
+    for (int i = 0; i < run_status.subscriptions_size(); ++i) {
+      EXPECT_EQ(run_status.subscriptions(i).connection_id(),
+                one_status.subscriptions(i).connection_id());
+      EXPECT_EQ(run_status.subscriptions(i).delivered(),
+                one_status.subscriptions(i).delivered());
+      EXPECT_EQ(run_status.subscriptions(i).dropped(),
+                one_status.subscriptions(i).dropped());
+      EXPECT_EQ(run_status.subscriptions(i).queued_messages(),
+                one_status.subscriptions(i).queued_messages());
+    }
+  }
+}
+
+// As MessagesKeepThePublishersOrderPerSubscriber for single publishes: a
+// session with two matching subscriptions gets both copies of a message
+// before the next one (docs/PROTOCOL.md 9: the broker appends to each
+// destination's queue in the order the publisher sent).
+TEST_F(RouterTopicsTest, ARunKeepsThePublishersOrderAcrossASessionsCopies) {
+  SubscribeOk(kCaller, 1, "t.*");
+  SubscribeOk(kCaller, 2, "t.b");
+  router_.OnPublishRun(kThird, RunOf("t.b", {"1", "2", "3"}), kT0);
+  Strings timeline = Timeline(kCaller.id);
+  ASSERT_EQ(timeline.size(), 6u);
+  // The two copies of one message may be queued in either order.
+  for (size_t i = 0; i < timeline.size(); i += 2) {
+    std::sort(timeline.begin() + i, timeline.begin() + i + 2);
+  }
+  EXPECT_EQ(timeline,
+            (Strings{"M1:1", "M2:1", "M1:2", "M2:2", "M1:3", "M2:3"}));
+}
+
+TEST_F(RouterTopicsTest, DropsBeforeARunAreReportedBeforeItsMessages) {
+  SubscribeOk(kCaller, 1, "t", 2, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
+  for (const char* payload : {"1", "2", "3"}) {
+    Handle(kThird, Publish(0, "t", payload));
+  }
+  Clear();
+  outbox_.Write(kCaller.id);
+  router_.OnPublishRun(kThird, RunOf("t", {"4", "5"}), kT0);
+  EXPECT_EQ(outbox_.runs, 1);
+  EXPECT_EQ(Timeline(kCaller.id), (Strings{"D1:1/1", "M1:4", "M1:5"}));
+}
+
+TEST_F(RouterTopicsTest, ARunOnAReservedOrMalformedTopicClosesThePublisher) {
+  SubscribeOk(kCaller, 1, ">");
+  // A run on an allowed topic first: the topic the router remembers as
+  // allowed must not let another one through.
+  router_.OnPublishRun(kThird, RunOf("fine", Numbered("f", 2)), kT0);
+  ASSERT_EQ(outbox_.runs, 1);
+  Clear();
+  const RouterStats before = router_.stats();
+
+  router_.OnPublishRun(
+      kThird, RunOf("switchboard.connection.opened", Numbered("x", 5)), kT0);
+  ASSERT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_EQ(outbox_.closed[0].session, kThird.id);
+  EXPECT_EQ(outbox_.closed[0].reason.code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(outbox_.closed[0].with_error);
+  EXPECT_EQ(router_.stats().publishes_refused - before.publishes_refused, 1u);
+
+  router_.OnPublishRun(kCallee, RunOf("a..b", Numbered("y", 3)), kT0);
+  ASSERT_EQ(outbox_.closed.size(), 2u);
+  EXPECT_EQ(outbox_.closed[1].session, kCallee.id);
+  EXPECT_EQ(outbox_.closed[1].reason.code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router_.stats().publishes_refused - before.publishes_refused, 2u);
+
+  // A PUBLISH header that is no publish at all.
+  v1::Header wrong;
+  wrong.mutable_unsubscribe()->set_subscription_id(1);
+  std::vector<wire::Frame> frames;
+  frames.push_back(FrameOf(wire::Kind::kPublish, 0, &wrong, "1"));
+  frames.push_back(FrameOf(wire::Kind::kPublish, 0, &wrong, "2"));
+  router_.OnPublishRun(kThird, RunOf(frames), kT0);
+  ASSERT_EQ(outbox_.closed.size(), 3u);
+  EXPECT_EQ(outbox_.closed[2].reason.code(),
+            absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(outbox_.runs, 1);
+  EXPECT_TRUE(outbox_.messages.empty());
+  EXPECT_EQ(router_.stats().publishes, before.publishes);
+  EXPECT_EQ(router_.stats().messages_delivered, before.messages_delivered);
+}
+
+TEST_F(RouterTopicsTest, WithAMonitorRunningARunIsRoutedMessageByMessage) {
+  const Peer root{SessionId(5), 0, 555};  // root may monitor
+  SubscribeOk(kCaller, 1, "t.>");
+  Handle(root, MonitorCall(40, 100));
+  ASSERT_EQ(router_.monitors().size(), 1u);
+  EXPECT_TRUE(outbox_.Take().empty());
+  const RouterStats before = router_.stats();
+
+  const Strings payloads = Numbered("tick", 5);
+  router_.OnPublishRun(kThird, RunOf("t.x", payloads), kT0);
+  EXPECT_EQ(outbox_.runs, 0);
+  EXPECT_EQ(QueuedPayloads(kCaller.id, 1), payloads);
+  for (const auto& message : outbox_.QueueOf(kCaller.id, 1)) {
+    EXPECT_EQ(message->kind(), wire::Kind::kMessage);
+    EXPECT_EQ(message->prefix().sender, kThird.id.value());
+  }
+  // The monitor saw each message.
+  Strings seen;
+  for (const FakeOutbox::Sent& sent : outbox_.Take()) {
+    ASSERT_EQ(sent.to, root.id);
+    EXPECT_EQ(sent.frame.request_id(), 40u);
+    EXPECT_NE(sent.frame.prefix().flags & wire::kFlagMore, 0);
+    v1::MonitorEvent event;
+    ASSERT_TRUE(event.ParseFromString(std::string(sent.frame.payload())));
+    EXPECT_EQ(event.kind(), v1::MonitorEvent::KIND_PUBLISH);
+    EXPECT_EQ(event.topic(), "t.x");
+    EXPECT_EQ(event.type(), "demo.Note");
+    EXPECT_EQ(event.from(), kThird.id.value());
+    EXPECT_EQ(event.delivered(), 1u);
+    seen.push_back(event.payload());
+  }
+  EXPECT_EQ(seen, payloads);
+  const RouterStats& after = router_.stats();
+  EXPECT_EQ(after.frames_in - before.frames_in, 5u);
+  EXPECT_EQ(after.publishes - before.publishes, 5u);
+  EXPECT_EQ(after.messages_delivered - before.messages_delivered, 5u);
+
+  // With the monitor gone, runs go as one again.
+  Handle(root, FrameOf(wire::Kind::kCancel, 40, nullptr));
+  ASSERT_TRUE(router_.monitors().empty());
+  Clear();
+  router_.OnPublishRun(kThird, RunOf("t.x", payloads), kT0);
+  EXPECT_EQ(outbox_.runs, 1);
+  EXPECT_TRUE(outbox_.Take().empty());
+}
+
+TEST_F(RouterTopicsTest, AMonitorSeesNothingOfARunOnAReservedTopic) {
+  const Peer root{SessionId(5), 0, 555};
+  SubscribeOk(kCaller, 1, ">");
+  Handle(root, MonitorCall(40, 100));
+  ASSERT_EQ(router_.monitors().size(), 1u);
+  outbox_.Take();
+  router_.OnPublishRun(kThird, RunOf("switchboard.x", Numbered("x", 3)), kT0);
+  ASSERT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_EQ(outbox_.closed[0].session, kThird.id);
+  EXPECT_EQ(outbox_.closed[0].reason.code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(router_.stats().publishes_refused, 1u);
+  EXPECT_TRUE(outbox_.messages.empty());
+  EXPECT_TRUE(outbox_.Take().empty());
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "daemon/server/ring.h"
 
+#include <deque>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -83,6 +85,73 @@ TEST(RingTest, ShrinksWhenMostlyEmptyAndClearFreesEverything) {
   ring.clear();
   EXPECT_EQ(ring.size(), 0u);
   EXPECT_EQ(ring.capacity(), 0u);
+}
+
+TEST(RingTest, PushFrontGrowsWhenFullAndKeepsTheOrder) {
+  Ring<std::unique_ptr<int>> ring;
+  ring.push_front(std::make_unique<int>(0));  // into no slots at all
+  EXPECT_EQ(ring.capacity(), Ring<int>::kMinCapacity);
+  for (int i = 1; i < static_cast<int>(Ring<int>::kMinCapacity); ++i) {
+    ring.push_back(std::make_unique<int>(i));
+  }
+  ASSERT_EQ(ring.size(), ring.capacity());
+  // Full: the front goes into a grown array, before all the others.
+  ring.push_front(std::make_unique<int>(-1));
+  EXPECT_EQ(ring.capacity(), 2 * Ring<int>::kMinCapacity);
+  std::vector<int> expected = {-1};
+  for (int i = 0; i < static_cast<int>(Ring<int>::kMinCapacity); ++i) {
+    expected.push_back(i);
+  }
+  EXPECT_EQ(Contents(ring), expected);
+  EXPECT_EQ(*ring.front(), -1);
+  EXPECT_EQ(*ring.back(), 15);
+  // A front popped and pushed again takes the same place.
+  ring.pop_front();
+  ring.pop_front();
+  ring.push_front(std::make_unique<int>(-2));
+  ring.push_back(std::make_unique<int>(16));
+  expected.erase(expected.begin(), expected.begin() + 2);
+  expected.insert(expected.begin(), -2);
+  expected.push_back(16);
+  EXPECT_EQ(Contents(ring), expected);
+}
+
+TEST(RingTest, PushFrontAgreesWithADequeAcrossWrapAroundAndGrowth) {
+  Ring<std::unique_ptr<int>> ring;
+  std::deque<int> model;
+  std::mt19937 random(7);
+  int next = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const int op = static_cast<int>(random() % 8);
+    if (op < 3) {
+      ring.push_front(std::make_unique<int>(next));
+      model.push_front(next++);
+    } else if (op < 6) {
+      ring.push_back(std::make_unique<int>(next));
+      model.push_back(next++);
+    } else if (!model.empty()) {
+      ASSERT_EQ(*ring.front(), model.front());
+      ring.pop_front();
+      model.pop_front();
+    }
+    ASSERT_EQ(ring.size(), model.size());
+    if (!model.empty()) {
+      ASSERT_EQ(*ring.front(), model.front()) << "step " << step;
+      ASSERT_EQ(*ring.back(), model.back()) << "step " << step;
+    }
+    ASSERT_LE(ring.size(), ring.capacity());
+  }
+  EXPECT_EQ(Contents(ring), std::vector<int>(model.begin(), model.end()));
+  // RemoveIf and popping keep the order of what push_front put in.
+  ring.RemoveIf([](const std::unique_ptr<int>& value) { return *value % 2; });
+  std::erase_if(model, [](int value) { return value % 2; });
+  EXPECT_EQ(Contents(ring), std::vector<int>(model.begin(), model.end()));
+  while (!ring.empty()) {
+    ASSERT_EQ(*ring.front(), model.front());
+    ring.pop_front();
+    model.pop_front();
+  }
+  EXPECT_TRUE(model.empty());
 }
 
 }  // namespace
