@@ -282,6 +282,10 @@ class Router {
   void OnUnsubscribe(const Peer& from, const wire::Frame& frame);
   void OnPublish(const Peer& from, wire::Frame frame);
 
+  // Why `topic` may not be published on (malformed, reserved), or OK;
+  // remembers the last topic found fine, since a publisher mostly repeats
+  // it.
+  absl::Status CheckPublishTopic(absl::string_view topic);
   // Why a PUBLISH on `topic` is refused, or OK.
   absl::Status CheckPublish(const Peer& from, const wire::Frame& frame,
                             absl::string_view topic);

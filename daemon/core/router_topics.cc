@@ -46,17 +46,21 @@ void Router::OnUnsubscribe(const Peer& from, const wire::Frame& frame) {
   Answer(from.id, RequestId(frame.request_id()), removed);
 }
 
+absl::Status Router::CheckPublishTopic(absl::string_view topic) {
+  if (!topic.empty() && topic == last_allowed_topic_) return absl::OkStatus();
+  if (absl::Status s = wire::ValidateTopic(topic); !s.ok()) return s;
+  if (wire::IsReservedTopic(topic)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "topic '", topic, "' is reserved: topics whose first token is '",
+        wire::kReservedTopicToken, "' belong to the broker"));
+  }
+  last_allowed_topic_.assign(topic.data(), topic.size());
+  return absl::OkStatus();
+}
+
 absl::Status Router::CheckPublish(const Peer& from, const wire::Frame& frame,
                                   absl::string_view topic) {
-  if (topic.empty() || topic != last_allowed_topic_) {
-    if (absl::Status s = wire::ValidateTopic(topic); !s.ok()) return s;
-    if (wire::IsReservedTopic(topic)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "topic '", topic, "' is reserved: topics whose first token is '",
-          wire::kReservedTopicToken, "' belong to the broker"));
-    }
-    last_allowed_topic_.assign(topic.data(), topic.size());
-  }
+  if (absl::Status s = CheckPublishTopic(topic); !s.ok()) return s;
   const RequestId id(frame.request_id());
   if (id.valid()) {
     if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) return s;
@@ -129,20 +133,11 @@ void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
   }
   // A run has no request id and no descriptors: only the topic can be
   // refused, and it is every frame's.
-  if (topic->empty() || *topic != last_allowed_topic_) {
-    absl::Status refused = wire::ValidateTopic(*topic);
-    if (refused.ok() && wire::IsReservedTopic(*topic)) {
-      refused = absl::PermissionDeniedError(absl::StrCat(
-          "topic '", *topic, "' is reserved: topics whose first token is '",
-          wire::kReservedTopicToken, "' belong to the broker"));
-    }
-    if (!refused.ok()) {
-      // The first frame closes the connection, so the others never count.
-      ++stats_.publishes_refused;
-      CloseForProtocolError(from, refused);
-      return;
-    }
-    last_allowed_topic_.assign(topic->data(), topic->size());
+  if (absl::Status refused = CheckPublishTopic(*topic); !refused.ok()) {
+    // The first frame closes the connection, so the others never count.
+    ++stats_.publishes_refused;
+    CloseForProtocolError(from, refused);
+    return;
   }
   if (!monitors_.empty()) {
     // Monitors describe every message: route them one by one.

@@ -114,12 +114,7 @@ void OutputQueue::PushMessage(uint64_t subscription,
   const size_t size = message->bytes().size();
   Subscription& accounting = AddSubscription(subscription);
   if (accounting.messages > 0) {
-    Entry& last = At(accounting.last);
-    if (auto* queued = std::get_if<Message>(&last.body)) {
-      queued->next = position;
-    } else {
-      std::get<Run>(last.body).next = position;
-    }
+    *NextOf(At(accounting.last)) = position;
   } else {
     accounting.first = position;
   }
@@ -143,12 +138,7 @@ void OutputQueue::PushRun(uint64_t subscription,
   const size_t size = run->bytes().size();
   Subscription& accounting = AddSubscription(subscription);
   if (accounting.messages > 0) {
-    Entry& last = At(accounting.last);
-    if (auto* message = std::get_if<Message>(&last.body)) {
-      message->next = position;
-    } else {
-      std::get<Run>(last.body).next = position;
-    }
+    *NextOf(At(accounting.last)) = position;
   } else {
     accounting.first = position;
   }
@@ -183,6 +173,11 @@ const std::vector<Fd>& OutputQueue::EntryFds(const Entry& entry) {
     return message->frame->fds();
   }
   return NoFds();
+}
+
+uint64_t* OutputQueue::NextOf(Entry& entry) {
+  if (auto* message = std::get_if<Message>(&entry.body)) return &message->next;
+  return &std::get<Run>(entry.body).next;
 }
 
 OutputQueue::Entry& OutputQueue::At(uint64_t position) {
@@ -370,12 +365,7 @@ void OutputQueue::Relink() {
     if (accounting.first == 0) {
       accounting.first = position;
     } else {
-      Entry& last = At(accounting.last);
-      if (auto* message = std::get_if<Message>(&last.body)) {
-        message->next = position;
-      } else {
-        std::get<Run>(last.body).next = position;
-      }
+      *NextOf(At(accounting.last)) = position;
     }
     accounting.last = position;
   }

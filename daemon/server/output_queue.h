@@ -170,6 +170,9 @@ class OutputQueue {
   static bool IsTombstone(const Entry& entry) {
     return std::holds_alternative<std::monostate>(entry.body);
   }
+  // The link to its subscription's next message in `entry`, a message or
+  // a run.
+  static uint64_t* NextOf(Entry& entry);
   // The entry at `position`, which must be in the queue.
   Entry& At(uint64_t position);
   // Marks `entry` committed, taking a message out of its subscription's
