@@ -81,6 +81,8 @@ struct Prefix {
   size_t frame_bytes() const {
     return kPrefixBytes + header_length + payload_length;
   }
+
+  friend bool operator==(const Prefix&, const Prefix&) = default;
 };
 
 // Writes `prefix` into out[0..kPrefixBytes).

@@ -28,6 +28,22 @@ size_t PublishRun::FrameBytesAt(const char* frame) {
          size_t{absl::little_endian::Load32(frame + kOffsetPayloadLength)};
 }
 
+Prefix PublishRun::PrefixAt(const char* frame) {
+  Prefix prefix;
+  prefix.kind = static_cast<Kind>(frame[kOffsetKind]);
+  prefix.flags = absl::little_endian::Load16(frame + kOffsetFlags);
+  prefix.fd_count = static_cast<uint8_t>(frame[kOffsetFdCount]);
+  prefix.header_length =
+      absl::little_endian::Load32(frame + kOffsetHeaderLength);
+  prefix.payload_length =
+      absl::little_endian::Load32(frame + kOffsetPayloadLength);
+  prefix.request_id = absl::little_endian::Load64(frame + kOffsetRequestId);
+  prefix.sender = absl::little_endian::Load64(frame + kOffsetSender);
+  prefix.sender_uid = absl::little_endian::Load32(frame + kOffsetSenderUid);
+  prefix.sender_pid = absl::little_endian::Load32(frame + kOffsetSenderPid);
+  return prefix;
+}
+
 void PublishRun::StampMessages(uint64_t sender, uint32_t uid, uint32_t pid,
                                uint16_t flags) {
   char* const end = bytes_.get() + size_;
@@ -41,13 +57,11 @@ void PublishRun::StampMessages(uint64_t sender, uint32_t uid, uint32_t pid,
 Frame PublishRun::CopyFrame(size_t offset) const {
   SB_CHECK(offset < size_) << "no frame at " << offset;
   const char* start = bytes_.get() + offset;
-  const size_t size = FrameBytesAt(start);
-  absl::StatusOr<Prefix> prefix =
-      DecodePrefix(absl::string_view(start, kPrefixBytes));
-  SB_CHECK(prefix.ok()) << prefix.status();
+  const Prefix prefix = PrefixAt(start);
+  const size_t size = prefix.frame_bytes();
   auto bytes = std::make_unique_for_overwrite<char[]>(size);
   std::memcpy(bytes.get(), start, size);
-  return Frame(*prefix, std::move(bytes));
+  return Frame(prefix, std::move(bytes));
 }
 
 }  // namespace switchboard::wire

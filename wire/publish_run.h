@@ -55,6 +55,9 @@ class PublishRun {
 
   // The size of the frame that starts at `frame`, read from its prefix.
   static size_t FrameBytesAt(const char* frame);
+  // The prefix of the frame that starts at `frame`, read without the checks
+  // of DecodePrefix(): a run's frames passed them when the run was taken.
+  static Prefix PrefixAt(const char* frame);
 
   // Makes every frame a MESSAGE from `sender` with `flags`, as the broker
   // forwards a PUBLISH (the request id is each subscriber's to stamp).

@@ -46,6 +46,7 @@
 #include "base/fd.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
+#include "client/src/payload_copier.h"
 #include "client/src/published_types.h"
 #include "client/src/received_fds.h"
 #include "client/src/reply_stream.h"
@@ -262,10 +263,11 @@ class Client::Impl {
   // Dispatch thread: fills message_ from a MESSAGE frame; false (logged) if
   // the frame cannot be read.
   bool ReadMessage(wire::Frame& frame, absl::Time received);
-  // Dispatch thread: fills message_ from the MESSAGE at `frame` in `run`,
-  // its payload a copy of its own (a kept message must not hold the whole
-  // run's buffer).
-  bool ReadRunMessage(const wire::PublishRun& run, const char* frame,
+  // Dispatch thread: fills message_ from the MESSAGE at byte `offset` of
+  // `run`, its payload a copy (a kept message must not hold the whole run's
+  // buffer). The run's messages are read in order from offset 0, which
+  // reads the header they share.
+  bool ReadRunMessage(const wire::PublishRun& run, size_t offset,
                       absl::Time received);
   void HandleDrops(const v1::Event::MessagesDropped& drops);
 
@@ -317,6 +319,9 @@ class Client::Impl {
   v1::Header call_header_;
   v1::Header message_header_;
   Message message_;  // reused: its strings keep their capacity
+  // Whether the run being read has the usual header (ReadRunMessage).
+  bool run_header_plain_ = false;
+  client::PayloadCopier run_payloads_;
 
   mutable absl::Mutex mu_;
   bool reader_active_ ABSL_GUARDED_BY(mu_) = false;

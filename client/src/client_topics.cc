@@ -290,9 +290,9 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
             offset = 0;
             continue;
           }
-          const char* frame = bytes.data() + offset;
-          offset += wire::PublishRun::FrameBytesAt(frame);
-          if (ReadRunMessage(*run, frame, entry.received)) return &message_;
+          const size_t at = offset;
+          offset += wire::PublishRun::FrameBytesAt(bytes.data() + at);
+          if (ReadRunMessage(*run, at, entry.received)) return &message_;
           continue;
         }
         ++next;
@@ -308,27 +308,34 @@ void Client::Impl::HandleMessages(MessageBatch& batch) {
   message_.payload = Payload();
 }
 
-bool Client::Impl::ReadRunMessage(const wire::PublishRun& run,
-                                  const char* frame, absl::Time received) {
-  absl::string_view topic, message_type;
-  if (!wire::ReadPlainPublish(run.header_bytes(), topic, message_type)) {
+bool Client::Impl::ReadRunMessage(const wire::PublishRun& run, size_t offset,
+                                  absl::Time received) {
+  // Every message of a run has the same header: read at its first.
+  if (offset == 0) {
+    absl::string_view topic, message_type;
+    run_header_plain_ =
+        wire::ReadPlainPublish(run.header_bytes(), topic, message_type);
+    if (run_header_plain_) {
+      message_.topic.assign(topic.data(), topic.size());
+      message_.message_type.assign(message_type.data(), message_type.size());
+    }
+  }
+  if (!run_header_plain_) {
     // Any other header (one listing inline buffers, say): as a frame.
-    wire::Frame copy =
-        run.CopyFrame(static_cast<size_t>(frame - run.bytes().data()));
+    wire::Frame copy = run.CopyFrame(offset);
     return ReadMessage(copy, received);
   }
-  absl::StatusOr<wire::Prefix> prefix =
-      wire::DecodePrefix(absl::string_view(frame, wire::kPrefixBytes));
-  if (!prefix.ok()) return false;  // the decoder checked it
-  message_.topic.assign(topic.data(), topic.size());
-  message_.message_type.assign(message_type.data(), message_type.size());
-  message_.sender = prefix->sender;
-  message_.sender_uid = prefix->sender_uid;
-  message_.sender_pid = prefix->sender_pid;
+  const char* frame = run.bytes().data() + offset;
+  const wire::Prefix prefix = wire::PublishRun::PrefixAt(frame);
+  message_.sender = prefix.sender;
+  message_.sender_uid = prefix.sender_uid;
+  message_.sender_pid = prefix.sender_pid;
   message_.received = received;
-  message_.payload = Payload::Copy(
-      absl::string_view(frame + wire::kPrefixBytes + prefix->header_length,
-                        prefix->payload_length));
+  // Released first, so the copier may reuse its block.
+  message_.payload = Payload();
+  message_.payload = run_payloads_.Copy(
+      absl::string_view(frame + wire::kPrefixBytes + prefix.header_length,
+                        prefix.payload_length));
   return true;
 }
 
