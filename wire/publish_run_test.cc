@@ -12,7 +12,7 @@
 namespace switchboard::wire {
 namespace {
 
-std::string PublishHeader(absl::string_view topic) {
+std::string TopicHeader(absl::string_view topic) {
   v1::Header header;
   header.mutable_publish()->set_topic(std::string(topic));
   return header.SerializeAsString();
@@ -24,8 +24,7 @@ std::string Publish(absl::string_view topic, absl::string_view payload,
   prefix.kind = Kind::kPublish;
   prefix.request_id = request_id;
   prefix.fd_count = fd_count;
-  return std::string(
-      Frame::Build(prefix, PublishHeader(topic), payload).bytes());
+  return std::string(Frame::Build(prefix, TopicHeader(topic), payload).bytes());
 }
 
 std::string Frames(Kind kind, absl::string_view header,
@@ -37,7 +36,7 @@ std::string Frames(Kind kind, absl::string_view header,
 }
 
 // The frames Next() returns until it needs more bytes.
-std::vector<Frame> Drain(FrameDecoder& decoder) {
+std::vector<Frame> DrainFrames(FrameDecoder& decoder) {
   std::vector<Frame> frames;
   while (true) {
     absl::StatusOr<std::optional<Frame>> next = decoder.Next();
@@ -56,7 +55,7 @@ TEST(PublishRunTest, AlikeSmallPublishesFormOneRun) {
   ASSERT_TRUE(run.has_value());
   EXPECT_EQ(run->count(), 100u);
   EXPECT_EQ(run->bytes(), bytes);
-  EXPECT_EQ(run->header_bytes(), PublishHeader("a.b"));
+  EXPECT_EQ(run->header_bytes(), TopicHeader("a.b"));
   EXPECT_EQ(decoder.buffered_bytes(), 0u);
   // Each frame can be read back on its own.
   size_t offset = 0;
@@ -97,7 +96,7 @@ TEST(PublishRunTest, ARunEndsAtTheFirstFrameThatDiffers) {
     EXPECT_EQ(run->bytes(), run_bytes);
     // The frame that ended the run comes out of Next(), then the rest.
     EXPECT_FALSE(decoder.TakePublishRun().has_value());
-    std::vector<Frame> rest = Drain(decoder);
+    std::vector<Frame> rest = DrainFrames(decoder);
     ASSERT_EQ(rest.size(), 2u);
     EXPECT_EQ(rest[0].bytes(), c.breaker);
     EXPECT_EQ(rest[1].payload(), "3");
@@ -111,7 +110,7 @@ TEST(PublishRunTest, AFlaggedPublishIsNotPartOfARun) {
   decoder.Append(Publish("a.b", "1") + flagged);
   EXPECT_FALSE(decoder.TakePublishRun().has_value());
   // Next() still sees both, and the flag (the router refuses it there).
-  std::vector<Frame> frames = Drain(decoder);
+  std::vector<Frame> frames = DrainFrames(decoder);
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[1].prefix().flags, kFlagMore);
 }
@@ -121,12 +120,12 @@ TEST(PublishRunTest, OneFrameOrAnIncompleteSecondIsNoRun) {
   FrameDecoder decoder(Limits{});
   decoder.Append(Publish("a.b", "1") + second.substr(0, second.size() - 1));
   EXPECT_FALSE(decoder.TakePublishRun().has_value());
-  std::vector<Frame> frames = Drain(decoder);
+  std::vector<Frame> frames = DrainFrames(decoder);
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].payload(), "1");
   decoder.Append(second.substr(second.size() - 1));
   EXPECT_FALSE(decoder.TakePublishRun().has_value());  // one frame only
-  frames = Drain(decoder);
+  frames = DrainFrames(decoder);
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].payload(), "2");
 }
@@ -163,7 +162,13 @@ TEST(PublishRunTest, StampMessagesMakesEveryFrameAMessageFromTheSender) {
     EXPECT_EQ(frame.prefix().sender_pid, 77u);
     EXPECT_EQ(frame.prefix().flags, kFlagSenderAcceptsFds);
     EXPECT_EQ(frame.request_id(), 0u);
-    EXPECT_EQ(frame.header_bytes(), PublishHeader("a.b"));
+    EXPECT_EQ(frame.header_bytes(), TopicHeader("a.b"));
+    // Read without checks, the prefix is what DecodePrefix() makes of it.
+    const char* at = run->bytes().data() + offset;
+    absl::StatusOr<Prefix> decoded =
+        DecodePrefix(absl::string_view(at, kPrefixBytes));
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_TRUE(PublishRun::PrefixAt(at) == *decoded);
     payloads.emplace_back(frame.payload());
     offset += frame.bytes().size();
   }
@@ -177,8 +182,7 @@ std::string Message(uint64_t subscription, uint64_t sender,
   prefix.request_id = subscription;
   prefix.sender = sender;
   prefix.flags = flags;
-  return std::string(
-      Frame::Build(prefix, PublishHeader("a.b"), payload).bytes());
+  return std::string(Frame::Build(prefix, TopicHeader("a.b"), payload).bytes());
 }
 
 TEST(PublishRunTest, MessagesForOneSubscriptionFormARunWhateverTheirSender) {
@@ -200,7 +204,7 @@ TEST(PublishRunTest, MessagesForOneSubscriptionFormARunWhateverTheirSender) {
     EXPECT_EQ(run->request_id(), 7u);
     EXPECT_EQ(run->bytes(), run_bytes);
     EXPECT_EQ(run->CopyFrame(0).prefix().sender, 1u);
-    std::vector<Frame> rest = Drain(decoder);
+    std::vector<Frame> rest = DrainFrames(decoder);
     ASSERT_EQ(rest.size(), 1u);
     EXPECT_EQ(rest[0].bytes(), breaker);
   }
@@ -211,7 +215,7 @@ TEST(PublishRunTest, ALargeFrameInProgressTakesNoRun) {
   const std::string large =
       Publish("a.b", std::string(FrameDecoder::kStagingBytes + 10, 'L'));
   decoder.Append(large.substr(0, 100));
-  EXPECT_TRUE(Drain(decoder).empty());
+  EXPECT_TRUE(DrainFrames(decoder).empty());
   EXPECT_TRUE(decoder.filling_large_frame());
   EXPECT_FALSE(decoder.TakePublishRun().has_value());
 }

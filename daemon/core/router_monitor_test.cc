@@ -28,7 +28,7 @@ constexpr uint64_t kMonitorId = 40;
 
 // GetFrame takes a MonitorRequest and answers a MonitorEvent; PlayClip
 // streams raw bytes.
-std::string VideoSchema() {
+std::string VideoSchemaText() {
   v1::ServiceSchema schema;
   v1::MethodSchema* get = schema.add_methods();
   get->set_name("GetFrame");
@@ -59,7 +59,7 @@ wire::Frame MonitorCall(uint64_t id, uint32_t credit,
   return FrameOf(wire::Kind::kCall, id, &header, request.SerializeAsString());
 }
 
-wire::Frame StreamCall(uint64_t id, uint32_t credit) {
+wire::Frame MonitoredStreamCall(uint64_t id, uint32_t credit) {
   v1::Header header;
   header.mutable_call()->set_service("video.frames");
   header.mutable_call()->set_method("PlayClip");
@@ -67,7 +67,7 @@ wire::Frame StreamCall(uint64_t id, uint32_t credit) {
   return FrameOf(wire::Kind::kCall, id, &header, "clip");
 }
 
-wire::Frame Credit(uint64_t id, uint32_t grant) {
+wire::Frame MonitoredCredit(uint64_t id, uint32_t grant) {
   v1::Header header;
   header.mutable_credit()->set_grant(grant);
   return FrameOf(wire::Kind::kCredit, id, &header);
@@ -99,7 +99,7 @@ class RouterMonitorTest : public testing::Test {
     }
     const v1::Header claim = *Register(1, "video.frames").ParseHeader();
     Handle(kCallee,
-           FrameOf(wire::Kind::kRegisterName, 1, &claim, VideoSchema()));
+           FrameOf(wire::Kind::kRegisterName, 1, &claim, VideoSchemaText()));
     outbox_.Take();
   }
 
@@ -312,7 +312,7 @@ TEST_F(RouterMonitorTest, QuotaRefusalsShowAsTheBrokersReplies) {
 
 TEST_F(RouterMonitorTest, StreamRepliesAreEventsOfTheirOwnKind) {
   StartMonitor(10);
-  Handle(kCaller, StreamCall(7, 5));
+  Handle(kCaller, MonitoredStreamCall(7, 5));
   uint64_t call_id = 0;
   for (const FakeOutbox::Sent& sent : outbox_.sent) {
     if (sent.to == kCallee.id) call_id = sent.frame.request_id();
@@ -459,7 +459,7 @@ TEST_F(RouterMonitorTest, EventsBeyondTheCreditAreCountedAndReported) {
   EXPECT_EQ(events[1].missed_before(), 0u);
   EXPECT_EQ(router_.stats().monitor_missed, 3u);
 
-  Handle(kWatcher, Credit(kMonitorId, 2));
+  Handle(kWatcher, MonitoredCredit(kMonitorId, 2));
   EXPECT_TRUE(outbox_.Take().empty());  // a monitor's CREDIT goes nowhere
   Handle(kThird, Publish("t.x"));
   Handle(kThird, Publish("t.x"));
@@ -468,7 +468,7 @@ TEST_F(RouterMonitorTest, EventsBeyondTheCreditAreCountedAndReported) {
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].missed_before(), 3u);
   EXPECT_EQ(events[1].missed_before(), 0u);
-  Handle(kWatcher, Credit(kMonitorId, 1));
+  Handle(kWatcher, MonitoredCredit(kMonitorId, 1));
   Handle(kThird, Publish("t.x"));
   events = TakeEvents();
   ASSERT_EQ(events.size(), 1u);
@@ -521,7 +521,7 @@ TEST_F(RouterMonitorTest, TheBrokersOwnTrafficIsNotMonitored) {
   v1::Header unsubscribe;
   unsubscribe.mutable_unsubscribe()->set_subscription_id(2);
   Handle(kCaller, FrameOf(wire::Kind::kUnsubscribe, 7, &unsubscribe));
-  Handle(kCaller, Credit(8, 1));
+  Handle(kCaller, MonitoredCredit(8, 1));
   // The broker's own publishes: a connection comes and goes, a name moves.
   const Peer late{SessionId(9), 1, 9};
   router_.OnSessionOpened(SessionInfo{late, "late", "unix", "", kT0}, kT0);

@@ -29,7 +29,7 @@ const SessionId kTwo(2);
 const SessionId kThree(3);
 
 // broker.proto with schema.proto and descriptor.proto before it.
-FileDescriptorSet BrokerFiles() {
+FileDescriptorSet BrokerSchemaFiles() {
   FileDescriptorSet files;
   wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(), files);
   return files;
@@ -58,7 +58,7 @@ v1::ServiceSchema MonitorSchema() {
                                  "switchboard.v1.MonitorEvent");
   schema.mutable_methods(0)->set_streaming(true);
   *schema.add_methods() = Method("Raw", "", "");
-  *schema.mutable_files() = BrokerFiles();
+  *schema.mutable_files() = BrokerSchemaFiles();
   return schema;
 }
 
@@ -174,7 +174,7 @@ TEST(SchemaRegistryTest, GeneratedFilesAreAcceptedAndDescribeTheService) {
 
   // Each file after its imports, and nothing the types do not need.
   EXPECT_EQ(NamesOf(registry.FilesOf(kOne, "bus.monitor")),
-            NamesOf(BrokerFiles()));
+            NamesOf(BrokerSchemaFiles()));
   EXPECT_TRUE(registry.MethodsOf(kTwo, "bus.monitor").empty());
   EXPECT_TRUE(registry.MethodsOf(kOne, "bus.other").empty());
   EXPECT_EQ(registry.FilesOf(kOne, "bus.other").file_size(), 0);
@@ -280,11 +280,11 @@ TEST(SchemaRegistryTest, SessionsMaySendDifferentFilesOfOneName) {
 
 TEST(SchemaRegistryTest, FilesDefiningFindsEnumsWithTheirImports) {
   SchemaRegistry registry;
-  ASSERT_TRUE(registry.AddTypes(kOne, BrokerFiles()).ok());
+  ASSERT_TRUE(registry.AddTypes(kOne, BrokerSchemaFiles()).ok());
   std::optional<FileDescriptorSet> files =
       registry.FilesDefining("switchboard.v1.MonitorEvent.Kind");
   ASSERT_TRUE(files.has_value());
-  EXPECT_EQ(NamesOf(*files), NamesOf(BrokerFiles()));
+  EXPECT_EQ(NamesOf(*files), NamesOf(BrokerSchemaFiles()));
   files = registry.FilesDefining("switchboard.v1.MethodSchema");
   ASSERT_TRUE(files.has_value());
   EXPECT_EQ(NamesOf(*files),

@@ -15,7 +15,7 @@ namespace {
 
 constexpr uint64_t kOwnId = 2;
 
-absl::Time SomeTime() {
+absl::Time RoomTime() {
   return absl::FromCivil(absl::CivilSecond(2026, 1, 2, 3, 4, 5),
                          absl::UTCTimeZone());
 }
@@ -36,31 +36,31 @@ ChatMessage Left(const std::string& nick) {
 
 TEST(ChatRoomTest, OwnMessagesAreNotPrinted) {
   ChatRoom room(kOwnId, absl::UTCTimeZone());
-  EXPECT_EQ(room.OnMessage(Said("me", "hi"), kOwnId, SomeTime()), std::nullopt);
-  EXPECT_EQ(room.OnMessage(Said("bob", "hi"), 3, SomeTime()),
+  EXPECT_EQ(room.OnMessage(Said("me", "hi"), kOwnId, RoomTime()), std::nullopt);
+  EXPECT_EQ(room.OnMessage(Said("bob", "hi"), 3, RoomTime()),
             "[03:04:05] bob (:3): hi");
 }
 
 TEST(ChatRoomTest, AMemberWhoseConnectionClosedIsReportedOnce) {
   ChatRoom room(kOwnId, absl::UTCTimeZone());
-  ASSERT_TRUE(room.OnMessage(Said("bob", "hi"), 3, SomeTime()).has_value());
-  EXPECT_EQ(room.OnConnectionClosed(3, SomeTime()),
+  ASSERT_TRUE(room.OnMessage(Said("bob", "hi"), 3, RoomTime()).has_value());
+  EXPECT_EQ(room.OnConnectionClosed(3, RoomTime()),
             "[03:04:05] * bob (:3) disconnected without leaving");
-  EXPECT_EQ(room.OnConnectionClosed(3, SomeTime()), std::nullopt);
+  EXPECT_EQ(room.OnConnectionClosed(3, RoomTime()), std::nullopt);
 }
 
 TEST(ChatRoomTest, AMemberWhoLeftOrWasNeverSeenIsNotReported) {
   ChatRoom room(kOwnId, absl::UTCTimeZone());
-  ASSERT_TRUE(room.OnMessage(Said("bob", "hi"), 3, SomeTime()).has_value());
-  EXPECT_EQ(room.OnMessage(Left("bob"), 3, SomeTime()),
+  ASSERT_TRUE(room.OnMessage(Said("bob", "hi"), 3, RoomTime()).has_value());
+  EXPECT_EQ(room.OnMessage(Left("bob"), 3, RoomTime()),
             "[03:04:05] * bob (:3) left");
-  EXPECT_EQ(room.OnConnectionClosed(3, SomeTime()), std::nullopt);
-  EXPECT_EQ(room.OnConnectionClosed(9, SomeTime()), std::nullopt);
+  EXPECT_EQ(room.OnConnectionClosed(3, RoomTime()), std::nullopt);
+  EXPECT_EQ(room.OnConnectionClosed(9, RoomTime()), std::nullopt);
 }
 
 TEST(ChatRoomTest, ForeignMessagesNameTheirSender) {
   ChatRoom room(kOwnId, absl::UTCTimeZone());
-  EXPECT_EQ(room.OnForeignMessage(7, SomeTime()),
+  EXPECT_EQ(room.OnForeignMessage(7, RoomTime()),
             "[03:04:05] * (:7) sent something that is not a chat message");
 }
 
