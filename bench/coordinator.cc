@@ -108,7 +108,7 @@ class Coordinator {
   // kCancelled (the run must stop), OK otherwise.
   absl::Status NoteProblem(Workload workload, System system, int round,
                            const absl::Status& status);
-  // --warmup=, --duration= and --ops= for a client or publisher.
+  // --warmup=, --duration=, --ops= and --rate= for a client or publisher.
   std::vector<std::string> MeasureFlags() const;
   absl::Duration ReportTimeout() const;
   // Starts the server (and relay) of `system`, ready to serve, appending
@@ -205,7 +205,8 @@ absl::Status Coordinator::NoteProblem(Workload workload, System system,
 std::vector<std::string> Coordinator::MeasureFlags() const {
   return {absl::StrCat("--warmup=", absl::FormatDuration(options_.warmup)),
           absl::StrCat("--duration=", absl::FormatDuration(options_.duration)),
-          absl::StrCat("--ops=", options_.ops)};
+          absl::StrCat("--ops=", options_.ops),
+          absl::StrCat("--rate=", options_.rate)};
 }
 
 absl::Duration Coordinator::ReportTimeout() const {
@@ -408,6 +409,10 @@ void Coordinator::PrintSummary() {
       options_.pin ? "pinned (--pin: every process on CPU 0)"
                    : absl::StrCat("not pinned (processes free to use ",
                                   cpu_count, " CPUs)");
+  if (options_.rate > 0) {
+    absl::StrAppend(&placement, ", topic publishers paced at ", options_.rate,
+                    " msgs/s (--rate)");
+  }
   std::printf("\nSummary: medians of %d rounds per system, %s.\n",
               static_cast<int>(options_.rounds), placement.c_str());
   for (const Ratio& ratio : kRatios) {

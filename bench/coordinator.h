@@ -24,6 +24,7 @@ struct BenchOptions {
   absl::Duration warmup = absl::Milliseconds(200);
   absl::Duration duration = absl::Seconds(2);  // per round per system
   int64_t ops = 0;       // > 0: this many calls per round instead of `duration`
+  int64_t rate = 0;      // > 0: topic publishers paced to this many msgs/s
   bool pin = false;      // every process on CPU 0
   bool verbose = false;  // per-round figures too
   std::string self_path;    // this executable, re-executed for every role

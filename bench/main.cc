@@ -71,8 +71,8 @@ int Main(int argc, char** argv) {
                   "Comma-separated workloads: rtt (64-byte call and reply, one "
                   "at a time), bigframe (small call, 33,177,600-byte reply), "
                   "pubsub (64-byte messages, one publisher, one subscriber, "
-                  "flat out), fanout (256-byte messages, one publisher, 8 "
-                  "subscriber processes, flat out).");
+                  "flat out unless --rate), fanout (256-byte messages, one "
+                  "publisher, 8 subscriber processes, likewise).");
   flags.AddString("systems", &systems, "LIST",
                   "Comma-separated systems, run in this order each round: "
                   "floor-direct, floor-relay, floor-memfd, switchboard, "
@@ -87,6 +87,11 @@ int Main(int argc, char** argv) {
   flags.AddInt("ops", &options.ops, "N",
                "Measured calls (pubsub, fanout: published messages) per round "
                "per system; overrides --duration when > 0.");
+  flags.AddInt("rate", &options.rate, "N",
+               "pubsub, fanout: the publisher publishes N messages a second "
+               "(in bursts of what came due while it slept) instead of flat "
+               "out, to see whether subscribers that keep up lose anything. "
+               "0: flat out.");
   flags.AddDuration("warmup", &options.warmup,
                     "Unrecorded calls (messages) before each measurement.");
   flags.AddBool("pin", &options.pin,
@@ -137,6 +142,10 @@ int Main(int argc, char** argv) {
   if (options.ops < 0) {
     return usage_error(
         absl::InvalidArgumentError("--ops must not be negative"));
+  }
+  if (options.rate < 0) {
+    return usage_error(
+        absl::InvalidArgumentError("--rate must not be negative"));
   }
   absl::StatusOr<std::string> self = SelfPath();
   if (!self.ok()) {

@@ -41,6 +41,9 @@ struct MeasureOptions {
   // How long to measure, unless `ops` > 0: then exactly that many calls.
   absl::Duration duration = absl::Seconds(2);
   int64_t ops = 0;
+  // Topic workloads: messages a second the publisher paces itself to, in
+  // short bursts (MessagesDue()); 0 publishes flat out.
+  int64_t rate = 0;
 };
 
 // What a client (or a publisher or subscriber) tells the coordinator after a

@@ -53,6 +53,7 @@ struct RoleFlags {
   absl::Duration warmup = absl::Milliseconds(200);
   absl::Duration duration = absl::Seconds(2);
   int64_t ops = 0;
+  int64_t rate = 0;
   std::string address;  // the broker's, for switchboard
 };
 
@@ -153,6 +154,7 @@ int RunRole(int argc, char** argv) {
   parser.AddDuration("warmup", &flags.warmup, "unrecorded calls first");
   parser.AddDuration("duration", &flags.duration, "measured time");
   parser.AddInt("ops", &flags.ops, "N", "measured calls instead");
+  parser.AddInt("rate", &flags.rate, "N", "messages a second, 0 flat out");
   parser.AddString("address", &flags.address, "ADDRESS",
                    "the broker's address");
   absl::StatusOr<std::vector<std::string>> args = parser.Parse(argc, argv);
@@ -185,14 +187,14 @@ int RunRole(int argc, char** argv) {
     return RunTopicRelay(kSocketFd, subscriber_fds);
   }
   if (flags.role == kRolePublisher) {
-    return RunPublisher(
-        *system, *workload, flags.address,
-        MeasureOptions{*workload, flags.warmup, flags.duration, flags.ops});
+    return RunPublisher(*system, *workload, flags.address,
+                        MeasureOptions{*workload, flags.warmup, flags.duration,
+                                       flags.ops, flags.rate});
   }
   if (flags.role == kRoleClient) {
-    return RunClient(
-        *system, flags.address,
-        MeasureOptions{*workload, flags.warmup, flags.duration, flags.ops});
+    return RunClient(*system, flags.address,
+                     MeasureOptions{*workload, flags.warmup, flags.duration,
+                                    flags.ops, flags.rate});
   }
   std::fprintf(stderr, "switchboard-bench: unknown role '%s'\n",
                flags.role.c_str());

@@ -32,11 +32,17 @@ class TopicPublisher {
   virtual absl::Status PublishLast(absl::string_view end_marker) = 0;
 };
 
+// How many messages a publisher paced at `rate` messages a second has made
+// `elapsed_ns` after it began: the whole messages due by then.
+uint64_t MessagesDue(int64_t rate, int64_t elapsed_ns);
+
 // Publishes warm-up messages for `options.warmup`, then measured ones for
 // `options.duration` (or exactly `options.ops`), then the end marker. The
 // report gives the messages published (warm-up included), the measured ones
 // as `ops`, when the first measured one was made (`start_ns`) and the
-// measured time; `error` says why it stopped early.
+// measured time; `error` says why it stopped early. With `options.rate`,
+// each message waits until it is due: the publisher sleeps while it is
+// ahead, so it publishes in bursts of what came due during the sleep.
 ClientReport PublishMessages(const MeasureOptions& options,
                              TopicPublisher& publisher);
 

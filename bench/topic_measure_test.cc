@@ -76,5 +76,69 @@ TEST(CombineTopicReportsTest, MoreReceivedThanPublishedIsOurBug) {
   EXPECT_EQ(round.status().code(), absl::StatusCode::kInternal);
 }
 
+TEST(MessagesDueTest, CountsWholeMessagesDueAtTheRate) {
+  EXPECT_EQ(MessagesDue(1'000'000, 0), 0u);
+  EXPECT_EQ(MessagesDue(1'000'000, 999), 0u);  // the first is due at 1 us
+  EXPECT_EQ(MessagesDue(1'000'000, 1'000), 1u);
+  EXPECT_EQ(MessagesDue(1'000'000, 2'500'000), 2'500u);
+  EXPECT_EQ(MessagesDue(3, 1'000'000'000), 3u);
+  EXPECT_EQ(MessagesDue(3, 999'999'999), 2u);
+  // Ten seconds at a hundred million a second: no overflow.
+  EXPECT_EQ(MessagesDue(100'000'000, 10'000'000'000), 1'000'000'000u);
+}
+
+TEST(MessagesDueTest, NoRateOrNoTimeMeansNothingDue) {
+  EXPECT_EQ(MessagesDue(0, 1'000'000'000), 0u);
+  EXPECT_EQ(MessagesDue(-5, 1'000'000'000), 0u);
+  EXPECT_EQ(MessagesDue(1'000, -1), 0u);
+}
+
+// Counts what it is given; takes everything at once.
+class CountingPublisher : public TopicPublisher {
+ public:
+  absl::Status Publish(absl::string_view message) override {
+    ++published;
+    last_size = message.size();
+    return absl::OkStatus();
+  }
+  absl::Status PublishLast(absl::string_view) override {
+    ended = true;
+    return absl::OkStatus();
+  }
+  uint64_t published = 0;
+  size_t last_size = 0;
+  bool ended = false;
+};
+
+TEST(PublishMessagesTest, APacedPublisherNeverGetsAheadOfItsRate) {
+  MeasureOptions options;
+  options.workload = Workload::kPubSub;
+  options.warmup = absl::Milliseconds(10);
+  options.duration = absl::Milliseconds(50);
+  options.rate = 20'000;  // one message every 50 us
+  CountingPublisher publisher;
+  ClientReport report = PublishMessages(options, publisher);
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  EXPECT_TRUE(publisher.ended);
+  EXPECT_EQ(publisher.published, report.messages);
+  EXPECT_EQ(publisher.last_size, kPubSubMessageBytes);
+  ASSERT_GT(report.ops, 0u);
+  // However slow the machine, a paced publisher never publishes more than
+  // was due while it measured (plus the one due at its first).
+  EXPECT_LE(report.ops, MessagesDue(options.rate, report.elapsed_ns) + 2);
+}
+
+TEST(PublishMessagesTest, OpsPublishesExactlyThatManyMeasuredMessages) {
+  MeasureOptions options;
+  options.workload = Workload::kPubSub;
+  options.warmup = absl::ZeroDuration();
+  options.ops = 100'000;
+  CountingPublisher publisher;
+  ClientReport report = PublishMessages(options, publisher);
+  EXPECT_TRUE(report.error.empty()) << report.error;
+  EXPECT_EQ(report.ops, 100'000u);
+  EXPECT_EQ(report.messages, 100'001u);  // one warm-up message first
+}
+
 }  // namespace
 }  // namespace switchboard::bench
