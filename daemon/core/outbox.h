@@ -53,6 +53,18 @@ class Outbox {
   virtual void SendRun(SessionId session, uint64_t subscription,
                        std::shared_ptr<const wire::PublishRun> run) = 0;
 
+  // Queues `report`, an EVENT messages_dropped for `session`'s subscription
+  // `subscription`. If the report queued last for that subscription is
+  // still wholly unwritten (HasUnsentDropReport()), `report` takes its
+  // place in the queue; otherwise it goes at the end, like Send(). Dropped
+  // if the session is gone or closing.
+  virtual void SendDropReport(SessionId session, uint64_t subscription,
+                              wire::Frame report) = 0;
+  // Whether the drop report queued last for `session`'s `subscription` has
+  // not had a byte written yet, so that SendDropReport() replaces it.
+  virtual bool HasUnsentDropReport(SessionId session,
+                                   uint64_t subscription) const = 0;
+
   // Messages of `subscription` queued for `session` whose first byte has
   // not been written yet (a message partly written counts as gone), and
   // their bytes (whole frames). Zeros if none or the session is gone.

@@ -312,7 +312,8 @@ class Router {
   uint8_t Overflow(const Subscription& subscription, size_t bytes,
                    size_t fds) const;
   void CountDrop(Subscription& subscription, DropReason reason);
-  // Queues EVENT messages_dropped for the drops not reported yet.
+  // Queues EVENT messages_dropped for the drops not reported yet, in place
+  // of the subscription's last report if that one is still unwritten.
   void ReportDrops(Subscription& subscription);
   void CloseSubscribers(const std::vector<Closing>& closing);
   // Publishes a message of the broker (sender 0) on a reserved topic;

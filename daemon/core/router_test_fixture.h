@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,23 @@ class FakeOutbox : public Outbox {
       SendMessage(session, subscription,
                   std::make_shared<const wire::Frame>(run->CopyFrame(offset)));
     }
+  }
+  // Like Send(); a report still in `sent` and not written (Write()) takes
+  // the next one's place, which keeps its position in the sequence.
+  void SendDropReport(SessionId session, uint64_t subscription,
+                      wire::Frame report) override {
+    if (gone_.contains(session)) return;
+    if (const std::optional<size_t> unsent =
+            UnsentReport(session, subscription)) {
+      sent[*unsent].frame = std::move(report);
+      return;
+    }
+    Send(session, std::move(report));
+    unsent_reports_[{session, subscription}] = seq_;
+  }
+  bool HasUnsentDropReport(SessionId session,
+                           uint64_t subscription) const override {
+    return UnsentReport(session, subscription).has_value();
   }
   Queued QueuedMessages(SessionId session,
                         uint64_t subscription) const override {
@@ -124,10 +142,14 @@ class FakeOutbox : public Outbox {
   // the server does, and drops what is later queued for it.
   void ReenterOnClose(Router& router) { router_ = &router; }
 
-  // The session's socket took everything: its message queues are empty.
+  // The session's socket took everything: its message queues are empty,
+  // and its drop reports are written.
   void Write(SessionId session) {
     for (auto& [key, queue] : queues_) {
       if (key.first == session) queue.clear();
+    }
+    for (auto it = unsent_reports_.begin(); it != unsent_reports_.end();) {
+      it = it->first.first == session ? unsent_reports_.erase(it) : ++it;
     }
   }
   // The messages of one subscription that wait to be written.
@@ -156,6 +178,18 @@ class FakeOutbox : public Outbox {
   Traffic total_traffic;
 
  private:
+  // The index in `sent` of the report queued last for the subscription,
+  // if it is still there and not written.
+  std::optional<size_t> UnsentReport(SessionId session,
+                                     uint64_t subscription) const {
+    auto it = unsent_reports_.find({session, subscription});
+    if (it == unsent_reports_.end()) return std::nullopt;
+    for (size_t i = 0; i < sent.size(); ++i) {
+      if (sent[i].seq == it->second) return i;
+    }
+    return std::nullopt;  // taken by the test
+  }
+
   void Close(SessionId session, const absl::Status& reason, bool with_error) {
     closed.push_back(Closed{session, reason, with_error});
     if (router_ == nullptr || !gone_.insert(session).second) return;
@@ -168,6 +202,7 @@ class FakeOutbox : public Outbox {
   std::map<std::pair<SessionId, uint64_t>,
            std::deque<std::shared_ptr<const wire::Frame>>>
       queues_;
+  std::map<std::pair<SessionId, uint64_t>, uint64_t> unsent_reports_;
   uint64_t seq_ = 0;
 };
 

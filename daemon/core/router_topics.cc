@@ -345,15 +345,29 @@ bool Router::Offer(Subscription& subscription,
 }
 
 void Router::ReportDrops(Subscription& subscription) {
+  const SessionId session = subscription.key.session;
+  // A report still waiting unwritten takes these drops as well, so a
+  // subscriber that stops reading gets one report, not one per message
+  // dropped, and reports never crowd out the messages it keeps.
+  const bool replaces =
+      outbox_.HasUnsentDropReport(session, subscription.key.id);
+  if (replaces) {
+    subscription.report_count += subscription.unreported;
+    subscription.report_reasons |= subscription.unreported_reasons;
+  } else {
+    subscription.report_count = subscription.unreported;
+    subscription.report_reasons = subscription.unreported_reasons;
+    ++stats_.frames_out;
+  }
+  subscription.unreported = 0;
+  subscription.unreported_reasons = 0;
   v1::Event event;
   v1::Event::MessagesDropped* dropped = event.mutable_messages_dropped();
   dropped->set_subscription_id(subscription.key.id);
-  dropped->set_count(subscription.unreported);
+  dropped->set_count(subscription.report_count);
   dropped->set_total(subscription.dropped);
-  dropped->set_reason(DropReasonText(subscription.unreported_reasons));
-  subscription.unreported = 0;
-  subscription.unreported_reasons = 0;
-  Deliver(subscription.key.session, BuildEvent(event));
+  dropped->set_reason(DropReasonText(subscription.report_reasons));
+  outbox_.SendDropReport(session, subscription.key.id, BuildEvent(event));
 }
 
 void Router::CloseSubscribers(const std::vector<Closing>& closing) {

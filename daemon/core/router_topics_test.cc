@@ -320,11 +320,11 @@ TEST_F(RouterTopicsTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
   for (const char* payload : {"1", "2", "3", "4", "5"}) {
     Handle(kThird, Publish(0, "t", payload));
   }
-  // Each message after the second pushed the oldest out; the report of
-  // that drop comes right before it.
+  // Each message after the second pushed the oldest out. The first drop's
+  // report, still unwritten, took the later drops too: one report, before
+  // the messages the subscriber still gets.
   EXPECT_EQ(Timeline(kCaller.id),
-            (Strings{"M1:1", "M1:2", "D1:1/1", "M1:3", "D1:1/2", "M1:4",
-                     "D1:1/3", "M1:5"}));
+            (Strings{"M1:1", "M1:2", "D1:3/3", "M1:3", "M1:4", "M1:5"}));
   EXPECT_EQ(QueuedPayloads(kCaller.id, 1), (Strings{"4", "5"}));
   EXPECT_EQ(router_.stats().messages_dropped, 3u);
   v1::BrokerStatus status = router_.Status(kT0);
@@ -332,11 +332,39 @@ TEST_F(RouterTopicsTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
   EXPECT_EQ(status.subscriptions(0).dropped(), 3u);
   EXPECT_EQ(status.subscriptions(0).delivered(), 2u);
 
-  // Once written, the queue takes new messages without dropping.
+  // Once written, the queue takes new messages without dropping, and the
+  // next drop is reported anew: a written report is never changed.
   Clear();
   outbox_.Write(kCaller.id);
   Handle(kThird, Publish(0, "t", "6"));
   EXPECT_EQ(Timeline(kCaller.id), (Strings{"M1:6"}));
+  Handle(kThird, Publish(0, "t", "7"));
+  Handle(kThird, Publish(0, "t", "8"));
+  EXPECT_EQ(Timeline(kCaller.id), (Strings{"M1:6", "M1:7", "D1:1/4", "M1:8"}));
+  EXPECT_EQ(QueuedPayloads(kCaller.id, 1), (Strings{"7", "8"}));
+  // Three drops before the write, one after.
+  EXPECT_EQ(router_.stats().messages_dropped, 4u);
+}
+
+TEST_F(RouterTopicsTest, AStalledDropOldestSubscriberGetsOneReportPerStall) {
+  SubscribeOk(kCaller, 1, "t", 3);
+  SubscribeOk(kCaller, 2, "t", 3);
+  const uint64_t frames_before = router_.stats().frames_out;
+  for (int i = 0; i < 1000; ++i) {
+    Handle(kThird, Publish(0, "t", absl::StrCat(i)));
+  }
+  // Each subscription has its three newest and one report of the 997
+  // drops; the reports never took the room of the messages kept.
+  EXPECT_EQ(QueuedPayloads(kCaller.id, 1), (Strings{"997", "998", "999"}));
+  EXPECT_EQ(QueuedPayloads(kCaller.id, 2), (Strings{"997", "998", "999"}));
+  std::vector<std::string> reports;
+  for (const std::string& item : Timeline(kCaller.id)) {
+    if (item[0] == 'D') reports.push_back(item);
+  }
+  EXPECT_EQ(reports, (Strings{"D1:997/997", "D2:997/997"}));
+  EXPECT_EQ(router_.stats().messages_dropped, 2u * 997u);
+  // 2000 messages and 2 reports queued.
+  EXPECT_EQ(router_.stats().frames_out - frames_before, 2u * 1000u + 2u);
 }
 
 TEST_F(RouterTopicsTest, DropNewestKeepsTheQueueAndReportsWhenOneFits) {

@@ -53,6 +53,10 @@ struct Subscription {
   uint64_t dropped = 0;
   uint64_t unreported = 0;
   uint8_t unreported_reasons = 0;
+  // What the last messages_dropped report queued said (count, reasons): a
+  // later report that takes its place while it is unwritten adds to them.
+  uint64_t report_count = 0;
+  uint8_t report_reasons = 0;
 
   // Counts one discarded message.
   void RecordDrop(DropReason reason) {

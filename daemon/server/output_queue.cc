@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -105,6 +107,62 @@ void OutputQueue::Push(wire::Frame frame) {
   bytes_ += frame.bytes().size();
   fds_ += frame.fds().size();
   entries_.push_back(Entry{false, std::move(frame)});
+}
+
+bool OutputQueue::PushDropReport(uint64_t subscription, wire::Frame report) {
+  SB_CHECK(report.fds().empty()) << "a drop report carries no descriptors";
+  if (const std::optional<size_t> unsent = UnsentDropReport(subscription)) {
+    auto& frame = std::get<wire::Frame>(entries_[*unsent].body);
+    bytes_ -= frame.bytes().size();
+    bytes_ += report.bytes().size();
+    frame = std::move(report);
+    return true;
+  }
+  drop_reports_[subscription] = base_ + entries_.size();
+  Push(std::move(report));
+  return false;
+}
+
+bool OutputQueue::HasUnsentDropReport(uint64_t subscription) const {
+  return UnsentDropReport(subscription).has_value();
+}
+
+std::optional<size_t> OutputQueue::UnsentDropReport(
+    uint64_t subscription) const {
+  auto it = drop_reports_.find(subscription);
+  if (it == drop_reports_.end()) return std::nullopt;
+  const uint64_t position = it->second;
+  if (position < base_ || position - base_ >= entries_.size()) {
+    return std::nullopt;  // written and gone
+  }
+  const size_t index = position - base_;
+  const Entry& entry = entries_[index];
+  // Committed: a byte of it was written (a report is never a tombstone).
+  if (entry.committed || !std::holds_alternative<wire::Frame>(entry.body)) {
+    return std::nullopt;
+  }
+  return index;
+}
+
+void OutputQueue::RenumberDropReports() {
+  if (drop_reports_.empty()) return;
+  std::vector<std::pair<uint64_t, uint64_t>> by_position;  // position, id
+  by_position.reserve(drop_reports_.size());
+  for (const auto& [id, position] : drop_reports_) {
+    if (position >= base_) by_position.emplace_back(position, id);
+  }
+  std::sort(by_position.begin(), by_position.end());
+  drop_reports_.clear();
+  size_t next = 0;
+  uint64_t removed = 0;  // tombstones before entries_[i]
+  for (size_t i = 0; i < entries_.size() && next < by_position.size(); ++i) {
+    const uint64_t position = base_ + i;
+    while (next < by_position.size() && by_position[next].first == position) {
+      drop_reports_[by_position[next].second] = position - removed;
+      ++next;
+    }
+    if (IsTombstone(entries_[i])) ++removed;
+  }
 }
 
 void OutputQueue::PushMessage(uint64_t subscription,
@@ -335,6 +393,7 @@ void OutputQueue::CompactIfSparse() {
   if (tombstones_ <= entries_.size() - tombstones_) return;
   // The front entry is never a tombstone here, so front_offset_ still
   // refers to it and base_ stays its position.
+  RenumberDropReports();
   entries_.RemoveIf(IsTombstone);
   tombstones_ = 0;
   Relink();
@@ -386,11 +445,15 @@ void OutputQueue::DropMessages() {
   tombstones_ = 0;
   subscriptions_.clear();
   cached_ = nullptr;
+  // Reports stay, but their positions moved; the session is closing, so
+  // any later report simply goes at the end.
+  drop_reports_.clear();
 }
 
 void OutputQueue::Clear() {
   entries_.clear();
   subscriptions_.clear();
+  drop_reports_.clear();
   cached_ = nullptr;
   base_ = 1;
   front_offset_ = 0;
@@ -404,7 +467,10 @@ absl::StatusOr<size_t> OutputQueue::Write(int socket) {
   size_t total = 0;
   while (true) {
     PopFrontTombstones();
-    if (entries_.empty()) return total;
+    if (entries_.empty()) {
+      drop_reports_.clear();  // all written
+      return total;
+    }
     Gather gather;
     size_t fd_count = 0;
     // Entries from the front up to the last one whose descriptors go in

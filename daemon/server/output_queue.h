@@ -59,6 +59,12 @@
 // The entries live in a Ring (ring.h), which allocates nothing in the
 // steady state and gives memory back as the queue drains.
 //
+// Drop reports: the position of each subscription's last messages_dropped
+// EVENT is kept, and while that entry is unwritten a new report for the
+// subscription replaces it in place rather than queueing behind it
+// (docs/ARCHITECTURE.md, "Drop reports"). A compaction renumbers those
+// positions along with the links.
+//
 // Single-threaded, as the session that owns it.
 #ifndef SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
 #define SWITCHBOARD_DAEMON_SERVER_OUTPUT_QUEUE_H_
@@ -67,6 +73,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -102,6 +109,15 @@ class OutputQueue {
   // MESSAGEs.
   void PushRun(uint64_t subscription,
                std::shared_ptr<const wire::PublishRun> run);
+
+  // Queues `report`, an EVENT messages_dropped for `subscription` (no
+  // descriptors): in place of the report pushed last for `subscription` if
+  // that one is still wholly unwritten (HasUnsentDropReport()), else at the
+  // end. Returns true if it took an earlier report's place.
+  bool PushDropReport(uint64_t subscription, wire::Frame report);
+  // Whether the report pushed last for `subscription` has not had a byte
+  // written yet.
+  bool HasUnsentDropReport(uint64_t subscription) const;
 
   // Writes to `socket` until the queue is empty or the socket is full.
   // Returns the bytes written (0 if the socket was full at once). Errors:
@@ -204,6 +220,12 @@ class OutputQueue {
   // Forgets the accounting of a subscription whose messages are all
   // committed or dropped.
   void RemoveSubscription(uint64_t subscription);
+  // The index in entries_ of the drop report pushed last for
+  // `subscription`, if it is still wholly unwritten.
+  std::optional<size_t> UnsentDropReport(uint64_t subscription) const;
+  // Before the tombstones go: moves each drop report's position to where
+  // the entry will be once they are gone, and forgets those written.
+  void RenumberDropReports();
 
   Ring<Entry> entries_;
   uint64_t base_ = 1;        // position of entries_[0]; 0 means "none"
@@ -220,6 +242,9 @@ class OutputQueue {
   // Such an empty record counts as no accounting everywhere.
   uint64_t cached_id_ = 0;
   Subscription* cached_ = nullptr;
+  // Subscription id -> position of the drop report pushed for it last. An
+  // entry may be stale (written since); UnsentDropReport() checks.
+  absl::flat_hash_map<uint64_t, uint64_t> drop_reports_;
 };
 
 }  // namespace switchboard::server

@@ -1363,6 +1363,149 @@ TEST(OutputQueueTest, RunsAgreeWithAModelUnderRandomDropsAndPartialWrites) {
   EXPECT_EQ(queue.EntryCountForTest(), 0u);
 }
 
+// A messages_dropped EVENT for `subscription` saying `count`, as the
+// router builds it (the queue only cares that it is an owned frame).
+wire::Frame DropReport(uint64_t subscription, uint64_t count) {
+  v1::Header header;
+  v1::Event::MessagesDropped* dropped =
+      header.mutable_event()->mutable_messages_dropped();
+  dropped->set_subscription_id(subscription);
+  dropped->set_count(count);
+  dropped->set_total(count);
+  wire::Prefix prefix;
+  prefix.kind = wire::Kind::kEvent;
+  return wire::Frame::Build(prefix, header.SerializeAsString(), "");
+}
+
+// "M<subscription>:<payload>" for a MESSAGE, "D<subscription>:<count>" for
+// a drop report, "F<request id>" for another frame.
+std::vector<std::string> Describe(const std::vector<Received>& frames) {
+  std::vector<std::string> out;
+  for (const Received& frame : frames) {
+    if (frame.prefix.kind == wire::Kind::kMessage) {
+      out.push_back(
+          absl::StrCat("M", frame.prefix.request_id, ":", frame.payload));
+      continue;
+    }
+    v1::Header header;
+    if (frame.prefix.kind == wire::Kind::kEvent &&
+        header.ParseFromString(frame.header) &&
+        header.event().has_messages_dropped()) {
+      const auto& dropped = header.event().messages_dropped();
+      out.push_back(
+          absl::StrCat("D", dropped.subscription_id(), ":", dropped.count()));
+      continue;
+    }
+    out.push_back(absl::StrCat("F", frame.prefix.request_id));
+  }
+  return out;
+}
+
+TEST(OutputQueueTest, AnUnsentDropReportIsReplacedInPlace) {
+  SocketPair pair;
+  OutputQueue queue;
+  EXPECT_FALSE(queue.HasUnsentDropReport(1));
+  EXPECT_FALSE(queue.PushDropReport(1, DropReport(1, 1)));
+  queue.PushMessage(1, MakeMessage("a"));
+  EXPECT_FALSE(queue.PushDropReport(2, DropReport(2, 5)));  // its own
+  queue.PushMessage(1, MakeMessage("b"));
+  EXPECT_TRUE(queue.HasUnsentDropReport(1));
+  EXPECT_TRUE(queue.HasUnsentDropReport(2));
+  EXPECT_FALSE(queue.HasUnsentDropReport(3));
+
+  // A longer report (a count of 1000 takes more varint bytes).
+  const size_t before = queue.bytes();
+  const wire::Frame longer = DropReport(1, 1000);
+  const size_t growth = longer.bytes().size() - DropReport(1, 1).bytes().size();
+  ASSERT_GT(growth, 0u);
+  EXPECT_TRUE(queue.PushDropReport(1, DropReport(1, 1000)));
+  EXPECT_EQ(queue.bytes(), before + growth);
+  EXPECT_EQ(queue.Queued(1).messages, 2u);
+
+  EXPECT_EQ(Describe(pair.WriteAll(queue)),
+            (std::vector<std::string>{"D1:1000", "M1:a", "D2:5", "M1:b"}));
+  EXPECT_EQ(queue.bytes(), 0u);
+  EXPECT_FALSE(queue.HasUnsentDropReport(1));
+  EXPECT_FALSE(queue.HasUnsentDropReport(2));
+
+  // Written, a report is never replaced: the next one goes at the end.
+  queue.PushMessage(1, MakeMessage("c"));
+  EXPECT_FALSE(queue.PushDropReport(1, DropReport(1, 7)));
+  EXPECT_EQ(Describe(pair.WriteAll(queue)),
+            (std::vector<std::string>{"M1:c", "D1:7"}));
+}
+
+TEST(OutputQueueTest, ADropReportWrittenInPartIsNotReplaced) {
+  SocketPair pair;
+  pair.ShrinkSendBuffer();
+  OutputQueue queue;
+  // A large frame fills the socket; the report behind it is written in
+  // part or not at all, depending on where the socket stops.
+  const std::string big(1 << 20, 'x');
+  queue.Push(MakeFrame(wire::Kind::kReply, 9, big));
+  queue.PushDropReport(1, DropReport(1, 1));
+  queue.PushMessage(1, MakeMessage("a"));
+  // Write until the report has started: the bytes left are at most the
+  // report's and the message's.
+  const size_t report_and_message = queue.bytes() - (big.size() + 40 + 4);
+  std::vector<Received> frames;
+  while (queue.bytes() > report_and_message) {
+    ASSERT_TRUE(queue.Write(pair.writer()).ok());
+    for (Received& frame : pair.Drain()) frames.push_back(std::move(frame));
+  }
+  if (queue.bytes() < report_and_message) {
+    // Some of the report went out: it can no longer change.
+    EXPECT_FALSE(queue.HasUnsentDropReport(1));
+    EXPECT_FALSE(queue.PushDropReport(1, DropReport(1, 2)));
+  } else {
+    // The write stopped exactly before it: it still can.
+    EXPECT_TRUE(queue.PushDropReport(1, DropReport(1, 2)));
+  }
+  for (Received& frame : pair.WriteAll(queue)) {
+    frames.push_back(std::move(frame));
+  }
+  const std::vector<std::string> described = Describe(frames);
+  ASSERT_GE(described.size(), 3u);
+  EXPECT_EQ(described[0], "F9");
+  EXPECT_EQ(frames[0].payload, big);
+  // Every report written is whole, and together they count both drops.
+  uint64_t counted = 0;
+  for (const std::string& item : described) {
+    if (item == "D1:1") counted += 1;
+    if (item == "D1:2") counted += 2;
+  }
+  EXPECT_TRUE(counted == 2 || counted == 3) << counted;
+  EXPECT_EQ(pair.pending_bytes(), 0u);
+}
+
+TEST(OutputQueueTest, DropReportsKeepTheirPlaceThroughCompaction) {
+  SocketPair pair;
+  OutputQueue queue;
+  // Subscription 1 stalls at 4 messages, dropping its oldest for every new
+  // one, and its report takes each drop: the queue never holds more than
+  // one report for it, however long this goes on.
+  queue.PushMessage(2, MakeMessage("first"));
+  constexpr size_t kLimit = 4;
+  uint64_t dropped = 0;
+  for (int i = 0; i < 5000; ++i) {
+    if (i == 2500) queue.PushDropReport(3, DropReport(3, 1));
+    queue.PushMessage(1, MakeMessage(absl::StrCat(i)));
+    while (queue.Queued(1).messages > kLimit) {
+      ASSERT_GT(queue.DropOldest(1), 0u);
+      ++dropped;
+    }
+    if (dropped > 0) queue.PushDropReport(1, DropReport(1, dropped));
+    ASSERT_LE(queue.EntryCountForTest() - queue.TombstoneCountForTest(),
+              1 + kLimit + 2);
+  }
+  // The report went in after the fifth message, when the first drop came,
+  // and stayed there through every compaction; the messages before and
+  // after it were dropped since.
+  EXPECT_EQ(Describe(pair.WriteAll(queue)),
+            (std::vector<std::string>{"M2:first", "D1:4996", "D3:1", "M1:4996",
+                                      "M1:4997", "M1:4998", "M1:4999"}));
+}
+
 TEST(OutputQueueTest, ReportsAWriteToAClosedPeer) {
   OutputQueue queue;
   queue.Push(MakeFrame(wire::Kind::kReply, 1, "r"));

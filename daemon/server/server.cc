@@ -488,6 +488,19 @@ void Server::SendRun(core::SessionId id, uint64_t subscription,
   session->EnqueueRun(subscription, std::move(run));
 }
 
+void Server::SendDropReport(core::SessionId id, uint64_t subscription,
+                            wire::Frame report) {
+  Session* session = Find(id);
+  if (session == nullptr || session->state() != Session::State::kOpen) return;
+  session->EnqueueDropReport(subscription, std::move(report));
+}
+
+bool Server::HasUnsentDropReport(core::SessionId id,
+                                 uint64_t subscription) const {
+  Session* session = Find(id);
+  return session != nullptr && session->HasUnsentDropReport(subscription);
+}
+
 core::Outbox::Queued Server::QueuedMessages(core::SessionId id,
                                             uint64_t subscription) const {
   Session* session = Find(id);

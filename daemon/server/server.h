@@ -155,6 +155,10 @@ class Server : private core::Outbox {
                    std::shared_ptr<const wire::Frame> message) override;
   void SendRun(core::SessionId session, uint64_t subscription,
                std::shared_ptr<const wire::PublishRun> run) override;
+  void SendDropReport(core::SessionId session, uint64_t subscription,
+                      wire::Frame report) override;
+  bool HasUnsentDropReport(core::SessionId session,
+                           uint64_t subscription) const override;
   Queued QueuedMessages(core::SessionId session,
                         uint64_t subscription) const override;
   void WriteNow(core::SessionId session) override;

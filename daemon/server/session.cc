@@ -226,6 +226,14 @@ void Session::EnqueueRun(uint64_t subscription,
   server_.RequestFlush(*this);
 }
 
+void Session::EnqueueDropReport(uint64_t subscription, wire::Frame report) {
+  if (!output_.PushDropReport(subscription, std::move(report))) {
+    ++traffic_.frames_out;
+    server_.CountFrameOut();
+  }
+  server_.RequestFlush(*this);
+}
+
 absl::Status Session::WriteOutput() {
   absl::StatusOr<size_t> written = output_.Write(socket_.get());
   if (!written.ok()) return written.status();

@@ -106,6 +106,13 @@ class Session {
   // with request_id = `subscription`, and asks for a flush.
   void EnqueueRun(uint64_t subscription,
                   std::shared_ptr<const wire::PublishRun> run);
+  // Queues a messages_dropped EVENT for `subscription`, in place of its
+  // last one if that is unwritten (OutputQueue::PushDropReport()), and asks
+  // for a flush.
+  void EnqueueDropReport(uint64_t subscription, wire::Frame report);
+  bool HasUnsentDropReport(uint64_t subscription) const {
+    return output_.HasUnsentDropReport(subscription);
+  }
   size_t queued_bytes() const { return output_.bytes(); }
   // Frames and bytes this session read and queued or wrote.
   const core::Traffic& traffic() const { return traffic_; }

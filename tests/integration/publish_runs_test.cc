@@ -211,8 +211,10 @@ TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
   // every drop, and with what arrived makes every message published.
   uint64_t reported = 0;
   uint64_t last_total = 0;
+  int reports = 0;
   for (const MessageLog::Entry& entry : held.Entries()) {
     if (!entry.dropped) continue;
+    ++reports;
     EXPECT_EQ(entry.drop.subscription, *slow_id);
     EXPECT_GT(entry.drop.count, 0u);
     reported += entry.drop.count;
@@ -220,6 +222,16 @@ TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
     last_total = entry.drop.total;
   }
   EXPECT_EQ(reported, held.dropped());
+  // Nothing was read while the subscriber was held, so the first report
+  // waited unwritten in the broker's queue and took every later drop: one
+  // report for the whole stall, not one per message dropped. Over TCP the
+  // kernel may grow the socket's buffer meanwhile and let a report out;
+  // the next drop then starts a new one.
+  if (GetParam() == Transport::kUnix) {
+    EXPECT_EQ(reports, 1) << reported << " drops";
+  } else {
+    EXPECT_LE(reports, 10) << reported << " drops";
+  }
   EXPECT_GE(last_total, dropped);
   EXPECT_EQ(received.size() + last_total, static_cast<size_t>(published));
   absl::StatusOr<SubscriptionStats> stats =
