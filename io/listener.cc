@@ -137,7 +137,8 @@ int SocketOption(int fd, int option, absl::Status* status) {
   int value = 0;
   socklen_t length = sizeof value;
   if (::getsockopt(fd, SOL_SOCKET, option, &value, &length) != 0) {
-    *status = absl::ErrnoToStatus(errno, "getsockopt");
+    *status = errno == ENOTSOCK ? absl::InvalidArgumentError("not a socket")
+                                : absl::ErrnoToStatus(errno, "getsockopt");
   }
   return value;
 }

@@ -38,8 +38,8 @@ class Listener {
   // systemd), and makes it non-blocking and close-on-exec. The address is
   // read back from the socket. Its file, on unix:, belongs to whoever
   // created it and is left in place. Errors: kInvalidArgument when `fd` is
-  // not a listening stream socket, is a unix socket without a path
-  // (unnamed or abstract), is neither unix nor tcp, or is a tcp socket not
+  // not a socket, not a listening stream socket, is a unix socket without a
+  // path (unnamed or abstract), is neither unix nor tcp, or is a tcp socket not
   // bound to a loopback address (the message names the address, e.g.
   // "tcp:0.0.0.0:4000"); fcntl/getsockopt/getsockname failures as
   // ErrnoToStatus.

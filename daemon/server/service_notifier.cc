@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<ServiceNotifier>> ServiceNotifier::Create(
   if (enabled < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad WATCHDOG_USEC or WATCHDOG_PID from systemd: ",
-                     absl::ErrnoToStatus(-enabled, "").message()));
+                     std::strerror(-enabled)));
   }
   if (enabled > 0) {
     // Half the interval, as sd_watchdog_enabled(3) advises: one late loop

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -43,7 +44,9 @@ absl::StatusOr<std::vector<io::Listener>> TakeSystemdSockets() {
   // sockets are its own.
   const int count = sd_listen_fds_with_names(1, &names);
   if (count < 0) {
-    return absl::ErrnoToStatus(-count, "LISTEN_FDS from systemd");
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read LISTEN_FDS/LISTEN_PID from systemd: ",
+                     std::strerror(-count)));
   }
   // Every fd is owned from here on, so an error closes them all.
   std::vector<Fd> fds;

@@ -22,7 +22,8 @@ namespace switchboard::server {
 // Each socket must be a listening unix (with a path) or tcp (on a loopback
 // address) stream socket. Errors: kInvalidArgument naming the fd and its
 // name, e.g. "systemd passed fd 3 ('bus'): not a stream socket; the socket
-// unit must use ListenStream="; a malformed LISTEN_FDS as ErrnoToStatus.
+// unit must use ListenStream="; kInvalidArgument "cannot read
+// LISTEN_FDS/LISTEN_PID from systemd: ..." when they are malformed.
 // On error every passed fd is closed.
 absl::StatusOr<std::vector<io::Listener>> TakeSystemdSockets();
 

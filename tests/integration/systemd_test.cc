@@ -3,16 +3,19 @@
 // switchboardd under systemd: started by systemd-socket-activate the way
 // switchboard.socket starts it (the socket exists before the broker does,
 // and the broker serves the sockets it is passed, unix and tcp), refusing
-// sockets it must not serve, and telling a notify socket READY=1 with a
-// STATUS= line, STOPPING=1 and WATCHDOG=1 pings (Type=notify).
+// sockets it must not serve (checked also with fds passed by hand), and
+// telling a notify socket READY=1 with a STATUS= line, STOPPING=1 and
+// WATCHDOG=1 pings (Type=notify).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -27,6 +30,8 @@
 #include "io/connect.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
+#include "tests/testing/broker_process.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/notify_socket.h"
 #include "tests/testing/socket_activation.h"
@@ -280,6 +285,45 @@ TEST(NotifyTest, MalformedWatchdogIntervalIsRefused) {
   EXPECT_THAT(broker.ReadStderr(),
               HasSubstr("switchboardd: bad WATCHDOG_USEC or WATCHDOG_PID from "
                         "systemd: "));
+}
+
+// Runs the broker the way systemd would, with LISTEN_PID naming it (a shell
+// sets it to its own pid, then execs the broker), `environment` exported
+// and `redirect` (e.g. "3</dev/null") applied. Its --address lies in a
+// fresh folder, so a broker that wrongly starts serving stays hermetic
+// (and is killed at the timeout).
+absl::StatusOr<testing::ProgramResult> RunWithListenFds(
+    const std::string& environment, const std::string& redirect) {
+  char dir[] = "/tmp/sbfd-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp");
+  const std::string script =
+      absl::StrCat("export LISTEN_PID=$$ ", environment, "; exec \"$0\" ",
+                   "--address=unix:", dir, "/bus ", redirect);
+  absl::StatusOr<testing::ProgramResult> result = testing::RunProgram(
+      {"/bin/sh", "-c", script, testing::SwitchboarddPath()}, kTimeout);
+  std::error_code error;
+  std::filesystem::remove_all(dir, error);
+  return result;
+}
+
+TEST(InheritedFdTest, MalformedListenFdsIsRefused) {
+  absl::StatusOr<testing::ProgramResult> result =
+      RunWithListenFds("LISTEN_FDS=three", "");
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_THAT(result->stderr_text,
+              HasSubstr("switchboardd: cannot read LISTEN_FDS/LISTEN_PID "
+                        "from systemd: "));
+}
+
+TEST(InheritedFdTest, FdThatIsNotASocketIsRefused) {
+  absl::StatusOr<testing::ProgramResult> result =
+      RunWithListenFds("LISTEN_FDS=1 LISTEN_FDNAMES=bus", "3</dev/null");
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->exit_code, 1);
+  EXPECT_THAT(result->stderr_text,
+              HasSubstr("switchboardd: systemd passed fd 3 ('bus'): not a "
+                        "socket; the socket unit must use ListenStream="));
 }
 
 }  // namespace
