@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 //
-// switchboardd, the Switchboard broker: parses flags, blocks SIGTERM/SIGINT
-// into the event loop, creates the server and runs the loop. Everything the
-// broker decides lives in daemon/core, everything it does with sockets in
-// daemon/server.
+// switchboardd, the Switchboard broker: parses flags, takes the sockets
+// systemd passed, blocks SIGTERM/SIGINT into the event loop, creates the
+// server, tells systemd when it serves and stops, and runs the loop.
+// Everything the broker decides lives in daemon/core, everything it does
+// with sockets (and systemd) in daemon/server.
 //
 // Exit status: 0 after a clean shutdown on SIGTERM or SIGINT; 1 when it
 // cannot start (bad address, a live broker at the socket path, bind failure,
-// bad token file); 2 for a usage error.
+// bad token file, a socket from systemd it cannot serve); 2 for a usage
+// error.
 #include <signal.h>
 
 #include <algorithm>
@@ -25,6 +27,8 @@
 #include "base/log.h"
 #include "daemon/core/frames.h"
 #include "daemon/server/server.h"
+#include "daemon/server/service_notifier.h"
+#include "daemon/server/systemd_sockets.h"
 #include "google/protobuf/stubs/logging.h"
 #include "io/address.h"
 #include "io/event_loop.h"
@@ -39,9 +43,12 @@ constexpr int kExitUsage = 2;
 constexpr char kProgram[] = "switchboardd";
 // How long a shutdown may spend writing the last frames to clients.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(1);
+// How often systemd's status line may change (it counts connections).
+constexpr absl::Duration kStatusInterval = absl::Seconds(1);
 
 struct Flags {
-  std::vector<std::string> addresses{io::DefaultAddress()};
+  // Empty: the sockets systemd passed, else io::DefaultAddress().
+  std::vector<std::string> addresses;
   std::string token_file;
   int64_t max_payload_bytes = int64_t{64} << 20;
   int64_t max_header_bytes = int64_t{64} << 10;
@@ -77,7 +84,9 @@ Flags ParseFlags(int argc, char** argv) {
                     "other's methods.");
   parser.AddStrings("address", &flags.addresses, "ADDRESS",
                     "unix:PATH or tcp:127.0.0.1:PORT (0: a free port); "
-                    "repeatable.");
+                    "repeatable. Default: the sockets systemd passes, else "
+                    "$SWITCHBOARD_ADDRESS, else "
+                    "unix:$XDG_RUNTIME_DIR/switchboard/bus.");
   parser.AddString("token-file", &flags.token_file, "PATH",
                    "TCP token file, made 0600 if missing (default: 'token' "
                    "beside the first unix socket).");
@@ -123,6 +132,10 @@ Flags ParseFlags(int argc, char** argv) {
                    "debug, info, warning or error.");
   parser.set_epilogue(
       "Logs go to stderr. SWITCHBOARD_ADDRESS sets the default address.\n"
+      "Started by systemd (switchboard.socket and switchboard.service, user\n"
+      "units), it serves the sockets systemd passes (LISTEN_FDS; unix, or tcp\n"
+      "on loopback), plus any --address given, and reports READY, STATUS,\n"
+      "STOPPING and watchdog pings on NOTIFY_SOCKET (Type=notify).\n"
       "Exit status: 0 after SIGTERM or SIGINT, 1 if the broker cannot start,\n"
       "2 for a usage error.\n");
   std::vector<std::string> positional = parser.ParseOrExit(argc, argv);
@@ -153,7 +166,9 @@ log::Severity ParseLogLevel(absl::string_view level) {
                    level, "'"));
 }
 
-server::ServerConfig BuildConfig(const Flags& flags) {
+// `inherited`: the sockets systemd passed, served before any --address.
+server::ServerConfig BuildConfig(const Flags& flags,
+                                 const std::vector<io::Listener>& inherited) {
   server::ServerConfig config;
   const uint64_t u32 = std::numeric_limits<uint32_t>::max();
   config.limits.max_payload_bytes =
@@ -196,12 +211,18 @@ server::ServerConfig BuildConfig(const Flags& flags) {
   }
   config.router.default_call_timeout = flags.call_timeout;
   config.handshake_timeout = flags.handshake_timeout;
-  if (flags.addresses.empty()) UsageError("--address needs a value");
-
   // Addresses are checked after the usage errors: a bad one means the
   // broker cannot start (exit 1), as a taken one does.
   std::string first_unix_path;
-  for (const std::string& text : flags.addresses) {
+  for (const io::Listener& listener : inherited) {
+    if (listener.address().transport == io::Transport::kUnix &&
+        first_unix_path.empty()) {
+      first_unix_path = listener.address().path;
+    }
+  }
+  std::vector<std::string> texts = flags.addresses;
+  if (texts.empty() && inherited.empty()) texts.push_back(io::DefaultAddress());
+  for (const std::string& text : texts) {
     absl::StatusOr<io::Address> address = io::Address::Parse(text);
     if (!address.ok()) Exit(kExitCannotStart, address.status().message());
     if (address->transport == io::Transport::kUnix && first_unix_path.empty()) {
@@ -232,12 +253,21 @@ int Run(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   log::SetMinSeverity(ParseLogLevel(flags.log_level));
   google::protobuf::SetLogHandler(&LogFromProtobuf);
-  const server::ServerConfig config = BuildConfig(flags);
+  // Taken before anything else can fail, so a usage error still closes
+  // them, and cleared from the environment of every program started later.
+  absl::StatusOr<std::vector<io::Listener>> inherited =
+      server::TakeSystemdSockets();
+  if (!inherited.ok()) Exit(kExitCannotStart, inherited.status().message());
+  const server::ServerConfig config = BuildConfig(flags, *inherited);
 
   // A client that disappears must cost an EPIPE, never the process.
   ::signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<std::unique_ptr<io::EventLoop>> loop = io::EventLoop::Create();
   if (!loop.ok()) Exit(kExitCannotStart, loop.status().ToString());
+
+  absl::StatusOr<std::unique_ptr<server::ServiceNotifier>> notifier =
+      server::ServiceNotifier::Create(**loop);
+  if (!notifier.ok()) Exit(kExitCannotStart, notifier.status().message());
 
   // Signals are blocked before the server exists, so one that arrives while
   // it starts waits for the loop instead of killing the process with its
@@ -251,13 +281,15 @@ int Run(int argc, char** argv) {
           (*loop)->Stop();
           return;
         }
-        broker->Shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT",
-                         kShutdownGrace, [&] { (*loop)->Stop(); });
+        const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
+        broker->Shutdown(name, kShutdownGrace, [&] { (*loop)->Stop(); });
+        (*notifier)->Stopping(
+            absl::StrCat(broker->StatusLine(), " (", name, ")"));
       });
   if (!signals.ok()) Exit(kExitCannotStart, signals.status().ToString());
 
   absl::StatusOr<std::unique_ptr<server::Server>> created =
-      server::Server::Create(**loop, config);
+      server::Server::Create(**loop, config, *std::move(inherited));
   if (!created.ok()) Exit(kExitCannotStart, created.status().message());
   broker = *std::move(created);
 
@@ -267,6 +299,9 @@ int Run(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
+  (*notifier)->Ready(broker->StatusLine());
+  (*notifier)->FollowStatus([&] { return broker->StatusLine(); },
+                            kStatusInterval);
 
   absl::Status ran = (*loop)->Run();
   broker.reset();  // closes every connection

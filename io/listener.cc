@@ -2,6 +2,7 @@
 #include "io/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -130,7 +133,83 @@ absl::StatusOr<Fd> BindTcp(Address* address) {
   return fd;
 }
 
+int SocketOption(int fd, int option, absl::Status* status) {
+  int value = 0;
+  socklen_t length = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, option, &value, &length) != 0) {
+    *status = errno == ENOTSOCK ? absl::InvalidArgumentError("not a socket")
+                                : absl::ErrnoToStatus(errno, "getsockopt");
+  }
+  return value;
+}
+
+// The address `fd` is bound to, checked by the rules Address::Parse applies
+// to an address an operator types: a socket file, or a loopback TCP address.
+absl::StatusOr<Address> BoundAddress(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockname");
+  }
+  std::string text;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (storage.ss_family == AF_UNIX) {
+    const auto* sun = reinterpret_cast<const sockaddr_un*>(&storage);
+    const size_t offset = offsetof(sockaddr_un, sun_path);
+    if (length <= offset || sun->sun_path[0] == '\0') {
+      return absl::InvalidArgumentError(
+          "the unix socket has no path (unnamed or abstract); the broker "
+          "listens only on socket files");
+    }
+    text = absl::StrCat(
+        "unix:", absl::string_view(sun->sun_path,
+                                   ::strnlen(sun->sun_path, length - offset)));
+  } else if (storage.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    text = absl::StrCat("tcp:", host, ":", ntohs(v4->sin_port));
+  } else if (storage.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    text = absl::StrCat("tcp:[", host, "]:", ntohs(v6->sin6_port));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "socket family ", storage.ss_family, " is neither unix nor tcp"));
+  }
+  absl::StatusOr<Address> address = Address::Parse(text);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot serve on ", text, ": ", address.status().message()));
+  }
+  return address;
+}
+
 }  // namespace
+
+absl::StatusOr<Listener> Listener::Adopt(Fd fd) {
+  absl::Status status;
+  const int type = SocketOption(fd.get(), SO_TYPE, &status);
+  if (!status.ok()) return status;
+  if (type != SOCK_STREAM) {
+    return absl::InvalidArgumentError("not a stream socket");
+  }
+  // The address before the listening state, so a socket on a non-loopback
+  // address is refused as such whatever else is wrong with it.
+  absl::StatusOr<Address> address = BoundAddress(fd.get());
+  if (!address.ok()) return address.status();
+  const int listening = SocketOption(fd.get(), SO_ACCEPTCONN, &status);
+  if (!status.ok()) return status;
+  if (listening == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(address->ToString(), " is not listening"));
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) {
+    return AddressError(errno, "fcntl on", *address);
+  }
+  return Listener(*std::move(address), std::move(fd));
+}
 
 absl::StatusOr<Listener> Listener::Listen(const Address& requested) {
   Address address = requested;

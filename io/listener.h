@@ -6,7 +6,9 @@
 // left by a broker that died, refuses to start beside a live one, and
 // removes the socket file it created when destroyed. On tcp: it binds only
 // the loopback address Address::Parse() accepted; port 0 gets a free port,
-// and address() reports the real one.
+// and address() reports the real one. Adopt() takes a socket another
+// process made and left listening (systemd socket activation), under the
+// same address rules, and never removes its file.
 #ifndef SWITCHBOARD_IO_LISTENER_H_
 #define SWITCHBOARD_IO_LISTENER_H_
 
@@ -31,6 +33,17 @@ class Listener {
   // socket/bind/listen failures as ErrnoToStatus naming the address (e.g.
   // "bind tcp:127.0.0.1:80: Permission denied").
   static absl::StatusOr<Listener> Listen(const Address& address);
+
+  // Takes over `fd`, a socket already bound and listening (passed by
+  // systemd), and makes it non-blocking and close-on-exec. The address is
+  // read back from the socket. Its file, on unix:, belongs to whoever
+  // created it and is left in place. Errors: kInvalidArgument when `fd` is
+  // not a socket, not a listening stream socket, is a unix socket without a
+  // path (unnamed or abstract), is neither unix nor tcp, or is a tcp socket not
+  // bound to a loopback address (the message names the address, e.g.
+  // "tcp:0.0.0.0:4000"); fcntl/getsockopt/getsockname failures as
+  // ErrnoToStatus.
+  static absl::StatusOr<Listener> Adopt(Fd fd);
 
   Listener(Listener&& other) noexcept;
   Listener& operator=(Listener&& other) noexcept;

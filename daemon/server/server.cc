@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "daemon/core/frames.h"
@@ -57,9 +58,10 @@ std::string Describe(const Session& session) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
-    io::EventLoop& loop, const ServerConfig& config) {
+    io::EventLoop& loop, const ServerConfig& config,
+    std::vector<io::Listener> inherited) {
   std::unique_ptr<Server> server(new Server(loop, config));
-  SB_RETURN_IF_ERROR(server->Listen());
+  SB_RETURN_IF_ERROR(server->Listen(std::move(inherited)));
   return server;
 }
 
@@ -108,19 +110,24 @@ Server::~Server() {
   sessions_.clear();
 }
 
-absl::Status Server::Listen() {
-  if (config_.addresses.empty()) {
+absl::Status Server::Listen(std::vector<io::Listener> inherited) {
+  if (config_.addresses.empty() && inherited.empty()) {
     return absl::InvalidArgumentError("no address to listen on");
   }
   absl::flat_hash_set<std::string> seen;
   bool any_tcp = false;
+  for (const io::Listener& listener : inherited) {
+    seen.insert(listener.address().ToString());
+    any_tcp = any_tcp || listener.address().transport == io::Transport::kTcp;
+  }
   for (const io::Address& address : config_.addresses) {
     // tcp: port 0 twice is two different kernel-chosen ports.
     const bool any_port =
         address.transport == io::Transport::kTcp && address.port == 0;
     if (!any_port && !seen.insert(address.ToString()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("address ", address.ToString(), " is given twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "address ", address.ToString(),
+          " is given twice (or given and also passed by systemd)"));
     }
     any_tcp = any_tcp || address.transport == io::Transport::kTcp;
   }
@@ -134,17 +141,13 @@ absl::Status Server::Listen() {
     }
     token_ = *std::move(token);
   }
+  for (io::Listener& listener : inherited) {
+    SB_RETURN_IF_ERROR(Serve(std::move(listener)));
+  }
   for (const io::Address& address : config_.addresses) {
     absl::StatusOr<io::Listener> listener = io::Listener::Listen(address);
     if (!listener.ok()) return listener.status();
-    auto entry = std::make_unique<ListenerWatch>(
-        ListenerWatch{*std::move(listener), {}, {}});
-    absl::StatusOr<io::EventLoop::Watch> watch = loop_.WatchFd(
-        entry->listener.fd(), EPOLLIN,
-        [this, raw = entry.get()](uint32_t) { OnAcceptReady(*raw); });
-    if (!watch.ok()) return watch.status();
-    entry->watch = *std::move(watch);
-    listeners_.push_back(std::move(entry));
+    SB_RETURN_IF_ERROR(Serve(*std::move(listener)));
   }
   std::vector<std::string> addresses;
   for (const auto& entry : listeners_) {
@@ -153,6 +156,18 @@ absl::Status Server::Listen() {
   }
   router_.set_addresses(std::move(addresses));
   SampleTraffic();
+  return absl::OkStatus();
+}
+
+absl::Status Server::Serve(io::Listener listener) {
+  auto entry = std::make_unique<ListenerWatch>(
+      ListenerWatch{std::move(listener), {}, {}});
+  absl::StatusOr<io::EventLoop::Watch> watch = loop_.WatchFd(
+      entry->listener.fd(), EPOLLIN,
+      [this, raw = entry.get()](uint32_t) { OnAcceptReady(*raw); });
+  if (!watch.ok()) return watch.status();
+  entry->watch = *std::move(watch);
+  listeners_.push_back(std::move(entry));
   return absl::OkStatus();
 }
 
@@ -168,6 +183,21 @@ std::vector<io::Address> Server::listening_addresses() const {
     addresses.push_back(entry->listener.address());
   }
   return addresses;
+}
+
+std::string Server::StatusLine() const {
+  if (shutting_down_) {
+    return absl::StrCat("Shutting down; ", sessions_.size(),
+                        sessions_.size() == 1 ? " connection" : " connections",
+                        " open");
+  }
+  std::vector<std::string> addresses;
+  for (const auto& entry : listeners_) {
+    addresses.push_back(entry->listener.address().ToString());
+  }
+  return absl::StrCat("Serving on ", absl::StrJoin(addresses, ", "), "; ",
+                      sessions_.size(),
+                      sessions_.size() == 1 ? " connection" : " connections");
 }
 
 void Server::OnAcceptReady(ListenerWatch& entry) {
@@ -430,7 +460,8 @@ void Server::Shutdown(absl::string_view reason, absl::Duration grace,
   shutdown_done_ = std::move(done);
   SB_LOG(INFO) << "shutting down (" << reason << "): " << sessions_.size()
                << " connections open";
-  listeners_.clear();  // stops accepting and removes the unix socket files
+  // Stops accepting and removes the unix socket files the broker created.
+  listeners_.clear();
   router_.FailAllCalls(absl::UnavailableError("the broker is shutting down"));
 
   v1::Event event;

@@ -69,23 +69,33 @@ inline constexpr absl::Duration kTrafficSampleInterval = absl::Seconds(1);
 
 class Server : private core::Outbox {
  public:
-  // Binds every configured address, in order, and starts accepting on
-  // `loop`, which must outlive the server. Errors, each a one-line message
-  // for the operator: a failed listener (Listener::Listen's errors, e.g.
+  // Serves `inherited` (sockets systemd passed, already listening), then
+  // binds every configured address, in order, and starts accepting on
+  // `loop`, which must outlive the server. config.addresses may be empty
+  // when `inherited` is not. Errors, each a one-line message for the
+  // operator: a failed listener (Listener::Listen's errors, e.g.
   // kAlreadyExists "another broker is already listening on unix:..."), a
   // bad token file (LoadOrCreateToken's errors, prefixed with the path),
-  // kInvalidArgument for an address given twice.
+  // kInvalidArgument for an address given twice (or given and inherited)
+  // or for no address at all.
   static absl::StatusOr<std::unique_ptr<Server>> Create(
-      io::EventLoop& loop, const ServerConfig& config);
+      io::EventLoop& loop, const ServerConfig& config,
+      std::vector<io::Listener> inherited = {});
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The addresses listened on, in configuration order, tcp: with the real
-  // port. Empty once Shutdown() started.
+  // The addresses listened on, inherited ones first, then in configuration
+  // order, tcp: with the real port. Empty once Shutdown() started.
   std::vector<io::Address> listening_addresses() const;
 
-  // Stops accepting (removing the unix socket files), ends pending calls
+  // One line for a person watching the service, e.g. "Serving on
+  // unix:/run/user/1000/switchboard/bus; 3 connections" (systemd's STATUS=).
+  std::string StatusLine() const;
+
+  // Stops accepting (removing the unix socket files it created; inherited
+  // ones stay with systemd, which queues new connections for the next
+  // start), ends pending calls
   // with UNAVAILABLE, sends every client EVENT shutting_down (ERROR
   // UNAVAILABLE to those still in the handshake), and calls `done` once all
   // of that is written or `grace` has passed, whichever is first. Later
@@ -109,7 +119,8 @@ class Server : private core::Outbox {
   };
 
   Server(io::EventLoop& loop, const ServerConfig& config);
-  absl::Status Listen();
+  absl::Status Listen(std::vector<io::Listener> inherited);
+  absl::Status Serve(io::Listener listener);
   void OnAcceptReady(ListenerWatch& entry);
   void AddSession(Fd socket, io::Transport transport);
 
