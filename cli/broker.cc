@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/broker.h"
+#include "broker.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "cli/options.h"
 #include "google/protobuf/message.h"
+#include "options.h"
 #include "switchboard/client.h"
 
 namespace switchboard::cli {

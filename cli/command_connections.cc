@@ -6,12 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/json.h"
-#include "cli/table.h"
+#include "broker.h"
+#include "commands.h"
+#include "json.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
+#include "table.h"
 
 namespace switchboard::cli {
 

@@ -9,12 +9,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/json.h"
-#include "cli/schemas.h"
+#include "broker.h"
+#include "commands.h"
 #include "google/protobuf/descriptor.h"
+#include "json.h"
+#include "schemas.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 
 namespace switchboard::cli {

@@ -4,12 +4,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/json.h"
-#include "cli/table.h"
+#include "broker.h"
+#include "commands.h"
+#include "json.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
+#include "table.h"
 
 namespace switchboard::cli {
 

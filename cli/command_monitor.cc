@@ -9,12 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/json.h"
-#include "cli/schemas.h"
-#include "cli/signals.h"
+#include "broker.h"
+#include "commands.h"
+#include "json.h"
+#include "schemas.h"
+#include "signals.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 
 namespace switchboard::cli {

@@ -5,11 +5,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/json.h"
-#include "cli/schemas.h"
+#include "broker.h"
+#include "commands.h"
+#include "json.h"
+#include "schemas.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::cli {
 namespace {

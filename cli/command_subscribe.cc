@@ -9,13 +9,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/inbox.h"
-#include "cli/json.h"
-#include "cli/schemas.h"
-#include "cli/signals.h"
+#include "broker.h"
+#include "commands.h"
+#include "inbox.h"
+#include "json.h"
+#include "schemas.h"
+#include "signals.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::cli {
 namespace {

@@ -15,12 +15,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/signals.h"
-#include "cli/terminal.h"
-#include "cli/top_view.h"
+#include "broker.h"
+#include "commands.h"
+#include "signals.h"
+#include "switchboard/status_macros.h"
+#include "terminal.h"
+#include "top_view.h"
 
 namespace switchboard::cli {
 namespace {

@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "base/status_macros.h"
-#include "cli/broker.h"
-#include "cli/commands.h"
-#include "cli/inbox.h"
-#include "cli/json.h"
+#include "broker.h"
+#include "commands.h"
+#include "inbox.h"
+#include "json.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 
 namespace switchboard::cli {

@@ -8,7 +8,7 @@
 #define SWITCHBOARD_CLI_COMMANDS_H_
 
 #include "absl/status/status.h"
-#include "cli/options.h"
+#include "options.h"
 
 namespace switchboard::cli {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/exit_codes.h"
+#include "exit_codes.h"
 
 #include "absl/strings/str_cat.h"
 

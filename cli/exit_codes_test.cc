@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/exit_codes.h"
+#include "exit_codes.h"
 
 #include "gtest/gtest.h"
 

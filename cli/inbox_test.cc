@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/inbox.h"
+#include "inbox.h"
 
 #include <string>
 #include <thread>

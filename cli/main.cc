@@ -7,10 +7,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cli/commands.h"
-#include "cli/exit_codes.h"
-#include "cli/options.h"
+#include "commands.h"
+#include "exit_codes.h"
 #include "google/protobuf/stubs/logging.h"
+#include "options.h"
 
 namespace switchboard::cli {
 namespace {

@@ -4,7 +4,7 @@
 // that is neither a flag nor a flag's value; everything else goes through one
 // FlagParser holding the global flags plus the flags of that command, so a
 // flag another command takes is still an error here.
-#include "cli/options.h"
+#include "options.h"
 
 #include <cstddef>
 #include <utility>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/options.h"
+#include "options.h"
 
 #include <string>
 #include <vector>

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "cli/schemas.h"
+#include "schemas.h"
 
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "cli/json.h"
+#include "json.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::cli {
 namespace {

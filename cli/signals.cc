@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/signals.h"
+#include "signals.h"
 
 #include <pthread.h>
 #include <signal.h>

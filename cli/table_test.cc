@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/table.h"
+#include "table.h"
 
 #include "gtest/gtest.h"
 

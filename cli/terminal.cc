@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/terminal.h"
+#include "terminal.h"
 
 #include <sys/ioctl.h>
 #include <termios.h>

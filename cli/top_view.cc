@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/top_view.h"
+#include "top_view.h"
 
 #include <algorithm>
 #include <tuple>
@@ -7,8 +7,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cli/json.h"
-#include "cli/table.h"
+#include "json.h"
+#include "table.h"
 
 namespace switchboard::cli {
 namespace {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cli/top_view.h"
+#include "top_view.h"
 
 #include <string>
 

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: MIT
-include(GoogleTest)
+# Only with SWITCHBOARD_BUILD_TESTS: folders that define tests wrap them (and
+# anything that names a test target) in if(SWITCHBOARD_BUILD_TESTS).
+if(SWITCHBOARD_BUILD_TESTS)
+  include(GoogleTest)
+endif()
 
 # switchboard_add_test(NAME SOURCES... LIBS ...): one GoogleTest binary whose
 # tests are registered with ctest one by one.

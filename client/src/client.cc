@@ -6,9 +6,9 @@
 
 #include <utility>
 
-#include "base/status_macros.h"
 #include "client/src/client_impl.h"
 #include "client/src/handshake.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard {
 

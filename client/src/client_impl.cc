@@ -14,10 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
-#include "base/status_macros.h"
 #include "client/src/buffer_transport.h"
 #include "client/src/schema.h"
 #include "client/src/status_codec.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard {
 namespace {

@@ -54,13 +54,14 @@
 #include "client/src/stream_writer.h"
 #include "client/src/subscriptions.h"
 #include "switchboard/client.h"
+#include "switchboard/export.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
 #include "wire/publish_run.h"
 
 namespace switchboard {
 
-class Client::Impl {
+class SWITCHBOARD_NO_EXPORT Client::Impl {
  public:
   // Takes a connection that completed its handshake and starts the dispatch
   // thread.

@@ -18,8 +18,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
 #include "client/src/client_impl.h"
+#include "switchboard/status_macros.h"
 #include "wire/topic.h"
 
 namespace switchboard {

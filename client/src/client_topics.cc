@@ -24,10 +24,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
-#include "base/status_macros.h"
 #include "client/src/buffer_transport.h"
 #include "client/src/client_impl.h"
 #include "client/src/schema.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 #include "wire/topic.h"
 

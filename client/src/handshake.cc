@@ -12,9 +12,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
 #include "client/src/status_codec.h"
 #include "io/connect.h"
+#include "switchboard/status_macros.h"
 #include "wire/frame.h"
 #include "wire/frame_decoder.h"
 

@@ -22,11 +22,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/src/stream_credit.h"
+#include "switchboard/export.h"
 #include "switchboard/stream.h"
 
 namespace switchboard {
 
-class ReplyStream::Impl {
+class SWITCHBOARD_NO_EXPORT ReplyStream::Impl {
  public:
   // Sends the stream's control frames on the client's connection. Called
   // under the stream's lock, never after Finish().

@@ -12,11 +12,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "base/fd.h"
+#include "switchboard/export.h"
 #include "switchboard/shared_buffer.h"
 
 namespace switchboard {
 
-class SharedBuffer::Impl {
+class SWITCHBOARD_NO_EXPORT SharedBuffer::Impl {
  public:
   Impl() = default;
   ~Impl();  // unmaps, then closes the descriptor (Fd member)

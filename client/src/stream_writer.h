@@ -17,11 +17,12 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "switchboard/export.h"
 #include "switchboard/stream.h"
 
 namespace switchboard {
 
-class StreamWriter::Impl {
+class SWITCHBOARD_NO_EXPORT StreamWriter::Impl {
  public:
   // Sends one message as a REPLY flagged MORE. Errors: kResourceExhausted
   // or kFailedPrecondition for a message that cannot be sent (nothing was

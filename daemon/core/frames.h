@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "daemon/core/ids.h"
 #include "switchboard/v1/header.pb.h"
+#include "switchboard/version.h"
 #include "wire/frame.h"
 #include "wire/limits.h"
 
@@ -59,7 +60,8 @@ inline constexpr absl::string_view kDescribeMethod = "Describe";
 inline constexpr absl::string_view kRegisterTypesMethod = "RegisterTypes";
 inline constexpr absl::string_view kMonitorMethod = "Monitor";
 
-inline constexpr absl::string_view kBrokerVersion = "0.1.0";
+// From project(VERSION) in the top CMakeLists.txt, like the library's.
+inline constexpr absl::string_view kBrokerVersion = SWITCHBOARD_VERSION_STRING;
 
 // The HELLO/WELCOME feature of a client that receives file descriptors.
 inline constexpr absl::string_view kFeatureFds = "fds";

@@ -6,12 +6,12 @@
 #include <utility>
 #include <vector>
 
-#include "base/status_macros.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/schema.pb.h"
 #include "wire/descriptor_files.h"

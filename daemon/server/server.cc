@@ -12,11 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
-#include "base/status_macros.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/handshake.h"
 #include "daemon/server/buffer_seals.h"
 #include "daemon/server/token.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::server {
 namespace {

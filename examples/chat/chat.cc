@@ -30,12 +30,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "base/fd.h"
 #include "base/flags.h"
-#include "examples/chat/chat.pb.h"
-#include "examples/chat/chat_format.h"
-#include "examples/chat/chat_room.h"
-#include "examples/chat/line_splitter.h"
+#include "chat.pb.h"
+#include "chat_format.h"
+#include "chat_room.h"
+#include "line_splitter.h"
 #include "switchboard/client.h"
 #include "switchboard/message.h"
 #include "switchboard/v1/broker.pb.h"
@@ -111,8 +110,9 @@ Options ParseOptions(int argc, char** argv) {
 
 // Blocks SIGINT and SIGTERM in this thread, and so in the client's threads
 // started later, and returns a signalfd that becomes readable when one
-// arrives: the input loop polls it next to stdin.
-absl::StatusOr<Fd> StopSignalFd() {
+// arrives: the input loop polls it next to stdin. The descriptor stays open
+// until the process exits.
+absl::StatusOr<int> StopSignalFd() {
   // A non-interactive shell starts background jobs with SIGINT ignored, and
   // an ignored signal is discarded rather than left pending.
   signal(SIGINT, SIG_DFL);
@@ -124,7 +124,7 @@ absl::StatusOr<Fd> StopSignalFd() {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   const int fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, "signalfd");
-  return Fd(fd);
+  return fd;
 }
 
 ChatMessage NewMessage(const Options& options) {
@@ -172,7 +172,7 @@ enum class Leaving { kEndOfInput, kSignal };
 // signal. Errors: kUnavailable if the broker goes away; errno from poll or
 // read; those of Client::Publish().
 absl::StatusOr<Leaving> PublishInput(Client& client, const Options& options,
-                                     const Fd& signal_fd) {
+                                     int signal_fd) {
   const std::string topic = RoomTopic(options.room);
   LineSplitter splitter(kMaxLineBytes);
   const auto publish = [&](const std::vector<std::string>& lines) {
@@ -187,7 +187,7 @@ absl::StatusOr<Leaving> PublishInput(Client& client, const Options& options,
   std::array<char, 4096> buffer;
   while (true) {
     std::array<pollfd, 2> fds = {pollfd{STDIN_FILENO, POLLIN, 0},
-                                 pollfd{signal_fd.get(), POLLIN, 0}};
+                                 pollfd{signal_fd, POLLIN, 0}};
     const int ready = poll(fds.data(), fds.size(), kPollIntervalMs);
     if (ready < 0 && errno != EINTR) return absl::ErrnoToStatus(errno, "poll");
     if (!client.connected()) {
@@ -221,7 +221,7 @@ absl::StatusOr<PublishResult> Announce(Client& client, const Options& options,
 }
 
 int Run(const Options& options) {
-  absl::StatusOr<Fd> signal_fd = StopSignalFd();
+  absl::StatusOr<int> signal_fd = StopSignalFd();
   if (!signal_fd.ok()) {
     absl::FPrintF(stderr, "chat: %s\n", signal_fd.status().ToString());
     return 1;

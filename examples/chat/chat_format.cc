@@ -2,7 +2,7 @@
 //
 // Room topics, name checks and the printed form of chat messages
 // (chat_format.h).
-#include "examples/chat/chat_format.h"
+#include "chat_format.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "examples/chat/chat.pb.h"
+#include "chat.pb.h"
 
 namespace switchboard::examples::chat {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Tests for the chat example's names and printed lines (chat_format.h).
-#include "examples/chat/chat_format.h"
+#include "chat_format.h"
 
 #include <string>
 

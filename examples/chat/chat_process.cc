@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Starts a chat with a FIFO as its stdin (chat_process.h).
-#include "examples/chat/chat_process.h"
+#include "chat_process.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 //
 // The room's members and the lines chat prints (chat_room.h).
-#include "examples/chat/chat_room.h"
+#include "chat_room.h"
 
 #include "absl/strings/str_cat.h"
-#include "examples/chat/chat_format.h"
+#include "chat_format.h"
 
 namespace switchboard::examples::chat {
 

@@ -17,7 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "examples/chat/chat.pb.h"
+#include "chat.pb.h"
 
 namespace switchboard::examples::chat {
 

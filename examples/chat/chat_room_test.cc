@@ -2,7 +2,7 @@
 //
 // Tests for ChatRoom: own messages are skipped, members are remembered
 // until they leave, and a member whose connection closed is reported once.
-#include "examples/chat/chat_room.h"
+#include "chat_room.h"
 
 #include <optional>
 #include <string>

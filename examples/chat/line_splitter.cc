@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Splits a byte stream into lines (line_splitter.h).
-#include "examples/chat/line_splitter.h"
+#include "line_splitter.h"
 
 #include <utility>
 

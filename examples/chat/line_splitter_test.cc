@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Tests for LineSplitter.
-#include "examples/chat/line_splitter.h"
+#include "line_splitter.h"
 
 #include <string>
 #include <vector>

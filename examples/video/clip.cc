@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
 // Checks for a clip's settings, and the thread-safe current clip (clip.h).
-#include "examples/video/clip.h"
+#include "clip.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::examples::video {
 namespace {

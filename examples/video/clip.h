@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "examples/video/video.pb.h"
+#include "video.pb.h"
 
 namespace switchboard::examples::video {
 

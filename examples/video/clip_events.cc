@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 //
 // Prints video events and remembers the clips announced (clip_events.h).
-#include "examples/video/clip_events.h"
+#include "clip_events.h"
 
 #include <cstdio>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "examples/video/clip.h"
-#include "examples/video/video_service.h"
+#include "clip.h"
+#include "video_service.h"
 
 namespace switchboard::examples::video {
 namespace {

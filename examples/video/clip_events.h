@@ -16,9 +16,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "examples/video/video.pb.h"
 #include "switchboard/client.h"
 #include "switchboard/message.h"
+#include "video.pb.h"
 
 namespace switchboard::examples::video {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Tests for the clip's checks and CurrentClip (clip.h).
-#include "examples/video/clip.h"
+#include "clip.h"
 
 #include <string>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Frame verification and the summary lines of slideshow (frame_check.h).
-#include "examples/video/frame_check.h"
+#include "frame_check.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "examples/video/test_pattern.h"
+#include "test_pattern.h"
 
 namespace switchboard::examples::video {
 

@@ -3,7 +3,7 @@
 // The GetFrame loop of slideshow (get_frames.h). The pixels arrive as the
 // reply's buffer 0, a SharedBuffer mapped read-only, or with --inline as
 // bytes inside the reply message, to compare the two.
-#include "examples/video/get_frames.h"
+#include "get_frames.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -20,12 +20,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/video/frame_check.h"
-#include "examples/video/ppm.h"
-#include "examples/video/test_pattern.h"
-#include "examples/video/video.pb.h"
-#include "examples/video/video_service.h"
+#include "frame_check.h"
+#include "ppm.h"
 #include "switchboard/service.h"
+#include "test_pattern.h"
+#include "video.pb.h"
+#include "video_service.h"
 
 namespace switchboard::examples::video {
 namespace {

@@ -4,7 +4,7 @@
 // ClipFrame with the pixels in buffer 0; the frames must come in order, 0 to
 // frame_count-1, all of one clip and one size, and the stream must end OK
 // right after the last one.
-#include "examples/video/play_clip.h"
+#include "play_clip.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -20,12 +20,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/video/frame_check.h"
-#include "examples/video/ppm.h"
-#include "examples/video/video.pb.h"
-#include "examples/video/video_service.h"
+#include "frame_check.h"
+#include "ppm.h"
 #include "switchboard/payload.h"
 #include "switchboard/stream.h"
+#include "video.pb.h"
+#include "video_service.h"
 
 namespace switchboard::examples::video {
 namespace {

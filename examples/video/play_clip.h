@@ -8,7 +8,7 @@
 #ifndef SWITCHBOARD_EXAMPLES_VIDEO_PLAY_CLIP_H_
 #define SWITCHBOARD_EXAMPLES_VIDEO_PLAY_CLIP_H_
 
-#include "examples/video/slideshow_options.h"
+#include "slideshow_options.h"
 #include "switchboard/client.h"
 
 namespace switchboard::examples::video {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "examples/video/ppm.h"
+#include "ppm.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "examples/video/test_pattern.h"
+#include "test_pattern.h"
 
 namespace switchboard::examples::video {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "examples/video/ppm.h"
+#include "ppm.h"
 
 #include <fcntl.h>
 #include <unistd.h>

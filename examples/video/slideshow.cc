@@ -22,14 +22,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
-#include "examples/video/clip.h"
-#include "examples/video/clip_events.h"
-#include "examples/video/get_frames.h"
-#include "examples/video/play_clip.h"
-#include "examples/video/slideshow_options.h"
-#include "examples/video/video.pb.h"
-#include "examples/video/video_service.h"
+#include "clip.h"
+#include "clip_events.h"
+#include "get_frames.h"
+#include "play_clip.h"
+#include "slideshow_options.h"
 #include "switchboard/client.h"
+#include "video.pb.h"
+#include "video_service.h"
 
 namespace switchboard::examples::video {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // slideshow's flags and --help (slideshow_options.h).
-#include "examples/video/slideshow_options.h"
+#include "slideshow_options.h"
 
 #include <cstdio>
 #include <cstdlib>

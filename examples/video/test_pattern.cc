@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "examples/video/test_pattern.h"
+#include "test_pattern.h"
 
 #include <cstring>
 #include <vector>

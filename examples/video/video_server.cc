@@ -27,11 +27,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "base/flags.h"
-#include "examples/video/clip.h"
-#include "examples/video/test_pattern.h"
-#include "examples/video/video.pb.h"
-#include "examples/video/video_service.h"
+#include "clip.h"
 #include "switchboard/client.h"
+#include "test_pattern.h"
+#include "video.pb.h"
+#include "video_service.h"
 
 namespace switchboard::examples::video {
 namespace {

@@ -4,7 +4,7 @@
 // into a fresh SharedBuffer sealed immutable, for GetFrame and PlayClip
 // alike, so a receiver may keep any frame as long as it likes (README.md
 // explains why not a pool).
-#include "examples/video/video_service.h"
+#include "video_service.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -16,9 +16,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/video/test_pattern.h"
 #include "switchboard/shared_buffer.h"
 #include "switchboard/stream.h"
+#include "test_pattern.h"
 
 namespace switchboard::examples::video {
 namespace {

@@ -18,10 +18,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-#include "examples/video/clip.h"
-#include "examples/video/video.pb.h"
+#include "clip.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
+#include "video.pb.h"
 
 namespace switchboard::examples::video {
 

@@ -20,7 +20,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "examples/video/video.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
@@ -31,6 +30,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
 #include "tests/testing/wait_for.h"
+#include "video.pb.h"
 
 namespace switchboard::examples::video {
 namespace {

@@ -14,7 +14,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "examples/video/video.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -23,6 +22,7 @@
 #include "tests/testing/cli_test_base.h"
 #include "tests/testing/json_output.h"
 #include "tests/testing/status_matchers.h"
+#include "video.pb.h"
 
 namespace switchboard::testing {
 namespace {

@@ -19,7 +19,6 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "examples/video/video.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "switchboard/testing/schema_echo.pb.h"
@@ -30,6 +29,7 @@
 #include "tests/testing/json_output.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/unprivileged_run.h"
+#include "video.pb.h"
 
 namespace switchboard::testing {
 namespace {

@@ -17,9 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "examples/chat/chat.pb.h"
+#include "chat.pb.h"
 #include "examples/chat/chat_process.h"
-#include "examples/video/video.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -34,6 +33,7 @@
 #include "tests/testing/json_output.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait_for.h"
+#include "video.pb.h"
 
 namespace switchboard::testing {
 namespace {

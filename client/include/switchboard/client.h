@@ -43,6 +43,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "switchboard/export.h"
 #include "switchboard/message.h"
 #include "switchboard/payload.h"
 #include "switchboard/service.h"
@@ -88,7 +89,7 @@ using NameCallback = std::function<void(absl::string_view name, bool owned)>;
 
 using CallCallback = std::function<void(absl::StatusOr<Payload>)>;
 
-class Client {
+class SWITCHBOARD_EXPORT Client {
  public:
   // Connects and performs the handshake. `address` is "unix:PATH" or
   // "tcp:127.0.0.1:PORT"; empty means $SWITCHBOARD_ADDRESS, else the

@@ -16,11 +16,12 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "switchboard/export.h"
 #include "switchboard/shared_buffer.h"
 
 namespace switchboard {
 
-class Payload {
+class SWITCHBOARD_EXPORT Payload {
  public:
   // Empty payload.
   Payload() = default;

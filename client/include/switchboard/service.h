@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "switchboard/export.h"
 #include "switchboard/payload.h"
 #include "switchboard/stream.h"
 
@@ -80,7 +81,7 @@ using StreamHandler = std::function<absl::Status(
 // Stream handlers one client runs at once.
 inline constexpr int kMaxConcurrentStreams = 64;
 
-class Service {
+class SWITCHBOARD_EXPORT Service {
  public:
   explicit Service(std::string name) : name_(std::move(name)) {}
 

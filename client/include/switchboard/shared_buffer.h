@@ -28,10 +28,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "switchboard/export.h"
 
 namespace switchboard {
 
-class SharedBuffer {
+class SWITCHBOARD_EXPORT SharedBuffer {
  public:
   // How Seal() protects the buffer. Both fix its size (F_SEAL_SHRINK,
   // F_SEAL_GROW, F_SEAL_SEAL), which every buffer needs before it is sent.

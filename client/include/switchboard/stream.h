@@ -42,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "switchboard/export.h"
 #include "switchboard/payload.h"
 
 namespace switchboard {
@@ -58,7 +59,7 @@ struct StreamOptions {
 // The caller's end of a streamed call. Thread-compatible: use one stream
 // from one thread at a time (different streams from different threads are
 // fine). Destroying it before the end cancels the call.
-class ReplyStream {
+class SWITCHBOARD_EXPORT ReplyStream {
  public:
   class Impl;
   explicit ReplyStream(std::shared_ptr<Impl> impl);
@@ -102,7 +103,7 @@ class ReplyStream {
 
 // The callee's end of a streamed call, handed to a stream handler. Its
 // methods may be called from any thread while the handler runs.
-class StreamWriter {
+class SWITCHBOARD_EXPORT StreamWriter {
  public:
   class Impl;
   explicit StreamWriter(std::shared_ptr<Impl> impl);

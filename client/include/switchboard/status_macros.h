@@ -2,8 +2,10 @@
 //
 // SB_RETURN_IF_ERROR and SB_ASSIGN_OR_RETURN: early returns on a failed
 // absl::Status or absl::StatusOr, which our Abseil does not provide.
-#ifndef SWITCHBOARD_BASE_STATUS_MACROS_H_
-#define SWITCHBOARD_BASE_STATUS_MACROS_H_
+// Public, so applications can use them with the library's StatusOr results;
+// the project's own code includes this same header.
+#ifndef SWITCHBOARD_STATUS_MACROS_H_
+#define SWITCHBOARD_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,4 +29,4 @@
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
 
-#endif  // SWITCHBOARD_BASE_STATUS_MACROS_H_
+#endif  // SWITCHBOARD_STATUS_MACROS_H_
