@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 //
 // switchboardd, the Switchboard broker: parses flags, blocks SIGTERM/SIGINT
-// into the event loop, creates the server and runs the loop. Everything the
+// into the event loop, creates the server, reads the activation files (and
+// again on SIGHUP) and runs the loop. Everything the
 // broker decides lives in daemon/core, everything it does with sockets in
 // daemon/server.
 //
@@ -18,12 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/flags.h"
 #include "base/log.h"
 #include "daemon/core/frames.h"
+#include "daemon/server/activation_files.h"
 #include "daemon/server/server.h"
 #include "google/protobuf/stubs/logging.h"
 #include "io/address.h"
@@ -57,6 +60,10 @@ struct Flags {
   absl::Duration handshake_timeout = absl::Seconds(5);
   bool print_address = false;
   std::string log_level = "info";
+  // Service activation; no --activation-dir: the XDG folders.
+  std::vector<std::string> activation_dirs;
+  int64_t max_activation_queue = 256;
+  absl::Duration activation_timeout = absl::Seconds(25);
 };
 
 [[noreturn]] void Exit(int code, absl::string_view message) {
@@ -121,8 +128,21 @@ Flags ParseFlags(int argc, char** argv) {
                  "its real port) on stdout.");
   parser.AddString("log-level", &flags.log_level, "LEVEL",
                    "debug, info, warning or error.");
+  parser.AddStrings("activation-dir", &flags.activation_dirs, "DIR",
+                    "Read activation files (NAME.activation) from DIR "
+                    "instead of $XDG_DATA_HOME/switchboard/services and "
+                    "each $XDG_DATA_DIRS/switchboard/services; repeatable, "
+                    "the first folder with a name wins.");
+  parser.AddInt("max-activation-queue", &flags.max_activation_queue, "N",
+                "Calls held for one name while its program starts; beyond "
+                "it, RESOURCE_EXHAUSTED.");
+  parser.AddDuration("activation-timeout", &flags.activation_timeout,
+                     "Time a started program has to claim its name before "
+                     "the calls held for it end UNAVAILABLE.");
   parser.set_epilogue(
       "Logs go to stderr. SWITCHBOARD_ADDRESS sets the default address.\n"
+      "SIGHUP rereads the activation files. Programs the broker started\n"
+      "keep running when it stops.\n"
       "Exit status: 0 after SIGTERM or SIGINT, 1 if the broker cannot start,\n"
       "2 for a usage error.\n");
   std::vector<std::string> positional = parser.ParseOrExit(argc, argv);
@@ -195,6 +215,12 @@ server::ServerConfig BuildConfig(const Flags& flags) {
     UsageError("--handshake-timeout must be positive");
   }
   config.router.default_call_timeout = flags.call_timeout;
+  config.router.activation.max_held_calls =
+      Positive<size_t>("max-activation-queue", flags.max_activation_queue, u32);
+  if (flags.activation_timeout <= absl::ZeroDuration()) {
+    UsageError("--activation-timeout must be positive");
+  }
+  config.router.activation.timeout = flags.activation_timeout;
   config.handshake_timeout = flags.handshake_timeout;
   if (flags.addresses.empty()) UsageError("--address needs a value");
 
@@ -226,6 +252,33 @@ void LogFromProtobuf(google::protobuf::LogLevel level, const char* file,
     return;
   }
   SB_LOG(DEBUG) << "protobuf " << file << ":" << line << ": " << message;
+}
+
+// Reads the activation files of `dirs` into `broker`, logging each bad
+// file, and (`reload`) what changed. Calls held for a name keep their
+// activation whatever the files now say.
+void LoadActivations(server::Server& broker,
+                     const std::vector<std::string>& dirs, bool reload) {
+  server::LoadedActivations loaded = server::LoadActivationFiles(dirs);
+  for (const std::string& error : loaded.errors) {
+    SB_LOG(WARNING) << "skipping activation file " << error;
+  }
+  for (const std::string& path : loaded.overridden) {
+    SB_LOG(INFO) << "activation file " << path
+                 << " is overridden by an earlier folder's";
+  }
+  if (reload) {
+    const std::vector<std::string> changes = server::DescribeActivationChanges(
+        broker.router().activations().services(), loaded.services);
+    for (const std::string& change : changes) {
+      SB_LOG(INFO) << "activation: " << change;
+    }
+    SB_LOG(INFO) << "reread the activation files: " << loaded.services.size()
+                 << " activatable name(s), " << changes.size() << " change(s)";
+  } else {
+    SB_LOG(INFO) << loaded.services.size() << " activatable name(s)";
+  }
+  broker.SetActivatableServices(std::move(loaded.services));
 }
 
 int Run(int argc, char** argv) {
@@ -260,6 +313,21 @@ int Run(int argc, char** argv) {
       server::Server::Create(**loop, config);
   if (!created.ok()) Exit(kExitCannotStart, created.status().message());
   broker = *std::move(created);
+
+  // SIGHUP rereads the activation files. `on_reload` brackets the reread:
+  // the place to tell a service manager RELOADING=1 and READY=1 again.
+  const std::vector<std::string> activation_dirs =
+      flags.activation_dirs.empty() ? server::DefaultActivationDirs()
+                                    : flags.activation_dirs;
+  LoadActivations(*broker, activation_dirs, /*reload=*/false);
+  absl::AnyInvocable<void(bool done)> on_reload = [](bool) {};
+  absl::StatusOr<std::unique_ptr<io::SignalWatch>> hangups =
+      io::SignalWatch::Create(**loop, {SIGHUP}, [&](int) {
+        on_reload(/*done=*/false);
+        LoadActivations(*broker, activation_dirs, /*reload=*/true);
+        on_reload(/*done=*/true);
+      });
+  if (!hangups.ok()) Exit(kExitCannotStart, hangups.status().ToString());
 
   if (flags.print_address) {
     for (const io::Address& address : broker->listening_addresses()) {

@@ -131,6 +131,17 @@ v1::NameList Router::ListNames() const {
       *out->add_methods() = std::move(method);
     }
     out->set_queued(static_cast<uint32_t>(names_.QueueOf(name).size()));
+    out->set_activatable(activations_.Find(name) != nullptr);
+  }
+  for (const auto& [name, service] : activations_.services()) {
+    v1::ActivatableName* out = list.add_activatable();
+    out->set_name(name);
+    for (const std::string& arg : service.command) out->add_command(arg);
+    out->set_systemd_unit(service.systemd_unit);
+    out->set_file(service.file);
+    out->set_owner(names_.OwnerOf(name).value_or(SessionId()).value());
+    out->set_activating(activations_.Activating(name));
+    out->set_held_calls(static_cast<uint32_t>(activations_.HeldFor(name)));
   }
   return list;
 }
