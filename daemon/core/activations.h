@@ -65,6 +65,9 @@ struct HeldCall {
   // CREDIT frames the caller sent for it (a stream) while it was held,
   // passed on once the call is.
   std::vector<wire::Frame> credits;
+  // A switchboard.Broker/StartService call for the name: answered by the
+  // broker once the name is claimed, never forwarded.
+  bool start_only = false;
 };
 
 struct ActivationLimits {

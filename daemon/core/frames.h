@@ -58,6 +58,7 @@ inline constexpr absl::string_view kListConnectionsMethod = "ListConnections";
 inline constexpr absl::string_view kDescribeMethod = "Describe";
 inline constexpr absl::string_view kRegisterTypesMethod = "RegisterTypes";
 inline constexpr absl::string_view kMonitorMethod = "Monitor";
+inline constexpr absl::string_view kStartServiceMethod = "StartService";
 
 inline constexpr absl::string_view kBrokerVersion = "0.1.0";
 

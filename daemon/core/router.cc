@@ -637,12 +637,18 @@ void Router::SetActivatableServices(std::vector<ActivatableService> services) {
 
 void Router::HoldCall(const Peer& from, wire::Frame frame, const v1::Call& call,
                       const ActivatableService& service, absl::Time deadline,
-                      absl::Time now) {
+                      absl::Time now, bool start_only) {
   const RequestId caller_request_id(frame.request_id());
-  absl::StatusOr<std::optional<uint64_t>> attempt = activations_.Hold(
-      service,
-      HeldCall{from, caller_request_id, deadline, call, std::move(frame), {}},
-      now);
+  absl::StatusOr<std::optional<uint64_t>> attempt =
+      activations_.Hold(service,
+                        HeldCall{from,
+                                 caller_request_id,
+                                 deadline,
+                                 call,
+                                 std::move(frame),
+                                 {},
+                                 start_only},
+                        now);
   if (!attempt.ok()) {
     ++stats_.calls_refused;
     if (!monitors_.empty()) {
@@ -671,6 +677,13 @@ void Router::ReleaseHeldCalls(absl::string_view name) {
   for (HeldCall& held : activations_.TakeClaimed(name)) {
     const Peer from = held.from;
     const RequestId caller_request_id = held.caller_request_id;
+    if (held.start_only) {
+      v1::StartServiceResult result;
+      result.set_owner(owner->value());
+      Deliver(from.id, BuildReply(caller_request_id, absl::OkStatus(),
+                                  result.SerializeAsString()));
+      continue;
+    }
     ForwardCall(from, std::move(held.frame), held.call, *owner, held.deadline);
     if (!calls_.IsPending(from.id, caller_request_id)) continue;
     for (wire::Frame& credit : held.credits) OnCredit(from, std::move(credit));

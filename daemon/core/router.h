@@ -272,7 +272,10 @@ class Router {
   // program if no activation is under way.
   void HoldCall(const Peer& from, wire::Frame frame, const v1::Call& call,
                 const ActivatableService& service, absl::Time deadline,
-                absl::Time now);
+                absl::Time now, bool start_only = false);
+  // switchboard.Broker/StartService (router_admin.cc).
+  void OnStartService(const Peer& from, wire::Frame frame, const v1::Call& call,
+                      absl::Time now);
   // `name` has an owner now: its held calls go to it.
   void ReleaseHeldCalls(absl::string_view name);
   // Ends a held call with `status` (never reached a callee).
@@ -281,8 +284,8 @@ class Router {
   void FailActivation(const Activations::Failure& failure,
                       absl::string_view reason);
   // switchboard.Broker (router_admin.cc).
-  void OnBrokerCall(const Peer& from, const wire::Frame& frame,
-                    const v1::Call& call, absl::Time now);
+  void OnBrokerCall(const Peer& from, wire::Frame& frame, const v1::Call& call,
+                    absl::Time now);
   // The reply to a method other than Monitor, or why there is none.
   absl::StatusOr<std::string> AnswerBrokerCall(const Peer& from,
                                                absl::string_view method,

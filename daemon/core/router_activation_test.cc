@@ -262,5 +262,37 @@ TEST_F(RouterActivationTest, AStreamsCreditGrantedWhileHeldIsPassedOn) {
   EXPECT_EQ(sent[2].frame.request_id(), sent[1].frame.request_id());
 }
 
+wire::Frame StartService(uint64_t id, absl::string_view name) {
+  v1::StartServiceRequest request;
+  request.set_name(std::string(name));
+  return Call(id, "switchboard.Broker", request.SerializeAsString(), 0,
+              "StartService");
+}
+
+TEST_F(RouterActivationTest, StartServiceAnswersOnceTheNameIsClaimed) {
+  Handle(kCaller, StartService(7, "video.frames"));
+  EXPECT_TRUE(outbox_.Take().empty());
+  ASSERT_EQ(starts_.size(), 1u);
+  Handle(kCallee, Register(1, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1].to, kCaller.id);
+  EXPECT_EQ(sent[1].frame.request_id(), 7u);
+  EXPECT_TRUE(ReplyStatus(sent[1].frame).ok());
+  v1::StartServiceResult result;
+  ASSERT_TRUE(result.ParseFromString(std::string(sent[1].frame.payload())));
+  EXPECT_EQ(result.owner(), kCallee.id.value());
+  // Owned now: answered at once, nothing started.
+  Handle(kCaller, StartService(8, "video.frames"));
+  ExpectAnswer(kCaller.id, 8, absl::StatusCode::kOk);
+  EXPECT_EQ(starts_.size(), 1u);
+}
+
+TEST_F(RouterActivationTest, StartServiceOfAnUnknownNameIsNotFound) {
+  Handle(kCaller, StartService(7, "video.other"));
+  ExpectAnswer(kCaller.id, 7, absl::StatusCode::kNotFound);
+  EXPECT_TRUE(starts_.empty());
+}
+
 }  // namespace
 }  // namespace switchboard::core
