@@ -25,12 +25,15 @@ namespace {
 
 constexpr absl::string_view kAddressVariable = "SWITCHBOARD_ADDRESS";
 
-// The broker's environment with SWITCHBOARD_ADDRESS set to `address`.
+// The broker's environment with SWITCHBOARD_ADDRESS set to `address`
+// (unchanged when `address` is empty: the broker listens on TCP only).
 std::vector<std::string> ChildEnvironment(absl::string_view address) {
   std::vector<std::string> env;
   const std::string prefix = absl::StrCat(kAddressVariable, "=");
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (!absl::StartsWith(*entry, prefix)) env.emplace_back(*entry);
+    if (address.empty() || !absl::StartsWith(*entry, prefix)) {
+      env.emplace_back(*entry);
+    }
   }
   if (!address.empty()) env.push_back(absl::StrCat(prefix, address));
   return env;
