@@ -5,6 +5,7 @@
 #include <systemd/sd-bus.h>
 
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,13 @@ int StartUnitReply(sd_bus_message* reply, void* userdata, sd_bus_error*) {
   return 0;
 }
 
+int JobRemovedSignal(sd_bus_message* signal, void* userdata, sd_bus_error*) {
+  static_cast<SystemdUnits*>(userdata)->OnJobRemoved(signal);
+  return 0;
+}
+
+int IgnoreReply(sd_bus_message*, void*, sd_bus_error*) { return 0; }
+
 }  // namespace
 
 SystemdUnits::SystemdUnits(io::EventLoop& loop, FailureCallback on_failure)
@@ -50,6 +58,21 @@ absl::Status SystemdUnits::Connect() {
     return watch.status();
   }
   watch_ = *std::move(watch);
+  // systemd sends JobRemoved only to clients that subscribed; without the
+  // signal a failed job is still caught by the activation timeout.
+  int r = sd_bus_match_signal_async(
+      bus_, nullptr, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+      "org.freedesktop.systemd1.Manager", "JobRemoved", &JobRemovedSignal,
+      nullptr, this);
+  if (r >= 0) {
+    r = sd_bus_call_method_async(bus_, nullptr, "org.freedesktop.systemd1",
+                                 "/org/freedesktop/systemd1",
+                                 "org.freedesktop.systemd1.Manager",
+                                 "Subscribe", &IgnoreReply, nullptr, "");
+  }
+  if (r < 0) {
+    SB_LOG(WARNING) << "cannot follow systemd's jobs: " << std::strerror(-r);
+  }
   return absl::OkStatus();
 }
 
@@ -60,8 +83,10 @@ void SystemdUnits::Disconnect() {
     bus_ = nullptr;
     sd_bus_flush_close_unref(bus);
   }
-  // Replies that will never come now; their activations time out.
+  // Replies and signals that will never come now; their activations time
+  // out.
   requests_.clear();
+  jobs_.clear();
 }
 
 absl::Status SystemdUnits::Start(absl::string_view name, absl::string_view unit,
@@ -99,8 +124,12 @@ void SystemdUnits::OnReply(Request* key, sd_bus_message* reply) {
   std::unique_ptr<Request> request = std::move(node.mapped());
   const sd_bus_error* error = sd_bus_message_get_error(reply);
   if (error == nullptr) {
-    SB_LOG(INFO) << "systemd queued a start job for " << request->unit << " ("
-                 << request->name << ")";
+    const char* job = nullptr;
+    if (sd_bus_message_read(reply, "o", &job) >= 0 && job != nullptr) {
+      SB_LOG(INFO) << "systemd queued job " << job << " to start "
+                   << request->unit << " (" << request->name << ")";
+      jobs_[job] = std::move(request);
+    }
     return;
   }
   const std::string reason =
@@ -109,6 +138,31 @@ void SystemdUnits::OnReply(Request* key, sd_bus_message* reply) {
   SB_LOG(WARNING) << "activating " << request->name << ": " << reason;
   // Deferred: this runs inside sd_bus_process, which the router's answer
   // must not re-enter.
+  loop_.Post([this, name = request->name, attempt = request->attempt, reason] {
+    on_failure_(name, attempt, reason);
+  });
+}
+
+void SystemdUnits::OnJobRemoved(sd_bus_message* signal) {
+  uint32_t id = 0;
+  const char* job = nullptr;
+  const char* unit = nullptr;
+  const char* result = nullptr;
+  if (sd_bus_message_read(signal, "uoss", &id, &job, &unit, &result) < 0) {
+    return;
+  }
+  auto node = jobs_.extract(std::string(job));
+  if (node.empty()) return;  // another client's job
+  std::unique_ptr<Request> request = std::move(node.mapped());
+  if (std::string_view(result) == "done") {
+    SB_LOG(INFO) << "systemd started " << request->unit << " for "
+                 << request->name;
+    return;
+  }
+  const std::string reason =
+      absl::StrCat("systemd's job to start unit ", request->unit,
+                   " ended with result '", result, "'");
+  SB_LOG(WARNING) << "activating " << request->name << ": " << reason;
   loop_.Post([this, name = request->name, attempt = request->attempt, reason] {
     on_failure_(name, attempt, reason);
   });

@@ -5,9 +5,11 @@
 // org.freedesktop.systemd1.Manager.StartUnit, mode "replace"), as
 // dbus-broker does. The bus is opened at the first unit start and watched
 // on the broker's loop; the call is asynchronous, so the broker never waits
-// for systemd. A refused job (no such unit, a bad unit) is reported as a
-// failure of the activation; a unit whose program never claims its name is
-// caught by the activation timeout, as for a command.
+// for systemd. A refused job (no such unit, a bad unit), and a job that
+// ends with a result other than "done" (systemd's JobRemoved signal, which
+// the broker subscribes to), are reported as a failure of the activation;
+// a unit that starts but whose program never claims its name is caught by
+// the activation timeout, as for a command.
 //
 // Every method runs on the loop thread.
 #ifndef SWITCHBOARD_DAEMON_SERVER_SYSTEMD_UNITS_H_
@@ -50,6 +52,8 @@ class SystemdUnits {
   // its reply to OnReply().
   struct Request;
   void OnReply(Request* key, sd_bus_message* reply);
+  // systemd's JobRemoved signal (job id, job path, unit, result).
+  void OnJobRemoved(sd_bus_message* signal);
 
  private:
   absl::Status Connect();
@@ -62,6 +66,8 @@ class SystemdUnits {
   io::EventLoop::Watch watch_;
   // StartUnit calls without a reply yet; a reply removes its own.
   absl::flat_hash_map<Request*, std::unique_ptr<Request>> requests_;
+  // Start jobs systemd queued and has not finished, by job object path.
+  absl::flat_hash_map<std::string, std::unique_ptr<Request>> jobs_;
 };
 
 }  // namespace switchboard::server

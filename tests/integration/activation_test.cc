@@ -39,6 +39,7 @@
 #include "switchboard/stream.h"
 #include "switchboard/v1/broker.pb.h"
 #include "tests/testing/broker_process.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/wait_for.h"
@@ -441,6 +442,91 @@ TEST_F(ActivationTest, AUnitWithoutASystemdUserManagerFailsTheCall) {
       StatusIs(absl::StatusCode::kUnavailable,
                HasSubstr("activation of test.unit failed: cannot start unit "
                          "test-unit.service: no systemd user manager (")));
+}
+
+// Unit activation against a stand-in for the systemd user manager
+// (switchboard_test_fake_systemd) on a private dbus-daemon: the broker's
+// side of the exchange (StartUnit "replace", JobRemoved, errors) is real;
+// systemd itself is not, since none runs in the test machine.
+class ActivationUnitTest : public ActivationTest {
+ protected:
+  // What the fake manager ran is its child: killed while it can reap it.
+  ~ActivationUnitTest() override { KillStarted(); }
+
+  void SetUp() override {
+    absl::StatusOr<testing::ChildProcess> bus = testing::ChildProcess::Start(
+        {"/usr/bin/dbus-daemon", "--session", "--nofork", "--print-address",
+         absl::StrCat("--address=unix:path=", dir_, "/dbus")},
+        dir_ + "/dbus.stderr");
+    ASSERT_THAT(bus.status(), IsOk());
+    bus_.emplace(*std::move(bus));
+    absl::StatusOr<std::string> address = bus_->ReadLine(kWait);
+    ASSERT_THAT(address.status(), IsOk());
+    bus_address_ = *address;
+  }
+
+  // Starts the broker and the fake manager, both on the private bus.
+  void StartBrokerAndManager() {
+    ::setenv("DBUS_SESSION_BUS_ADDRESS", bus_address_.c_str(), 1);
+    StartBroker();
+    ::setenv("SWITCHBOARD_ADDRESS", broker_->address().c_str(), 1);
+    absl::StatusOr<testing::ChildProcess> manager =
+        testing::ChildProcess::Start(
+            {SWITCHBOARD_FAKE_SYSTEMD_PATH,
+             absl::StrCat("--run=", CountedCallee("test.unit")[2])},
+            dir_ + "/manager.stderr");
+    ::unsetenv("SWITCHBOARD_ADDRESS");
+    ::unsetenv("DBUS_SESSION_BUS_ADDRESS");
+    ASSERT_THAT(manager.status(), IsOk());
+    manager_.emplace(*std::move(manager));
+    EXPECT_THAT(manager_->ReadLine(kWait), testing::IsOkAndHolds("ready"));
+  }
+
+  void WriteUnitActivation(const std::string& name, const std::string& unit) {
+    WriteFile(
+        absl::StrCat(services_, "/", name, ".activation"),
+        absl::StrCat("name: \"", name, "\"\nsystemd_unit: \"", unit, "\"\n"));
+  }
+
+  std::string bus_address_;
+  std::optional<testing::ChildProcess> bus_;
+  std::optional<testing::ChildProcess> manager_;
+};
+
+TEST_F(ActivationUnitTest, AUnitIsStartedThroughTheUserManager) {
+  WriteUnitActivation("test.unit", "ok-callee.service");
+  StartBrokerAndManager();
+  std::unique_ptr<Client> caller = ConnectOrDie(*broker_, "caller");
+  absl::StatusOr<Payload> reply =
+      caller->Call("test.unit", "Echo", Payload("hi"), kWait);
+  ASSERT_THAT(reply.status(), IsOk()) << broker_->ReadStderr();
+  EXPECT_EQ(reply->view(), "hi");
+  EXPECT_THAT(manager_->ReadLine(kWait),
+              testing::IsOkAndHolds("StartUnit ok-callee.service replace"));
+  EXPECT_EQ(Started().size(), 1u);
+}
+
+TEST_F(ActivationUnitTest, AFailedJobFailsTheCalls) {
+  WriteUnitActivation("test.unit", "fail-callee.service");
+  StartBrokerAndManager();
+  std::unique_ptr<Client> caller = ConnectOrDie(*broker_, "caller");
+  EXPECT_THAT(caller->Call("test.unit", "Echo", Payload("hi"), kWait).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "activation of test.unit failed: systemd's job to "
+                       "start unit fail-callee.service ended with result "
+                       "'failed'"));
+  EXPECT_TRUE(Started().empty());
+}
+
+TEST_F(ActivationUnitTest, AnUnknownUnitFailsTheCalls) {
+  WriteUnitActivation("test.unit", "nope.service");
+  StartBrokerAndManager();
+  std::unique_ptr<Client> caller = ConnectOrDie(*broker_, "caller");
+  EXPECT_THAT(caller->Call("test.unit", "Echo", Payload("hi"), kWait).status(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "activation of test.unit failed: systemd could not "
+                       "start unit nope.service: Unit nope.service not "
+                       "found."));
 }
 
 }  // namespace
