@@ -38,6 +38,17 @@ absl::StatusOr<std::optional<uint64_t>> Activations::Hold(
           limits_.max_held_calls,
           " calls already wait for it, the broker's limit per name"));
     }
+    if (it->second.bytes + call.frame.bytes().size() > limits_.max_held_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "service '", service.name,
+          "' is being started and the calls "
+          "waiting for it hold ",
+          it->second.bytes, " bytes; this one (", call.frame.bytes().size(),
+          " bytes) would pass the broker's limit "
+          "of ",
+          limits_.max_held_bytes));
+    }
+    it->second.bytes += call.frame.bytes().size();
     it->second.calls.push_back(std::move(call));
     return std::nullopt;
   }
@@ -45,6 +56,7 @@ absl::StatusOr<std::optional<uint64_t>> Activations::Hold(
   activation.service = service;
   activation.attempt = next_attempt_++;
   activation.timeout_at = now + limits_.timeout;
+  activation.bytes = call.frame.bytes().size();
   activation.calls.push_back(std::move(call));
   return activation.attempt;
 }
@@ -77,6 +89,7 @@ std::vector<HeldCall> Activations::ExpireCalls(absl::Time now) {
     std::deque<HeldCall> kept;
     for (HeldCall& call : activation.calls) {
       if (call.deadline <= now) {
+        activation.bytes -= call.frame.bytes().size();
         expired.push_back(std::move(call));
       } else {
         kept.push_back(std::move(call));
@@ -141,6 +154,7 @@ std::optional<HeldCall> Activations::TakeForCancel(SessionId caller,
     for (auto it = activation.calls.begin(); it != activation.calls.end();
          ++it) {
       if (it->from.id == caller && it->caller_request_id == id) {
+        activation.bytes -= it->frame.bytes().size();
         HeldCall call = std::move(*it);
         activation.calls.erase(it);
         return call;
@@ -152,12 +166,14 @@ std::optional<HeldCall> Activations::TakeForCancel(SessionId caller,
 
 void Activations::ForgetSession(SessionId session) {
   for (auto& [name, activation] : under_way_) {
-    activation.calls.erase(
-        std::remove_if(activation.calls.begin(), activation.calls.end(),
-                       [session](const HeldCall& call) {
-                         return call.from.id == session;
-                       }),
-        activation.calls.end());
+    for (auto it = activation.calls.begin(); it != activation.calls.end();) {
+      if (it->from.id == session) {
+        activation.bytes -= it->frame.bytes().size();
+        it = activation.calls.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 }
 

@@ -73,6 +73,9 @@ struct HeldCall {
 struct ActivationLimits {
   // Calls held for one name at most (--max-activation-queue).
   size_t max_held_calls = 256;
+  // Bytes of frames held for one name at most (the router sets it to
+  // --max-queued-bytes); one call is always held when none is.
+  size_t max_held_bytes = size_t{256} << 20;
   // How long a started program has to claim its name
   // (--activation-timeout).
   absl::Duration timeout = absl::Seconds(25);
@@ -100,8 +103,9 @@ class Activations {
   // number when this call begins a new activation: the caller must start
   // the program now, and report a failure with Fail(name, attempt). Returns
   // nullopt when an activation of the name is already under way.
-  // Errors: kResourceExhausted when limits().max_held_calls calls already
-  // wait for the name (the call is not held).
+  // Errors: kResourceExhausted when limits().max_held_calls calls, or with
+  // this one more than limits().max_held_bytes, would wait for the name
+  // (the call is not held).
   absl::StatusOr<std::optional<uint64_t>> Hold(
       const ActivatableService& service, HeldCall call, absl::Time now);
 
@@ -155,6 +159,7 @@ class Activations {
     uint64_t attempt = 0;
     absl::Time timeout_at;
     std::deque<HeldCall> calls;  // in arrival order
+    size_t bytes = 0;            // of the frames in `calls`
   };
 
   ActivationLimits limits_;

@@ -41,7 +41,11 @@ Router::Router(const RouterConfig& config, Outbox& outbox,
       outbox_(outbox),
       check_buffers_(std::move(check_buffers)),
       subscriptions_(LimitsOf(config)),
-      activations_(config.activation) {
+      activations_([&config] {
+        ActivationLimits limits = config.activation;
+        limits.max_held_bytes = config.max_queued_bytes;
+        return limits;
+      }()) {
   config_.default_call_timeout =
       std::min(config_.default_call_timeout, kMaxCallTimeout);
 }
@@ -563,13 +567,13 @@ void Router::ExpireCalls(absl::Time now) {
   for (const HeldCall& held : activations_.ExpireCalls(now)) {
     ++stats_.deadlines_exceeded;
     const ActivatableService* service = activations_.Find(held.call.service());
-    FailHeldCall(held, absl::DeadlineExceededError(Text(
-                           "service '", held.call.service(),
-                           "' was being started and did not claim its name "
-                           "before the call's deadline",
-                           service == nullptr ? "" : " (",
-                           service == nullptr ? "" : service->Describe(),
-                           service == nullptr ? "" : ")")));
+    FailHeldCall(
+        held,
+        absl::DeadlineExceededError(Text(
+            "service '", held.call.service(),
+            "' was being started and did not claim its name before "
+            "the call's deadline",
+            service == nullptr ? "" : Text(" (", service->Describe(), ")"))));
   }
   for (const Activations::Failure& failure :
        activations_.ExpireActivations(now)) {

@@ -11,6 +11,7 @@
 
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace switchboard::core {
@@ -18,7 +19,7 @@ namespace {
 
 class RouterActivationTest : public RouterTest {
  protected:
-  RouterActivationTest() {
+  RouterActivationTest() : RouterTest(ActivationConfig()) {
     router_.set_activation_start(
         [this](const ActivatableService& service, uint64_t attempt) {
           starts_.push_back({service.name, attempt});
@@ -31,6 +32,14 @@ class RouterActivationTest : public RouterTest {
     router_.SetActivatableServices({video});
   }
 
+  // The fixture's config (--max-queued-bytes 1000) with a small
+  // --max-activation-queue.
+  static RouterConfig ActivationConfig() {
+    RouterConfig config = Config();
+    config.activation.max_held_calls = 4;
+    return config;
+  }
+
   struct Start {
     std::string name;
     uint64_t attempt;
@@ -40,15 +49,15 @@ class RouterActivationTest : public RouterTest {
 };
 
 TEST_F(RouterActivationTest, CallsAreHeldAndTheProgramStartsOnce) {
-  for (uint64_t id = 1; id <= 5; ++id) {
+  for (uint64_t id = 1; id <= 4; ++id) {
     Handle(kCaller, Call(id, "video.frames"));
   }
   EXPECT_TRUE(outbox_.Take().empty());
   ASSERT_EQ(starts_.size(), 1u);
   EXPECT_EQ(starts_[0].name, "video.frames");
   EXPECT_TRUE(router_.activations().Activating("video.frames"));
-  EXPECT_EQ(router_.activations().HeldFor("video.frames"), 5u);
-  EXPECT_EQ(router_.stats().calls_held, 5u);
+  EXPECT_EQ(router_.activations().HeldFor("video.frames"), 4u);
+  EXPECT_EQ(router_.stats().calls_held, 4u);
   EXPECT_EQ(router_.stats().activations, 1u);
 }
 
@@ -173,7 +182,7 @@ TEST_F(RouterActivationTest, AnActivationThatTakesTooLongFails) {
 }
 
 TEST_F(RouterActivationTest, HeldCallsBeyondTheLimitGetResourceExhausted) {
-  const size_t limit = RouterConfig().activation.max_held_calls;
+  const size_t limit = ActivationConfig().activation.max_held_calls;
   for (uint64_t id = 1; id <= limit; ++id) {
     Handle(kCaller, Call(id, "video.frames"));
   }
@@ -187,6 +196,24 @@ TEST_F(RouterActivationTest, HeldCallsBeyondTheLimitGetResourceExhausted) {
             absl::StrCat("service 'video.frames' is being started and ", limit,
                          " calls already wait for it, the broker's limit per "
                          "name"));
+}
+
+TEST_F(RouterActivationTest, HeldBytesAreBoundedByTheQueueQuota) {
+  // The fixture's --max-queued-bytes is 1000: one large call is always
+  // held, a second one that would pass the quota is refused.
+  Handle(kCaller, Call(1, "video.frames", std::string(800, 'a')));
+  EXPECT_TRUE(outbox_.Take().empty());
+  Handle(kCaller, Call(2, "video.frames", std::string(200, 'b')));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  const absl::Status status = ReplyStatus(sent[0].frame);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("would pass the broker's limit of 1000"));
+  // A small one still fits.
+  Handle(kCaller, Call(3, "video.frames", "c"));
+  EXPECT_TRUE(outbox_.Take().empty());
+  EXPECT_EQ(router_.activations().HeldFor("video.frames"), 2u);
 }
 
 TEST_F(RouterActivationTest, AHeldCallCanBeCancelled) {
