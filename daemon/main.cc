@@ -309,17 +309,13 @@ int Run(int argc, char** argv) {
       });
   if (!signals.ok()) Exit(kExitCannotStart, signals.status().ToString());
 
-  absl::StatusOr<std::unique_ptr<server::Server>> created =
-      server::Server::Create(**loop, config);
-  if (!created.ok()) Exit(kExitCannotStart, created.status().message());
-  broker = *std::move(created);
-
-  // SIGHUP rereads the activation files. `on_reload` brackets the reread:
-  // the place to tell a service manager RELOADING=1 and READY=1 again.
+  // SIGHUP rereads the activation files; blocked before the server exists,
+  // like the others, so an early one waits instead of killing the broker.
+  // `on_reload` brackets the reread: the place to tell a service manager
+  // RELOADING=1 and READY=1 again.
   const std::vector<std::string> activation_dirs =
       flags.activation_dirs.empty() ? server::DefaultActivationDirs()
                                     : flags.activation_dirs;
-  LoadActivations(*broker, activation_dirs, /*reload=*/false);
   absl::AnyInvocable<void(bool done)> on_reload = [](bool) {};
   absl::StatusOr<std::unique_ptr<io::SignalWatch>> hangups =
       io::SignalWatch::Create(**loop, {SIGHUP}, [&](int) {
@@ -328,6 +324,12 @@ int Run(int argc, char** argv) {
         on_reload(/*done=*/true);
       });
   if (!hangups.ok()) Exit(kExitCannotStart, hangups.status().ToString());
+
+  absl::StatusOr<std::unique_ptr<server::Server>> created =
+      server::Server::Create(**loop, config);
+  if (!created.ok()) Exit(kExitCannotStart, created.status().message());
+  broker = *std::move(created);
+  LoadActivations(*broker, activation_dirs, /*reload=*/false);
 
   if (flags.print_address) {
     for (const io::Address& address : broker->listening_addresses()) {
