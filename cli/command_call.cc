@@ -3,7 +3,9 @@
 // `switchboard call NAME METHOD [JSON|-]`: builds the request from JSON with
 // the method's type from the service's schema, calls (or, for a streaming
 // method, streams) and prints the reply as JSON. `--raw` passes bytes both
-// ways without any schema.
+// ways without any schema. A name nobody owns that an activation file
+// describes is started first (switchboard.Broker/StartService), since its
+// schema comes from the program that serves it.
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -122,10 +124,25 @@ absl::Status RunCall(const Options& options) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
   if (options.raw) return CallRaw(*client, options);
   Schemas schemas(*client, options.TimeoutOr(kDefaultTimeout));
-  SB_ASSIGN_OR_RETURN(const v1::Description* description,
-                      schemas.DescribeName(options.args[0]));
+  absl::StatusOr<const v1::Description*> description =
+      schemas.DescribeName(options.args[0]);
+  if (absl::IsNotFound(description.status())) {
+    // Nobody owns the name: if an activation file describes it, the broker
+    // starts its program, and the schema comes from that.
+    v1::StartServiceRequest start;
+    start.set_name(options.args[0]);
+    absl::StatusOr<v1::StartServiceResult> started =
+        client->Call<v1::StartServiceResult>(
+            kBrokerService, "StartService", start,
+            options.TimeoutOr(kDefaultTimeout));
+    if (!started.ok() && !absl::IsNotFound(started.status())) {
+      return started.status();
+    }
+    if (started.ok()) description = schemas.DescribeName(options.args[0]);
+  }
+  if (!description.ok()) return description.status();
   SB_ASSIGN_OR_RETURN(const v1::MethodSchema* method,
-                      FindMethod(*description, options.args[1]));
+                      FindMethod(**description, options.args[1]));
   SB_ASSIGN_OR_RETURN(std::string request,
                       BuildRequest(schemas, *method, options));
   if (method->streaming()) {

@@ -65,6 +65,8 @@ v1::Description DescribeBroker() {
       v1::Description::descriptor(), false);
   add("RegisterTypes", v1::RegisterTypesRequest::descriptor(),
       v1::RegisterTypesResult::descriptor(), false);
+  add("StartService", v1::StartServiceRequest::descriptor(),
+      v1::StartServiceResult::descriptor(), false);
   add("Monitor", v1::MonitorRequest::descriptor(),
       v1::MonitorEvent::descriptor(), true);
   absl::flat_hash_set<std::string> added;

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 //
 // switchboardd, the Switchboard broker: parses flags, takes the sockets
-// systemd passed, blocks SIGTERM/SIGINT into the event loop, creates the
-// server, tells systemd when it serves and stops, and runs the loop.
-// Everything the broker decides lives in daemon/core, everything it does
-// with sockets (and systemd) in daemon/server.
+// systemd passed, blocks SIGTERM/SIGINT/SIGHUP into the event loop, creates
+// the server, reads the activation files (and again on SIGHUP), tells
+// systemd when it serves, reloads and stops, and runs the loop. Everything
+// the broker decides lives in daemon/core, everything it does with sockets,
+// processes and systemd in daemon/server.
 //
 // Exit status: 0 after a clean shutdown on SIGTERM or SIGINT; 1 when it
 // cannot start (bad address, a live broker at the socket path, bind failure,
@@ -20,12 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/flags.h"
 #include "base/log.h"
 #include "daemon/core/frames.h"
+#include "daemon/server/activation_files.h"
 #include "daemon/server/server.h"
 #include "daemon/server/service_notifier.h"
 #include "daemon/server/systemd_sockets.h"
@@ -64,6 +67,10 @@ struct Flags {
   absl::Duration handshake_timeout = absl::Seconds(5);
   bool print_address = false;
   std::string log_level = "info";
+  // Service activation; no --activation-dir: the XDG folders.
+  std::vector<std::string> activation_dirs;
+  int64_t max_activation_queue = 256;
+  absl::Duration activation_timeout = absl::Seconds(25);
 };
 
 [[noreturn]] void Exit(int code, absl::string_view message) {
@@ -130,12 +137,25 @@ Flags ParseFlags(int argc, char** argv) {
                  "its real port) on stdout.");
   parser.AddString("log-level", &flags.log_level, "LEVEL",
                    "debug, info, warning or error.");
+  parser.AddStrings("activation-dir", &flags.activation_dirs, "DIR",
+                    "Read activation files (NAME.activation) from DIR "
+                    "instead of $XDG_DATA_HOME/switchboard/services and "
+                    "each $XDG_DATA_DIRS/switchboard/services; repeatable, "
+                    "the first folder with a name wins.");
+  parser.AddInt("max-activation-queue", &flags.max_activation_queue, "N",
+                "Calls held for one name while its program starts; beyond "
+                "it, RESOURCE_EXHAUSTED.");
+  parser.AddDuration("activation-timeout", &flags.activation_timeout,
+                     "Time a started program has to claim its name before "
+                     "the calls held for it end UNAVAILABLE.");
   parser.set_epilogue(
       "Logs go to stderr. SWITCHBOARD_ADDRESS sets the default address.\n"
       "Started by systemd (switchboard.socket and switchboard.service, user\n"
       "units), it serves the sockets systemd passes (LISTEN_FDS; unix, or tcp\n"
       "on loopback), plus any --address given, and reports READY, STATUS,\n"
       "STOPPING and watchdog pings on NOTIFY_SOCKET (Type=notify).\n"
+      "SIGHUP rereads the activation files. Programs the broker started\n"
+      "keep running when it stops.\n"
       "Exit status: 0 after SIGTERM or SIGINT, 1 if the broker cannot start,\n"
       "2 for a usage error.\n");
   std::vector<std::string> positional = parser.ParseOrExit(argc, argv);
@@ -210,6 +230,12 @@ server::ServerConfig BuildConfig(const Flags& flags,
     UsageError("--handshake-timeout must be positive");
   }
   config.router.default_call_timeout = flags.call_timeout;
+  config.router.activation.max_held_calls =
+      Positive<size_t>("max-activation-queue", flags.max_activation_queue, u32);
+  if (flags.activation_timeout <= absl::ZeroDuration()) {
+    UsageError("--activation-timeout must be positive");
+  }
+  config.router.activation.timeout = flags.activation_timeout;
   config.handshake_timeout = flags.handshake_timeout;
   // Addresses are checked after the usage errors: a bad one means the
   // broker cannot start (exit 1), as a taken one does.
@@ -247,6 +273,33 @@ void LogFromProtobuf(google::protobuf::LogLevel level, const char* file,
     return;
   }
   SB_LOG(DEBUG) << "protobuf " << file << ":" << line << ": " << message;
+}
+
+// Reads the activation files of `dirs` into `broker`, logging each bad
+// file, and (`reload`) what changed. Calls held for a name keep their
+// activation whatever the files now say.
+void LoadActivations(server::Server& broker,
+                     const std::vector<std::string>& dirs, bool reload) {
+  server::LoadedActivations loaded = server::LoadActivationFiles(dirs);
+  for (const std::string& error : loaded.errors) {
+    SB_LOG(WARNING) << "skipping activation file " << error;
+  }
+  for (const std::string& path : loaded.overridden) {
+    SB_LOG(INFO) << "activation file " << path
+                 << " is overridden by an earlier folder's";
+  }
+  if (reload) {
+    const std::vector<std::string> changes = server::DescribeActivationChanges(
+        broker.router().activations().services(), loaded.services);
+    for (const std::string& change : changes) {
+      SB_LOG(INFO) << "activation: " << change;
+    }
+    SB_LOG(INFO) << "reread the activation files: " << loaded.services.size()
+                 << " activatable name(s), " << changes.size() << " change(s)";
+  } else {
+    SB_LOG(INFO) << loaded.services.size() << " activatable name(s)";
+  }
+  broker.SetActivatableServices(std::move(loaded.services));
 }
 
 int Run(int argc, char** argv) {
@@ -288,10 +341,25 @@ int Run(int argc, char** argv) {
       });
   if (!signals.ok()) Exit(kExitCannotStart, signals.status().ToString());
 
+  // SIGHUP rereads the activation files; blocked before the server exists,
+  // like the others, so an early one waits instead of killing the broker.
+  // systemd hears RELOADING=1 before and READY=1 after it.
+  const std::vector<std::string> activation_dirs =
+      flags.activation_dirs.empty() ? server::DefaultActivationDirs()
+                                    : flags.activation_dirs;
+  absl::StatusOr<std::unique_ptr<io::SignalWatch>> hangups =
+      io::SignalWatch::Create(**loop, {SIGHUP}, [&](int) {
+        (*notifier)->Reloading("Rereading the activation files (SIGHUP)");
+        LoadActivations(*broker, activation_dirs, /*reload=*/true);
+        (*notifier)->Ready(broker->StatusLine());
+      });
+  if (!hangups.ok()) Exit(kExitCannotStart, hangups.status().ToString());
+
   absl::StatusOr<std::unique_ptr<server::Server>> created =
       server::Server::Create(**loop, config, *std::move(inherited));
   if (!created.ok()) Exit(kExitCannotStart, created.status().message());
   broker = *std::move(created);
+  LoadActivations(*broker, activation_dirs, /*reload=*/false);
 
   if (flags.print_address) {
     for (const io::Address& address : broker->listening_addresses()) {

@@ -59,6 +59,7 @@ inline constexpr absl::string_view kListConnectionsMethod = "ListConnections";
 inline constexpr absl::string_view kDescribeMethod = "Describe";
 inline constexpr absl::string_view kRegisterTypesMethod = "RegisterTypes";
 inline constexpr absl::string_view kMonitorMethod = "Monitor";
+inline constexpr absl::string_view kStartServiceMethod = "StartService";
 
 // From project(VERSION) in the top CMakeLists.txt, like the library's.
 inline constexpr absl::string_view kBrokerVersion = SWITCHBOARD_VERSION_STRING;

@@ -40,7 +40,12 @@ Router::Router(const RouterConfig& config, Outbox& outbox,
     : config_(config),
       outbox_(outbox),
       check_buffers_(std::move(check_buffers)),
-      subscriptions_(LimitsOf(config)) {
+      subscriptions_(LimitsOf(config)),
+      activations_([&config] {
+        ActivationLimits limits = config.activation;
+        limits.max_held_bytes = config.max_queued_bytes;
+        return limits;
+      }()) {
   config_.default_call_timeout =
       std::min(config_.default_call_timeout, kMaxCallTimeout);
 }
@@ -111,7 +116,8 @@ absl::Status Router::CheckRequestId(SessionId from, RequestId id) const {
   if (!id.valid()) {
     return absl::InvalidArgumentError("request_id must be non-zero");
   }
-  if (calls_.IsPending(from, id) || monitors_.Has(from, id)) {
+  if (calls_.IsPending(from, id) || monitors_.Has(from, id) ||
+      activations_.IsHeld(from, id)) {
     return absl::InvalidArgumentError(
         Text("request_id ", id, " is already in use by a call still pending"));
   }
@@ -206,33 +212,56 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
   if (refused.ok()) {
     callee = names_.OwnerOf(call.service());
     if (!callee) {
+      if (const ActivatableService* service =
+              activations_.Find(call.service())) {
+        HoldCall(from, std::move(frame), call, *service,
+                 now + CallTimeout(call.timeout_us()), now);
+        return;
+      }
       refused = absl::NotFoundError(
           Text("no connection owns service '", call.service(), "'"));
     }
   }
-  if (refused.ok() &&
-      calls_.CountForCallee(*callee) >= config_.max_pending_calls) {
+  if (!refused.ok()) {
+    ++stats_.calls_refused;
+    if (!monitors_.empty() && call.service() != kBrokerService) {
+      MonitorCall(from, SessionId(), call, RequestId(), frame);
+      MonitorAnswer(from.id, RequestId(), call.service(), call.method(),
+                    refused);
+    }
+    Answer(from.id, caller_request_id, refused);
+    return;
+  }
+  ForwardCall(from, std::move(frame), call, *callee,
+              now + CallTimeout(call.timeout_us()));
+}
+
+void Router::ForwardCall(const Peer& from, wire::Frame frame,
+                         const v1::Call& call, SessionId callee,
+                         absl::Time deadline) {
+  const RequestId caller_request_id(frame.request_id());
+  absl::Status refused;
+  if (calls_.CountForCallee(callee) >= config_.max_pending_calls) {
     refused = absl::ResourceExhaustedError(
-        Text("service '", call.service(), "' (", *callee, ") has ",
+        Text("service '", call.service(), "' (", callee, ") has ",
              config_.max_pending_calls,
              " unanswered calls, the broker's limit per connection"));
   }
-  if (refused.ok() && !Fits(*callee, frame.bytes().size())) {
+  if (refused.ok() && !Fits(callee, frame.bytes().size())) {
     refused = absl::ResourceExhaustedError(
-        Text("service '", call.service(), "' (", *callee,
+        Text("service '", call.service(), "' (", callee,
              ") is not keeping "
              "up: ",
-             outbox_.QueuedBytes(*callee), " bytes wait to be written to it"));
+             outbox_.QueuedBytes(callee), " bytes wait to be written to it"));
   }
   if (refused.ok()) {
-    refused = CheckFds(frame, *callee);
+    refused = CheckFds(frame, callee);
     if (!refused.ok()) ++stats_.buffers_refused;
   }
   if (!refused.ok()) {
     ++stats_.calls_refused;
-    if (!monitors_.empty() && call.service() != kBrokerService) {
-      const SessionId to = callee.value_or(SessionId());
-      MonitorCall(from, to, call, RequestId(), frame);
+    if (!monitors_.empty()) {
+      MonitorCall(from, callee, call, RequestId(), frame);
       MonitorAnswer(from.id, RequestId(), call.service(), call.method(),
                     refused);
     }
@@ -245,13 +274,12 @@ void Router::OnCall(const Peer& from, wire::Frame frame, absl::Time now) {
     ++stats_.streams;
   }
   const RequestId id =
-      calls_.Track(from.id, caller_request_id, *callee,
-                   now + CallTimeout(call.timeout_us()), stream_credit);
+      calls_.Track(from.id, caller_request_id, callee, deadline, stream_credit);
   frame.set_request_id(id.value());
   StampSender(from, frame);
   ++stats_.calls_forwarded;
-  if (!monitors_.empty()) MonitorCall(from, *callee, call, id, frame);
-  Deliver(*callee, std::move(frame));
+  if (!monitors_.empty()) MonitorCall(from, callee, call, id, frame);
+  Deliver(callee, std::move(frame));
 }
 
 void Router::OnReply(const Peer& from, wire::Frame frame) {
@@ -354,6 +382,16 @@ void Router::OnCredit(const Peer& from, wire::Frame frame) {
   }
   PendingCall* call =
       calls_.FindForCaller(from.id, RequestId(frame.request_id()));
+  if (call == nullptr && grant != 0) {
+    // A stream held until its service starts gets the grant once it is
+    // forwarded, so both ends count the same credit.
+    if (HeldCall* held =
+            activations_.FindForCaller(from.id, RequestId(frame.request_id()));
+        held != nullptr && held->call.has_stream()) {
+      held->credits.push_back(std::move(frame));
+      return;
+    }
+  }
   if (grant == 0 || call == nullptr || !call->stream) {
     ++stats_.credits_ignored;
     return;
@@ -371,6 +409,13 @@ void Router::OnCancel(const Peer& from, wire::Frame frame) {
   std::optional<PendingCall> call =
       calls_.TakeForCancel(from.id, RequestId(frame.request_id()));
   if (!call) {
+    if (std::optional<HeldCall> held = activations_.TakeForCancel(
+            from.id, RequestId(frame.request_id()))) {
+      ++stats_.calls_cancelled;
+      FailHeldCall(
+          *held, absl::CancelledError("the call was cancelled by the caller"));
+      return;
+    }
     if (std::optional<Monitor> monitor =
             monitors_.Take(from.id, RequestId(frame.request_id()))) {
       EndMonitor(*monitor, absl::CancelledError(
@@ -453,6 +498,7 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
           BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
   SendEvents(events);
   PublishOwnerChanges(owners);
+  ReleaseHeldCalls(claim.name());
 }
 
 void Router::OnReleaseName(const Peer& from, const wire::Frame& frame) {
@@ -499,11 +545,12 @@ void Router::SendEvents(const std::vector<NameEvent>& events) {
 }
 
 std::optional<absl::Time> Router::NextDeadline() {
-  std::optional<absl::Time> calls = calls_.NextDeadline();
-  std::optional<absl::Time> monitors = monitors_.NextDeadline();
-  if (!calls) return monitors;
-  if (!monitors) return calls;
-  return std::min(*calls, *monitors);
+  std::optional<absl::Time> next = calls_.NextDeadline();
+  for (std::optional<absl::Time> other :
+       {monitors_.NextDeadline(), activations_.NextDeadline()}) {
+    if (other && (!next || *other < *next)) next = other;
+  }
+  return next;
 }
 
 void Router::ExpireCalls(absl::Time now) {
@@ -516,6 +563,24 @@ void Router::ExpireCalls(absl::Time now) {
     ++stats_.deadlines_exceeded;
     EndCall(call, absl::DeadlineExceededError(Text(
                       "no reply from ", call.callee, " before the deadline")));
+  }
+  for (const HeldCall& held : activations_.ExpireCalls(now)) {
+    ++stats_.deadlines_exceeded;
+    const ActivatableService* service = activations_.Find(held.call.service());
+    FailHeldCall(
+        held,
+        absl::DeadlineExceededError(Text(
+            "service '", held.call.service(),
+            "' was being started and did not claim its name before "
+            "the call's deadline",
+            service == nullptr ? "" : Text(" (", service->Describe(), ")"))));
+  }
+  for (const Activations::Failure& failure :
+       activations_.ExpireActivations(now)) {
+    FailActivation(
+        failure,
+        Text(failure.service.Describe(), " did not claim the name within ",
+             absl::FormatDuration(activations_.limits().timeout)));
   }
 }
 
@@ -531,6 +596,7 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
   if (auto node = sessions_.extract(session)) info = std::move(node.mapped());
   subscriptions_.ForgetSession(session);
   monitors_.ForgetSession(session);
+  activations_.ForgetSession(session);
   schemas_.ForgetSession(session);
   std::vector<NameEvent> events;
   std::vector<NameOwnerChange> owners;
@@ -562,6 +628,96 @@ void Router::FailAllCalls(const absl::Status& status) {
   for (const PendingCall& call : calls_.TakeAll()) {
     ++stats_.calls_unavailable;
     Answer(call.caller, call.caller_request_id, status);
+  }
+  for (const HeldCall& held : activations_.TakeAll()) {
+    ++stats_.calls_unavailable;
+    Answer(held.from.id, held.caller_request_id, status);
+  }
+}
+
+void Router::SetActivatableServices(std::vector<ActivatableService> services) {
+  activations_.SetServices(std::move(services));
+}
+
+void Router::HoldCall(const Peer& from, wire::Frame frame, const v1::Call& call,
+                      const ActivatableService& service, absl::Time deadline,
+                      absl::Time now, bool start_only) {
+  const RequestId caller_request_id(frame.request_id());
+  absl::StatusOr<std::optional<uint64_t>> attempt =
+      activations_.Hold(service,
+                        HeldCall{from,
+                                 caller_request_id,
+                                 deadline,
+                                 call,
+                                 std::move(frame),
+                                 {},
+                                 start_only},
+                        now);
+  if (!attempt.ok()) {
+    ++stats_.calls_refused;
+    if (!monitors_.empty()) {
+      MonitorAnswer(from.id, RequestId(), call.service(), call.method(),
+                    attempt.status());
+    }
+    Answer(from.id, caller_request_id, attempt.status());
+    return;
+  }
+  ++stats_.calls_held;
+  if (!attempt->has_value()) return;
+  ++stats_.activations;
+  const absl::Status started =
+      start_activation_
+          ? start_activation_(service, **attempt)
+          : absl::FailedPreconditionError("this broker starts no programs");
+  if (!started.ok()) {
+    OnActivationFailed(service.name, **attempt, started.message());
+  }
+}
+
+void Router::ReleaseHeldCalls(absl::string_view name) {
+  if (!activations_.Activating(name)) return;
+  const std::optional<SessionId> owner = names_.OwnerOf(name);
+  if (!owner) return;
+  for (HeldCall& held : activations_.TakeClaimed(name)) {
+    const Peer from = held.from;
+    const RequestId caller_request_id = held.caller_request_id;
+    if (held.start_only) {
+      v1::StartServiceResult result;
+      result.set_owner(owner->value());
+      Deliver(from.id, BuildReply(caller_request_id, absl::OkStatus(),
+                                  result.SerializeAsString()));
+      continue;
+    }
+    ForwardCall(from, std::move(held.frame), held.call, *owner, held.deadline);
+    if (!calls_.IsPending(from.id, caller_request_id)) continue;
+    for (wire::Frame& credit : held.credits) OnCredit(from, std::move(credit));
+  }
+}
+
+void Router::FailHeldCall(const HeldCall& held, const absl::Status& status) {
+  if (!monitors_.empty()) {
+    MonitorAnswer(held.from.id, RequestId(), held.call.service(),
+                  held.call.method(), status);
+  }
+  Answer(held.from.id, held.caller_request_id, status);
+}
+
+void Router::FailActivation(const Activations::Failure& failure,
+                            absl::string_view reason) {
+  ++stats_.activations_failed;
+  const absl::Status status = absl::UnavailableError(
+      Text("activation of ", failure.service.name, " failed: ", reason));
+  for (const HeldCall& held : failure.calls) {
+    ++stats_.calls_unavailable;
+    FailHeldCall(held, status);
+  }
+}
+
+void Router::OnActivationFailed(absl::string_view name, uint64_t attempt,
+                                absl::string_view reason) {
+  if (std::optional<Activations::Failure> failure =
+          activations_.Fail(name, attempt)) {
+    FailActivation(*failure, reason);
   }
 }
 

@@ -42,10 +42,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
+#include "daemon/core/activations.h"
 #include "daemon/core/ids.h"
 #include "daemon/core/monitors.h"
 #include "daemon/core/name_registry.h"
 #include "daemon/core/outbox.h"
+#include "daemon/core/peer.h"
 #include "daemon/core/pending_calls.h"
 #include "daemon/core/schemas.h"
 #include "daemon/core/subscriptions.h"
@@ -94,6 +96,9 @@ struct RouterConfig {
   uint32_t broker_pid = 0;
   // Also who may call switchboard.Broker/Monitor: this uid and root.
   uint32_t broker_uid = 0;
+  // Service activation: calls held per name, and how long a started
+  // program has to claim its name.
+  ActivationLimits activation;
 };
 
 // Checks the buffers (descriptors) a CALL, REPLY or PUBLISH carries before they
@@ -103,15 +108,14 @@ struct RouterConfig {
 // that carry descriptors.
 using BufferCheck = std::function<absl::Status(const std::vector<Fd>& fds)>;
 
-// The sending session's identity, stamped into what it sends.
-struct Peer {
-  SessionId id;
-  uint32_t uid = 0;
-  uint32_t pid = 0;
-  // It receives file descriptors (docs/PROTOCOL.md 2.5): stamped as the
-  // SENDER_ACCEPTS_FDS flag on what it sends.
-  bool accepts_fds = false;
-};
+// Starts the program of an activatable service (the server's launcher).
+// Attempt `attempt` is the router's number for this start; a failure that
+// comes later (the program exited before claiming the name, a systemd job
+// failed) is reported with Router::OnActivationFailed(name, attempt, ...).
+// An error returned here (the program could not be started at all) fails
+// the activation at once. It must not call back into the router.
+using ActivationStart = std::function<absl::Status(
+    const ActivatableService& service, uint64_t attempt)>;
 
 // What the router knows of a session from its handshake; published on
 // switchboard.connection.opened/closed and reported by the admin service.
@@ -167,6 +171,10 @@ struct RouterStats {
   // switchboard.Broker/Monitor (docs/PROTOCOL.md 5.6).
   uint64_t monitor_events = 0;  // sent to monitors
   uint64_t monitor_missed = 0;  // not sent: no credit or no room
+  // Service activation (docs/ARCHITECTURE.md "Activation").
+  uint64_t calls_held = 0;          // CALLs held for a name being started
+  uint64_t activations = 0;         // programs the broker asked to start
+  uint64_t activations_failed = 0;  // exited, timed out, failed to start
 };
 
 class Router {
@@ -210,9 +218,27 @@ class Router {
   // with `reason`. Idempotent.
   void ForgetSession(SessionId session, absl::string_view reason = "");
 
-  // Ends every pending call and monitor with a REPLY carrying `status` to
-  // its caller (UNAVAILABLE at shutdown); callees are not told.
+  // Ends every pending call, held call and monitor with a REPLY carrying
+  // `status` to its caller (UNAVAILABLE at shutdown); callees are not told.
   void FailAllCalls(const absl::Status& status);
+
+  // Service activation. A CALL to a name nobody owns that one of
+  // `services` describes is held and the program started (once, however
+  // many calls arrive) through `start`; claiming the name releases the held
+  // calls to the new owner in arrival order. Replacing the services leaves
+  // activations under way as they are.
+  void set_activation_start(ActivationStart start) {
+    start_activation_ = std::move(start);
+  }
+  void SetActivatableServices(std::vector<ActivatableService> services);
+  // Attempt `attempt` of `name` failed for `reason` ("/usr/bin/x exited
+  // with status 1 before claiming the name"): its held calls end
+  // UNAVAILABLE "activation of NAME failed: REASON", and the next call to
+  // the name starts it again. Nothing happens if that attempt is no longer
+  // under way (the name was claimed, or it timed out).
+  void OnActivationFailed(absl::string_view name, uint64_t attempt,
+                          absl::string_view reason);
+  const Activations& activations() const { return activations_; }
 
   const RouterStats& stats() const { return stats_; }
   const NameRegistry& names() const { return names_; }
@@ -237,9 +263,29 @@ class Router {
   };
 
   void OnCall(const Peer& from, wire::Frame frame, absl::Time now);
+  // The second half of OnCall, also for held calls once their name is
+  // claimed: the callee's quotas and the buffers are checked, and the call
+  // is tracked with `deadline` and forwarded, or answered with the refusal.
+  void ForwardCall(const Peer& from, wire::Frame frame, const v1::Call& call,
+                   SessionId callee, absl::Time deadline);
+  // Holds a CALL to `service`'s name, which nobody owns, and starts its
+  // program if no activation is under way.
+  void HoldCall(const Peer& from, wire::Frame frame, const v1::Call& call,
+                const ActivatableService& service, absl::Time deadline,
+                absl::Time now, bool start_only = false);
+  // switchboard.Broker/StartService (router_admin.cc).
+  void OnStartService(const Peer& from, wire::Frame frame, const v1::Call& call,
+                      absl::Time now);
+  // `name` has an owner now: its held calls go to it.
+  void ReleaseHeldCalls(absl::string_view name);
+  // Ends a held call with `status` (never reached a callee).
+  void FailHeldCall(const HeldCall& held, const absl::Status& status);
+  // Ends an activation that failed: every held call gets UNAVAILABLE.
+  void FailActivation(const Activations::Failure& failure,
+                      absl::string_view reason);
   // switchboard.Broker (router_admin.cc).
-  void OnBrokerCall(const Peer& from, const wire::Frame& frame,
-                    const v1::Call& call, absl::Time now);
+  void OnBrokerCall(const Peer& from, wire::Frame& frame, const v1::Call& call,
+                    absl::Time now);
   // The reply to a method other than Monitor, or why there is none.
   absl::StatusOr<std::string> AnswerBrokerCall(const Peer& from,
                                                absl::string_view method,
@@ -359,6 +405,8 @@ class Router {
   NameRegistry names_;
   PendingCalls calls_;
   SubscriptionTable subscriptions_;
+  Activations activations_;
+  ActivationStart start_activation_;
   // Sessions past their handshake (OnSessionOpened until ForgetSession).
   absl::flat_hash_map<SessionId, SessionInfo> sessions_;
   std::vector<Subscription*> match_scratch_;

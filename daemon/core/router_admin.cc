@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
+#include "daemon/core/names.h"
 #include "daemon/core/router.h"
 
 namespace switchboard::core {
@@ -35,12 +36,17 @@ uint64_t UnixMicros(absl::Time time) {
 
 }  // namespace
 
-void Router::OnBrokerCall(const Peer& from, const wire::Frame& frame,
+void Router::OnBrokerCall(const Peer& from, wire::Frame& frame,
                           const v1::Call& call, absl::Time now) {
   ++stats_.status_requests;
   const RequestId id(frame.request_id());
   if (call.method() == kMonitorMethod) {
     OnMonitorCall(from, frame, call, now);
+    return;
+  }
+  if (call.method() == kStartServiceMethod && frame.fds().empty() &&
+      !call.has_stream()) {
+    OnStartService(from, std::move(frame), call, now);
     return;
   }
   absl::StatusOr<std::string> reply;
@@ -66,6 +72,42 @@ void Router::OnBrokerCall(const Peer& from, const wire::Frame& frame,
     return;
   }
   Deliver(from.id, BuildReply(id, absl::OkStatus(), *reply));
+}
+
+void Router::OnStartService(const Peer& from, wire::Frame frame,
+                            const v1::Call& call, absl::Time now) {
+  const RequestId id(frame.request_id());
+  absl::StatusOr<v1::StartServiceRequest> request =
+      ParseRequest<v1::StartServiceRequest>(frame.payload());
+  absl::Status refused = request.status();
+  if (refused.ok()) refused = ValidateServiceName(request->name());
+  if (!refused.ok()) {
+    ++stats_.calls_refused;
+    Answer(from.id, id, refused);
+    return;
+  }
+  if (const std::optional<SessionId> owner = names_.OwnerOf(request->name())) {
+    v1::StartServiceResult result;
+    result.set_owner(owner->value());
+    Deliver(from.id,
+            BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
+    return;
+  }
+  const ActivatableService* service = activations_.Find(request->name());
+  if (service == nullptr) {
+    ++stats_.calls_refused;
+    Answer(from.id, id,
+           absl::NotFoundError(absl::StrCat("no connection owns service '",
+                                            request->name(),
+                                            "' and no activation file "
+                                            "describes it")));
+    return;
+  }
+  // Held under the name it starts, so that claiming the name answers it.
+  v1::Call held = call;
+  held.set_service(request->name());
+  HoldCall(from, std::move(frame), held, *service,
+           now + CallTimeout(call.timeout_us()), now, /*start_only=*/true);
 }
 
 absl::StatusOr<std::string> Router::AnswerBrokerCall(const Peer& from,
@@ -110,7 +152,7 @@ absl::StatusOr<std::string> Router::AnswerBrokerCall(const Peer& from,
   return absl::UnimplementedError(
       absl::StrCat(kBrokerService, " has no method '", method,
                    "' (it has GetStatus, ListNames, ListConnections, Describe, "
-                   "RegisterTypes and Monitor)"));
+                   "RegisterTypes, StartService and Monitor)"));
 }
 
 v1::NameList Router::ListNames() const {
@@ -131,6 +173,17 @@ v1::NameList Router::ListNames() const {
       *out->add_methods() = std::move(method);
     }
     out->set_queued(static_cast<uint32_t>(names_.QueueOf(name).size()));
+    out->set_activatable(activations_.Find(name) != nullptr);
+  }
+  for (const auto& [name, service] : activations_.services()) {
+    v1::ActivatableName* out = list.add_activatable();
+    out->set_name(name);
+    for (const std::string& arg : service.command) out->add_command(arg);
+    out->set_systemd_unit(service.systemd_unit);
+    out->set_file(service.file);
+    out->set_owner(names_.OwnerOf(name).value_or(SessionId()).value());
+    out->set_activating(activations_.Activating(name));
+    out->set_held_calls(static_cast<uint32_t>(activations_.HeldFor(name)));
   }
   return list;
 }

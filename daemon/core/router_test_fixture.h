@@ -279,8 +279,9 @@ inline absl::Status ReplyStatus(const wire::Frame& frame) {
 
 class RouterTest : public testing::Test {
  protected:
-  RouterTest()
-      : router_(Config(), outbox_, [this](const std::vector<Fd>& fds) {
+  RouterTest() : RouterTest(Config()) {}
+  explicit RouterTest(const RouterConfig& config)
+      : router_(config, outbox_, [this](const std::vector<Fd>& fds) {
           checked_fds_ += fds.size();
           return buffer_check_;
         }) {}

@@ -62,6 +62,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     std::vector<io::Listener> inherited) {
   std::unique_ptr<Server> server(new Server(loop, config));
   SB_RETURN_IF_ERROR(server->Listen(std::move(inherited)));
+  // Activated programs find the broker at its first Unix address (a tcp:
+  // one would also need the token).
+  for (const io::Address& address : server->listening_addresses()) {
+    if (address.transport == io::Transport::kUnix) {
+      server->launcher_.set_broker_address(address.ToString());
+      break;
+    }
+  }
   return server;
 }
 
@@ -99,7 +107,15 @@ Server::Server(io::EventLoop& loop, const ServerConfig& config)
               [require_write_seal =
                    config.require_write_seal](const std::vector<Fd>& fds) {
                 return CheckBufferSeals(fds, require_write_seal);
-              }) {
+              }),
+      launcher_(loop, [this](absl::string_view name, uint64_t attempt,
+                             absl::string_view reason) {
+        router_.OnActivationFailed(name, attempt, reason);
+      }) {
+  router_.set_activation_start(
+      [this](const core::ActivatableService& service, uint64_t attempt) {
+        return launcher_.Start(service, attempt);
+      });
   loop_.SetAfterEventsHook([this] { AfterEvents(); });
 }
 

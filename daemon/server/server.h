@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "daemon/core/outbox.h"
 #include "daemon/core/router.h"
+#include "daemon/server/launcher.h"
 #include "daemon/server/session.h"
 #include "io/address.h"
 #include "io/event_loop.h"
@@ -102,6 +103,12 @@ class Server : private core::Outbox {
   // calls do nothing.
   void Shutdown(absl::string_view reason, absl::Duration grace,
                 absl::AnyInvocable<void()> done);
+
+  // Replaces the activatable services (read from the activation files at
+  // start and on SIGHUP); activations under way keep theirs.
+  void SetActivatableServices(std::vector<core::ActivatableService> services) {
+    router_.SetActivatableServices(std::move(services));
+  }
 
   const ServerStats& stats() const { return stats_; }
   const core::Router& router() const { return router_; }
@@ -192,6 +199,9 @@ class Server : private core::Outbox {
 
   // Declared before sessions_: sessions call into it while being torn down.
   core::Router router_;
+  // Starts activated programs for the router; after it, since its
+  // failures go to the router.
+  Launcher launcher_;
   absl::flat_hash_map<core::SessionId, std::unique_ptr<Session>> sessions_;
   // The session Find() returned last, which the router mostly asks for
   // several times per message (its queue, its room, then the enqueue);

@@ -57,11 +57,13 @@ absl::StatusOr<std::unique_ptr<ServiceNotifier>> ServiceNotifier::Create(
 }
 
 void ServiceNotifier::Ready(absl::string_view status) {
+  if (stopping_) return;  // a SIGHUP during shutdown
   last_status_ = OneLine(status);
   Send(absl::StrCat("READY=1\nSTATUS=", last_status_));
 }
 
 void ServiceNotifier::Reloading(absl::string_view status) {
+  if (stopping_) return;
   last_status_ = OneLine(status);
   // MONOTONIC_USEC= is what systemd 253's Type=notify-reload expects too.
   Send(absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", MonotonicMicros(),

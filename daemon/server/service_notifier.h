@@ -41,7 +41,8 @@ class ServiceNotifier {
   void Ready(absl::string_view status);
   // RELOADING=1 with STATUS=`status` (for SIGHUP); call Ready() when done.
   void Reloading(absl::string_view status);
-  // STOPPING=1 with STATUS=`status`; later status lines are not sent.
+  // STOPPING=1 with STATUS=`status`; nothing but watchdog pings is sent
+  // after it.
   void Stopping(absl::string_view status);
   // STATUS=`status`, unless it is the line sent last.
   void SetStatus(absl::string_view status);

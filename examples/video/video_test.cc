@@ -6,9 +6,16 @@
 // video.events.clip_loaded at start and on LoadClip; PlayClip streams every
 // frame of the clip and stops when the caller cancels; GetFrame still
 // works; a clip plays over TCP too, its buffers copied inline; slideshow
-// fails when no server runs. BrokerProcess and
-// ChildProcess stop every process they started.
+// fails when no server runs, and starts it when an activation file names
+// it. BrokerProcess and ChildProcess stop every process they started; the
+// activated video-server is stopped by the test.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
 #include "switchboard/message.h"
+#include "switchboard/v1/broker.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
@@ -246,6 +254,80 @@ TEST(SlideshowUsageTest, ContradictoryFlagsAreUsageErrors) {
     EXPECT_EQ(result->exit_code, 2) << argv[1];
     EXPECT_THAT(result->stderr_text, HasSubstr("see --help")) << argv[1];
   }
+}
+
+// slideshow alone: the broker starts video-server from an activation file
+// like the shipped examples/video/video.frames.activation, naming the
+// built program (with small frames).
+class VideoActivationTest : public ::testing::Test {
+ protected:
+  VideoActivationTest() : dir_(MakeDir()), broker_(Options(dir_)) {}
+  ~VideoActivationTest() override {
+    StopActivatedServer();
+    std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
+  }
+
+  static std::string MakeDir() {
+    char pattern[] = "/tmp/sb-video-XXXXXX";
+    const char* made = ::mkdtemp(pattern);
+    EXPECT_NE(made, nullptr);
+    const std::string dir = made == nullptr ? "/tmp" : made;
+    ::mkdir((dir + "/services").c_str(), 0700);
+    std::ofstream(dir + "/services/video.frames.activation")
+        << "name: \"video.frames\"\n"
+        << "command {\n"
+        << "  argv: \"" << SWITCHBOARD_VIDEO_SERVER_PATH << "\"\n"
+        << "  argv: \"--width=64\"\n  argv: \"--height=48\"\n"
+        << "  argv: \"--clip=first\"\n  argv: \"--clip-frames=20\"\n"
+        << "}\n";
+    return dir;
+  }
+  static testing::BrokerOptions Options(const std::string& dir) {
+    testing::BrokerOptions options;
+    options.dir = dir;
+    options.flags = {absl::StrCat("--activation-dir=", dir, "/services")};
+    return options;
+  }
+
+  // The pid of video.frames' owner, from the broker; 0 if none.
+  uint32_t ServerPid() {
+    std::unique_ptr<Client> client = ConnectOrDie(broker_, "observer");
+    absl::StatusOr<v1::NameList> names = client->Call<v1::NameList>(
+        "switchboard.Broker", "ListNames", v1::ListNamesRequest());
+    if (!names.ok()) return 0;
+    for (const v1::NameInfo& name : names->names()) {
+      if (name.name() == "video.frames") return name.pid();
+    }
+    return 0;
+  }
+
+  // The broker leaves what it started running: stop it while the broker
+  // still runs to reap it.
+  void StopActivatedServer() {
+    const pid_t pid = static_cast<pid_t>(ServerPid());
+    if (pid == 0) return;
+    ::kill(pid, SIGTERM);
+    EXPECT_TRUE(WaitFor([pid] { return ::kill(pid, 0) != 0 && errno == ESRCH; },
+                        kTimeout));
+  }
+
+  std::string dir_;
+  BrokerProcess broker_;
+};
+
+TEST_F(VideoActivationTest, SlideshowAloneStartsVideoServer) {
+  ASSERT_TRUE(broker_.started());
+  const std::vector<std::string> argv = {
+      SWITCHBOARD_SLIDESHOW_PATH, absl::StrCat("--address=", broker_.address()),
+      "--frames=5"};
+  absl::StatusOr<ProgramResult> got = RunProgram(argv, kTimeout);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->exit_code, 0) << got->stderr_text << broker_.ReadStderr();
+  EXPECT_THAT(got->stdout_text, HasSubstr("5 frames received, 0 wrong"));
+  EXPECT_THAT(broker_.ReadStderr(),
+              HasSubstr(absl::StrCat("activating video.frames: started ",
+                                     SWITCHBOARD_VIDEO_SERVER_PATH)));
+  EXPECT_NE(ServerPid(), 0u);
 }
 
 }  // namespace
