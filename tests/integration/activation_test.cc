@@ -204,6 +204,28 @@ TEST_F(ActivationTest, AProgramThatExitsEndsTheCallsAndTheNextCallTriesAgain) {
   EXPECT_EQ(Started().size(), 2u);
 }
 
+TEST_F(ActivationTest, TheProgramGetsTheBusAddressButNotTheNotifySocket) {
+  const std::string env_file = dir_ + "/env";
+  WriteActivation("test.env",
+                  {"/bin/sh", "-c",
+                   absl::StrCat("echo \"notify=${NOTIFY_SOCKET-unset} "
+                                "address=$SWITCHBOARD_ADDRESS\" > '",
+                                env_file, "'; exit 3")});
+  // As if systemd started the broker: the program it starts is not the
+  // service systemd knows, and must not report readiness for it.
+  ::setenv("NOTIFY_SOCKET", (dir_ + "/notify").c_str(), 1);
+  StartBroker();
+  ::unsetenv("NOTIFY_SOCKET");
+  std::unique_ptr<Client> caller = ConnectOrDie(*broker_, "caller");
+  EXPECT_THAT(caller->Call("test.env", "Echo", Payload("x"), kWait).status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+  std::ifstream in(env_file);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << "the program did not run";
+  EXPECT_EQ(line,
+            absl::StrCat("notify=unset address=", broker_->unix_address()));
+}
+
 TEST_F(ActivationTest, AProgramThatCannotRunFailsTheCall) {
   WriteActivation("test.missing", {dir_ + "/no-such-program"});
   StartBroker();

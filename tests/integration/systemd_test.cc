@@ -4,8 +4,8 @@
 // switchboard.socket starts it (the socket exists before the broker does,
 // and the broker serves the sockets it is passed, unix and tcp), refusing
 // sockets it must not serve (checked also with fds passed by hand), and
-// telling a notify socket READY=1 with a STATUS= line, STOPPING=1 and
-// WATCHDOG=1 pings (Type=notify).
+// telling a notify socket READY=1 with a STATUS= line, RELOADING=1 around
+// a SIGHUP's reread, STOPPING=1 and WATCHDOG=1 pings (Type=notify).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -238,6 +238,36 @@ TEST(NotifyTest, ReportsReadyWithAStatusThatFollowsConnectionsThenStopping) {
   EXPECT_TRUE(HasNotifyLine(
       *stopping, "STATUS=Shutting down; 1 connection open (SIGTERM)"))
       << *stopping;
+}
+
+TEST(NotifyTest, SighupReportsReloadingThenReadyAroundTheReread) {
+  SocketActivationOptions options = WithNotifySocket();
+  options.flags = {"--activation-dir={dir}"};
+  SocketActivatedBroker broker(options);
+  ASSERT_TRUE(broker.started());
+  NotifySocket notify(broker.path("notify"));
+  ASSERT_TRUE(notify.ok());
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(broker.unix_address(), Named("client"));
+  ASSERT_THAT(client, IsOk());
+  ASSERT_THAT(notify.WaitFor("READY=1", kTimeout), IsOk());
+
+  ASSERT_EQ(::kill(broker.pid(), SIGHUP), 0);
+  absl::StatusOr<std::string> reloading =
+      notify.WaitFor("RELOADING=1", kTimeout);
+  ASSERT_THAT(reloading, IsOk());
+  EXPECT_TRUE(HasNotifyLine(*reloading, "MONOTONIC_USEC=")) << *reloading;
+  EXPECT_TRUE(HasNotifyLine(*reloading,
+                            "STATUS=Rereading the activation files (SIGHUP)"))
+      << *reloading;
+  absl::StatusOr<std::string> ready = notify.WaitFor("READY=1", kTimeout);
+  ASSERT_THAT(ready, IsOk());
+  EXPECT_TRUE(HasNotifyLine(
+      *ready, absl::StrCat("STATUS=Serving on ", broker.unix_address(),
+                           "; 1 connection")))
+      << *ready;
+  EXPECT_THAT(broker.ReadStderr(),
+              HasSubstr("reread the activation files: 0 activatable name(s)"));
 }
 
 TEST(NotifyTest, PingsTheWatchdogAtHalfItsInterval) {
