@@ -2,7 +2,10 @@
 //
 // `switchboard wait NAME`: returns once NAME has an owner. It subscribes to
 // the broker's switchboard.name.NAME first and only then asks ListNames, so
-// an owner that arrives in between is seen one way or the other.
+// an owner that arrives in between is seen one way or the other. A name
+// nobody owns that an activation file describes is started
+// (switchboard.Broker/StartService), as a call to it would be, so waiting
+// for it never waits for a program nobody will start.
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -53,6 +56,18 @@ absl::Status RunWait(const Options& options) {
                                  v1::ListNamesRequest(), kDefaultTimeout));
   for (const v1::NameInfo& info : names.names()) {
     if (info.name() == name) return PrintOwner(name, info.owner(), options);
+  }
+  for (const v1::ActivatableName& activatable : names.activatable()) {
+    if (activatable.name() != name) continue;
+    // Ends once the program claimed the name, or with the reason it did
+    // not (UNAVAILABLE), or at the timeout (DEADLINE_EXCEEDED).
+    v1::StartServiceRequest start;
+    start.set_name(name);
+    SB_ASSIGN_OR_RETURN(v1::StartServiceResult started,
+                        client->Call<v1::StartServiceResult>(
+                            kBrokerService, "StartService", start,
+                            options.TimeoutOr(kDefaultTimeout)));
+    return PrintOwner(name, started.owner(), options);
   }
   while (true) {
     Inbox<uint64_t>::Next next =

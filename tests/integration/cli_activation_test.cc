@@ -2,7 +2,7 @@
 //
 // The `switchboard` tool and service activation: `list` shows activatable
 // names, `call` with JSON starts the program (the schema comes from it),
-// and `wait` waits for an owner without starting anything. The real
+// and `wait` starts it and returns its owner. The real
 // broker reads an activation file naming switchboard_test_echo behind a
 // /bin/sh wrapper that records its pid, so the test counts the starts and
 // kills what the broker started (while the broker runs, to reap it).
@@ -53,6 +53,10 @@ class CliActivationTest : public ::testing::Test {
            "\"-c\"\n"
         << "  argv: \"echo $$ >> '" << pids_file_ << "'; exec '"
         << TestEchoPath() << "'\"\n}\n";
+    // A program that exits before claiming its name.
+    std::ofstream(services + "/test.broken.activation")
+        << "name: \"test.broken\"\ncommand {\n  argv: \"/bin/sh\"\n  argv: "
+           "\"-c\"\n  argv: \"exit 3\"\n}\n";
     BrokerOptions options;
     options.flags = {absl::StrCat("--activation-dir=", services)};
     broker_.emplace(options);
@@ -114,9 +118,11 @@ TEST_F(CliActivationTest, ListShowsAnActivatableName) {
   ASSERT_EQ(json.exit_code, 0) << json;
   absl::StatusOr<v1::NameList> list = ParseJson<v1::NameList>(json.stdout_text);
   ASSERT_THAT(list.status(), IsOk());
-  ASSERT_EQ(list->activatable_size(), 1);
-  EXPECT_EQ(list->activatable(0).name(), "test.echo");
-  EXPECT_EQ(list->activatable(0).owner(), 0u);
+  // Sorted by name.
+  ASSERT_EQ(list->activatable_size(), 2);
+  EXPECT_EQ(list->activatable(0).name(), "test.broken");
+  EXPECT_EQ(list->activatable(1).name(), "test.echo");
+  EXPECT_EQ(list->activatable(1).owner(), 0u);
   EXPECT_TRUE(Started().empty());
 }
 
@@ -135,10 +141,25 @@ TEST_F(CliActivationTest, CallStartsTheServiceAndThenListShowsItOwned) {
   EXPECT_NE(row[2], "-");
 }
 
-TEST_F(CliActivationTest, WaitDoesNotStartTheService) {
-  const CliResult wait = Run({"wait", "test.echo", "--timeout=300ms"});
-  EXPECT_EQ(wait.exit_code, 5) << wait;
-  EXPECT_TRUE(Started().empty());
+TEST_F(CliActivationTest, WaitStartsAnActivatableServiceAndPrintsItsOwner) {
+  const CliResult wait = Run({"wait", "test.echo", "--json"});
+  ASSERT_EQ(wait.exit_code, 0) << wait << broker_->ReadStderr();
+  EXPECT_EQ(Started().size(), 1u);
+  const CliResult json = Run({"list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::NameList> list = ParseJson<v1::NameList>(json.stdout_text);
+  ASSERT_THAT(list.status(), IsOk());
+  ASSERT_EQ(list->names_size(), 1);
+  EXPECT_EQ(wait.stdout_text, absl::StrCat(R"({"name":"test.echo","owner":)",
+                                           list->names(0).owner(), "}\n"));
+}
+
+TEST_F(CliActivationTest, WaitReportsWhyAnActivationFailed) {
+  const CliResult wait = Run({"wait", "test.broken"});
+  EXPECT_EQ(wait.exit_code, 7) << wait;
+  EXPECT_THAT(wait.stderr_text,
+              HasSubstr("activation of test.broken failed: /bin/sh exited "
+                        "with status 3 before claiming the name"));
 }
 
 }  // namespace
