@@ -315,15 +315,15 @@ TEST_F(CliMonitorTest, MonitorIsRefusedToAnotherUser) {
   // Test-only: let nobody reach the broker's socket.
   ASSERT_EQ(::chmod(broker_.dir().c_str(), 0711), 0);
   ASSERT_EQ(::chmod(broker_.socket_path().c_str(), 0666), 0);
-  absl::StatusOr<ExecutableCopy> tool =
-      ExecutableCopy::For(SwitchboardCliPath(), kNobody);
+  absl::StatusOr<ExecutableCopy> tool = ExecutableCopy::For(
+      SwitchboardCliPath(), kNobody, {SwitchboardLibraryPath()});
   ASSERT_THAT(tool, IsOk());
   ASSERT_TRUE(UserMayExecute(tool->path(), kNobody)) << tool->path();
 
   absl::StatusOr<CliResult> refused = RunAsUser(
       kNobody,
       {tool->path(), absl::StrCat("--address=", broker_.address()), "monitor"},
-      kWaitTimeout);
+      kWaitTimeout, tool->environment());
   ASSERT_THAT(refused, IsOk());
   EXPECT_EQ(refused->exit_code, 6) << *refused;
   EXPECT_THAT(refused->stderr_text,

@@ -36,6 +36,7 @@ absl::StatusOr<std::string> WriteTempFile(absl::string_view contents) {
 }  // namespace
 
 const char* SwitchboardCliPath() { return SWITCHBOARD_CLI_PATH; }
+const char* SwitchboardLibraryPath() { return SWITCHBOARD_LIBRARY_PATH; }
 
 std::ostream& operator<<(std::ostream& out, const CliResult& result) {
   return out << "exit code " << result.exit_code << "\n--- stdout:\n"

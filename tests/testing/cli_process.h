@@ -27,6 +27,8 @@ namespace switchboard::testing {
 
 // Path of the `switchboard` binary under test.
 const char* SwitchboardCliPath();
+// Path of the libswitchboard.so.0 it loads (the SONAME's link).
+const char* SwitchboardLibraryPath();
 
 // How long a command that should finish promptly may take on a loaded
 // machine before the test gives up on it.

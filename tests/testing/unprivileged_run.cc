@@ -13,11 +13,14 @@
 #include <filesystem>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/fd.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/wait_for.h"
+
+extern char** environ;
 
 namespace switchboard::testing {
 namespace {
@@ -38,8 +41,9 @@ bool Permits(const struct stat& st, UserIds user, mode_t other_bit) {
 }
 
 // Runs in the forked child: only async-signal-safe calls until execv.
-[[noreturn]] void ExecAsUser(UserIds user, char* const* argv, int stdin_fd,
-                             int stdout_fd, int stderr_fd, int error_fd) {
+[[noreturn]] void ExecAsUser(UserIds user, char* const* argv, char* const* envp,
+                             int stdin_fd, int stdout_fd, int stderr_fd,
+                             int error_fd) {
   if (::dup2(stdin_fd, 0) < 0 || ::dup2(stdout_fd, 1) < 0 ||
       ::dup2(stderr_fd, 2) < 0) {
     FailInChild(error_fd);
@@ -52,7 +56,7 @@ bool Permits(const struct stat& st, UserIds user, mode_t other_bit) {
       ::setuid(user.uid) != 0) {
     FailInChild(error_fd);
   }
-  ::execv(argv[0], argv);
+  ::execve(argv[0], argv, envp);
   FailInChild(error_fd);
 }
 
@@ -79,9 +83,14 @@ bool UserMayExecute(const std::string& path, UserIds user) {
   return ::stat(path.c_str(), &st) == 0 && Permits(st, user, S_IXOTH);
 }
 
-absl::StatusOr<ExecutableCopy> ExecutableCopy::For(const std::string& path,
-                                                   UserIds user) {
-  if (UserMayExecute(path, user)) return ExecutableCopy(path, "");
+absl::StatusOr<ExecutableCopy> ExecutableCopy::For(
+    const std::string& path, UserIds user,
+    const std::vector<std::string>& libraries) {
+  bool reachable = UserMayExecute(path, user);
+  for (const std::string& library : libraries) {
+    reachable = reachable && UserMayExecute(library, user);
+  }
+  if (reachable) return ExecutableCopy(path, "");
   char folder_template[] = "/tmp/sbt-exe-XXXXXX";
   if (::mkdtemp(folder_template) == nullptr) {
     return absl::ErrnoToStatus(errno, "mkdtemp");
@@ -91,17 +100,36 @@ absl::StatusOr<ExecutableCopy> ExecutableCopy::For(const std::string& path,
       absl::StrCat(folder, "/",
                    std::filesystem::path(path).filename().string()),
       folder);
-  std::error_code error;
-  std::filesystem::copy_file(path, copy.path_, error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("copy ", path, " to ", copy.path_, ": ", error.message()));
+  std::vector<std::pair<std::string, std::string>> copies = {
+      {path, copy.path_}};
+  for (const std::string& library : libraries) {
+    // By the name the loader looks for (a SONAME link's), with the
+    // contents of the file it names.
+    copies.emplace_back(
+        library,
+        absl::StrCat(folder, "/",
+                     std::filesystem::path(library).filename().string()));
   }
-  if (::chmod(folder.c_str(), 0755) != 0 ||
-      ::chmod(copy.path_.c_str(), 0755) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", copy.path_));
+  for (const auto& [from, to] : copies) {
+    std::error_code error;
+    std::filesystem::copy_file(from, to, error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("copy ", from, " to ", to, ": ", error.message()));
+    }
+    if (::chmod(to.c_str(), 0755) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", to));
+    }
+  }
+  if (::chmod(folder.c_str(), 0755) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", folder));
   }
   return copy;
+}
+
+std::vector<std::string> ExecutableCopy::environment() const {
+  if (folder_.empty()) return {};
+  return {absl::StrCat("LD_LIBRARY_PATH=", folder_)};
 }
 
 ExecutableCopy::ExecutableCopy(ExecutableCopy&& other) noexcept
@@ -114,15 +142,25 @@ ExecutableCopy::~ExecutableCopy() {
   std::filesystem::remove_all(folder_, ignored);
 }
 
-absl::StatusOr<CliResult> RunAsUser(UserIds user,
-                                    const std::vector<std::string>& argv,
-                                    absl::Duration timeout) {
+absl::StatusOr<CliResult> RunAsUser(
+    UserIds user, const std::vector<std::string>& argv, absl::Duration timeout,
+    const std::vector<std::string>& environment) {
   if (argv.empty()) return absl::InvalidArgumentError("empty argv");
   std::vector<char*> c_argv;
   for (const std::string& arg : argv) {
     c_argv.push_back(const_cast<char*>(arg.c_str()));
   }
   c_argv.push_back(nullptr);
+  // Built before fork(): the child of a threaded process may only make
+  // async-signal-safe calls, so it cannot setenv().
+  std::vector<char*> c_envp;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    c_envp.push_back(*entry);
+  }
+  for (const std::string& variable : environment) {
+    c_envp.push_back(const_cast<char*>(variable.c_str()));
+  }
+  c_envp.push_back(nullptr);
   Fd stdin_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!stdin_fd) return absl::ErrnoToStatus(errno, "open /dev/null");
   std::string stdout_path;
@@ -144,8 +182,8 @@ absl::StatusOr<CliResult> RunAsUser(UserIds user,
   const pid_t pid = ::fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
-    ExecAsUser(user, c_argv.data(), stdin_fd.get(), stdout_fd->get(),
-               stderr_fd->get(), error_write.get());
+    ExecAsUser(user, c_argv.data(), c_envp.data(), stdin_fd.get(),
+               stdout_fd->get(), stderr_fd->get(), error_write.get());
   }
   error_write.reset();
   absl::StatusOr<CliResult> result = [&]() -> absl::StatusOr<CliResult> {

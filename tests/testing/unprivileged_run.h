@@ -34,17 +34,24 @@ inline constexpr UserIds kNobody = {65534, 65534};
 bool UserMayExecute(const std::string& path, UserIds user);
 
 // A program `user` may execute: `path` itself when it may, else a copy in
-// a fresh 0755 folder under /tmp, removed with this object.
+// a fresh 0755 folder under /tmp, removed with this object, together with
+// copies of `libraries` (shared libraries the program loads from the build
+// tree, whose folders `user` may not reach either). Run the copy with
+// environment() so it finds them.
 class ExecutableCopy {
  public:
-  static absl::StatusOr<ExecutableCopy> For(const std::string& path,
-                                            UserIds user);
+  static absl::StatusOr<ExecutableCopy> For(
+      const std::string& path, UserIds user,
+      const std::vector<std::string>& libraries = {});
   ExecutableCopy(ExecutableCopy&& other) noexcept;
   ExecutableCopy& operator=(ExecutableCopy&&) = delete;
   ExecutableCopy(const ExecutableCopy&) = delete;
   ~ExecutableCopy();
 
   const std::string& path() const { return path_; }
+  // {"LD_LIBRARY_PATH=FOLDER"} for a copy, so it loads the copied
+  // libraries; empty when path() is the original.
+  std::vector<std::string> environment() const;
 
  private:
   ExecutableCopy(std::string path, std::string folder)
@@ -54,12 +61,13 @@ class ExecutableCopy {
   std::string folder_;  // empty when path_ is the original
 };
 
-// Runs argv[0] (a path) as `user` with an empty stdin and waits for it.
+// Runs argv[0] (a path) as `user` with an empty stdin and waits for it,
+// in this process's environment plus `environment` (NAME=VALUE each).
 // Errors: kDeadlineExceeded if it still runs after `timeout` (it is killed
 // and reaped), or a failure to start it (the child's errno).
-absl::StatusOr<CliResult> RunAsUser(UserIds user,
-                                    const std::vector<std::string>& argv,
-                                    absl::Duration timeout);
+absl::StatusOr<CliResult> RunAsUser(
+    UserIds user, const std::vector<std::string>& argv, absl::Duration timeout,
+    const std::vector<std::string>& environment = {});
 
 }  // namespace switchboard::testing
 

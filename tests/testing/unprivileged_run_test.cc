@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //
 // RunAsUser really drops to the user, and ExecutableCopy makes a program
-// reachable for a user who cannot open the folder it lives in, and cleans
-// up after itself. Run as root, like the integration tests.
+// reachable for a user who cannot open the folder it (or a library it
+// loads) lives in, and cleans up after itself. Run as root, like the
+// integration tests.
 #include "tests/testing/unprivileged_run.h"
 
 #include <stdlib.h>
@@ -61,11 +62,39 @@ TEST(UnprivilegedRunTest, AProgramInAClosedFolderIsCopied) {
   std::filesystem::remove_all(folder, ignored);
 }
 
+TEST(UnprivilegedRunTest, LibrariesInAClosedFolderAreCopiedBesideTheProgram) {
+  char folder[] = "/tmp/sbt-closed-XXXXXX";
+  ASSERT_NE(::mkdtemp(folder), nullptr);
+  const std::string library = absl::StrCat(folder, "/libexample.so.0");
+  std::filesystem::copy_file("/usr/bin/id", library);
+  ASSERT_EQ(::chmod(folder, 0700), 0);
+  {
+    // The program itself is reachable; its library is not.
+    absl::StatusOr<ExecutableCopy> copy =
+        ExecutableCopy::For("/usr/bin/printenv", kNobody, {library});
+    ASSERT_THAT(copy, IsOk());
+    const std::string copied_folder =
+        std::filesystem::path(copy->path()).parent_path();
+    EXPECT_NE(copy->path(), "/usr/bin/printenv");
+    EXPECT_TRUE(UserMayExecute(copied_folder + "/libexample.so.0", kNobody));
+    EXPECT_THAT(copy->environment(),
+                ::testing::ElementsAre("LD_LIBRARY_PATH=" + copied_folder));
+    absl::StatusOr<CliResult> printed =
+        RunAsUser(kNobody, {copy->path(), "LD_LIBRARY_PATH"}, absl::Seconds(10),
+                  copy->environment());
+    ASSERT_THAT(printed, IsOk());
+    EXPECT_EQ(printed->stdout_text, copied_folder + "\n");
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(folder, ignored);
+}
+
 TEST(UnprivilegedRunTest, AReachableProgramIsUsedWhereItIs) {
   absl::StatusOr<ExecutableCopy> copy =
       ExecutableCopy::For("/usr/bin/id", kNobody);
   ASSERT_THAT(copy, IsOk());
   EXPECT_EQ(copy->path(), "/usr/bin/id");
+  EXPECT_TRUE(copy->environment().empty());
 }
 
 }  // namespace
