@@ -5,15 +5,7 @@
 // allocated for the frame. Small frames are gathered in a staging buffer so
 // one read() can deliver many; a frame larger than the staging buffer gets
 // its own buffer, and WritableSpan() then points straight into it so a large
-// payload is read from the socket without passing through staging.
-//
-// A large frame's buffer grows as its bytes arrive, never from what its
-// prefix declares: it starts at kStagingBytes and doubles when full, capped
-// at the frame's size, so the memory held is at most about twice what was
-// received (a prefix announcing 63 MiB followed by silence costs 64 KiB).
-// Growing copies what arrived; over a whole frame the copies add up to at
-// most its size once. Allocation failure is an error of this connection
-// (kResourceExhausted), never an exception.
+// payload is read from the socket exactly once, with no further copy.
 #ifndef SWITCHBOARD_WIRE_FRAME_DECODER_H_
 #define SWITCHBOARD_WIRE_FRAME_DECODER_H_
 
@@ -43,19 +35,16 @@ class FrameDecoder {
 
   // Zero-copy input: read into WritableSpan(), then Commit() the count read.
   // The span is empty only when complete frames wait (the staging buffer is
-  // full of them, or a large frame is whole) or growing a large frame's
-  // buffer failed: call Next() until it returns std::nullopt (or the
-  // error), then ask again. A large frame's span is the room left in its
-  // current buffer, which is doubled here when full.
+  // full of them, or a large frame is whole): call Next() until it returns
+  // std::nullopt, then ask again.
   absl::Span<char> WritableSpan();
   void Commit(size_t bytes_read);
 
   // Returns the next complete frame, or std::nullopt if more bytes are needed.
   // Errors: kResourceExhausted if a length exceeds the limits (checked before
   // any allocation; the message names the limit); kInvalidArgument for a
-  // malformed prefix; kUnimplemented for another protocol version;
-  // kResourceExhausted "cannot allocate N bytes for a frame" if memory ran
-  // out. After an error the decoder stays failed: close the connection.
+  // malformed prefix; kUnimplemented for another protocol version. After an
+  // error the decoder stays failed: close the connection.
   absl::StatusOr<std::optional<Frame>> Next();
 
   // Takes the frames at the front of the staging buffer that form a
@@ -71,11 +60,6 @@ class FrameDecoder {
   // Whether WritableSpan() points into a frame too large for the staging
   // buffer, which is being filled in place.
   bool filling_large_frame() const { return large_.has_value(); }
-  // Bytes of buffers held for input: the staging buffer plus the current
-  // allocation of a large frame being filled.
-  size_t reserved_bytes() const {
-    return staging_.size() + (large_ ? large_->capacity : 0);
-  }
   // The limit that the last kResourceExhausted error named, e.g.
   // "max_payload_bytes", and its value; empty before such an error.
   absl::string_view exceeded_limit() const { return exceeded_limit_; }
@@ -86,12 +70,6 @@ class FrameDecoder {
  private:
   absl::Status CheckLimits(const Prefix& prefix);
   void Compact();
-  // Returns a buffer of `size` uninitialized bytes, or null (and the
-  // decoder fails with kResourceExhausted) if memory ran out.
-  std::unique_ptr<char[]> Allocate(size_t size);
-  // Doubles the large frame's buffer (capped at the frame's size), keeping
-  // what arrived. False if the allocation failed (the decoder has failed).
-  bool GrowLargeFrame();
 
   // Allocates without zero-filling: the kernel then backs only the pages a
   // read actually touched, so an idle connection's 64 KiB staging buffer
@@ -117,13 +95,10 @@ class FrameDecoder {
   size_t begin_ = 0;  // first unconsumed byte in staging_
   size_t end_ = 0;    // one past the last received byte in staging_
 
-  // A frame too large for staging_, being filled in place. `bytes` holds
-  // `capacity` bytes, of which `filled` arrived; capacity reaches
-  // prefix.frame_bytes() only as the frame's bytes do.
+  // A frame too large for staging_, being filled in place.
   struct LargeFrame {
     Prefix prefix;
     std::unique_ptr<char[]> bytes;
-    size_t capacity = 0;
     size_t filled = 0;
   };
   std::optional<LargeFrame> large_;
