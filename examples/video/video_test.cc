@@ -36,6 +36,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/transport.h"
 #include "tests/testing/wait_for.h"
 #include "video.pb.h"
@@ -261,17 +262,12 @@ TEST(SlideshowUsageTest, ContradictoryFlagsAreUsageErrors) {
 // built program (with small frames).
 class VideoActivationTest : public ::testing::Test {
  protected:
-  VideoActivationTest() : dir_(MakeDir()), broker_(Options(dir_)) {}
-  ~VideoActivationTest() override {
-    StopActivatedServer();
-    std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
-  }
+  VideoActivationTest()
+      : dir_(WriteServices(temp_.path())), broker_(Options(dir_)) {}
+  ~VideoActivationTest() override { StopActivatedServer(); }
 
-  static std::string MakeDir() {
-    char pattern[] = "/tmp/sb-video-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    const std::string dir = made == nullptr ? "/tmp" : made;
+  // Writes DIR/services/video.frames.activation; returns `dir`.
+  static std::string WriteServices(const std::string& dir) {
     ::mkdir((dir + "/services").c_str(), 0700);
     std::ofstream(dir + "/services/video.frames.activation")
         << "name: \"video.frames\"\n"
@@ -311,6 +307,7 @@ class VideoActivationTest : public ::testing::Test {
                         kTimeout));
   }
 
+  testing::TempDir temp_{"sb-video"};  // outlives the broker that runs in it
   std::string dir_;
   BrokerProcess broker_;
 };

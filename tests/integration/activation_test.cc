@@ -42,6 +42,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/wait_for.h"
 
 namespace switchboard {
@@ -60,10 +61,6 @@ constexpr absl::Duration kWait = absl::Seconds(20);
 class ActivationTest : public ::testing::Test {
  protected:
   ActivationTest() {
-    char pattern[] = "/tmp/sb-act-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    dir_ = made == nullptr ? "/tmp" : made;
     services_ = dir_ + "/services";
     ::mkdir(services_.c_str(), 0700);
     pids_file_ = dir_ + "/pids";
@@ -73,7 +70,6 @@ class ActivationTest : public ::testing::Test {
   ~ActivationTest() override {
     KillStarted();
     broker_.reset();
-    std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
   }
 
   void StartBroker(std::vector<std::string> flags = {}) {
@@ -147,7 +143,8 @@ class ActivationTest : public ::testing::Test {
                                      v1::ListNamesRequest());
   }
 
-  std::string dir_;
+  testing::TempDir temp_{"sb-act"};  // outlives the broker that runs in it
+  const std::string dir_ = temp_.path();
   std::string services_;
   std::string pids_file_;
   std::string fifo_;

@@ -29,6 +29,7 @@
 #include "tests/testing/cli_services.h"
 #include "tests/testing/json_output.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/wait_for.h"
 
 namespace switchboard::testing {
@@ -41,10 +42,6 @@ constexpr absl::Duration kWait = absl::Seconds(20);
 class CliActivationTest : public ::testing::Test {
  protected:
   CliActivationTest() {
-    char pattern[] = "/tmp/sb-cliact-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr);
-    dir_ = made == nullptr ? "/tmp" : made;
     const std::string services = dir_ + "/services";
     ::mkdir(services.c_str(), 0700);
     pids_file_ = dir_ + "/pids";
@@ -69,7 +66,6 @@ class CliActivationTest : public ::testing::Test {
           [pid] { return ::kill(pid, 0) != 0 && errno == ESRCH; }, kWait));
     }
     broker_.reset();
-    std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
   }
 
   std::vector<pid_t> Started() const {
@@ -100,7 +96,8 @@ class CliActivationTest : public ::testing::Test {
     return {};
   }
 
-  std::string dir_;
+  TempDir temp_{"sb-cliact"};  // outlives the broker that runs in it
+  const std::string dir_ = temp_.path();
   std::string pids_file_;
   std::optional<BrokerProcess> broker_;
 };
