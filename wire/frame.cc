@@ -2,6 +2,7 @@
 #include "wire/frame.h"
 
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,14 +11,17 @@
 
 namespace switchboard::wire {
 
-Frame::Frame(const Prefix& prefix, std::unique_ptr<char[]> bytes)
+Frame::Frame(const Prefix& prefix, FrameBytes bytes)
     : prefix_(prefix), bytes_(std::move(bytes)) {}
 
 Frame Frame::Build(Prefix prefix, absl::string_view header,
                    absl::string_view payload) {
   prefix.header_length = static_cast<uint32_t>(header.size());
   prefix.payload_length = static_cast<uint32_t>(payload.size());
-  auto bytes = std::make_unique_for_overwrite<char[]>(prefix.frame_bytes());
+  FrameBytes bytes = AllocateFrameBytes(prefix.frame_bytes());
+  // As new[] would: frames the broker and the library build are small, and
+  // without memory for one nothing else can go on either.
+  if (bytes == nullptr) throw std::bad_alloc();
   EncodePrefix(prefix, bytes.get());
   if (!header.empty()) {
     std::memcpy(bytes.get() + kPrefixBytes, header.data(), header.size());

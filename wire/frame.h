@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "base/fd.h"
 #include "switchboard/v1/header.pb.h"
+#include "wire/frame_bytes.h"
 #include "wire/prefix.h"
 
 namespace switchboard::wire {
@@ -25,7 +26,7 @@ namespace switchboard::wire {
 class Frame {
  public:
   // Takes a buffer that holds exactly one encoded frame described by `prefix`.
-  Frame(const Prefix& prefix, std::unique_ptr<char[]> bytes);
+  Frame(const Prefix& prefix, FrameBytes bytes);
 
   // Builds a frame by copying `header` and `payload`. The lengths in `prefix`
   // are filled in here.
@@ -80,7 +81,7 @@ class Frame {
 
  private:
   Prefix prefix_;
-  std::unique_ptr<char[]> bytes_;
+  FrameBytes bytes_;
   std::vector<Fd> fds_;
 };
 

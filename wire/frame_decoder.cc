@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,10 +24,37 @@ void FrameDecoder::Compact() {
   begin_ = 0;
 }
 
+void FrameDecoder::FailAllocation(size_t size) {
+  if (!failure_.ok()) return;
+  failure_ = absl::ResourceExhaustedError(
+      absl::StrCat("cannot allocate ", size, " bytes for a frame"));
+}
+
+FrameBytes FrameDecoder::Allocate(size_t size) {
+  // Not new[]: that throws std::bad_alloc, which would take the whole
+  // broker down for one connection's frame.
+  FrameBytes bytes = AllocateFrameBytes(size);
+  if (bytes == nullptr) FailAllocation(size);
+  return bytes;
+}
+
+bool FrameDecoder::GrowLargeFrame() {
+  const size_t total = large_->prefix.frame_bytes();
+  const size_t capacity = std::min(total, 2 * large_->capacity);
+  if (!ResizeFrameBytes(large_->bytes, capacity)) {
+    FailAllocation(capacity);
+    return false;
+  }
+  large_->capacity = capacity;
+  return true;
+}
+
 void FrameDecoder::Append(absl::string_view bytes) {
-  if (large_) {
-    const size_t room = large_->prefix.frame_bytes() - large_->filled;
-    const size_t n = std::min(room, bytes.size());
+  while (large_ && !bytes.empty()) {
+    const size_t total = large_->prefix.frame_bytes();
+    if (large_->filled == total) break;
+    if (large_->filled == large_->capacity && !GrowLargeFrame()) return;
+    const size_t n = std::min(large_->capacity - large_->filled, bytes.size());
     std::memcpy(large_->bytes.get() + large_->filled, bytes.data(), n);
     large_->filled += n;
     bytes.remove_prefix(n);
@@ -43,9 +71,14 @@ void FrameDecoder::Append(absl::string_view bytes) {
 
 absl::Span<char> FrameDecoder::WritableSpan() {
   if (large_) {
+    if (!failure_.ok()) return {};
     const size_t total = large_->prefix.frame_bytes();
+    if (large_->filled == large_->capacity && large_->capacity < total &&
+        !GrowLargeFrame()) {
+      return {};
+    }
     return absl::MakeSpan(large_->bytes.get() + large_->filled,
-                          total - large_->filled);
+                          large_->capacity - large_->filled);
   }
   if (begin_ == end_) begin_ = end_ = 0;
   if (end_ == staging_.size()) Compact();
@@ -105,7 +138,8 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
 
   const size_t total = prefix->frame_bytes();
   if (available >= total) {
-    auto bytes = std::make_unique_for_overwrite<char[]>(total);
+    FrameBytes bytes = Allocate(total);
+    if (bytes == nullptr) return failure_;
     std::memcpy(bytes.get(), start, total);
     begin_ += total;
     return Frame(*prefix, std::move(bytes));
@@ -115,9 +149,12 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
     if (staging_.size() - begin_ < total) Compact();
     return std::nullopt;
   }
-  // Too large for staging: give it its own buffer and read the rest into it.
-  LargeFrame large{*prefix, std::make_unique_for_overwrite<char[]>(total),
-                   available};
+  // Too large for staging: give it its own buffer, sized for what arrived
+  // rather than for what the prefix declares, and read the rest into it.
+  const size_t capacity = std::min(total, std::max(kStagingBytes, available));
+  FrameBytes bytes = Allocate(capacity);
+  if (bytes == nullptr) return failure_;
+  LargeFrame large{*prefix, std::move(bytes), capacity, available};
   std::memcpy(large.bytes.get(), start, available);
   begin_ = end_ = 0;
   large_ = std::move(large);
@@ -164,7 +201,9 @@ std::optional<PublishRun> FrameDecoder::TakePublishRun(Kind kind) {
     ++count;
   }
   if (count < PublishRun::kMinFrames) return std::nullopt;
-  auto bytes = std::make_unique_for_overwrite<char[]>(size);
+  // If this fails, the decoder has failed and Next() reports it.
+  FrameBytes bytes = Allocate(size);
+  if (bytes == nullptr) return std::nullopt;
   std::memcpy(bytes.get(), start, size);
   begin_ += size;
   return PublishRun(std::move(bytes), size, count);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "wire/frame_decoder.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -111,6 +113,107 @@ TEST(FrameDecoderTest, AppendAcrossALargeFrameBoundaryKeepsTheNextFrame) {
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].payload().size(), payload.size());
   EXPECT_EQ(frames[1].kind(), Kind::kPing);
+}
+
+// The prefix of a frame whose payload is `payload_length` bytes, followed
+// by nothing: what a slow (or hostile) sender has sent so far.
+std::string PrefixDeclaring(uint32_t payload_length) {
+  Prefix prefix;
+  prefix.kind = Kind::kCall;
+  prefix.payload_length = payload_length;
+  std::string head(kPrefixBytes, '\0');
+  EncodePrefix(prefix, head.data());
+  return head;
+}
+
+TEST(FrameDecoderTest, DeclaredSizeReservesNothingUntilTheBytesArrive) {
+  const uint32_t declared = 63 << 20;
+  FrameDecoder decoder(Limits{});
+  const size_t idle = decoder.reserved_bytes();
+  decoder.Append(PrefixDeclaring(declared) + "abc");
+  absl::StatusOr<std::optional<Frame>> next = decoder.Next();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE(next->has_value());
+  EXPECT_TRUE(decoder.filling_large_frame());
+  // One staging-sized buffer, not 63 MiB.
+  EXPECT_LE(decoder.reserved_bytes(), idle + FrameDecoder::kStagingBytes);
+  EXPECT_LE(decoder.WritableSpan().size(), FrameDecoder::kStagingBytes);
+  EXPECT_LE(decoder.reserved_bytes(), idle + FrameDecoder::kStagingBytes);
+
+  // As bytes arrive, what is held stays within twice what arrived.
+  const std::string chunk(100000, 'x');
+  for (int i = 0; i < 40; ++i) {
+    decoder.Append(chunk);
+    const size_t arrived = decoder.buffered_bytes();
+    EXPECT_LE(decoder.reserved_bytes(),
+              idle + std::max(2 * arrived, FrameDecoder::kStagingBytes))
+        << arrived;
+  }
+  EXPECT_GE(decoder.reserved_bytes(), idle + decoder.buffered_bytes());
+}
+
+// Feeds `bytes` in chunks of the sizes in `chunks` (cycled), through
+// Append() or through WritableSpan()/Commit(), draining after each; checks
+// what is held against what arrived along the way.
+std::vector<Frame> FeedInChunks(absl::string_view bytes, bool zero_copy) {
+  static constexpr size_t kChunks[] = {1, 7, 4093, 65537, 300001, 13};
+  FrameDecoder decoder(Limits{});
+  const size_t idle = decoder.reserved_bytes();
+  std::vector<Frame> frames;
+  size_t offset = 0;
+  size_t turn = 0;
+  while (offset < bytes.size()) {
+    size_t n =
+        std::min(kChunks[turn++ % std::size(kChunks)], bytes.size() - offset);
+    if (zero_copy) {
+      absl::Span<char> span = decoder.WritableSpan();
+      if (span.empty()) {
+        for (Frame& f : Drain(decoder)) frames.push_back(std::move(f));
+        continue;
+      }
+      n = std::min(n, span.size());
+      std::memcpy(span.data(), bytes.data() + offset, n);
+      decoder.Commit(n);
+    } else {
+      decoder.Append(bytes.substr(offset, n));
+    }
+    offset += n;
+    for (Frame& f : Drain(decoder)) frames.push_back(std::move(f));
+    EXPECT_LE(decoder.reserved_bytes(),
+              idle +
+                  std::max(2 * decoder.buffered_bytes(),
+                           FrameDecoder::kStagingBytes) +
+                  (zero_copy ? 0 : 300001))
+        << offset;
+  }
+  for (Frame& f : Drain(decoder)) frames.push_back(std::move(f));
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
+  return frames;
+}
+
+TEST(FrameDecoderTest, GrowingLargeFramesDecodeByteIdenticalInOddChunks) {
+  std::string payload(5 * 1024 * 1024 + 13, '\0');
+  uint32_t x = 12345;
+  for (char& c : payload) {
+    x = x * 1103515245 + 12345;
+    c = static_cast<char>(x >> 16);
+  }
+  const std::string bytes = FrameBytes(Kind::kReply, 1, "hdr", payload) +
+                            FrameBytes(Kind::kPing, 2, "", "") +
+                            FrameBytes(Kind::kCall, 3, "h",
+                                       absl::string_view(payload).substr(
+                                           0, FrameDecoder::kStagingBytes + 1));
+  for (bool zero_copy : {false, true}) {
+    SCOPED_TRACE(zero_copy ? "WritableSpan/Commit" : "Append");
+    std::vector<Frame> frames = FeedInChunks(bytes, zero_copy);
+    ASSERT_EQ(frames.size(), 3u);
+    std::string decoded;
+    for (const Frame& f : frames)
+      decoded.append(f.bytes().data(), f.bytes().size());
+    EXPECT_TRUE(decoded == bytes);
+    EXPECT_EQ(frames[0].payload().size(), payload.size());
+    EXPECT_EQ(frames[2].request_id(), 3u);
+  }
 }
 
 TEST(FrameDecoderTest, OversizedPayloadFailsBeforeTheBodyArrives) {

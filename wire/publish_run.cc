@@ -9,7 +9,7 @@
 
 namespace switchboard::wire {
 
-PublishRun::PublishRun(std::unique_ptr<char[]> bytes, size_t size, size_t count)
+PublishRun::PublishRun(FrameBytes bytes, size_t size, size_t count)
     : bytes_(std::move(bytes)), size_(size), count_(count) {}
 
 absl::string_view PublishRun::header_bytes() const {
@@ -59,7 +59,8 @@ Frame PublishRun::CopyFrame(size_t offset) const {
   const char* start = bytes_.get() + offset;
   const Prefix prefix = PrefixAt(start);
   const size_t size = prefix.frame_bytes();
-  auto bytes = std::make_unique_for_overwrite<char[]>(size);
+  FrameBytes bytes = AllocateFrameBytes(size);
+  if (bytes == nullptr) throw std::bad_alloc();
   std::memcpy(bytes.get(), start, size);
   return Frame(prefix, std::move(bytes));
 }

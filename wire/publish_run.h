@@ -40,7 +40,7 @@ class PublishRun {
 
   // Takes `bytes`, `size` bytes holding `count` frames back to back, each
   // meeting the rules above (FrameDecoder::TakePublishRun checks them).
-  PublishRun(std::unique_ptr<char[]> bytes, size_t size, size_t count);
+  PublishRun(FrameBytes bytes, size_t size, size_t count);
 
   PublishRun(PublishRun&&) = default;
   PublishRun& operator=(PublishRun&&) = default;
@@ -69,7 +69,7 @@ class PublishRun {
   Frame CopyFrame(size_t offset) const;
 
  private:
-  std::unique_ptr<char[]> bytes_;
+  FrameBytes bytes_;
   size_t size_ = 0;
   size_t count_ = 0;
 };
