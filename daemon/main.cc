@@ -65,6 +65,7 @@ struct Flags {
   bool require_write_seal = false;
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration handshake_timeout = absl::Seconds(5);
+  absl::Duration frame_progress_timeout = absl::Seconds(30);
   bool print_address = false;
   std::string log_level = "info";
   // Service activation; no --activation-dir: the XDG folders.
@@ -132,6 +133,9 @@ Flags ParseFlags(int argc, char** argv) {
                      "Deadline of a call that names none.");
   parser.AddDuration("handshake-timeout", &flags.handshake_timeout,
                      "Time a new connection has to send HELLO.");
+  parser.AddDuration("frame-progress-timeout", &flags.frame_progress_timeout,
+                     "A connection that has sent part of a frame and then "
+                     "no byte of it for this long is closed.");
   parser.AddBool("print-address", &flags.print_address,
                  "When ready, print each listening address (tcp: with "
                  "its real port) on stdout.");
@@ -229,6 +233,9 @@ server::ServerConfig BuildConfig(const Flags& flags,
   if (flags.handshake_timeout <= absl::ZeroDuration()) {
     UsageError("--handshake-timeout must be positive");
   }
+  if (flags.frame_progress_timeout <= absl::ZeroDuration()) {
+    UsageError("--frame-progress-timeout must be positive");
+  }
   config.router.default_call_timeout = flags.call_timeout;
   config.router.activation.max_held_calls =
       Positive<size_t>("max-activation-queue", flags.max_activation_queue, u32);
@@ -237,6 +244,7 @@ server::ServerConfig BuildConfig(const Flags& flags,
   }
   config.router.activation.timeout = flags.activation_timeout;
   config.handshake_timeout = flags.handshake_timeout;
+  config.frame_progress_timeout = flags.frame_progress_timeout;
   // Addresses are checked after the usage errors: a bad one means the
   // broker cannot start (exit 1), as a taken one does.
   std::string first_unix_path;

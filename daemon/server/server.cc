@@ -351,6 +351,41 @@ void Server::OnPeerGone(Session& session, absl::string_view why) {
   CloseSession(session, why, std::nullopt);
 }
 
+void Server::OnPartialFrame(Session& session) {
+  session.set_last_partial_input(loop_.Now());
+  if (session.progress_timer_pending()) return;
+  // One timer per session, armed only while a frame is partial and moved
+  // at most once per timeout: no timer work per read.
+  const core::SessionId id = session.id();
+  session.set_progress_timer(loop_.RunAfter(
+      config_.frame_progress_timeout, [this, id] { CheckFrameProgress(id); }));
+}
+
+void Server::CheckFrameProgress(core::SessionId id) {
+  Session* session = Find(id);
+  if (session == nullptr) return;
+  const Session::State state = session->state();
+  if (state != Session::State::kHandshake && state != Session::State::kOpen) {
+    return;
+  }
+  if (session->partial_frame_bytes() == 0) return;  // it completed
+  const absl::Duration timeout = config_.frame_progress_timeout;
+  // While its input is paused for its full output queue, the broker is not
+  // reading: that is no fault of the client's.
+  if (session->input_paused()) session->set_last_partial_input(loop_.Now());
+  const absl::Time deadline = session->last_partial_input() + timeout;
+  if (loop_.Now() < deadline) {
+    session->set_progress_timer(
+        loop_.RunAt(deadline, [this, id] { CheckFrameProgress(id); }));
+    return;
+  }
+  const absl::Status status = absl::DeadlineExceededError(
+      absl::StrCat("no progress on a frame for ", absl::FormatDuration(timeout),
+                   " (--frame-progress-timeout); ",
+                   session->partial_frame_bytes(), " bytes of it arrived"));
+  CloseSession(*session, status.ToString(), core::BuildError(status));
+}
+
 void Server::OnTruncatedInput(Session& session, size_t partial) {
   ++stats_.decode_errors;
   const absl::Status status = absl::InvalidArgumentError(absl::StrCat(

@@ -51,6 +51,11 @@ struct ServerConfig {
   // A connection that has not sent HELLO by then gets ERROR
   // DEADLINE_EXCEEDED and is closed.
   absl::Duration handshake_timeout = absl::Seconds(5);
+  // A connection holding part of a frame that has received no byte of it
+  // for this long gets ERROR DEADLINE_EXCEEDED and is closed
+  // (--frame-progress-timeout): a sender that trickles a frame, or stops
+  // inside one, cannot hold the broker's buffers for ever.
+  absl::Duration frame_progress_timeout = absl::Seconds(30);
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -138,6 +143,12 @@ class Server : private core::Outbox {
                      absl::string_view limit_name, uint64_t limit_value);
   // The client closed or reset the connection.
   void OnPeerGone(Session& session, absl::string_view why);
+  // A read left part of a frame buffered: it counts as progress now, and
+  // the session's progress timer is armed if it is not.
+  void OnPartialFrame(Session& session);
+  // The progress timer of session `id` ran: closes it if its partial frame
+  // has received nothing for config_.frame_progress_timeout, else re-arms.
+  void CheckFrameProgress(core::SessionId id);
   // The client ended its stream inside a frame, `partial` bytes into it.
   void OnTruncatedInput(Session& session, size_t partial);
   void RequestFlush(Session& session);

@@ -463,6 +463,24 @@ TEST_F(ServerTest,
   EXPECT_TRUE(client.ReceivesEof());
 }
 
+TEST_F(ServerTest, PartialFrameWithoutProgressGetsDeadlineExceeded) {
+  config_.frame_progress_timeout = absl::Milliseconds(50);
+  BrokerThread broker(config_);
+  ASSERT_TRUE(broker.status().ok());
+  RawClient client(broker.address());
+  client.Hello();
+  wire::Frame call = RawClient::Build(wire::Kind::kCall, 1, CallHeader("x"),
+                                      std::string(200000, 'p'));
+  client.SendBytes(call.bytes().substr(0, 1000));
+  const v1::Header header = client.ReceiveHeader(wire::Kind::kError);
+  EXPECT_EQ(header.error().code(),
+            static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_NE(header.error().message().find("--frame-progress-timeout"),
+            std::string::npos);
+  EXPECT_NE(header.error().message().find("1000 bytes"), std::string::npos);
+  EXPECT_TRUE(client.ReceivesEof());
+}
+
 TEST_F(ServerTest, TcpNeedsTheTokenFromTheTokenFile) {
   config_.addresses.push_back(*io::Address::Parse("tcp:127.0.0.1:0"));
   BrokerThread broker(config_);

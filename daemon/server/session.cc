@@ -123,6 +123,7 @@ void Session::ReadInput() {
       budget -= n;
       if (small) small_budget -= n;
       if (!DeliverFrames()) return;
+      if (decoder_.buffered_bytes() > 0) server_.OnPartialFrame(*this);
       // A short read emptied the socket: skip the read that would only say
       // EAGAIN. More data raises the (level-triggered) readiness again.
       // (A read that brought descriptors stops after their bytes, short or

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "base/fd.h"
 #include "daemon/core/router.h"
 #include "daemon/server/inbound_fds.h"
@@ -94,6 +95,18 @@ class Session {
   // The handshake timeout, then the linger timeout while closing.
   void set_timer(io::EventLoop::Timer timer) { timer_ = std::move(timer); }
   void CancelTimer() { timer_.Cancel(); }
+  // Runs while part of a frame is buffered (Server::OnPartialFrame()).
+  void set_progress_timer(io::EventLoop::Timer timer) {
+    progress_timer_ = std::move(timer);
+  }
+  bool progress_timer_pending() const { return progress_timer_.pending(); }
+  // When a read last left part of a frame buffered; bytes of it buffered.
+  absl::Time last_partial_input() const { return last_partial_input_; }
+  void set_last_partial_input(absl::Time when) { last_partial_input_ = when; }
+  size_t partial_frame_bytes() const { return decoder_.buffered_bytes(); }
+  // Whether input is paused because this session's output queue is full:
+  // then the broker, not the client, holds up its frames.
+  bool input_paused() const { return input_paused_; }
 
   // Appends `frame` to the output queue and asks the server for a flush at
   // the end of the iteration.
@@ -172,6 +185,8 @@ class Session {
   Fd socket_;
   io::EventLoop::Watch watch_;  // after socket_: leaves epoll before the close
   io::EventLoop::Timer timer_;
+  io::EventLoop::Timer progress_timer_;
+  absl::Time last_partial_input_;
   wire::FrameDecoder decoder_;
   InboundFds inbound_fds_;
   // The most bytes read before the handshake is done.
