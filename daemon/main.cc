@@ -58,7 +58,12 @@ struct Flags {
   int64_t max_pending_calls = 4096;
   int64_t max_queued_bytes = int64_t{256} << 20;
   int64_t max_fds_per_frame = 16;
-  int64_t max_fds_in_flight = 1024;
+  // 0: sized from the descriptor limit (DescriptorBudget).
+  int64_t max_fds_in_flight = 0;
+  int64_t max_fds_in_flight_total = 0;
+  int64_t max_connections = 0;
+  int64_t max_connections_per_uid = 0;
+  int64_t max_unauthenticated = 0;
   int64_t subscription_max_messages = 1024;
   int64_t subscription_max_bytes = int64_t{8} << 20;
   int64_t max_subscriptions = 1024;
@@ -112,7 +117,24 @@ Flags ParseFlags(int argc, char** argv) {
                 "socket, at most 253; 0 refuses all (TCP: always 0).");
   parser.AddInt("max-fds-in-flight", &flags.max_fds_in_flight, "N",
                 "File descriptors held for one connection before calls to it "
-                "and replies for it that carry more are refused.");
+                "and replies for it that carry more are refused. Default "
+                "(0): a sixteenth of the descriptor limit, at most 1024.");
+  parser.AddInt("max-fds-in-flight-total", &flags.max_fds_in_flight_total, "N",
+                "File descriptors held for all connections together before "
+                "frames that carry more are refused. Default (0): a quarter "
+                "of the descriptor limit, less the broker's reserve.");
+  parser.AddInt("max-connections", &flags.max_connections, "N",
+                "Connections held at once; more are closed as they are "
+                "accepted. Default (0): three quarters of the descriptor "
+                "limit, less the broker's reserve.");
+  parser.AddInt("max-connections-per-uid", &flags.max_connections_per_uid, "N",
+                "Connections one user may hold past HELLO; more get ERROR "
+                "RESOURCE_EXHAUSTED. Default (0): seven eighths of "
+                "--max-connections.");
+  parser.AddInt("max-unauthenticated", &flags.max_unauthenticated, "N",
+                "Connections that have not said HELLO yet, per user (unix) "
+                "or per source address (tcp); a newer one closes the oldest. "
+                "Default (0): a sixteenth of --max-connections, 4 to 64.");
   parser.AddInt("subscription-max-messages", &flags.subscription_max_messages,
                 "N",
                 absl::StrCat("Messages held for one subscription that asked "
@@ -212,8 +234,35 @@ server::ServerConfig BuildConfig(const Flags& flags,
   }
   config.limits.max_fds_per_frame =
       static_cast<uint8_t>(flags.max_fds_per_frame);
-  config.router.max_fds_in_flight =
-      Positive<size_t>("max-fds-in-flight", flags.max_fds_in_flight, u32);
+  // The descriptor table, raised to the hard limit, shared out; a flag
+  // replaces one share.
+  std::string note;
+  server::DescriptorBudget& budget = config.descriptors;
+  budget =
+      server::DescriptorBudget::ForTable(server::RaiseDescriptorLimit(&note));
+  if (!note.empty()) SB_LOG(WARNING) << note;
+  auto share = [&](const char* name, int64_t flag, size_t& value) {
+    if (flag < 0) {
+      UsageError(absl::StrCat("--", name, " must be 0 (automatic) or more"));
+    }
+    if (flag > 0) value = static_cast<size_t>(flag);
+  };
+  share("max-connections", flags.max_connections, budget.max_connections);
+  share("max-connections-per-uid", flags.max_connections_per_uid,
+        budget.max_connections_per_uid);
+  share("max-unauthenticated", flags.max_unauthenticated,
+        budget.max_unauthenticated);
+  share("max-fds-in-flight-total", flags.max_fds_in_flight_total,
+        budget.max_fds_in_flight);
+  share("max-fds-in-flight", flags.max_fds_in_flight,
+        budget.max_fds_in_flight_per_receiver);
+  config.router.max_fds_in_flight = budget.max_fds_in_flight_per_receiver;
+  SB_LOG(INFO) << "descriptor limit " << budget.table << ": up to "
+               << budget.max_connections << " connections ("
+               << budget.max_connections_per_uid << " per user, "
+               << budget.max_unauthenticated << " before HELLO), "
+               << budget.max_fds_in_flight << " descriptors in flight ("
+               << budget.max_fds_in_flight_per_receiver << " per receiver)";
   config.router.subscription_default_messages = Positive<uint32_t>(
       "subscription-max-messages", flags.subscription_max_messages,
       config.router.subscription_max_messages);

@@ -295,4 +295,25 @@ absl::StatusOr<PeerCredentials> GetPeerCredentials(int fd) {
                          static_cast<uint32_t>(cred.pid)};
 }
 
+absl::StatusOr<std::string> GetPeerHost(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getpeername");
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  const void* ip = nullptr;
+  if (address.ss_family == AF_INET) {
+    ip = &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr;
+  } else if (address.ss_family == AF_INET6) {
+    ip = &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr;
+  } else {
+    return absl::InvalidArgumentError("not an IP socket");
+  }
+  if (::inet_ntop(address.ss_family, ip, text, sizeof text) == nullptr) {
+    return absl::ErrnoToStatus(errno, "inet_ntop");
+  }
+  return std::string(text);
+}
+
 }  // namespace switchboard::io

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -85,6 +86,11 @@ struct PeerCredentials {
 
 // Errors: getsockopt failures as ErrnoToStatus (e.g. on a TCP socket).
 absl::StatusOr<PeerCredentials> GetPeerCredentials(int fd);
+
+// The IP address at the other end of a TCP socket, without the port
+// ("127.0.0.1", "::1"). Errors: getpeername failures as ErrnoToStatus;
+// kInvalidArgument for a socket of another family.
+absl::StatusOr<std::string> GetPeerHost(int fd);
 
 }  // namespace switchboard::io
 

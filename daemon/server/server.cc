@@ -16,6 +16,7 @@
 #include "daemon/core/handshake.h"
 #include "daemon/server/buffer_seals.h"
 #include "daemon/server/token.h"
+#include "io/fd_passing.h"
 #include "switchboard/status_macros.h"
 
 namespace switchboard::server {
@@ -103,11 +104,9 @@ std::string ExecutableOf(uint32_t pid) {
 Server::Server(io::EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
-      router_(WithIdentity(config.router, loop), *this,
-              [require_write_seal =
-                   config.require_write_seal](const std::vector<Fd>& fds) {
-                return CheckBufferSeals(fds, require_write_seal);
-              }),
+      router_(
+          WithIdentity(config.router, loop), *this,
+          [this](const std::vector<Fd>& fds) { return CheckDescriptors(fds); }),
       launcher_(loop, [this](absl::string_view name, uint64_t attempt,
                              absl::string_view reason) {
         router_.OnActivationFailed(name, attempt, reason);
@@ -172,6 +171,7 @@ absl::Status Server::Listen(std::vector<io::Listener> inherited) {
   }
   router_.set_addresses(std::move(addresses));
   SampleTraffic();
+  descriptor_baseline_ = Fd::OpenCount();
   return absl::OkStatus();
 }
 
@@ -189,6 +189,8 @@ absl::Status Server::Serve(io::Listener listener) {
 
 void Server::SampleTraffic() {
   router_.SampleTraffic(loop_.Now());
+  // After a burst, the memory it left free goes back to the kernel.
+  heap_trimmer_.MaybeTrim(loop_.Now());
   sample_timer_ =
       loop_.RunAfter(kTrafficSampleInterval, [this] { SampleTraffic(); });
 }
@@ -238,6 +240,16 @@ void Server::OnAcceptReady(ListenerWatch& entry) {
 }
 
 void Server::AddSession(Fd socket, io::Transport transport) {
+  const DescriptorBudget& budget = config_.descriptors;
+  if (sessions_.size() >= budget.max_connections) {
+    // Closed unread: nobody has proven anything yet, so no ERROR either.
+    ++stats_.connections_refused;
+    std::string line = absl::StrCat(
+        "refusing a connection: the broker holds ", sessions_.size(),
+        " connections, its limit (--max-connections)");
+    if (MayLogHandshakeLine(line)) SB_LOG(WARNING) << line;
+    return;
+  }
   const core::SessionId id(next_session_id_++);
   core::Peer peer{id, 0, 0};
   if (transport == io::Transport::kUnix) {
@@ -253,6 +265,13 @@ void Server::AddSession(Fd socket, io::Transport transport) {
   } else {
     // Only the broker's own user can read the token (PROTOCOL.md 2.1).
     peer.uid = static_cast<uint32_t>(::getuid());
+  }
+  // The group it counts in until HELLO: its uid on a Unix socket, its
+  // source address on TCP (whose uid the broker does not know).
+  std::string group = absl::StrCat("uid ", peer.uid);
+  if (transport != io::Transport::kUnix) {
+    absl::StatusOr<std::string> host = io::GetPeerHost(socket.get());
+    group = absl::StrCat("tcp ", host.ok() ? *host : "?");
   }
   wire::Limits limits = config_.limits;
   if (transport != io::Transport::kUnix) limits.max_fds_per_frame = 0;
@@ -274,7 +293,126 @@ void Server::AddSession(Fd socket, io::Transport transport) {
   ++stats_.connections_accepted;
   SB_LOG(DEBUG) << "connection " << id << " opened over "
                 << io::TransportName(transport);
+  Session& added = *session;
   sessions_.emplace(id, std::move(session));
+  AdmitUnauthenticated(added, std::move(group));
+}
+
+void Server::AdmitUnauthenticated(Session& session, std::string group_name) {
+  const size_t limit = config_.descriptors.max_unauthenticated;
+  // The oldest go first: a client that says HELLO at once gets in even
+  // while others of its group connect and say nothing.
+  while (true) {
+    auto it = unauthenticated_.find(group_name);
+    if (it == unauthenticated_.end() || it->second.size() < limit) break;
+    Session* oldest = Find(it->second.front());
+    if (oldest == nullptr || oldest->state() != Session::State::kHandshake) {
+      it->second.erase(it->second.begin());
+      if (it->second.empty()) unauthenticated_.erase(it);
+      continue;
+    }
+    // One whose HELLO has arrived (accepted in the same burst, not read
+    // yet) is served rather than pushed out; that takes it out of the
+    // group, as does a close.
+    oldest->ReadPendingInput();
+    if (oldest->state() != Session::State::kHandshake) continue;
+    ++stats_.unauthenticated_evicted;
+    const absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
+        "closed before HELLO: ", limit, " newer connections from ", group_name,
+        " are waiting to say HELLO (--max-unauthenticated)"));
+    // No lingering for the ERROR to be read: under a flood, lingering
+    // connections would hold the table themselves. One try to send it.
+    oldest->TrySendNow(core::BuildError(status));
+    CloseSession(*oldest, status.ToString(), std::nullopt);
+  }
+  session.set_handshake_group(group_name);
+  unauthenticated_[group_name].push_back(session.id());
+}
+
+void Server::LeaveHandshakeGroup(Session& session) {
+  if (session.handshake_group().empty()) return;
+  auto it = unauthenticated_.find(session.handshake_group());
+  session.set_handshake_group("");
+  if (it == unauthenticated_.end()) return;
+  std::vector<core::SessionId>& group = it->second;
+  group.erase(std::remove(group.begin(), group.end(), session.id()),
+              group.end());
+  if (group.empty()) unauthenticated_.erase(it);
+}
+
+bool Server::MayLogHandshakeLine(std::string& line) {
+  uint64_t held_back = 0;
+  if (!handshake_log_.Allow(loop_.Now(), held_back)) {
+    ++stats_.log_lines_held_back;
+    return false;
+  }
+  if (held_back > 0) {
+    absl::StrAppend(&line, " (and ", held_back,
+                    " similar lines about connections before HELLO left out)");
+  }
+  return true;
+}
+
+size_t Server::DescriptorsInFlight() const {
+  const int64_t held = Fd::OpenCount() - descriptor_baseline_ -
+                       static_cast<int64_t>(sessions_.size());
+  return held > 0 ? static_cast<size_t>(held) : 0;
+}
+
+absl::Status Server::CheckDescriptors(const std::vector<Fd>& fds) {
+  const size_t limit = config_.descriptors.max_fds_in_flight;
+  if (const size_t held = DescriptorsInFlight(); held > limit) {
+    ++stats_.fds_over_budget;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the broker holds ", held - fds.size(),
+                     " descriptors in flight for its clients, its limit is ",
+                     limit, " (--max-fds-in-flight-total)"));
+  }
+  return CheckBufferSeals(fds, config_.require_write_seal);
+}
+
+bool Server::RoomToReceiveDescriptors(Session& session) {
+  const DescriptorBudget& budget = config_.descriptors;
+  if (budget.table == 0) return true;
+  const size_t open =
+      static_cast<size_t>(std::max<int64_t>(Fd::OpenCount(), 0));
+  if (open + io::kMaxFdsPerMessage + DescriptorBudget::kInternalReserve <=
+      budget.table) {
+    return true;
+  }
+  if (!session.waiting_for_fds()) {
+    ++stats_.reads_paused_for_fds;
+    session.set_waiting_for_fds(true);
+    descriptor_waiters_.push_back(session.id());
+    if (absl::Status s =
+            session.UpdateInterest(config_.router.max_queued_bytes);
+        !s.ok()) {
+      SB_LOG(ERROR) << "cannot pause reading: " << s;
+    }
+  }
+  return false;
+}
+
+void Server::ResumeDescriptorWaiters() {
+  if (descriptor_waiters_.empty()) return;
+  const size_t open =
+      static_cast<size_t>(std::max<int64_t>(Fd::OpenCount(), 0));
+  if (open + io::kMaxFdsPerMessage + DescriptorBudget::kInternalReserve >
+      config_.descriptors.table) {
+    return;
+  }
+  std::vector<core::SessionId> waiters;
+  waiters.swap(descriptor_waiters_);
+  for (core::SessionId id : waiters) {
+    Session* session = Find(id);
+    if (session == nullptr) continue;
+    session->set_waiting_for_fds(false);
+    if (absl::Status s =
+            session->UpdateInterest(config_.router.max_queued_bytes);
+        !s.ok()) {
+      SB_LOG(ERROR) << "cannot resume reading: " << s;
+    }
+  }
 }
 
 Session* Server::Find(core::SessionId id) const {
@@ -316,6 +454,21 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
                  core::BuildError(hello.status()));
     return;
   }
+  const uint32_t uid = session.peer().uid;
+  size_t& held = connections_per_uid_[uid];
+  if (held >= config_.descriptors.max_connections_per_uid) {
+    ++stats_.connections_over_uid_quota;
+    ++stats_.handshakes_failed;
+    const absl::Status status = absl::ResourceExhaustedError(
+        absl::StrCat("uid ", uid, " already has ", held,
+                     " connections, its limit (--max-connections-per-uid)"));
+    if (held == 0) connections_per_uid_.erase(uid);
+    CloseSession(session, status.ToString(), core::BuildError(status));
+    return;
+  }
+  ++held;
+  session.set_counted_for_uid(true);
+  LeaveHandshakeGroup(session);
   session.CancelTimer();
   session.set_client_name(PrintableName(hello->client_name()));
   // Descriptors go only where the client asked for them and the socket can
@@ -415,9 +568,18 @@ void Server::CloseSession(Session& session, absl::string_view why,
 void Server::BeginClosing(Session& session, absl::string_view why,
                           std::optional<wire::Frame> last_frame) {
   // A connection that leaves before HELLO without fault (a liveness probe,
-  // such as another broker checking the socket) is not worth an INFO line.
-  if (session.state() == Session::State::kHandshake && !last_frame) {
-    SB_LOG(DEBUG) << "connection " << Describe(session) << " closed: " << why;
+  // such as another broker checking the socket) is not worth an INFO line;
+  // one that fails its handshake is, within a rate: such peers have proven
+  // nothing and must not flood the log.
+  if (session.state() == Session::State::kHandshake) {
+    LeaveHandshakeGroup(session);
+    if (!last_frame) {
+      SB_LOG(DEBUG) << "connection " << Describe(session) << " closed: " << why;
+    } else {
+      std::string line =
+          absl::StrCat("connection ", Describe(session), " closed: ", why);
+      if (MayLogHandshakeLine(line)) SB_LOG(INFO) << line;
+    }
   } else {
     SB_LOG(INFO) << "connection " << Describe(session) << " closed: " << why;
   }
@@ -437,6 +599,14 @@ void Server::BeginClosing(Session& session, absl::string_view why,
 void Server::Destroy(Session& session) {
   session.set_state(Session::State::kClosed);
   session.CancelTimer();
+  LeaveHandshakeGroup(session);
+  if (session.counted_for_uid()) {
+    session.set_counted_for_uid(false);
+    auto it = connections_per_uid_.find(session.peer().uid);
+    if (it != connections_per_uid_.end() && --it->second == 0) {
+      connections_per_uid_.erase(it);
+    }
+  }
   // Shared messages and descriptors are released now, not when the
   // session is freed.
   session.ClearOutput();
@@ -465,6 +635,7 @@ void Server::AfterEvents() {
       if (session->state() != Session::State::kClosed) Flush(*session);
     }
   }
+  ResumeDescriptorWaiters();
   ArmDeadlineTimer();
   if (shutting_down_ && shutdown_done_) {
     bool all_written = true;

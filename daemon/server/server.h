@@ -27,7 +27,10 @@
 #include "absl/time/time.h"
 #include "daemon/core/outbox.h"
 #include "daemon/core/router.h"
+#include "daemon/server/descriptor_budget.h"
+#include "daemon/server/heap_trimmer.h"
 #include "daemon/server/launcher.h"
+#include "daemon/server/log_limiter.h"
 #include "daemon/server/session.h"
 #include "io/address.h"
 #include "io/event_loop.h"
@@ -56,6 +59,12 @@ struct ServerConfig {
   // (--frame-progress-timeout): a sender that trickles a frame, or stops
   // inside one, cannot hold the broker's buffers for ever.
   absl::Duration frame_progress_timeout = absl::Seconds(30);
+  // How the descriptor table is shared out: connections (all, per uid,
+  // still in the handshake) and descriptors in flight for all receivers
+  // (router.max_fds_in_flight is one receiver's). switchboardd sizes it
+  // from its raised RLIMIT_NOFILE; `table` 0 turns off the check that
+  // pauses receiving while the table is nearly full.
+  DescriptorBudget descriptors = DescriptorBudget::ForTable(8192);
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -68,6 +77,20 @@ struct ServerStats {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t decode_errors = 0;  // malformed, oversized or garbage input
+  // Connections closed at accept: the broker held max_connections.
+  uint64_t connections_refused = 0;
+  // Closed at HELLO: their uid held max_connections_per_uid.
+  uint64_t connections_over_uid_quota = 0;
+  // Closed before HELLO to make room for a newer connection of the same
+  // uid or TCP source address (max_unauthenticated).
+  uint64_t unauthenticated_evicted = 0;
+  // Frames with descriptors refused: max_fds_in_flight for all receivers.
+  uint64_t fds_over_budget = 0;
+  // Times a connection's reading paused because the descriptor table was
+  // nearly full.
+  uint64_t reads_paused_for_fds = 0;
+  // Log lines about connections in the handshake left out (rate limit).
+  uint64_t log_lines_held_back = 0;
 };
 
 // How often the router samples the traffic totals (GetStatus's rates).
@@ -116,6 +139,7 @@ class Server : private core::Outbox {
   }
 
   const ServerStats& stats() const { return stats_; }
+  const HeapTrimmer& heap_trimmer() const { return heap_trimmer_; }
   const core::Router& router() const { return router_; }
   size_t session_count() const { return sessions_.size(); }
   // What the router acts through, for tests that play the router's part.
@@ -135,6 +159,28 @@ class Server : private core::Outbox {
   absl::Status Serve(io::Listener listener);
   void OnAcceptReady(ListenerWatch& entry);
   void AddSession(Fd socket, io::Transport transport);
+  // Counts `session` (new, in the handshake) against its group's
+  // max_unauthenticated, closing the group's oldest such connection if
+  // it is full.
+  void AdmitUnauthenticated(Session& session, std::string group_name);
+  // Takes `session` out of its handshake group (it said HELLO, or it is
+  // closing).
+  void LeaveHandshakeGroup(Session& session);
+  // Why the descriptors of a frame may not be held for its receiver now:
+  // the broker holds max_fds_in_flight for all receivers. Then the buffer
+  // check of the seals.
+  absl::Status CheckDescriptors(const std::vector<Fd>& fds);
+  // Descriptors client input made the broker hold: everything open but the
+  // connections themselves and what the broker opened for itself.
+  size_t DescriptorsInFlight() const;
+  // Whether a read that may bring io::kMaxFdsPerMessage descriptors
+  // leaves the reserve intact. If not, `session` stops reading until
+  // AfterEvents() finds room again.
+  bool RoomToReceiveDescriptors(Session& session);
+  void ResumeDescriptorWaiters();
+  // Whether a line about a connection in the handshake may be logged now
+  // (LogLimiter); appends what was held back to `line`.
+  bool MayLogHandshakeLine(std::string& line);
 
   // Called by sessions.
   void OnFrame(Session& session, wire::Frame frame);
@@ -174,7 +220,7 @@ class Server : private core::Outbox {
   void Flush(Session& session);
   void ArmDeadlineTimer();
   // Samples the traffic totals for the router's rates, and again every
-  // kTrafficSampleInterval.
+  // kTrafficSampleInterval; also when the heap is trimmed (HeapTrimmer).
   void SampleTraffic();
   void FinishShutdown();
 
@@ -221,6 +267,19 @@ class Server : private core::Outbox {
   mutable Session* found_ = nullptr;
   // Sessions with output to flush at the end of this iteration.
   std::vector<Session*> flush_list_;
+  // Sessions in the handshake per group ("uid 1000", "tcp 127.0.0.1"),
+  // oldest first.
+  absl::flat_hash_map<std::string, std::vector<core::SessionId>>
+      unauthenticated_;
+  // Connections past their handshake per uid, until destroyed.
+  absl::flat_hash_map<uint32_t, size_t> connections_per_uid_;
+  // Sessions that stopped reading for lack of descriptors.
+  std::vector<core::SessionId> descriptor_waiters_;
+  // Descriptors the broker held when it began serving (listeners, epoll,
+  // timers): not in flight.
+  int64_t descriptor_baseline_ = 0;
+  LogLimiter handshake_log_{20, absl::Seconds(1)};
+  HeapTrimmer heap_trimmer_;
 
   // One timer for every call deadline, at the earliest; deadline_timer_at_
   // is when it fires, InfiniteFuture() when it is not armed.

@@ -67,6 +67,12 @@ void Session::OnEvents(uint32_t events) {
 }
 
 void Session::ReadInput() {
+  // A read on a Unix socket may bring descriptors, whatever our limits
+  // say: only while the table has room for them.
+  if (transport_ == io::Transport::kUnix &&
+      !server_.RoomToReceiveDescriptors(*this)) {
+    return;
+  }
   size_t budget = kReadBudgetBytes;
   size_t small_budget = kSmallFrameReadBudgetBytes;
   while (budget > 0 && small_budget > 0) {
@@ -251,9 +257,19 @@ absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
     input_paused_ = false;
   }
   uint32_t events = 0;
-  if (state_ == State::kClosing || !input_paused_) events |= EPOLLIN;
+  if (state_ == State::kClosing || (!input_paused_ && !waiting_for_fds_)) {
+    events |= EPOLLIN;
+  }
   if (!output_.empty()) events |= EPOLLOUT;
   return watch_.SetEvents(events);
+}
+
+void Session::TrySendNow(const wire::Frame& frame) {
+  if (!output_.empty()) return;  // it would jump the queue
+  const absl::string_view bytes = frame.bytes();
+  // Nothing to do if it fails: the connection is closed next anyway.
+  (void)::send(socket_.get(), bytes.data(), bytes.size(),
+               MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void Session::ShutdownWrite() {

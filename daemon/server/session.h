@@ -107,6 +107,19 @@ class Session {
   // Whether input is paused because this session's output queue is full:
   // then the broker, not the client, holds up its frames.
   bool input_paused() const { return input_paused_; }
+  // Reading stops while the broker's descriptor table is nearly full
+  // (Server::RoomToReceiveDescriptors()); UpdateInterest() applies it.
+  bool waiting_for_fds() const { return waiting_for_fds_; }
+  void set_waiting_for_fds(bool waiting) { waiting_for_fds_ = waiting; }
+  // The group this connection counts in while it is in the handshake
+  // ("uid 1000", "tcp 127.0.0.1"); empty once it left it.
+  const std::string& handshake_group() const { return handshake_group_; }
+  void set_handshake_group(std::string group) {
+    handshake_group_ = std::move(group);
+  }
+  // Whether it counts in its uid's connections (past the handshake).
+  bool counted_for_uid() const { return counted_for_uid_; }
+  void set_counted_for_uid(bool counted) { counted_for_uid_ = counted; }
 
   // Appends `frame` to the output queue and asks the server for a flush at
   // the end of the iteration.
@@ -143,6 +156,15 @@ class Session {
   void DropQueuedMessages() { output_.DropMessages(); }
   // Drops everything queued: the session is gone.
   void ClearOutput() { output_.Clear(); }
+
+  // Reads what the socket holds now, as an EPOLLIN event would.
+  void ReadPendingInput() {
+    if (state_ == State::kHandshake || state_ == State::kOpen) ReadInput();
+  }
+  // One non-blocking attempt to write `frame` at once, outside the output
+  // queue; whatever does not fit is lost. For a connection about to be
+  // closed without lingering.
+  void TrySendNow(const wire::Frame& frame);
 
   // Writes queued frames until the queue is empty or the socket is full,
   // gathering up to IOV_MAX iovecs per sendmsg. Errors: the socket failed
@@ -194,6 +216,9 @@ class Session {
 
   OutputQueue output_;
   bool input_paused_ = false;
+  bool waiting_for_fds_ = false;
+  bool counted_for_uid_ = false;
+  std::string handshake_group_;
   bool write_shut_ = false;
   bool flush_requested_ = false;
 };

@@ -88,6 +88,14 @@ absl::Status BrokerProcess::Start() {
   argv.insert(argv.end(), options_.flags.begin(), options_.flags.end());
   size_t address_count = 0;
   for (const std::string& arg : argv) address_count += IsAddressFlag(arg);
+  if (!options_.prlimit.empty()) {
+    std::vector<std::string> limited = {"/usr/bin/prlimit"};
+    limited.insert(limited.end(), options_.prlimit.begin(),
+                   options_.prlimit.end());
+    limited.push_back("--");
+    limited.insert(limited.end(), argv.begin(), argv.end());
+    argv = std::move(limited);
+  }
 
   absl::StatusOr<ChildProcess> process =
       ChildProcess::Start(argv, stderr_path());

@@ -53,6 +53,10 @@ struct BrokerOptions {
   std::string socket_name = "bus";
   // How long the broker may take to print its addresses.
   absl::Duration startup_timeout = absl::Seconds(20);
+  // Resource limits for the broker as prlimit(1) options, e.g.
+  // {"--nofile=1024:1024", "--as=1073741824"}; the broker then runs under
+  // prlimit (util-linux), which execs it, so pid() is still the broker's.
+  std::vector<std::string> prlimit;
 };
 
 class BrokerProcess {
