@@ -316,7 +316,7 @@ void CallRouter::ForgetSession(SessionId session) {
     }
     // No final reply will come for it (the caller is gone, or it called
     // itself): the monitors no longer need to describe it.
-    if (monitors_.active()) context_.monitors.ForgetCall(call.id);
+    if (monitors_.active()) monitors_.ForgetCall(call.id);
   }
 }
 

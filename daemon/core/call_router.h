@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -68,6 +69,9 @@ class CallRouter {
   // Service activation (docs/ARCHITECTURE.md, "Activation"): see Router.
   void set_activation_start(ActivationStart start) {
     start_activation_ = std::move(start);
+  }
+  void SetActivatableServices(std::vector<ActivatableService> services) {
+    context_.activations.SetServices(std::move(services));
   }
   // Holds a CALL to `service`'s name, which nobody owns, and starts its
   // program if no activation is under way. `start_only`: the call is

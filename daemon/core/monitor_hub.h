@@ -53,6 +53,13 @@ class MonitorHub {
   void ExpireMonitors(absl::Time now);
   // Ends every monitor with `status`.
   void EndAll(const absl::Status& status);
+  // `session` is gone: its monitors end without a word.
+  void ForgetSession(SessionId session) {
+    context_.monitors.ForgetSession(session);
+  }
+  // Call `id` will get no final reply to describe (its caller left, or it
+  // called itself).
+  void ForgetCall(RequestId id) { context_.monitors.ForgetCall(id); }
 
   // Each describes one routed frame to the monitors that match it; callers
   // call them only while active().

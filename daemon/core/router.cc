@@ -217,7 +217,7 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
     info = std::move(node.mapped());
   }
   topic_router_.ForgetSession(session);
-  context_.monitors.ForgetSession(session);
+  monitor_hub_.ForgetSession(session);
   context_.schemas.ForgetSession(session);
   std::vector<NameEvent> events;
   std::vector<NameOwnerChange> owners;
@@ -236,7 +236,7 @@ void Router::FailAllCalls(const absl::Status& status) {
 }
 
 void Router::SetActivatableServices(std::vector<ActivatableService> services) {
-  context_.activations.SetServices(std::move(services));
+  call_router_.SetActivatableServices(std::move(services));
 }
 
 void Router::OnActivationFailed(absl::string_view name, uint64_t attempt,

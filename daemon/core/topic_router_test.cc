@@ -510,9 +510,10 @@ TEST_F(TopicRouterTest, AClosedSubscriberIsForgottenOnlyWhenTheServerSaysSo) {
   ASSERT_EQ(Timeline(kCallee.id).size(), 1u);  // switchboard.connection.closed
 }
 
-// A DISCONNECT close publishes switchboard.connection.closed, which
-// overflows other DISCONNECT subscribers, whose closes publish again, while
-// the first fan-out's own list of closes is still being worked through.
+// Forgetting a session closed by DISCONNECT publishes
+// switchboard.connection.closed, which overflows other DISCONNECT
+// subscribers, whose closes publish again once they are forgotten in turn;
+// sessions closed in one fan-out are forgotten together.
 TEST_F(TopicRouterTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
   outbox_.ForgetOnClose(router_);
   const Peer a{SessionId(11)}, b{SessionId(12)}, c{SessionId(13)},
