@@ -2,7 +2,8 @@
 //
 // Outbox: how the router acts on sessions without doing I/O. The server
 // implements it with real sockets; core tests implement it with a fake that
-// records what was sent.
+// records what was sent. The seam is one-way: no method calls back into the
+// router (see CloseWithError()).
 #ifndef SWITCHBOARD_DAEMON_CORE_OUTBOX_H_
 #define SWITCHBOARD_DAEMON_CORE_OUTBOX_H_
 
@@ -106,14 +107,22 @@ class Outbox {
   // on a Unix socket (docs/PROTOCOL.md 2.5). False if it is gone.
   virtual bool AcceptsFds(SessionId session) const = 0;
 
-  // Ends `session` for a protocol error: sends one ERROR frame for `reason`
-  // and closes it. May call back into Router::ForgetSession() before it
-  // returns, so the router calls it last.
+  // Ends `session` for a protocol error: queues one ERROR frame for
+  // `reason` and closes it. The session is closing from then on: what is
+  // later queued for it is dropped. Does nothing if it is gone or closing
+  // already.
+  //
+  // Never calls back into the router. The router learns that the session
+  // is gone the usual way, through Router::ForgetSession(), which the
+  // implementation calls once the router's entry point that asked for the
+  // close (OnFrame, OnPublishRun, ExpireCalls, ForgetSession, ...) has
+  // returned, and before it hands the router anything else. So the router
+  // may close sessions in the middle of walking its tables.
   virtual void CloseWithError(SessionId session,
                               const absl::Status& reason) = 0;
 
   // Closes `session` without an ERROR frame (it said it was leaving). Same
-  // re-entrancy as CloseWithError().
+  // contract as CloseWithError().
   virtual void Disconnect(SessionId session, const absl::Status& reason) = 0;
 };
 

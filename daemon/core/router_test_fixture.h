@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
-// Test-only: the fake Outbox and the fixture shared by the router's tests
-// (router_test.cc, router_topics_test.cc, router_streams_test.cc,
-// router_admin_test.cc). The fake records every frame and message the
-// router queues, in one sequence, and models each subscription's queue so a
-// test can fill it, "write" it and watch what the policies discard.
+// Test-only: the fake Outbox and the fixture shared by the tests of the
+// router and its parts (router_test.cc, call_router*_test.cc,
+// topic_router_test.cc, broker_service_test.cc, monitor_hub_test.cc), which
+// drive them through the router's entry points. The fake records every frame
+// and message the router queues, in one sequence, and models each
+// subscription's queue so a test can fill it, "write" it and watch what the
+// policies discard.
 #ifndef SWITCHBOARD_DAEMON_CORE_ROUTER_TEST_FIXTURE_H_
 #define SWITCHBOARD_DAEMON_CORE_ROUTER_TEST_FIXTURE_H_
 
@@ -138,9 +140,21 @@ class FakeOutbox : public Outbox {
     Close(session, reason, false);
   }
 
-  // After this, closing a session calls router.ForgetSession() at once, as
-  // the server does, and drops what is later queued for it.
-  void ReenterOnClose(Router& router) { router_ = &router; }
+  // After this, a close marks the session closing at once, so what is
+  // later queued for it is dropped, and ForgetClosed() hands it to
+  // router.ForgetSession(), as the server does after each router call
+  // (the contract in outbox.h). The fixture calls ForgetClosed() after
+  // every frame it handles.
+  void ForgetOnClose(Router& router) { router_ = &router; }
+  // Tells the router about the sessions closed since the last call, and
+  // those that this closes in turn.
+  void ForgetClosed() {
+    while (!to_forget_.empty()) {
+      for (const Closed& c : std::exchange(to_forget_, {})) {
+        router_->ForgetSession(c.session, c.reason.message());
+      }
+    }
+  }
 
   // The session's socket took everything: its message queues are empty,
   // and its drop reports are written.
@@ -194,10 +208,11 @@ class FakeOutbox : public Outbox {
     closed.push_back(Closed{session, reason, with_error});
     if (router_ == nullptr || !gone_.insert(session).second) return;
     Write(session);  // its queues go with it
-    router_->ForgetSession(session, reason.message());
+    to_forget_.push_back(Closed{session, reason, with_error});
   }
 
   Router* router_ = nullptr;
+  std::vector<Closed> to_forget_;
   absl::flat_hash_set<SessionId> gone_;
   std::map<std::pair<SessionId, uint64_t>,
            std::deque<std::shared_ptr<const wire::Frame>>>
@@ -297,8 +312,11 @@ class RouterTest : public testing::Test {
     return config;
   }
 
+  // Hands `frame` to the router, then the sessions it closed back to it
+  // (with ForgetOnClose()), as the server does.
   void Handle(const Peer& from, wire::Frame frame, absl::Time now = kT0) {
     router_.OnFrame(from, std::move(frame), now);
+    outbox_.ForgetClosed();
   }
 
   // kCallee owns "video.frames"; the registration reply is discarded.

@@ -110,6 +110,7 @@ Server::Server(io::EventLoop& loop, const ServerConfig& config)
       launcher_(loop, [this](absl::string_view name, uint64_t attempt,
                              absl::string_view reason) {
         router_.OnActivationFailed(name, attempt, reason);
+        ForgetClosedSessions();
       }) {
   router_.set_activation_start(
       [this](const core::ActivatableService& service, uint64_t attempt) {
@@ -429,6 +430,7 @@ void Server::OnFrame(Session& session, wire::Frame frame) {
   switch (session.state()) {
     case Session::State::kOpen:
       router_.OnFrame(session.peer(), std::move(frame), loop_.Now());
+      ForgetClosedSessions();
       return;
     case Session::State::kHandshake:
       CompleteHandshake(session, frame);
@@ -443,6 +445,7 @@ void Server::OnPublishRun(Session& session, wire::PublishRun run) {
   stats_.frames_in += run.count();
   // Sessions take runs only once open.
   router_.OnPublishRun(session.peer(), std::move(run), loop_.Now());
+  ForgetClosedSessions();
 }
 
 void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
@@ -486,6 +489,7 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
                         std::string(io::TransportName(session.transport())),
                         ExecutableOf(session.peer().pid), absl::Now()},
       loop_.Now());
+  ForgetClosedSessions();
 }
 
 void Server::OnDecodeError(Session& session, const absl::Status& status,
@@ -550,6 +554,12 @@ void Server::OnTruncatedInput(Session& session, size_t partial) {
 
 void Server::CloseSession(Session& session, absl::string_view why,
                           std::optional<wire::Frame> last_frame) {
+  EndSession(session, why, std::move(last_frame));
+  ForgetClosedSessions();
+}
+
+void Server::EndSession(Session& session, absl::string_view why,
+                        std::optional<wire::Frame> last_frame) {
   const Session::State state = session.state();
   if (state == Session::State::kClosing || state == Session::State::kClosed) {
     return;
@@ -562,7 +572,19 @@ void Server::CloseSession(Session& session, absl::string_view why,
   BeginClosing(session, why, std::move(last_frame));
   // After BeginClosing: frames the router sends to this session now are
   // dropped. The session object stays valid until the iteration ends.
-  if (state == Session::State::kOpen) router_.ForgetSession(id, why);
+  if (state == Session::State::kOpen) {
+    forget_list_.push_back(Closed{id, std::string(why)});
+  }
+}
+
+void Server::ForgetClosedSessions() {
+  // Forgetting a session publishes switchboard.connection.closed, which can
+  // close other sessions (DISCONNECT policy): keep going until none is left.
+  while (!forget_list_.empty()) {
+    for (const Closed& closed : std::exchange(forget_list_, {})) {
+      router_.ForgetSession(closed.id, closed.why);
+    }
+  }
 }
 
 void Server::BeginClosing(Session& session, absl::string_view why,
@@ -624,6 +646,8 @@ void Server::RequestFlush(Session& session) {
 }
 
 void Server::AfterEvents() {
+  // Closes asked for outside a router call (tests use the Outbox directly).
+  ForgetClosedSessions();
   // Flushing can close a session, which can queue frames for others (e.g.
   // UNAVAILABLE replies): keep going until nothing is left to flush.
   while (!flush_list_.empty()) {
@@ -672,6 +696,7 @@ void Server::ArmDeadlineTimer() {
   deadline_timer_ = loop_.RunAt(*next, [this] {
     deadline_timer_at_ = absl::InfiniteFuture();
     router_.ExpireCalls(loop_.Now());
+    ForgetClosedSessions();
   });
 }
 
@@ -707,6 +732,7 @@ void Server::Shutdown(absl::string_view reason, absl::Duration grace,
   for (core::SessionId id : forget) {
     router_.ForgetSession(id, "the broker is shutting down");
   }
+  ForgetClosedSessions();
   shutdown_timer_ = loop_.RunAfter(grace, [this] { FinishShutdown(); });
 }
 
@@ -800,13 +826,13 @@ bool Server::AcceptsFds(core::SessionId id) const {
 
 void Server::CloseWithError(core::SessionId id, const absl::Status& reason) {
   if (Session* session = Find(id)) {
-    CloseSession(*session, reason.ToString(), core::BuildError(reason));
+    EndSession(*session, reason.ToString(), core::BuildError(reason));
   }
 }
 
 void Server::Disconnect(core::SessionId id, const absl::Status& reason) {
   if (Session* session = Find(id)) {
-    CloseSession(*session, reason.ToString(), std::nullopt);
+    EndSession(*session, reason.ToString(), std::nullopt);
   }
 }
 

@@ -208,6 +208,15 @@ class Server : private core::Outbox {
   // lingers until the client closes; without, it is closed at once.
   void CloseSession(Session& session, absl::string_view why,
                     std::optional<wire::Frame> last_frame);
+  // CloseSession() without telling the router: an open session is put on
+  // forget_list_ instead. What the Outbox's closes do, since they come from
+  // inside the router (the one-way contract in daemon/core/outbox.h).
+  void EndSession(Session& session, absl::string_view why,
+                  std::optional<wire::Frame> last_frame);
+  // Hands every session on forget_list_ to router_.ForgetSession(), also
+  // those that forgetting closes in turn. Called after each call into the
+  // router, so the router never sees a session it closed again.
+  void ForgetClosedSessions();
   void BeginClosing(Session& session, absl::string_view why,
                     std::optional<wire::Frame> last_frame);
   // Removes `session` from the table and frees it after this iteration.
@@ -280,6 +289,13 @@ class Server : private core::Outbox {
   int64_t descriptor_baseline_ = 0;
   LogLimiter handshake_log_{20, absl::Seconds(1)};
   HeapTrimmer heap_trimmer_;
+  // Open sessions the router closed through the Outbox, and why, that it
+  // has not been told about yet (ForgetClosedSessions()).
+  struct Closed {
+    core::SessionId id;
+    std::string why;
+  };
+  std::vector<Closed> forget_list_;
 
   // One timer for every call deadline, at the earliest; deadline_timer_at_
   // is when it fires, InfiniteFuture() when it is not armed.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 //
-// Service activation in the router (core::Activations): calls to a name
+// Service activation in CallRouter (core::Activations): calls to a name
 // nobody owns that an activation file describes are held, the program is
 // started once, and the calls go to the name's owner when it is claimed, or
 // end with the reason when the activation fails. A fake start function and
@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/core/call_router.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gmock/gmock.h"
@@ -17,9 +18,9 @@
 namespace switchboard::core {
 namespace {
 
-class RouterActivationTest : public RouterTest {
+class CallRouterActivationTest : public RouterTest {
  protected:
-  RouterActivationTest() : RouterTest(ActivationConfig()) {
+  CallRouterActivationTest() : RouterTest(ActivationConfig()) {
     router_.set_activation_start(
         [this](const ActivatableService& service, uint64_t attempt) {
           starts_.push_back({service.name, attempt});
@@ -48,7 +49,7 @@ class RouterActivationTest : public RouterTest {
   absl::Status start_result_;
 };
 
-TEST_F(RouterActivationTest, CallsAreHeldAndTheProgramStartsOnce) {
+TEST_F(CallRouterActivationTest, CallsAreHeldAndTheProgramStartsOnce) {
   for (uint64_t id = 1; id <= 4; ++id) {
     Handle(kCaller, Call(id, "video.frames"));
   }
@@ -61,7 +62,8 @@ TEST_F(RouterActivationTest, CallsAreHeldAndTheProgramStartsOnce) {
   EXPECT_EQ(router_.stats().activations, 1u);
 }
 
-TEST_F(RouterActivationTest, ClaimingTheNameForwardsHeldCallsInArrivalOrder) {
+TEST_F(CallRouterActivationTest,
+       ClaimingTheNameForwardsHeldCallsInArrivalOrder) {
   Handle(kCaller, Call(7, "video.frames", "first"));
   Handle(kThird, Call(3, "video.frames", "second"));
   Handle(kCaller, Call(8, "video.frames", "third"));
@@ -89,13 +91,14 @@ TEST_F(RouterActivationTest, ClaimingTheNameForwardsHeldCallsInArrivalOrder) {
   EXPECT_EQ(sent[0].frame.payload(), "answer");
 }
 
-TEST_F(RouterActivationTest, ACallToAnOwnedActivatableNameIsForwarded) {
+TEST_F(CallRouterActivationTest, ACallToAnOwnedActivatableNameIsForwarded) {
   ServeVideo();
   ForwardCall(7);
   EXPECT_TRUE(starts_.empty());
 }
 
-TEST_F(RouterActivationTest, FailureEndsHeldCallsAndTheNextCallStartsAgain) {
+TEST_F(CallRouterActivationTest,
+       FailureEndsHeldCallsAndTheNextCallStartsAgain) {
   Handle(kCaller, Call(7, "video.frames"));
   Handle(kThird, Call(3, "video.frames"));
   ASSERT_EQ(starts_.size(), 1u);
@@ -121,7 +124,7 @@ TEST_F(RouterActivationTest, FailureEndsHeldCallsAndTheNextCallStartsAgain) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
-TEST_F(RouterActivationTest, AFailureOfAnEarlierAttemptIsIgnored) {
+TEST_F(CallRouterActivationTest, AFailureOfAnEarlierAttemptIsIgnored) {
   Handle(kCaller, Call(7, "video.frames"));
   Handle(kCallee, Register(1, "video.frames"));
   outbox_.Take();
@@ -131,7 +134,7 @@ TEST_F(RouterActivationTest, AFailureOfAnEarlierAttemptIsIgnored) {
   EXPECT_EQ(router_.stats().activations_failed, 0u);
 }
 
-TEST_F(RouterActivationTest, AProgramThatCannotStartFailsTheCallAtOnce) {
+TEST_F(CallRouterActivationTest, AProgramThatCannotStartFailsTheCallAtOnce) {
   start_result_ = absl::NotFoundError("/usr/bin/video-server: no such file");
   Handle(kCaller, Call(7, "video.frames"));
   std::vector<FakeOutbox::Sent> sent = outbox_.Take();
@@ -144,7 +147,7 @@ TEST_F(RouterActivationTest, AProgramThatCannotStartFailsTheCallAtOnce) {
   EXPECT_FALSE(router_.activations().Activating("video.frames"));
 }
 
-TEST_F(RouterActivationTest, AHeldCallKeepsItsOwnDeadline) {
+TEST_F(CallRouterActivationTest, AHeldCallKeepsItsOwnDeadline) {
   Handle(kCaller, Call(7, "video.frames", "short", /*timeout_us=*/1'000'000));
   Handle(kThird, Call(3, "video.frames", "long", /*timeout_us=*/10'000'000));
   EXPECT_EQ(router_.NextDeadline(), kT0 + absl::Seconds(1));
@@ -164,7 +167,7 @@ TEST_F(RouterActivationTest, AHeldCallKeepsItsOwnDeadline) {
   EXPECT_EQ(sent[1].frame.payload(), "long");
 }
 
-TEST_F(RouterActivationTest, AnActivationThatTakesTooLongFails) {
+TEST_F(CallRouterActivationTest, AnActivationThatTakesTooLongFails) {
   Handle(kCaller, Call(7, "video.frames", "x", /*timeout_us=*/60'000'000));
   const absl::Duration timeout = RouterConfig().activation.timeout;
   EXPECT_EQ(router_.NextDeadline(), kT0 + timeout);
@@ -181,7 +184,7 @@ TEST_F(RouterActivationTest, AnActivationThatTakesTooLongFails) {
   EXPECT_FALSE(router_.NextDeadline().has_value());
 }
 
-TEST_F(RouterActivationTest, HeldCallsBeyondTheLimitGetResourceExhausted) {
+TEST_F(CallRouterActivationTest, HeldCallsBeyondTheLimitGetResourceExhausted) {
   const size_t limit = ActivationConfig().activation.max_held_calls;
   for (uint64_t id = 1; id <= limit; ++id) {
     Handle(kCaller, Call(id, "video.frames"));
@@ -198,7 +201,7 @@ TEST_F(RouterActivationTest, HeldCallsBeyondTheLimitGetResourceExhausted) {
                          "name"));
 }
 
-TEST_F(RouterActivationTest, HeldBytesAreBoundedByTheQueueQuota) {
+TEST_F(CallRouterActivationTest, HeldBytesAreBoundedByTheQueueQuota) {
   // The fixture's --max-queued-bytes is 1000: one large call is always
   // held, a second one that would pass the quota is refused.
   Handle(kCaller, Call(1, "video.frames", std::string(800, 'a')));
@@ -216,7 +219,7 @@ TEST_F(RouterActivationTest, HeldBytesAreBoundedByTheQueueQuota) {
   EXPECT_EQ(router_.activations().HeldFor("video.frames"), 2u);
 }
 
-TEST_F(RouterActivationTest, AHeldCallCanBeCancelled) {
+TEST_F(CallRouterActivationTest, AHeldCallCanBeCancelled) {
   Handle(kCaller, Call(7, "video.frames"));
   Handle(kCaller, FrameOf(wire::Kind::kCancel, 7, nullptr));
   ExpectAnswer(kCaller.id, 7, absl::StatusCode::kCancelled);
@@ -226,13 +229,13 @@ TEST_F(RouterActivationTest, AHeldCallCanBeCancelled) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
-TEST_F(RouterActivationTest, AHeldCallsIdCannotBeReused) {
+TEST_F(CallRouterActivationTest, AHeldCallsIdCannotBeReused) {
   Handle(kCaller, Call(7, "video.frames"));
   Handle(kCaller, Call(7, "video.frames"));
   ExpectAnswer(kCaller.id, 7, absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(RouterActivationTest, ACallerThatLeavesLosesItsHeldCalls) {
+TEST_F(CallRouterActivationTest, ACallerThatLeavesLosesItsHeldCalls) {
   Handle(kCaller, Call(7, "video.frames"));
   router_.ForgetSession(kCaller.id);
   outbox_.Take();
@@ -242,14 +245,14 @@ TEST_F(RouterActivationTest, ACallerThatLeavesLosesItsHeldCalls) {
   EXPECT_EQ(sent[0].to, kCallee.id);
 }
 
-TEST_F(RouterActivationTest, ShutdownEndsHeldCallsUnavailable) {
+TEST_F(CallRouterActivationTest, ShutdownEndsHeldCallsUnavailable) {
   Handle(kCaller, Call(7, "video.frames"));
   router_.FailAllCalls(absl::UnavailableError("the broker is shutting down"));
   ExpectAnswer(kCaller.id, 7, absl::StatusCode::kUnavailable);
   EXPECT_FALSE(router_.activations().Activating("video.frames"));
 }
 
-TEST_F(RouterActivationTest, ReplacingTheServicesKeepsActivationsUnderWay) {
+TEST_F(CallRouterActivationTest, ReplacingTheServicesKeepsActivationsUnderWay) {
   Handle(kCaller, Call(7, "video.frames"));
   router_.SetActivatableServices({});
   EXPECT_EQ(router_.activations().Find("video.frames"), nullptr);
@@ -264,14 +267,14 @@ TEST_F(RouterActivationTest, ReplacingTheServicesKeepsActivationsUnderWay) {
   ExpectAnswer(kCaller.id, 8, absl::StatusCode::kNotFound);
 }
 
-TEST_F(RouterActivationTest, PublishingNeverActivates) {
+TEST_F(CallRouterActivationTest, PublishingNeverActivates) {
   v1::Header header;
   header.mutable_publish()->set_topic("video.frames");
   Handle(kCaller, FrameOf(wire::Kind::kPublish, 0, &header, "x"));
   EXPECT_TRUE(starts_.empty());
 }
 
-TEST_F(RouterActivationTest, AStreamsCreditGrantedWhileHeldIsPassedOn) {
+TEST_F(CallRouterActivationTest, AStreamsCreditGrantedWhileHeldIsPassedOn) {
   v1::Header header;
   header.mutable_call()->set_service("video.frames");
   header.mutable_call()->set_method("Play");
@@ -296,7 +299,7 @@ wire::Frame StartService(uint64_t id, absl::string_view name) {
               "StartService");
 }
 
-TEST_F(RouterActivationTest, StartServiceAnswersOnceTheNameIsClaimed) {
+TEST_F(CallRouterActivationTest, StartServiceAnswersOnceTheNameIsClaimed) {
   Handle(kCaller, StartService(7, "video.frames"));
   EXPECT_TRUE(outbox_.Take().empty());
   ASSERT_EQ(starts_.size(), 1u);
@@ -315,7 +318,7 @@ TEST_F(RouterActivationTest, StartServiceAnswersOnceTheNameIsClaimed) {
   EXPECT_EQ(starts_.size(), 1u);
 }
 
-TEST_F(RouterActivationTest, StartServiceOfAnUnknownNameIsNotFound) {
+TEST_F(CallRouterActivationTest, StartServiceOfAnUnknownNameIsNotFound) {
   Handle(kCaller, StartService(7, "video.other"));
   ExpectAnswer(kCaller.id, 7, absl::StatusCode::kNotFound);
   EXPECT_TRUE(starts_.empty());

@@ -1,18 +1,13 @@
 // SPDX-License-Identifier: MIT
-//
-// switchboard.Broker/Monitor (docs/PROTOCOL.md 5.6): a streamed call that
-// receives a MonitorEvent, as a MORE reply, for every call, reply, cancel
-// and publish it matches. Events need credit and room in the monitor's
-// queue; those that find neither are counted and the count travels with the
-// next event sent, so a monitor knows about everything it missed. The
-// router calls the Monitor*() hooks only when some monitor runs.
+#include "daemon/core/monitor_hub.h"
+
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
-#include "daemon/core/router.h"
 #include "wire/topic.h"
 
 namespace switchboard::core {
@@ -28,8 +23,8 @@ std::string Subject(absl::string_view service, absl::string_view method) {
 
 }  // namespace
 
-void Router::OnMonitorCall(const Peer& from, const wire::Frame& frame,
-                           const v1::Call& call, absl::Time now) {
+void MonitorHub::OnMonitorCall(const Peer& from, const wire::Frame& frame,
+                               const v1::Call& call, absl::Time now) {
   const RequestId id(frame.request_id());
   v1::MonitorRequest request;
   absl::Status refused;
@@ -41,10 +36,11 @@ void Router::OnMonitorCall(const Peer& from, const wire::Frame& frame,
         absl::StrCat(kBrokerService,
                      "/Monitor answers with a stream: call it with "
                      "stream.initial_credit of at least 1"));
-  } else if (from.uid != config_.broker_uid && from.uid != 0) {
+  } else if (from.uid != context_.config.broker_uid && from.uid != 0) {
     refused = absl::PermissionDeniedError(absl::StrCat(
         "monitoring the bus is allowed only to the broker's user (uid ",
-        config_.broker_uid, ") and root; this connection is uid ", from.uid));
+        context_.config.broker_uid, ") and root; this connection is uid ",
+        from.uid));
   } else if (!request.ParseFromArray(
                  frame.payload().data(),
                  static_cast<int>(frame.payload().size()))) {
@@ -54,8 +50,8 @@ void Router::OnMonitorCall(const Peer& from, const wire::Frame& frame,
     refused = wire::ValidatePattern(request.pattern());
   }
   if (!refused.ok()) {
-    ++stats_.calls_refused;
-    Answer(from.id, id, refused);
+    ++context_.stats.calls_refused;
+    context_.Answer(from.id, id, refused);
     return;
   }
   Monitor monitor;
@@ -69,21 +65,54 @@ void Router::OnMonitorCall(const Peer& from, const wire::Frame& frame,
           : std::min<size_t>(request.max_payload_bytes(),
                              kMaxMonitorPayloadBytes);
   if (call.timeout_us() != 0)
-    monitor.deadline = now + CallTimeout(call.timeout_us());
-  monitors_.Add(std::move(monitor));
+    monitor.deadline = now + context_.CallTimeout(call.timeout_us());
+  context_.monitors.Add(std::move(monitor));
 }
 
-void Router::EndMonitor(const Monitor& monitor, const absl::Status& status) {
-  Answer(monitor.session, monitor.request_id, status);
+bool MonitorHub::GrantCredit(SessionId from, RequestId id, uint32_t grant) {
+  Monitor* monitor = context_.monitors.Find(from, id);
+  if (monitor == nullptr) return false;
+  constexpr uint32_t kMaxCredit = std::numeric_limits<uint32_t>::max();
+  monitor->credit = grant > kMaxCredit - monitor->credit
+                        ? kMaxCredit
+                        : monitor->credit + grant;
+  return true;
 }
 
-std::string Router::NameOf(SessionId session) const {
-  auto it = sessions_.find(session);
-  return it == sessions_.end() ? std::string() : it->second.client_name;
+bool MonitorHub::Cancel(SessionId from, RequestId id) {
+  std::optional<Monitor> monitor = context_.monitors.Take(from, id);
+  if (!monitor) return false;
+  EndMonitor(*monitor,
+             absl::CancelledError("the monitor was cancelled by the caller"));
+  return true;
 }
 
-void Router::MonitorCall(const Peer& from, SessionId to, const v1::Call& call,
-                         RequestId id, const wire::Frame& frame) {
+void MonitorHub::ExpireMonitors(absl::Time now) {
+  for (const Monitor& monitor : context_.monitors.TakeExpired(now)) {
+    EndMonitor(monitor,
+               absl::DeadlineExceededError("the monitor's deadline passed"));
+  }
+}
+
+void MonitorHub::EndAll(const absl::Status& status) {
+  for (const Monitor& monitor : context_.monitors.TakeAll()) {
+    EndMonitor(monitor, status);
+  }
+}
+
+void MonitorHub::EndMonitor(const Monitor& monitor,
+                            const absl::Status& status) {
+  context_.Answer(monitor.session, monitor.request_id, status);
+}
+
+std::string MonitorHub::NameOf(SessionId session) const {
+  auto it = context_.sessions.find(session);
+  return it == context_.sessions.end() ? std::string() : it->second.client_name;
+}
+
+void MonitorHub::DescribeCall(const Peer& from, SessionId to,
+                              const v1::Call& call, RequestId id,
+                              const wire::Frame& frame) {
   v1::MonitorEvent event;
   event.set_kind(v1::MonitorEvent::KIND_CALL);
   event.set_call_id(id.value());
@@ -93,24 +122,24 @@ void Router::MonitorCall(const Peer& from, SessionId to, const v1::Call& call,
   event.set_to_name(NameOf(to));
   event.set_service(call.service());
   event.set_method(call.method());
-  event.set_type(call.request_type().empty()
-                     ? schemas_.RequestTypeOf(to, call.service(), call.method())
-                     : call.request_type());
+  event.set_type(
+      call.request_type().empty()
+          ? context_.schemas.RequestTypeOf(to, call.service(), call.method())
+          : call.request_type());
   event.set_buffers(static_cast<uint32_t>(frame.fds().size()));
   if (id.valid()) {
-    monitors_.RememberCall(
-        id, MonitoredCall{
-                call.service(), call.method(),
-                schemas_.ResponseTypeOf(to, call.service(), call.method()),
-                from.id, to});
+    context_.monitors.RememberCall(
+        id, MonitoredCall{call.service(), call.method(),
+                          context_.schemas.ResponseTypeOf(to, call.service(),
+                                                          call.method()),
+                          from.id, to});
   }
-  EmitMonitorEvent(Subject(call.service(), call.method()), event,
-                   frame.payload());
+  EmitEvent(Subject(call.service(), call.method()), event, frame.payload());
 }
 
-void Router::MonitorReply(SessionId from, RequestId id,
-                          const wire::Frame& frame) {
-  const MonitoredCall* call = monitors_.FindCall(id);
+void MonitorHub::DescribeReply(SessionId from, RequestId id,
+                               const wire::Frame& frame) {
+  const MonitoredCall* call = context_.monitors.FindCall(id);
   const bool more = (frame.prefix().flags & wire::kFlagMore) != 0;
   v1::MonitorEvent event;
   event.set_kind(more ? v1::MonitorEvent::KIND_STREAM_REPLY
@@ -138,19 +167,21 @@ void Router::MonitorReply(SessionId from, RequestId id,
     subject = Subject(call->service, call->method);
   }
   event.set_buffers(static_cast<uint32_t>(frame.fds().size()));
-  EmitMonitorEvent(subject, event, frame.payload());
-  if (!more) monitors_.ForgetCall(id);
+  EmitEvent(subject, event, frame.payload());
+  if (!more) context_.monitors.ForgetCall(id);
 }
 
-void Router::MonitorAnswer(SessionId caller, RequestId id,
-                           absl::string_view service, absl::string_view method,
-                           const absl::Status& status) {
+void MonitorHub::DescribeAnswer(SessionId caller, RequestId id,
+                                absl::string_view service,
+                                absl::string_view method,
+                                const absl::Status& status) {
   v1::MonitorEvent event;
   event.set_kind(v1::MonitorEvent::KIND_REPLY);
   event.set_call_id(id.value());
   event.set_to(caller.value());
   event.set_to_name(NameOf(caller));
-  if (const MonitoredCall* call = id.valid() ? monitors_.FindCall(id) : nullptr;
+  if (const MonitoredCall* call =
+          id.valid() ? context_.monitors.FindCall(id) : nullptr;
       call != nullptr) {
     service = call->service;
     method = call->method;
@@ -159,29 +190,29 @@ void Router::MonitorAnswer(SessionId caller, RequestId id,
   event.set_method(std::string(method));
   event.set_code(static_cast<int32_t>(status.code()));
   event.set_status_message(std::string(status.message()));
-  EmitMonitorEvent(Subject(service, method), event, "");
-  if (id.valid()) monitors_.ForgetCall(id);
+  EmitEvent(Subject(service, method), event, "");
+  if (id.valid()) context_.monitors.ForgetCall(id);
 }
 
-void Router::MonitorCancel(const Peer& from, RequestId id) {
+void MonitorHub::DescribeCancel(const Peer& from, RequestId id) {
   v1::MonitorEvent event;
   event.set_kind(v1::MonitorEvent::KIND_CANCEL);
   event.set_call_id(id.value());
   event.set_from(from.id.value());
   event.set_from_name(NameOf(from.id));
   std::string subject;
-  if (const MonitoredCall* call = monitors_.FindCall(id)) {
+  if (const MonitoredCall* call = context_.monitors.FindCall(id)) {
     event.set_to(call->callee.value());
     event.set_to_name(NameOf(call->callee));
     event.set_service(call->service);
     event.set_method(call->method);
     subject = Subject(call->service, call->method);
   }
-  EmitMonitorEvent(subject, event, "");
+  EmitEvent(subject, event, "");
 }
 
-void Router::MonitorPublish(const Peer& from, absl::string_view topic,
-                            const wire::Frame& frame, uint32_t delivered) {
+void MonitorHub::DescribePublish(const Peer& from, absl::string_view topic,
+                                 const wire::Frame& frame, uint32_t delivered) {
   v1::MonitorEvent event;
   event.set_kind(v1::MonitorEvent::KIND_PUBLISH);
   event.set_from(from.id.value());
@@ -193,27 +224,28 @@ void Router::MonitorPublish(const Peer& from, absl::string_view topic,
   }
   event.set_buffers(static_cast<uint32_t>(frame.fds().size()));
   event.set_delivered(delivered);
-  EmitMonitorEvent(topic, event, frame.payload());
+  EmitEvent(topic, event, frame.payload());
 }
 
-void Router::EmitMonitorEvent(absl::string_view subject,
-                              v1::MonitorEvent& event,
-                              absl::string_view payload) {
-  event.set_time_unix_us(UnixMicros(now_ + config_.to_wall_clock));
+void MonitorHub::EmitEvent(absl::string_view subject, v1::MonitorEvent& event,
+                           absl::string_view payload) {
+  event.set_time_unix_us(
+      UnixMicros(context_.now + context_.config.to_wall_clock));
   event.set_payload_size(payload.size());
   // An event without subject (a reply to a call forwarded before any
   // monitor ran) reaches only the monitors that watch everything.
-  for (Monitor* monitor :
-       subject.empty() ? monitors_.Matching("") : monitors_.Matching(subject)) {
+  for (Monitor* monitor : subject.empty()
+                              ? context_.monitors.Matching("")
+                              : context_.monitors.Matching(subject)) {
     if (subject.empty() && !monitor->pattern.empty()) continue;
     event.set_payload(std::string(payload.substr(
         0, std::min(payload.size(), monitor->max_payload_bytes))));
     event.set_missed_before(monitor->missed);
     const std::string bytes = event.SerializeAsString();
     if (monitor->credit == 0 ||
-        !Fits(monitor->session, wire::kPrefixBytes + bytes.size())) {
+        !context_.Fits(monitor->session, wire::kPrefixBytes + bytes.size())) {
       ++monitor->missed;
-      ++stats_.monitor_missed;
+      ++context_.stats.monitor_missed;
       continue;
     }
     monitor->missed = 0;
@@ -221,8 +253,8 @@ void Router::EmitMonitorEvent(absl::string_view subject,
     wire::Frame frame =
         BuildReply(monitor->request_id, absl::OkStatus(), bytes);
     frame.set_flags(wire::kFlagMore);
-    ++stats_.monitor_events;
-    Deliver(monitor->session, std::move(frame));
+    ++context_.stats.monitor_events;
+    context_.Deliver(monitor->session, std::move(frame));
   }
 }
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 //
-// switchboard.Broker/Monitor (docs/PROTOCOL.md 5.6): who may monitor, what
-// becomes an event, patterns, credit and the count of missed events, and
-// every way a monitor ends.
+// MonitorHub: switchboard.Broker/Monitor (docs/PROTOCOL.md 5.6): who may
+// monitor, what becomes an event, patterns, credit and the count of missed
+// events, and every way a monitor ends.
+#include "daemon/core/monitor_hub.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,9 +86,9 @@ wire::Frame Publish(absl::string_view topic, absl::string_view payload = "m") {
   return FrameOf(wire::Kind::kPublish, 0, &header, payload);
 }
 
-class RouterMonitorTest : public testing::Test {
+class MonitorHubTest : public testing::Test {
  protected:
-  RouterMonitorTest()
+  MonitorHubTest()
       : router_(Config(), outbox_,
                 [](const std::vector<Fd>&) { return absl::OkStatus(); }) {
     for (const auto& [peer, name] :
@@ -174,7 +176,7 @@ class RouterMonitorTest : public testing::Test {
   std::vector<FakeOutbox::Sent> others_;
 };
 
-TEST_F(RouterMonitorTest, OnlyTheBrokersUserAndRootMayMonitor) {
+TEST_F(MonitorHubTest, OnlyTheBrokersUserAndRootMayMonitor) {
   Handle(kCaller, MonitorCall(7, 1));
   std::vector<FakeOutbox::Sent> sent = outbox_.Take();
   ASSERT_EQ(sent.size(), 1u);
@@ -190,7 +192,7 @@ TEST_F(RouterMonitorTest, OnlyTheBrokersUserAndRootMayMonitor) {
   EXPECT_EQ(router_.monitors().size(), 2u);
 }
 
-TEST_F(RouterMonitorTest, AMonitorMustBeAStreamWithAValidRequest) {
+TEST_F(MonitorHubTest, AMonitorMustBeAStreamWithAValidRequest) {
   auto expect_refused = [&](wire::Frame frame) {
     Handle(kWatcher, std::move(frame));
     std::vector<FakeOutbox::Sent> sent = outbox_.Take();
@@ -213,7 +215,7 @@ TEST_F(RouterMonitorTest, AMonitorMustBeAStreamWithAValidRequest) {
   EXPECT_TRUE(router_.monitors().empty());
 }
 
-TEST_F(RouterMonitorTest, ACallAndItsReplyBecomeTwoEvents) {
+TEST_F(MonitorHubTest, ACallAndItsReplyBecomeTwoEvents) {
   StartMonitor(10);
   const uint64_t call_id = ForwardCall(7);
   std::vector<Event> events = TakeEvents();
@@ -257,7 +259,7 @@ TEST_F(RouterMonitorTest, ACallAndItsReplyBecomeTwoEvents) {
   EXPECT_EQ(router_.stats().monitor_events, 2u);
 }
 
-TEST_F(RouterMonitorTest, ACallWithoutOwnerShowsTheBrokersAnswer) {
+TEST_F(MonitorHubTest, ACallWithoutOwnerShowsTheBrokersAnswer) {
   StartMonitor(10);
   Handle(kCaller, Call(7, "nobody.home"));
   std::vector<Event> events = TakeEvents();
@@ -277,7 +279,7 @@ TEST_F(RouterMonitorTest, ACallWithoutOwnerShowsTheBrokersAnswer) {
   EXPECT_EQ(ReplyStatus(others_[0].frame).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(RouterMonitorTest, QuotaRefusalsShowAsTheBrokersReplies) {
+TEST_F(MonitorHubTest, QuotaRefusalsShowAsTheBrokersReplies) {
   StartMonitor(10);
   // The callee's queue is over the quota: the call never reaches it.
   outbox_.queued[kCallee.id] = 1001;
@@ -310,7 +312,7 @@ TEST_F(RouterMonitorTest, QuotaRefusalsShowAsTheBrokersReplies) {
   EXPECT_EQ(router_.monitors().FindCall(RequestId(call_id)), nullptr);
 }
 
-TEST_F(RouterMonitorTest, StreamRepliesAreEventsOfTheirOwnKind) {
+TEST_F(MonitorHubTest, StreamRepliesAreEventsOfTheirOwnKind) {
   StartMonitor(10);
   Handle(kCaller, MonitoredStreamCall(7, 5));
   uint64_t call_id = 0;
@@ -333,7 +335,7 @@ TEST_F(RouterMonitorTest, StreamRepliesAreEventsOfTheirOwnKind) {
   EXPECT_EQ(events[1].to(), kCaller.id.value());
 }
 
-TEST_F(RouterMonitorTest, ACancelShowsAndSoDoesItsAnswer) {
+TEST_F(MonitorHubTest, ACancelShowsAndSoDoesItsAnswer) {
   StartMonitor(10);
   const uint64_t call_id = ForwardCall(7);
   TakeEvents();
@@ -351,7 +353,7 @@ TEST_F(RouterMonitorTest, ACancelShowsAndSoDoesItsAnswer) {
   EXPECT_EQ(events[1].method(), "GetFrame");
 }
 
-TEST_F(RouterMonitorTest, ADeadlineShowsAsTheBrokersReply) {
+TEST_F(MonitorHubTest, ADeadlineShowsAsTheBrokersReply) {
   StartMonitor(10);
   const uint64_t call_id = ForwardCall(7, 1000);
   TakeEvents();
@@ -369,7 +371,7 @@ TEST_F(RouterMonitorTest, ADeadlineShowsAsTheBrokersReply) {
   EXPECT_EQ(router_.monitors().size(), 1u);
 }
 
-TEST_F(RouterMonitorTest, ACalleeThatGoesShowsAsUnavailable) {
+TEST_F(MonitorHubTest, ACalleeThatGoesShowsAsUnavailable) {
   StartMonitor(10);
   const uint64_t call_id = ForwardCall(7);
   TakeEvents();
@@ -382,7 +384,7 @@ TEST_F(RouterMonitorTest, ACalleeThatGoesShowsAsUnavailable) {
   EXPECT_EQ(events[0].code(), static_cast<int>(absl::StatusCode::kUnavailable));
 }
 
-TEST_F(RouterMonitorTest, ACallerThatGoesShowsAsTheBrokersCancel) {
+TEST_F(MonitorHubTest, ACallerThatGoesShowsAsTheBrokersCancel) {
   StartMonitor(10);
   const uint64_t call_id = ForwardCall(7);
   TakeEvents();
@@ -401,7 +403,7 @@ TEST_F(RouterMonitorTest, ACallerThatGoesShowsAsTheBrokersCancel) {
   EXPECT_TRUE(TakeEvents().empty());
 }
 
-TEST_F(RouterMonitorTest, APublishShowsItsTopicTypeAndDeliveries) {
+TEST_F(MonitorHubTest, APublishShowsItsTopicTypeAndDeliveries) {
   v1::Header subscribe;
   subscribe.mutable_subscribe()->set_subscription_id(1);
   subscribe.mutable_subscribe()->set_pattern("t.>");
@@ -422,7 +424,7 @@ TEST_F(RouterMonitorTest, APublishShowsItsTopicTypeAndDeliveries) {
   EXPECT_EQ(events[0].call_id(), 0u);
 }
 
-TEST_F(RouterMonitorTest, ThePatternChoosesTopicsAndMethods) {
+TEST_F(MonitorHubTest, ThePatternChoosesTopicsAndMethods) {
   Handle(kWatcher, MonitorCall(kMonitorId, 10, "video.frames.GetFrame"));
   Handle(kRoot, MonitorCall(kMonitorId, 10, "t.*"));
   ASSERT_EQ(router_.monitors().size(), 2u);
@@ -450,7 +452,7 @@ TEST_F(RouterMonitorTest, ThePatternChoosesTopicsAndMethods) {
                       {kWatcher.id, Event::KIND_REPLY}}));
 }
 
-TEST_F(RouterMonitorTest, EventsBeyondTheCreditAreCountedAndReported) {
+TEST_F(MonitorHubTest, EventsBeyondTheCreditAreCountedAndReported) {
   StartMonitor(2);
   for (int i = 0; i < 5; ++i) Handle(kThird, Publish("t.x"));
   std::vector<Event> events = TakeEvents();
@@ -475,7 +477,7 @@ TEST_F(RouterMonitorTest, EventsBeyondTheCreditAreCountedAndReported) {
   EXPECT_EQ(events[0].missed_before(), 1u);
 }
 
-TEST_F(RouterMonitorTest, EventsThatFindTheQueueFullAreCounted) {
+TEST_F(MonitorHubTest, EventsThatFindTheQueueFullAreCounted) {
   StartMonitor(10);
   outbox_.queued[kWatcher.id] = 999;
   Handle(kThird, Publish("t.x"));
@@ -488,7 +490,7 @@ TEST_F(RouterMonitorTest, EventsThatFindTheQueueFullAreCounted) {
   EXPECT_EQ(events[0].missed_before(), 2u);
 }
 
-TEST_F(RouterMonitorTest, PayloadsAreCutButTheirSizeIsWhole) {
+TEST_F(MonitorHubTest, PayloadsAreCutButTheirSizeIsWhole) {
   StartMonitor(10, "", 3);
   ForwardCall(7);
   std::vector<Event> events = TakeEvents();
@@ -497,7 +499,7 @@ TEST_F(RouterMonitorTest, PayloadsAreCutButTheirSizeIsWhole) {
   EXPECT_EQ(events[0].payload_size(), 7u);
 }
 
-TEST_F(RouterMonitorTest, PayloadsAreCutAtOneMebibyteAtMost) {
+TEST_F(MonitorHubTest, PayloadsAreCutAtOneMebibyteAtMost) {
   StartMonitor(10, "", 4 * kMaxMonitorPayloadBytes);
   const std::string big(kMaxMonitorPayloadBytes + 10, 'x');
   Handle(kThird, Publish("t.big", big));
@@ -507,7 +509,7 @@ TEST_F(RouterMonitorTest, PayloadsAreCutAtOneMebibyteAtMost) {
   EXPECT_EQ(events[0].payload_size(), big.size());
 }
 
-TEST_F(RouterMonitorTest, TheBrokersOwnTrafficIsNotMonitored) {
+TEST_F(MonitorHubTest, TheBrokersOwnTrafficIsNotMonitored) {
   v1::Header subscribe;
   subscribe.mutable_subscribe()->set_subscription_id(1);
   subscribe.mutable_subscribe()->set_pattern("switchboard.>");
@@ -532,7 +534,7 @@ TEST_F(RouterMonitorTest, TheBrokersOwnTrafficIsNotMonitored) {
   EXPECT_EQ(router_.stats().monitor_missed, 0u);
 }
 
-TEST_F(RouterMonitorTest, TheMonitorsCancelEndsIt) {
+TEST_F(MonitorHubTest, TheMonitorsCancelEndsIt) {
   StartMonitor(10);
   Handle(kWatcher, Cancel(kMonitorId));
   EXPECT_EQ(MonitorEnd().code(), absl::StatusCode::kCancelled);
@@ -540,7 +542,7 @@ TEST_F(RouterMonitorTest, TheMonitorsCancelEndsIt) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
-TEST_F(RouterMonitorTest, AMonitorEndsAtItsDeadline) {
+TEST_F(MonitorHubTest, AMonitorEndsAtItsDeadline) {
   StartMonitor(10, "", 0, 2'000'000);
   EXPECT_EQ(router_.NextDeadline(), kT0 + absl::Seconds(2));
   router_.ExpireCalls(kT0 + absl::Seconds(1));
@@ -550,7 +552,7 @@ TEST_F(RouterMonitorTest, AMonitorEndsAtItsDeadline) {
   EXPECT_EQ(router_.NextDeadline(), std::nullopt);
 }
 
-TEST_F(RouterMonitorTest, AMonitorEndsWithItsSession) {
+TEST_F(MonitorHubTest, AMonitorEndsWithItsSession) {
   StartMonitor(10);
   router_.ForgetSession(kWatcher.id);
   EXPECT_TRUE(router_.monitors().empty());
@@ -560,13 +562,13 @@ TEST_F(RouterMonitorTest, AMonitorEndsWithItsSession) {
   }
 }
 
-TEST_F(RouterMonitorTest, ShuttingDownEndsMonitors) {
+TEST_F(MonitorHubTest, ShuttingDownEndsMonitors) {
   StartMonitor(10);
   router_.FailAllCalls(absl::UnavailableError("the broker is shutting down"));
   EXPECT_EQ(MonitorEnd().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST_F(RouterMonitorTest, CallsToTheBrokerAreNotMonitored) {
+TEST_F(MonitorHubTest, CallsToTheBrokerAreNotMonitored) {
   StartMonitor(10);
   v1::GetStatusRequest request;
   Handle(kCaller,
@@ -576,7 +578,7 @@ TEST_F(RouterMonitorTest, CallsToTheBrokerAreNotMonitored) {
   EXPECT_EQ(others_.size(), 2u);
 }
 
-TEST_F(RouterMonitorTest, AMonitorsRequestIdIsInUse) {
+TEST_F(MonitorHubTest, AMonitorsRequestIdIsInUse) {
   StartMonitor(10);
   Handle(kWatcher, Call(kMonitorId, "video.frames"));
   // The refusal is the broker's answer to a call, so the monitor sees it

@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: MIT
-//
-// The broker's own service, switchboard.Broker (docs/PROTOCOL.md 5.6): CALLs
-// to it are answered by the router itself from its tables and counters.
-// Monitor, the one streamed method, is in router_monitor.cc.
+#include "daemon/core/broker_service.h"
+
 #include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
-#include "daemon/core/router.h"
 
 namespace switchboard::core {
 namespace {
@@ -36,12 +33,12 @@ uint64_t UnixMicros(absl::Time time) {
 
 }  // namespace
 
-void Router::OnBrokerCall(const Peer& from, wire::Frame& frame,
-                          const v1::Call& call, absl::Time now) {
-  ++stats_.status_requests;
+void BrokerService::OnCall(const Peer& from, wire::Frame frame,
+                           const v1::Call& call, absl::Time now) {
+  ++context_.stats.status_requests;
   const RequestId id(frame.request_id());
   if (call.method() == kMonitorMethod) {
-    OnMonitorCall(from, frame, call, now);
+    monitors_.OnMonitorCall(from, frame, call, now);
     return;
   }
   if (call.method() == kStartServiceMethod && frame.fds().empty() &&
@@ -55,65 +52,69 @@ void Router::OnBrokerCall(const Peer& from, wire::Frame& frame,
         absl::StrCat("calls to ", kBrokerService, "/", call.method(),
                      " may not carry descriptors or ask for a stream"));
   } else {
-    reply = AnswerBrokerCall(from, call.method(), frame.payload(), now);
+    reply = Answer(from, call.method(), frame.payload(), now);
   }
   if (!reply.ok()) {
-    ++stats_.calls_refused;
-    Answer(from.id, id, reply.status());
+    ++context_.stats.calls_refused;
+    context_.Answer(from.id, id, reply.status());
     return;
   }
-  if (!Fits(from.id, wire::kPrefixBytes + reply->size())) {
-    ++stats_.replies_over_quota;
-    Answer(from.id, id,
-           absl::ResourceExhaustedError(absl::StrCat(
-               "the reply (", reply->size(),
-               " bytes) does not fit this connection's output queue: ",
-               outbox_.QueuedBytes(from.id), " bytes wait to be read")));
+  if (!context_.Fits(from.id, wire::kPrefixBytes + reply->size())) {
+    ++context_.stats.replies_over_quota;
+    context_.Answer(
+        from.id, id,
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the reply (", reply->size(),
+            " bytes) does not fit this connection's output queue: ",
+            context_.outbox.QueuedBytes(from.id), " bytes wait to be read")));
     return;
   }
-  Deliver(from.id, BuildReply(id, absl::OkStatus(), *reply));
+  context_.Deliver(from.id, BuildReply(id, absl::OkStatus(), *reply));
 }
 
-void Router::OnStartService(const Peer& from, wire::Frame frame,
-                            const v1::Call& call, absl::Time now) {
+void BrokerService::OnStartService(const Peer& from, wire::Frame frame,
+                                   const v1::Call& call, absl::Time now) {
   const RequestId id(frame.request_id());
   absl::StatusOr<v1::StartServiceRequest> request =
       ParseRequest<v1::StartServiceRequest>(frame.payload());
   absl::Status refused = request.status();
   if (refused.ok()) refused = ValidateServiceName(request->name());
   if (!refused.ok()) {
-    ++stats_.calls_refused;
-    Answer(from.id, id, refused);
+    ++context_.stats.calls_refused;
+    context_.Answer(from.id, id, refused);
     return;
   }
-  if (const std::optional<SessionId> owner = names_.OwnerOf(request->name())) {
+  if (const std::optional<SessionId> owner =
+          context_.names.OwnerOf(request->name())) {
     v1::StartServiceResult result;
     result.set_owner(owner->value());
-    Deliver(from.id,
-            BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
+    context_.Deliver(
+        from.id, BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
     return;
   }
-  const ActivatableService* service = activations_.Find(request->name());
+  const ActivatableService* service =
+      context_.activations.Find(request->name());
   if (service == nullptr) {
-    ++stats_.calls_refused;
-    Answer(from.id, id,
-           absl::NotFoundError(absl::StrCat("no connection owns service '",
-                                            request->name(),
-                                            "' and no activation file "
-                                            "describes it")));
+    ++context_.stats.calls_refused;
+    context_.Answer(from.id, id,
+                    absl::NotFoundError(absl::StrCat(
+                        "no connection owns service '", request->name(),
+                        "' and no activation file "
+                        "describes it")));
     return;
   }
   // Held under the name it starts, so that claiming the name answers it.
   v1::Call held = call;
   held.set_service(request->name());
-  HoldCall(from, std::move(frame), held, *service,
-           now + CallTimeout(call.timeout_us()), now, /*start_only=*/true);
+  calls_.HoldCall(from, std::move(frame), held, *service,
+                  now + context_.CallTimeout(call.timeout_us()), now,
+                  /*start_only=*/true);
 }
 
-absl::StatusOr<std::string> Router::AnswerBrokerCall(const Peer& from,
-                                                     absl::string_view method,
-                                                     absl::string_view request,
-                                                     absl::Time now) {
+absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
+                                                  absl::string_view method,
+                                                  absl::string_view request,
+                                                  absl::Time now) {
   if (method == kGetStatusMethod) {
     absl::StatusOr<v1::GetStatusRequest> parsed =
         ParseRequest<v1::GetStatusRequest>(request);
@@ -144,7 +145,8 @@ absl::StatusOr<std::string> Router::AnswerBrokerCall(const Peer& from,
     absl::StatusOr<v1::RegisterTypesRequest> parsed =
         ParseRequest<v1::RegisterTypesRequest>(request);
     if (!parsed.ok()) return parsed.status();
-    if (absl::Status s = schemas_.AddTypes(from.id, parsed->files()); !s.ok()) {
+    if (absl::Status s = context_.schemas.AddTypes(from.id, parsed->files());
+        !s.ok()) {
       return s;
     }
     return v1::RegisterTypesResult().SerializeAsString();
@@ -155,54 +157,56 @@ absl::StatusOr<std::string> Router::AnswerBrokerCall(const Peer& from,
                    "RegisterTypes, StartService and Monitor)"));
 }
 
-v1::NameList Router::ListNames() const {
+v1::NameList BrokerService::ListNames() const {
   v1::NameList list;
-  for (const std::string& name : names_.Names()) {
-    const std::optional<SessionId> owner = names_.OwnerOf(name);
+  for (const std::string& name : context_.names.Names()) {
+    const std::optional<SessionId> owner = context_.names.OwnerOf(name);
     if (!owner) continue;
     v1::NameInfo* out = list.add_names();
     out->set_name(name);
     out->set_owner(owner->value());
-    if (auto it = sessions_.find(*owner); it != sessions_.end()) {
+    if (auto it = context_.sessions.find(*owner);
+        it != context_.sessions.end()) {
       out->set_owner_name(it->second.client_name);
       out->set_uid(it->second.peer.uid);
       out->set_pid(it->second.peer.pid);
       out->set_exe(it->second.exe);
     }
-    for (v1::MethodSchema& method : schemas_.MethodsOf(*owner, name)) {
+    for (v1::MethodSchema& method : context_.schemas.MethodsOf(*owner, name)) {
       *out->add_methods() = std::move(method);
     }
-    out->set_queued(static_cast<uint32_t>(names_.QueueOf(name).size()));
-    out->set_activatable(activations_.Find(name) != nullptr);
+    out->set_queued(static_cast<uint32_t>(context_.names.QueueOf(name).size()));
+    out->set_activatable(context_.activations.Find(name) != nullptr);
   }
-  for (const auto& [name, service] : activations_.services()) {
+  for (const auto& [name, service] : context_.activations.services()) {
     v1::ActivatableName* out = list.add_activatable();
     out->set_name(name);
     for (const std::string& arg : service.command) out->add_command(arg);
     out->set_systemd_unit(service.systemd_unit);
     out->set_file(service.file);
-    out->set_owner(names_.OwnerOf(name).value_or(SessionId()).value());
-    out->set_activating(activations_.Activating(name));
-    out->set_held_calls(static_cast<uint32_t>(activations_.HeldFor(name)));
+    out->set_owner(context_.names.OwnerOf(name).value_or(SessionId()).value());
+    out->set_activating(context_.activations.Activating(name));
+    out->set_held_calls(
+        static_cast<uint32_t>(context_.activations.HeldFor(name)));
   }
   return list;
 }
 
-v1::ConnectionList Router::ListConnections() const {
+v1::ConnectionList BrokerService::ListConnections() const {
   std::vector<SessionId> ids;
-  ids.reserve(sessions_.size());
-  for (const auto& [id, info] : sessions_) ids.push_back(id);
+  ids.reserve(context_.sessions.size());
+  for (const auto& [id, info] : context_.sessions) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   // One pass over the subscriptions rather than one per connection.
   absl::flat_hash_map<SessionId, std::pair<uint32_t, uint64_t>> subscribed;
-  for (const Subscription* subscription : subscriptions_.All()) {
+  for (const Subscription* subscription : context_.subscriptions.All()) {
     auto& [count, dropped] = subscribed[subscription->key.session];
     ++count;
     dropped += subscription->dropped;
   }
   v1::ConnectionList list;
   for (SessionId id : ids) {
-    const SessionInfo& info = sessions_.at(id);
+    const SessionInfo& info = context_.sessions.at(id);
     v1::ConnectionInfo* out = list.add_connections();
     out->set_connection_id(id.value());
     out->set_client_name(info.client_name);
@@ -211,14 +215,14 @@ v1::ConnectionList Router::ListConnections() const {
     out->set_exe(info.exe);
     out->set_transport(info.transport);
     out->set_connected_unix_us(UnixMicros(info.connected));
-    const Traffic traffic = outbox_.SessionTraffic(id);
+    const Traffic traffic = context_.outbox.SessionTraffic(id);
     out->set_frames_in(traffic.frames_in);
     out->set_frames_out(traffic.frames_out);
     out->set_bytes_in(traffic.bytes_in);
     out->set_bytes_out(traffic.bytes_out);
-    out->set_queued_bytes(outbox_.QueuedBytes(id));
-    out->set_queued_fds(outbox_.QueuedFds(id));
-    std::vector<std::string> owned = names_.NamesOwnedBy(id);
+    out->set_queued_bytes(context_.outbox.QueuedBytes(id));
+    out->set_queued_fds(context_.outbox.QueuedFds(id));
+    std::vector<std::string> owned = context_.names.NamesOwnedBy(id);
     std::sort(owned.begin(), owned.end());
     for (std::string& name : owned) out->add_names(std::move(name));
     if (auto it = subscribed.find(id); it != subscribed.end()) {
@@ -226,14 +230,15 @@ v1::ConnectionList Router::ListConnections() const {
       out->set_messages_dropped(it->second.second);
     }
     // A running monitor is a call that waits for its final reply too.
-    out->set_calls_waiting(static_cast<uint32_t>(calls_.CountForCaller(id) +
-                                                 monitors_.CountFor(id)));
-    out->set_calls_serving(static_cast<uint32_t>(calls_.CountForCallee(id)));
+    out->set_calls_waiting(static_cast<uint32_t>(
+        context_.calls.CountForCaller(id) + context_.monitors.CountFor(id)));
+    out->set_calls_serving(
+        static_cast<uint32_t>(context_.calls.CountForCallee(id)));
   }
   return list;
 }
 
-absl::StatusOr<v1::Description> Router::Describe(
+absl::StatusOr<v1::Description> BrokerService::Describe(
     const v1::DescribeRequest& request, SessionId asker) const {
   if (request.name().empty() == request.type().empty()) {
     return absl::InvalidArgumentError(
@@ -242,7 +247,7 @@ absl::StatusOr<v1::Description> Router::Describe(
   v1::Description description;
   if (!request.type().empty()) {
     std::optional<google::protobuf::FileDescriptorSet> files =
-        schemas_.FilesDefining(request.type(), asker);
+        context_.schemas.FilesDefining(request.type(), asker);
     if (!files) {
       return absl::NotFoundError(absl::StrCat(
           "no connection's schema defines type '", request.type(), "'"));
@@ -256,40 +261,42 @@ absl::StatusOr<v1::Description> Router::Describe(
                      " is the broker itself; its types are in "
                      "switchboard/v1/broker.proto"));
   }
-  const std::optional<SessionId> owner = names_.OwnerOf(request.name());
+  const std::optional<SessionId> owner = context_.names.OwnerOf(request.name());
   if (!owner) {
     return absl::NotFoundError(
         absl::StrCat("no connection owns service '", request.name(), "'"));
   }
   description.set_name(request.name());
   description.set_owner(owner->value());
-  for (v1::MethodSchema& method : schemas_.MethodsOf(*owner, request.name())) {
+  for (v1::MethodSchema& method :
+       context_.schemas.MethodsOf(*owner, request.name())) {
     *description.add_methods() = std::move(method);
   }
-  *description.mutable_files() = schemas_.FilesOf(*owner, request.name());
+  *description.mutable_files() =
+      context_.schemas.FilesOf(*owner, request.name());
   return description;
 }
 
-void Router::SampleTraffic(absl::Time now) {
+void BrokerService::SampleTraffic(absl::Time now) {
   previous_sample_ = last_sample_;
-  last_sample_ = TrafficSample{now, outbox_.TotalTraffic()};
+  last_sample_ = TrafficSample{now, context_.outbox.TotalTraffic()};
 }
 
-v1::BrokerStatus Router::Status(absl::Time now) const {
+v1::BrokerStatus BrokerService::Status(absl::Time now) const {
   v1::BrokerStatus status;
-  status.set_version(config_.broker_version.empty()
+  status.set_version(context_.config.broker_version.empty()
                          ? std::string(kBrokerVersion)
-                         : config_.broker_version);
-  status.set_uptime_us(static_cast<uint64_t>(
-      std::max<int64_t>(0, absl::ToInt64Microseconds(now - config_.started))));
-  for (const std::string& address : config_.addresses) {
+                         : context_.config.broker_version);
+  status.set_uptime_us(static_cast<uint64_t>(std::max<int64_t>(
+      0, absl::ToInt64Microseconds(now - context_.config.started))));
+  for (const std::string& address : context_.config.addresses) {
     status.add_addresses(address);
   }
-  status.set_pid(config_.broker_pid);
-  status.set_uid(config_.broker_uid);
-  status.set_connections(sessions_.size());
-  status.set_names(names_.name_count());
-  const Traffic traffic = outbox_.TotalTraffic();
+  status.set_pid(context_.config.broker_pid);
+  status.set_uid(context_.config.broker_uid);
+  status.set_connections(context_.sessions.size());
+  status.set_names(context_.names.name_count());
+  const Traffic traffic = context_.outbox.TotalTraffic();
   status.set_frames_in(traffic.frames_in);
   status.set_frames_out(traffic.frames_out);
   status.set_bytes_in(traffic.bytes_in);
@@ -303,17 +310,17 @@ v1::BrokerStatus Router::Status(absl::Time now) const {
     status.set_bytes_in_per_s(PerSecond(b.bytes_in, a.bytes_in, elapsed));
     status.set_bytes_out_per_s(PerSecond(b.bytes_out, a.bytes_out, elapsed));
   }
-  status.set_calls(stats_.calls);
-  status.set_calls_refused(stats_.calls_refused);
-  status.set_deadlines_exceeded(stats_.deadlines_exceeded);
-  status.set_streams(stats_.streams);
-  status.set_stream_replies(stats_.stream_replies);
-  status.set_publishes(stats_.publishes);
-  status.set_messages_delivered(stats_.messages_delivered);
-  status.set_messages_dropped(stats_.messages_dropped);
-  status.set_buffers_refused(stats_.buffers_refused);
-  status.set_protocol_errors(stats_.protocol_errors);
-  for (const Subscription* subscription : subscriptions_.All()) {
+  status.set_calls(context_.stats.calls);
+  status.set_calls_refused(context_.stats.calls_refused);
+  status.set_deadlines_exceeded(context_.stats.deadlines_exceeded);
+  status.set_streams(context_.stats.streams);
+  status.set_stream_replies(context_.stats.stream_replies);
+  status.set_publishes(context_.stats.publishes);
+  status.set_messages_delivered(context_.stats.messages_delivered);
+  status.set_messages_dropped(context_.stats.messages_dropped);
+  status.set_buffers_refused(context_.stats.buffers_refused);
+  status.set_protocol_errors(context_.stats.protocol_errors);
+  for (const Subscription* subscription : context_.subscriptions.All()) {
     v1::SubscriptionStatus* out = status.add_subscriptions();
     out->set_connection_id(subscription->key.session.value());
     out->set_subscription_id(subscription->key.id);
@@ -321,8 +328,8 @@ v1::BrokerStatus Router::Status(absl::Time now) const {
     out->set_policy(std::string(PolicyName(subscription->policy)));
     out->set_max_messages(subscription->max_messages);
     out->set_max_bytes(subscription->max_bytes);
-    const Outbox::Queued queued =
-        outbox_.QueuedMessages(subscription->key.session, subscription->key.id);
+    const Outbox::Queued queued = context_.outbox.QueuedMessages(
+        subscription->key.session, subscription->key.id);
     out->set_queued_messages(queued.messages);
     out->set_queued_bytes(queued.bytes);
     out->set_delivered(subscription->delivered);

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 //
-// Streamed calls (docs/PROTOCOL.md 5.4): MORE replies pass while the
-// caller's credit lasts, CREDIT adds to it and reaches the callee, and every
-// way a stream can end leaves exactly one final REPLY.
+// CallRouter's streamed calls (docs/PROTOCOL.md 5.4): MORE replies pass while
+// the caller's credit lasts, CREDIT adds to it and reaches the callee, and
+// every way a stream can end leaves exactly one final REPLY.
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "daemon/core/call_router.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
@@ -35,7 +36,7 @@ wire::Frame Credit(uint64_t id, uint32_t grant) {
   return FrameOf(wire::Kind::kCredit, id, &header);
 }
 
-class RouterStreamsTest : public RouterTest {
+class CallRouterStreamsTest : public RouterTest {
  protected:
   // kCallee serves "video.player"; kCaller starts stream `id` with
   // `credit`. Returns the broker's id the callee sees.
@@ -66,7 +67,7 @@ class RouterStreamsTest : public RouterTest {
   }
 };
 
-TEST_F(RouterStreamsTest, MoreRepliesPassWhileCreditLastsAndKeepTheirFlag) {
+TEST_F(CallRouterStreamsTest, MoreRepliesPassWhileCreditLastsAndKeepTheirFlag) {
   const uint64_t broker_id = StartStream(9, 2);
   Handle(kCallee, More(broker_id, "frame 0"));
   Handle(kCallee, More(broker_id, "frame 1"));
@@ -94,7 +95,7 @@ TEST_F(RouterStreamsTest, MoreRepliesPassWhileCreditLastsAndKeepTheirFlag) {
   EXPECT_EQ(router_.stats().stream_replies, 2u);
 }
 
-TEST_F(RouterStreamsTest, AReplyBeyondTheCreditEndsTheStream) {
+TEST_F(CallRouterStreamsTest, AReplyBeyondTheCreditEndsTheStream) {
   const uint64_t broker_id = StartStream(9, 3);
   EXPECT_EQ(SendMore(broker_id, 3), 3u);
   outbox_.Take();
@@ -119,7 +120,7 @@ TEST_F(RouterStreamsTest, AReplyBeyondTheCreditEndsTheStream) {
   EXPECT_EQ(router_.stats().streams_overrun, 1u);
 }
 
-TEST_F(RouterStreamsTest, CreditIsAddedAndForwardedToTheCallee) {
+TEST_F(CallRouterStreamsTest, CreditIsAddedAndForwardedToTheCallee) {
   const uint64_t broker_id = StartStream(9, 1);
   EXPECT_EQ(SendMore(broker_id, 1), 1u);
   outbox_.Take();
@@ -142,7 +143,7 @@ TEST_F(RouterStreamsTest, CreditIsAddedAndForwardedToTheCallee) {
   EXPECT_EQ(router_.stats().credits_forwarded, 1u);
 }
 
-TEST_F(RouterStreamsTest, CreditSaturatesInsteadOfWrapping) {
+TEST_F(CallRouterStreamsTest, CreditSaturatesInsteadOfWrapping) {
   const uint64_t broker_id = StartStream(9, 1);
   // 1 + (2^32 - 1) would wrap to 0 and end the stream at the next reply.
   Handle(kCaller, Credit(9, std::numeric_limits<uint32_t>::max()));
@@ -151,7 +152,7 @@ TEST_F(RouterStreamsTest, CreditSaturatesInsteadOfWrapping) {
   EXPECT_EQ(router_.calls().size(), 1u);
 }
 
-TEST_F(RouterStreamsTest, CreditsForNoStreamOrOfZeroAreIgnored) {
+TEST_F(CallRouterStreamsTest, CreditsForNoStreamOrOfZeroAreIgnored) {
   ServeVideo();
   ForwardCall(7);
   Handle(kCaller, Credit(7, 5));   // not a stream
@@ -165,7 +166,7 @@ TEST_F(RouterStreamsTest, CreditsForNoStreamOrOfZeroAreIgnored) {
   EXPECT_TRUE(outbox_.closed.empty());
 }
 
-TEST_F(RouterStreamsTest, InitialCreditZeroIsRefused) {
+TEST_F(CallRouterStreamsTest, InitialCreditZeroIsRefused) {
   Handle(kCallee, Register(50, "video.player"));
   outbox_.Take();
   Handle(kCaller, StreamCall(9, 0));
@@ -173,7 +174,7 @@ TEST_F(RouterStreamsTest, InitialCreditZeroIsRefused) {
   EXPECT_EQ(router_.calls().size(), 0u);
 }
 
-TEST_F(RouterStreamsTest, MoreOnAUnaryCallEndsItWithInternal) {
+TEST_F(CallRouterStreamsTest, MoreOnAUnaryCallEndsItWithInternal) {
   ServeVideo();
   const wire::Frame forwarded = ForwardCall(7);
   Handle(kCallee, More(forwarded.request_id()));
@@ -186,7 +187,7 @@ TEST_F(RouterStreamsTest, MoreOnAUnaryCallEndsItWithInternal) {
   EXPECT_EQ(router_.calls().size(), 0u);
 }
 
-TEST_F(RouterStreamsTest, MoreOnAnyOtherKindClosesTheSession) {
+TEST_F(CallRouterStreamsTest, MoreOnAnyOtherKindClosesTheSession) {
   ServeVideo();
   wire::Frame call = Call(7, "video.frames");
   call.set_flags(wire::kFlagMore);
@@ -202,7 +203,7 @@ TEST_F(RouterStreamsTest, MoreOnAnyOtherKindClosesTheSession) {
   EXPECT_EQ(router_.calls().size(), 0u);
 }
 
-TEST_F(RouterStreamsTest, CancelMidStreamDiscardsWhatIsStillInFlight) {
+TEST_F(CallRouterStreamsTest, CancelMidStreamDiscardsWhatIsStillInFlight) {
   const uint64_t broker_id = StartStream(9, 4);
   EXPECT_EQ(SendMore(broker_id, 1), 1u);
   outbox_.Take();
@@ -216,7 +217,7 @@ TEST_F(RouterStreamsTest, CancelMidStreamDiscardsWhatIsStillInFlight) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
-TEST_F(RouterStreamsTest, EitherEndLeavingEndsTheStream) {
+TEST_F(CallRouterStreamsTest, EitherEndLeavingEndsTheStream) {
   uint64_t broker_id = StartStream(9, 4);
   EXPECT_EQ(SendMore(broker_id, 1), 1u);
   outbox_.Take();
@@ -233,7 +234,7 @@ TEST_F(RouterStreamsTest, EitherEndLeavingEndsTheStream) {
   EXPECT_EQ(router_.calls().size(), 0u);
 }
 
-TEST_F(RouterStreamsTest, TheDeadlineCoversTheWholeStream) {
+TEST_F(CallRouterStreamsTest, TheDeadlineCoversTheWholeStream) {
   const uint64_t broker_id = StartStream(9, 4);
   EXPECT_EQ(SendMore(broker_id, 2), 2u);
   outbox_.Take();
@@ -245,7 +246,7 @@ TEST_F(RouterStreamsTest, TheDeadlineCoversTheWholeStream) {
   EXPECT_EQ(sent[1].frame.kind(), wire::Kind::kCancel);
 }
 
-TEST_F(RouterStreamsTest, AMoreReplyOverTheCallersQuotaEndsTheStream) {
+TEST_F(CallRouterStreamsTest, AMoreReplyOverTheCallersQuotaEndsTheStream) {
   const uint64_t broker_id = StartStream(9, 4);
   outbox_.queued[kCaller.id] = 990;
   Handle(kCallee, More(broker_id, std::string(100, 'x')));

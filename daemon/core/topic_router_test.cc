@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 //
-// The router's topic half: SUBSCRIBE, UNSUBSCRIBE, PUBLISH, the shared
-// fan-out, the overflow policies and their drop reports, and what the
-// broker publishes on switchboard.> (docs/PROTOCOL.md 5.5, 6.2).
+// TopicRouter, through the router's entry points: SUBSCRIBE, UNSUBSCRIBE,
+// PUBLISH, the shared fan-out, the overflow policies and their drop reports,
+// and what the broker publishes on switchboard.> (docs/PROTOCOL.md 5.5, 6.2).
+#include "daemon/core/topic_router.h"
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -97,7 +99,7 @@ wire::Frame MonitorCall(uint64_t id, uint32_t credit) {
                  v1::MonitorRequest().SerializeAsString());
 }
 
-class RouterTopicsTest : public RouterTest {
+class TopicRouterTest : public RouterTest {
  protected:
   // Subscribes and expects code 0; returns the limits in force.
   v1::SubscribeResult SubscribeOk(
@@ -187,7 +189,7 @@ class RouterTopicsTest : public RouterTest {
 
 using Strings = std::vector<std::string>;
 
-TEST_F(RouterTopicsTest, SubscribeAnswersTheLimitsInForce) {
+TEST_F(TopicRouterTest, SubscribeAnswersTheLimitsInForce) {
   v1::SubscribeResult result = SubscribeOk(kCaller, 1, "video.>");
   EXPECT_EQ(result.max_messages(), 1024u);  // the default
   // The default bytes are over this broker's max_queued_bytes (1000).
@@ -202,7 +204,7 @@ TEST_F(RouterTopicsTest, SubscribeAnswersTheLimitsInForce) {
   EXPECT_EQ(router_.stats().subscribes, 2u);
 }
 
-TEST_F(RouterTopicsTest, BadSubscribesAreAnsweredWithTheirError) {
+TEST_F(TopicRouterTest, BadSubscribesAreAnsweredWithTheirError) {
   SubscribeOk(kCaller, 1, "a");
   Handle(kCaller, Subscribe(5, 0, "a"));
   ExpectAnswer(kCaller.id, 5, absl::StatusCode::kInvalidArgument);
@@ -221,7 +223,7 @@ TEST_F(RouterTopicsTest, BadSubscribesAreAnsweredWithTheirError) {
   EXPECT_EQ(outbox_.closed[0].session, kThird.id);
 }
 
-TEST_F(RouterTopicsTest, UnsubscribeEndsDeliveryAndUnknownIdsAreNotFound) {
+TEST_F(TopicRouterTest, UnsubscribeEndsDeliveryAndUnknownIdsAreNotFound) {
   SubscribeOk(kCaller, 1, "a.*");
   PublishOk(kThird, "a.b");
   EXPECT_EQ(outbox_.TakeMessages().size(), 1u);
@@ -234,7 +236,7 @@ TEST_F(RouterTopicsTest, UnsubscribeEndsDeliveryAndUnknownIdsAreNotFound) {
   EXPECT_EQ(router_.subscriptions().size(), 0u);
 }
 
-TEST_F(RouterTopicsTest, OnePublishIsSharedByEveryMatchingSubscription) {
+TEST_F(TopicRouterTest, OnePublishIsSharedByEveryMatchingSubscription) {
   SubscribeOk(kCaller, 1, "video.*");
   SubscribeOk(kCaller, 2, "video.>");  // the same session, twice
   SubscribeOk(kCallee, 7, ">");
@@ -269,7 +271,7 @@ TEST_F(RouterTopicsTest, OnePublishIsSharedByEveryMatchingSubscription) {
   EXPECT_EQ(router_.stats().messages_delivered, 3u);
 }
 
-TEST_F(RouterTopicsTest, PublishWithARequestIdIsAnsweredWithTheCounts) {
+TEST_F(TopicRouterTest, PublishWithARequestIdIsAnsweredWithTheCounts) {
   SubscribeOk(kCaller, 1, "a", 1, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
   SubscribeOk(kCallee, 1, "a");
   v1::PublishResult result = PublishOk(kThird, "a");
@@ -281,7 +283,7 @@ TEST_F(RouterTopicsTest, PublishWithARequestIdIsAnsweredWithTheCounts) {
   EXPECT_EQ(PublishOk(kThird, "nobody.listens").delivered(), 0u);
 }
 
-TEST_F(RouterTopicsTest, MalformedAndReservedTopicsAreRefusedBothWays) {
+TEST_F(TopicRouterTest, MalformedAndReservedTopicsAreRefusedBothWays) {
   SubscribeOk(kCaller, 1, ">");
   Handle(kThird, Publish(5, "switchboard.connection.opened"));
   ExpectAnswer(kThird.id, 5, absl::StatusCode::kPermissionDenied);
@@ -315,7 +317,7 @@ TEST_F(RouterTopicsTest, MalformedAndReservedTopicsAreRefusedBothWays) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(RouterTopicsTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
+TEST_F(TopicRouterTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
   SubscribeOk(kCaller, 1, "t", 2);
   for (const char* payload : {"1", "2", "3", "4", "5"}) {
     Handle(kThird, Publish(0, "t", payload));
@@ -346,7 +348,7 @@ TEST_F(RouterTopicsTest, DropOldestKeepsTheNewestAndReportsBeforeTheNext) {
   EXPECT_EQ(router_.stats().messages_dropped, 4u);
 }
 
-TEST_F(RouterTopicsTest, AStalledDropOldestSubscriberGetsOneReportPerStall) {
+TEST_F(TopicRouterTest, AStalledDropOldestSubscriberGetsOneReportPerStall) {
   SubscribeOk(kCaller, 1, "t", 3);
   SubscribeOk(kCaller, 2, "t", 3);
   const uint64_t frames_before = router_.stats().frames_out;
@@ -367,7 +369,7 @@ TEST_F(RouterTopicsTest, AStalledDropOldestSubscriberGetsOneReportPerStall) {
   EXPECT_EQ(router_.stats().frames_out - frames_before, 2u * 1000u + 2u);
 }
 
-TEST_F(RouterTopicsTest, DropNewestKeepsTheQueueAndReportsWhenOneFits) {
+TEST_F(TopicRouterTest, DropNewestKeepsTheQueueAndReportsWhenOneFits) {
   SubscribeOk(kCaller, 1, "t", 2, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
   SubscribeOk(kCallee, 1, "t");  // unaffected by kCaller's queue
   for (const char* payload : {"1", "2", "3", "4", "5"}) {
@@ -383,7 +385,7 @@ TEST_F(RouterTopicsTest, DropNewestKeepsTheQueueAndReportsWhenOneFits) {
   EXPECT_EQ(router_.stats().messages_dropped, 3u);
 }
 
-TEST_F(RouterTopicsTest, AFullSubscriptionIsWrittenOutBeforeAnythingDrops) {
+TEST_F(TopicRouterTest, AFullSubscriptionIsWrittenOutBeforeAnythingDrops) {
   SubscribeOk(kCaller, 1, "t", 2, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
   // A subscriber whose socket takes what is queued loses nothing, however
   // many messages one read of the publisher brings.
@@ -400,7 +402,7 @@ TEST_F(RouterTopicsTest, AFullSubscriptionIsWrittenOutBeforeAnythingDrops) {
   EXPECT_EQ(router_.stats().messages_dropped, 3u);
 }
 
-TEST_F(RouterTopicsTest, ByteLimitsCountWholeFramesAndAnEmptyQueueTakesAny) {
+TEST_F(TopicRouterTest, ByteLimitsCountWholeFramesAndAnEmptyQueueTakesAny) {
   const size_t frame_bytes = [&] {
     SubscribeOk(kCallee, 1, "t");
     Handle(kThird, Publish(0, "t", "0123456789"));
@@ -419,7 +421,7 @@ TEST_F(RouterTopicsTest, ByteLimitsCountWholeFramesAndAnEmptyQueueTakesAny) {
   EXPECT_EQ(outbox_.QueueOf(kCaller.id, 2).size(), 1u);
 }
 
-TEST_F(RouterTopicsTest, TheConnectionsByteQuotaAlsoBounds) {
+TEST_F(TopicRouterTest, TheConnectionsByteQuotaAlsoBounds) {
   SubscribeOk(kCaller, 1, "t");
   outbox_.queued[kCaller.id] = 990;  // other output, e.g. a large reply
   Handle(kThird, Publish(0, "t", "x"));
@@ -436,8 +438,8 @@ TEST_F(RouterTopicsTest, TheConnectionsByteQuotaAlsoBounds) {
       << dropped.reason();
 }
 
-TEST_F(RouterTopicsTest, DisconnectClosesTheSubscriberNamingTheSubscription) {
-  outbox_.ReenterOnClose(router_);
+TEST_F(TopicRouterTest, DisconnectClosesTheSubscriberNamingTheSubscription) {
+  outbox_.ForgetOnClose(router_);
   SubscribeOk(kCaller, 4, "t.>", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
   SubscribeOk(kCallee, 1, "t.>", 1, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
   EXPECT_EQ(PublishOk(kThird, "t.a").delivered(), 2u);
@@ -457,8 +459,8 @@ TEST_F(RouterTopicsTest, DisconnectClosesTheSubscriberNamingTheSubscription) {
   EXPECT_EQ(router_.stats().subscribers_disconnected, 1u);
 }
 
-TEST_F(RouterTopicsTest, ASubscriberClosedDuringAFanOutGetsNothingMore) {
-  outbox_.ReenterOnClose(router_);
+TEST_F(TopicRouterTest, ASubscriberClosedDuringAFanOutGetsNothingMore) {
+  outbox_.ForgetOnClose(router_);
   SubscribeOk(kCaller, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
   SubscribeOk(kCaller, 2, "t");  // would take it, but the session is doomed
   PublishOk(kThird, "t");
@@ -468,11 +470,52 @@ TEST_F(RouterTopicsTest, ASubscriberClosedDuringAFanOutGetsNothingMore) {
   EXPECT_EQ(outbox_.closed.size(), 1u);
 }
 
-// A DISCONNECT close publishes switchboard.connection.closed, which
-// overflows other DISCONNECT subscribers, whose closes publish again, while
-// the first fan-out's own list of closes is still being worked through.
-TEST_F(RouterTopicsTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
-  outbox_.ReenterOnClose(router_);
+// A publisher that overflows its own DISCONNECT subscription still gets
+// the REPLY to its PUBLISH: the close is asked for after it.
+TEST_F(TopicRouterTest, APublisherClosedByItsOwnSubscriptionGetsItsReplyFirst) {
+  outbox_.ForgetOnClose(router_);
+  SubscribeOk(kCaller, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
+  EXPECT_EQ(PublishOk(kCaller, "t").delivered(), 1u);
+  const v1::PublishResult result = PublishOk(kCaller, "t");
+  EXPECT_EQ(result.delivered(), 0u);
+  EXPECT_EQ(result.dropped(), 1u);
+  ASSERT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_EQ(outbox_.closed[0].session, kCaller.id);
+  EXPECT_EQ(router_.subscriptions().CountFor(kCaller.id), 0u);
+}
+
+// The outbox never calls back into the router (outbox.h): a session the
+// router closes keeps its state until it is forgotten, and gets nothing
+// more from fan-outs in the meantime.
+TEST_F(TopicRouterTest, AClosedSubscriberIsForgottenOnlyWhenTheServerSaysSo) {
+  outbox_.ForgetOnClose(router_);
+  router_.OnSessionOpened(SessionInfo{kCaller, "sub", "unix", "", kT0}, kT0);
+  SubscribeOk(kCaller, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
+  SubscribeOk(kCaller, 2, "t");
+  SubscribeOk(kCallee, 1, "switchboard.connection.closed");
+  PublishOk(kThird, "t");
+  Clear();
+  router_.OnFrame(kThird, Publish(0, "t"), kT0);  // no ForgetClosed() yet
+  ASSERT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_EQ(outbox_.closed[0].session, kCaller.id);
+  EXPECT_EQ(router_.subscriptions().CountFor(kCaller.id), 2u);
+  const RouterStats before = router_.stats();
+  router_.OnFrame(kThird, Publish(0, "t"), kT0);
+  EXPECT_EQ(router_.stats().messages_delivered, before.messages_delivered);
+  EXPECT_EQ(router_.stats().messages_dropped, before.messages_dropped);
+  EXPECT_EQ(outbox_.closed.size(), 1u);
+  EXPECT_TRUE(Timeline(kCallee.id).empty());
+  outbox_.ForgetClosed();
+  EXPECT_EQ(router_.subscriptions().CountFor(kCaller.id), 0u);
+  ASSERT_EQ(Timeline(kCallee.id).size(), 1u);  // switchboard.connection.closed
+}
+
+// Forgetting a session closed by DISCONNECT publishes
+// switchboard.connection.closed, which overflows other DISCONNECT
+// subscribers, whose closes publish again once they are forgotten in turn;
+// sessions closed in one fan-out are forgotten together.
+TEST_F(TopicRouterTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
+  outbox_.ForgetOnClose(router_);
   const Peer a{SessionId(11)}, b{SessionId(12)}, c{SessionId(13)},
       d{SessionId(14)}, watcher{SessionId(15)};
   for (const Peer& peer : {a, b, c, d, watcher}) {
@@ -514,7 +557,7 @@ TEST_F(RouterTopicsTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
       6u);  // kCallee opened and closed, then a, b, c and d closed
 }
 
-TEST_F(RouterTopicsTest, MessagesWithDescriptorsSkipSubscribersThatTakeNone) {
+TEST_F(TopicRouterTest, MessagesWithDescriptorsSkipSubscribersThatTakeNone) {
   outbox_.accepts_fds.insert(kCaller.id);
   SubscribeOk(kCaller, 1, "t");
   SubscribeOk(kCallee, 1, "t");
@@ -536,7 +579,7 @@ TEST_F(RouterTopicsTest, MessagesWithDescriptorsSkipSubscribersThatTakeNone) {
   EXPECT_NE(dropped.reason().find("file descriptors"), std::string::npos);
 }
 
-TEST_F(RouterTopicsTest, PublishWithBadBuffersIsRefused) {
+TEST_F(TopicRouterTest, PublishWithBadBuffersIsRefused) {
   outbox_.accepts_fds.insert(kCaller.id);
   SubscribeOk(kCaller, 1, "t");
   buffer_check_ = absl::InvalidArgumentError("buffer 0 is not a memfd");
@@ -548,7 +591,7 @@ TEST_F(RouterTopicsTest, PublishWithBadBuffersIsRefused) {
   EXPECT_EQ(router_.stats().buffers_refused, 1u);
 }
 
-TEST_F(RouterTopicsTest, MessagesKeepThePublishersOrderPerSubscriber) {
+TEST_F(TopicRouterTest, MessagesKeepThePublishersOrderPerSubscriber) {
   SubscribeOk(kCaller, 1, "t.*");
   SubscribeOk(kCaller, 2, "t.b");
   for (const char* topic : {"t.a", "t.b", "t.a", "t.b"}) {
@@ -564,7 +607,7 @@ TEST_F(RouterTopicsTest, MessagesKeepThePublishersOrderPerSubscriber) {
                                "M2:t.b"}));
 }
 
-TEST_F(RouterTopicsTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
+TEST_F(TopicRouterTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
   SubscribeOk(kCaller, 1, "switchboard.>");
   SubscribeOk(kCaller, 2, "switchboard.connection.opened");
   router_.OnSessionOpened(
@@ -601,7 +644,7 @@ TEST_F(RouterTopicsTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
   EXPECT_EQ(router_.stats().broker_messages, 2u);
 }
 
-TEST_F(RouterTopicsTest, EveryOwnerChangeIsPublishedOnTheNamesTopic) {
+TEST_F(TopicRouterTest, EveryOwnerChangeIsPublishedOnTheNamesTopic) {
   SubscribeOk(kThird, 1, "switchboard.name.>");
   auto changes = [&] {
     std::vector<std::string> out;
@@ -629,7 +672,7 @@ TEST_F(RouterTopicsTest, EveryOwnerChangeIsPublishedOnTheNamesTopic) {
 // Runs of small PUBLISH frames (wire/publish_run.h), which the broker routes
 // as one: OnPublishRun() must do what OnFrame() does with each of them.
 
-TEST_F(RouterTopicsTest, ARunReachesEveryMatchingSubscriptionStampedInOrder) {
+TEST_F(TopicRouterTest, ARunReachesEveryMatchingSubscriptionStampedInOrder) {
   const Peer fourth{SessionId(4), 1003, 444};
   SubscribeOk(kCaller, 1, "video.*");
   SubscribeOk(fourth, 2, "video.>");
@@ -691,7 +734,7 @@ TEST_F(RouterTopicsTest, ARunReachesEveryMatchingSubscriptionStampedInOrder) {
   }
 }
 
-TEST_F(RouterTopicsTest, ARunWithoutSubscribersIsCountedAndGoesNowhere) {
+TEST_F(TopicRouterTest, ARunWithoutSubscribersIsCountedAndGoesNowhere) {
   SubscribeOk(kCaller, 1, "other");
   const RouterStats before = router_.stats();
   router_.OnPublishRun(kThird, RunOf("nobody.listens", Numbered("m", 4)), kT0);
@@ -709,7 +752,7 @@ struct Broker {
   explicit Broker(const RouterConfig& config)
       : router(config, outbox,
                [](const std::vector<Fd>&) { return absl::OkStatus(); }) {
-    outbox.ReenterOnClose(router);
+    outbox.ForgetOnClose(router);
   }
   void Subscribe(const Peer& peer, uint64_t id, uint32_t max_messages,
                  uint64_t max_bytes, v1::OverflowPolicy policy) {
@@ -734,7 +777,7 @@ struct Broker {
   Router router;
 };
 
-TEST_F(RouterTopicsTest, ARunThatDoesNotFitMeetsThePolicyAsSinglePublishes) {
+TEST_F(TopicRouterTest, ARunThatDoesNotFitMeetsThePolicyAsSinglePublishes) {
   const size_t frame_bytes = Publish(0, "t", "p0").bytes().size();
   struct Case {
     const char* name;
@@ -813,12 +856,15 @@ TEST_F(RouterTopicsTest, ARunThatDoesNotFitMeetsThePolicyAsSinglePublishes) {
       for (int i = 0; i < c.queued_before; ++i) {
         broker->router.OnFrame(kThird, Publish(0, "t", absl::StrCat("q", i)),
                                kT0);
+        broker->outbox.ForgetClosed();
       }
     }
     const Strings payloads = Numbered("p", c.run, c.payload_bytes);
     by_run.router.OnPublishRun(kThird, RunOf("t", payloads), kT0);
+    by_run.outbox.ForgetClosed();
     for (const std::string& payload : payloads) {
       one_by_one.router.OnFrame(kThird, Publish(0, "t", payload), kT0);
+      one_by_one.outbox.ForgetClosed();
     }
 
     // The limited subscriber's run went as one only if it all fit; the
@@ -888,7 +934,7 @@ TEST_F(RouterTopicsTest, ARunThatDoesNotFitMeetsThePolicyAsSinglePublishes) {
 // session with two matching subscriptions gets both copies of a message
 // before the next one (docs/PROTOCOL.md 9: the broker appends to each
 // destination's queue in the order the publisher sent).
-TEST_F(RouterTopicsTest, ARunKeepsThePublishersOrderAcrossASessionsCopies) {
+TEST_F(TopicRouterTest, ARunKeepsThePublishersOrderAcrossASessionsCopies) {
   SubscribeOk(kCaller, 1, "t.*");
   SubscribeOk(kCaller, 2, "t.b");
   router_.OnPublishRun(kThird, RunOf("t.b", {"1", "2", "3"}), kT0);
@@ -902,7 +948,7 @@ TEST_F(RouterTopicsTest, ARunKeepsThePublishersOrderAcrossASessionsCopies) {
             (Strings{"M1:1", "M2:1", "M1:2", "M2:2", "M1:3", "M2:3"}));
 }
 
-TEST_F(RouterTopicsTest, DropsBeforeARunAreReportedBeforeItsMessages) {
+TEST_F(TopicRouterTest, DropsBeforeARunAreReportedBeforeItsMessages) {
   SubscribeOk(kCaller, 1, "t", 2, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
   for (const char* payload : {"1", "2", "3"}) {
     Handle(kThird, Publish(0, "t", payload));
@@ -914,7 +960,7 @@ TEST_F(RouterTopicsTest, DropsBeforeARunAreReportedBeforeItsMessages) {
   EXPECT_EQ(Timeline(kCaller.id), (Strings{"D1:1/1", "M1:4", "M1:5"}));
 }
 
-TEST_F(RouterTopicsTest, ARunOnAReservedOrMalformedTopicClosesThePublisher) {
+TEST_F(TopicRouterTest, ARunOnAReservedOrMalformedTopicClosesThePublisher) {
   SubscribeOk(kCaller, 1, ">");
   // A run on an allowed topic first: the topic the router remembers as
   // allowed must not let another one through.
@@ -956,7 +1002,7 @@ TEST_F(RouterTopicsTest, ARunOnAReservedOrMalformedTopicClosesThePublisher) {
   EXPECT_EQ(router_.stats().messages_delivered, before.messages_delivered);
 }
 
-TEST_F(RouterTopicsTest, WithAMonitorRunningARunIsRoutedMessageByMessage) {
+TEST_F(TopicRouterTest, WithAMonitorRunningARunIsRoutedMessageByMessage) {
   const Peer root{SessionId(5), 0, 555};  // root may monitor
   SubscribeOk(kCaller, 1, "t.>");
   Handle(root, MonitorCall(40, 100));
@@ -1002,7 +1048,7 @@ TEST_F(RouterTopicsTest, WithAMonitorRunningARunIsRoutedMessageByMessage) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
-TEST_F(RouterTopicsTest, AMonitorSeesNothingOfARunOnAReservedTopic) {
+TEST_F(TopicRouterTest, AMonitorSeesNothingOfARunOnAReservedTopic) {
   const Peer root{SessionId(5), 0, 555};
   SubscribeOk(kCaller, 1, ">");
   Handle(root, MonitorCall(40, 100));

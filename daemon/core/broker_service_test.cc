@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 //
-// switchboard.Broker, the service the router answers itself
+// BrokerService: switchboard.Broker, the service the router answers itself
 // (docs/PROTOCOL.md 5.6).
+#include "daemon/core/broker_service.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,7 +69,7 @@ wire::Frame RegisterWith(uint64_t id, absl::string_view name,
                  schema.SerializeAsString());
 }
 
-class RouterAdminTest : public RouterTest {
+class BrokerServiceTest : public RouterTest {
  protected:
   v1::BrokerStatus GetStatus(const Peer& from, absl::Time now) {
     Handle(from, StatusCall(5), now);
@@ -143,7 +145,7 @@ class RouterAdminTest : public RouterTest {
   }
 };
 
-TEST_F(RouterAdminTest, GetStatusReportsCountersAndEverySubscription) {
+TEST_F(BrokerServiceTest, GetStatusReportsCountersAndEverySubscription) {
   router_.OnSessionOpened(SessionInfo{kCaller, "caller", "unix", "", kT0}, kT0);
   router_.OnSessionOpened(SessionInfo{kCallee, "callee", "unix", "", kT0}, kT0);
   ServeVideo();
@@ -200,7 +202,7 @@ TEST_F(RouterAdminTest, GetStatusReportsCountersAndEverySubscription) {
   EXPECT_EQ(s.dropped(), 1u);
 }
 
-TEST_F(RouterAdminTest, OtherMethodsStreamsAndBuffersAreRefused) {
+TEST_F(BrokerServiceTest, OtherMethodsStreamsAndBuffersAreRefused) {
   Handle(kCaller, StatusCall(5, "Shutdown"));
   ExpectAnswer(kCaller.id, 5, absl::StatusCode::kUnimplemented);
 
@@ -222,7 +224,7 @@ TEST_F(RouterAdminTest, OtherMethodsStreamsAndBuffersAreRefused) {
   EXPECT_EQ(router_.calls().size(), 0u);
 }
 
-TEST_F(RouterAdminTest, ListNamesShowsOwnersWithTheirSchemas) {
+TEST_F(BrokerServiceTest, ListNamesShowsOwnersWithTheirSchemas) {
   OpenSessions();
   Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
   ExpectRegistered(kCallee.id, v1::RegisterNameResult::STATE_OWNER);
@@ -255,7 +257,7 @@ TEST_F(RouterAdminTest, ListNamesShowsOwnersWithTheirSchemas) {
   EXPECT_EQ(video.methods(0).response_type(), "switchboard.v1.MonitorEvent");
 }
 
-TEST_F(RouterAdminTest, ARefusedSchemaLeavesTheNameUnclaimed) {
+TEST_F(BrokerServiceTest, ARefusedSchemaLeavesTheNameUnclaimed) {
   OpenSessions();
   v1::ServiceSchema undefined =
       OneMethod("GetFrame", "switchboard.v1.NoSuchType", "");
@@ -278,7 +280,7 @@ TEST_F(RouterAdminTest, ARefusedSchemaLeavesTheNameUnclaimed) {
   EXPECT_EQ(ListNames().names(0).methods_size(), 1);
 }
 
-TEST_F(RouterAdminTest, TheNextOwnerBringsItsOwnSchema) {
+TEST_F(BrokerServiceTest, TheNextOwnerBringsItsOwnSchema) {
   OpenSessions();
   Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
   Handle(kThird, RegisterWith(1, "video.frames", OneMethod("Other"),
@@ -301,7 +303,7 @@ TEST_F(RouterAdminTest, TheNextOwnerBringsItsOwnSchema) {
   EXPECT_EQ(list.names(0).methods_size(), 0);
 }
 
-TEST_F(RouterAdminTest, AReplacedOwnersSchemaGoes) {
+TEST_F(BrokerServiceTest, AReplacedOwnersSchemaGoes) {
   OpenSessions();
   Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema(),
                                v1::NAME_FLAG_FAIL_IF_OWNED, true));
@@ -316,7 +318,7 @@ TEST_F(RouterAdminTest, AReplacedOwnersSchemaGoes) {
   EXPECT_TRUE(router_.schemas().MethodsOf(kCallee.id, "video.frames").empty());
 }
 
-TEST_F(RouterAdminTest, ListConnectionsShowsEachConnection) {
+TEST_F(BrokerServiceTest, ListConnectionsShowsEachConnection) {
   OpenSessions();
   Handle(kCallee, Register(1, "video.frames"));
   Handle(kCallee, Register(2, "audio.out"));
@@ -383,7 +385,7 @@ TEST_F(RouterAdminTest, ListConnectionsShowsEachConnection) {
   EXPECT_GT(third.queued_bytes(), 0u);
 }
 
-TEST_F(RouterAdminTest, DescribeANameOrAType) {
+TEST_F(BrokerServiceTest, DescribeANameOrAType) {
   OpenSessions();
   Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));
   Handle(kThird, RegisterWith(1, "audio", OneMethod("Raw")));
@@ -431,7 +433,7 @@ TEST_F(RouterAdminTest, DescribeANameOrAType) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(RouterAdminTest, RegisterTypesKeepsFilesForDescribe) {
+TEST_F(BrokerServiceTest, RegisterTypesKeepsFilesForDescribe) {
   OpenSessions();
   v1::RegisterTypesRequest request;
   *request.mutable_files() = BrokerFiles();
@@ -457,14 +459,14 @@ TEST_F(RouterAdminTest, RegisterTypesKeepsFilesForDescribe) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(RouterAdminTest, NobodyMayClaimTheBrokersName) {
+TEST_F(BrokerServiceTest, NobodyMayClaimTheBrokersName) {
   Handle(kCallee, Register(1, kBrokerService));
   ExpectAnswer(kCallee.id, 1, absl::StatusCode::kInvalidArgument);
   // The broker still answers.
   EXPECT_EQ(GetStatus(kCaller, kT0).version(), "9.8.7");
 }
 
-TEST_F(RouterAdminTest, AStatusThatDoesNotFitTheCallersQueueIsRefused) {
+TEST_F(BrokerServiceTest, AStatusThatDoesNotFitTheCallersQueueIsRefused) {
   outbox_.queued[kCaller.id] = 999;
   Handle(kCaller, StatusCall(5));
   ExpectAnswer(kCaller.id, 5, absl::StatusCode::kResourceExhausted);

@@ -1,52 +1,47 @@
 // SPDX-License-Identifier: MIT
-//
-// The router's topic half (docs/PROTOCOL.md 5.5, 6.2): SUBSCRIBE,
-// UNSUBSCRIBE, PUBLISH, the fan-out of one shared MESSAGE to every matching
-// subscription under its overflow policy, and the messages the broker
-// publishes itself.
-#include <algorithm>
+#include "daemon/core/topic_router.h"
+
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
-#include "daemon/core/router.h"
 #include "wire/topic.h"
 
 namespace switchboard::core {
 
-void Router::OnSubscribe(const Peer& from, const wire::Frame& frame) {
+void TopicRouter::OnSubscribe(const Peer& from, const wire::Frame& frame) {
   std::optional<v1::Header> header =
-      AcceptRequest(from, frame, v1::Header::kSubscribe);
+      context_.AcceptRequest(from, frame, v1::Header::kSubscribe);
   if (!header) return;
   const RequestId id(frame.request_id());
   absl::StatusOr<const Subscription*> added =
-      subscriptions_.Add(from.id, header->subscribe());
+      context_.subscriptions.Add(from.id, header->subscribe());
   if (!added.ok()) {
-    Answer(from.id, id, added.status());
+    context_.Answer(from.id, id, added.status());
     return;
   }
-  ++stats_.subscribes;
+  ++context_.stats.subscribes;
   v1::SubscribeResult result;
   result.set_max_messages((*added)->max_messages);
   result.set_max_bytes((*added)->max_bytes);
   result.set_policy((*added)->policy);
-  Deliver(from.id,
-          BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
+  context_.Deliver(
+      from.id, BuildReply(id, absl::OkStatus(), result.SerializeAsString()));
 }
 
-void Router::OnUnsubscribe(const Peer& from, const wire::Frame& frame) {
+void TopicRouter::OnUnsubscribe(const Peer& from, const wire::Frame& frame) {
   std::optional<v1::Header> header =
-      AcceptRequest(from, frame, v1::Header::kUnsubscribe);
+      context_.AcceptRequest(from, frame, v1::Header::kUnsubscribe);
   if (!header) return;
-  absl::Status removed =
-      subscriptions_.Remove(from.id, header->unsubscribe().subscription_id());
-  if (removed.ok()) ++stats_.unsubscribes;
-  Answer(from.id, RequestId(frame.request_id()), removed);
+  absl::Status removed = context_.subscriptions.Remove(
+      from.id, header->unsubscribe().subscription_id());
+  if (removed.ok()) ++context_.stats.unsubscribes;
+  context_.Answer(from.id, RequestId(frame.request_id()), removed);
 }
 
-absl::Status Router::CheckPublishTopic(absl::string_view topic) {
+absl::Status TopicRouter::CheckPublishTopic(absl::string_view topic) {
   if (!topic.empty() && topic == last_allowed_topic_) return absl::OkStatus();
   if (absl::Status s = wire::ValidateTopic(topic); !s.ok()) return s;
   if (wire::IsReservedTopic(topic)) {
@@ -58,88 +53,87 @@ absl::Status Router::CheckPublishTopic(absl::string_view topic) {
   return absl::OkStatus();
 }
 
-absl::Status Router::CheckPublish(const Peer& from, const wire::Frame& frame,
-                                  absl::string_view topic) {
+absl::Status TopicRouter::CheckPublish(const Peer& from,
+                                       const wire::Frame& frame,
+                                       absl::string_view topic) {
   if (absl::Status s = CheckPublishTopic(topic); !s.ok()) return s;
   const RequestId id(frame.request_id());
   if (id.valid()) {
-    if (absl::Status s = CheckRequestId(from.id, id); !s.ok()) return s;
+    if (absl::Status s = context_.CheckRequestId(from.id, id); !s.ok())
+      return s;
   }
   if (!frame.fds().empty()) {
-    if (absl::Status sealed = check_buffers_(frame.fds()); !sealed.ok()) {
-      ++stats_.buffers_refused;
+    if (absl::Status sealed = context_.check_buffers(frame.fds());
+        !sealed.ok()) {
+      ++context_.stats.buffers_refused;
       return sealed;
     }
   }
   return absl::OkStatus();
 }
 
-void Router::OnPublish(const Peer& from, wire::Frame frame) {
+void TopicRouter::OnPublish(const Peer& from, wire::Frame frame) {
   // Only the topic is read: the header travels on byte for byte.
   absl::StatusOr<absl::string_view> topic =
       wire::ReadPublishTopic(frame.header_bytes());
   if (!topic.ok()) {
-    CloseForProtocolError(from, topic.status());
+    context_.CloseForProtocolError(from, topic.status());
     return;
   }
   const RequestId id(frame.request_id());
   if (absl::Status refused = CheckPublish(from, frame, *topic); !refused.ok()) {
-    ++stats_.publishes_refused;
+    ++context_.stats.publishes_refused;
     // Without a request id nobody could be told; only a broken client gets
     // here, since the library checks topics before sending.
     if (id.valid()) {
-      Answer(from.id, id, refused);
+      context_.Answer(from.id, id, refused);
     } else {
-      CloseForProtocolError(from, refused);
+      context_.CloseForProtocolError(from, refused);
     }
     return;
   }
-  ++stats_.publishes;
-  std::vector<Subscription*> matches = TakeMatchScratch();
-  subscriptions_.Match(*topic, &matches);
+  ++context_.stats.publishes;
+  const std::vector<Subscription*>& matches = Match(*topic);
   FanOutResult result;
   std::shared_ptr<const wire::Frame> shared;
   if (!matches.empty()) {
     frame.set_kind(wire::Kind::kMessage);
-    StampSender(from, frame);
+    context_.StampSender(from, frame);
     // The one copy every subscription shares (`topic` points into its bytes,
     // which do not move with the Frame).
     shared = std::make_shared<const wire::Frame>(std::move(frame));
     result = FanOut(matches, shared);
   }
-  ReturnMatchScratch(std::move(matches));
-  if (!monitors_.empty()) {
-    MonitorPublish(from, *topic, shared ? *shared : frame, result.delivered);
+  if (monitors_.active()) {
+    monitors_.DescribePublish(from, *topic, shared ? *shared : frame,
+                              result.delivered);
   }
   if (id.valid()) {
     v1::PublishResult reply;
     reply.set_delivered(result.delivered);
     reply.set_dropped(result.dropped);
-    Deliver(from.id,
-            BuildReply(id, absl::OkStatus(), reply.SerializeAsString()));
+    context_.Deliver(
+        from.id, BuildReply(id, absl::OkStatus(), reply.SerializeAsString()));
   }
-  CloseSubscribers(result.closing);
+  CloseSubscribers();
 }
 
-void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
-                          absl::Time now) {
-  stats_.frames_in += run.count();
-  now_ = now;
+void TopicRouter::OnPublishRun(const Peer& from, wire::PublishRun run) {
   absl::StatusOr<absl::string_view> topic =
       wire::ReadPublishTopic(run.header_bytes());
   if (!topic.ok()) {
-    CloseForProtocolError(from, topic.status());
+    context_.CloseForProtocolError(from, topic.status());
     return;
   }
   // A run has no request id and no descriptors: only the topic can be
   // refused, and it is every frame's.
   if (absl::Status refused = CheckPublishTopic(*topic); !refused.ok()) {
     // The first frame closes the connection, so the others never count.
-    ++stats_.publishes_refused;
-    CloseForProtocolError(from, refused);
+    ++context_.stats.publishes_refused;
+    context_.CloseForProtocolError(from, refused);
     return;
   }
-  if (!monitors_.empty()) {
+  if (monitors_.active()) {
     // Monitors describe every message: route them one by one.
     const absl::string_view bytes = run.bytes();
     for (size_t offset = 0; offset < bytes.size();
@@ -148,20 +142,12 @@ void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
     }
     return;
   }
-  stats_.publishes += run.count();
-  std::vector<Subscription*> matches = TakeMatchScratch();
+  context_.stats.publishes += run.count();
   // `topic` points into the run's buffer, which stays where it is.
-  subscriptions_.Match(*topic, &matches);
-  std::vector<Closing> closing;
+  const std::vector<Subscription*>& matches = Match(*topic);
   if (!matches.empty()) {
     run.StampMessages(from.id.value(), from.uid, from.pid,
                       from.accepts_fds ? wire::kFlagSenderAcceptsFds : 0);
-    // A subscriber already doomed by this run gets nothing more.
-    auto doomed = [&closing](SessionId session) {
-      return std::any_of(closing.begin(), closing.end(), [&](const Closing& c) {
-        return c.session == session;
-      });
-    };
     if (SessionRepeats(matches)) {
       // A connection with two matching subscriptions gets both copies of a
       // message before the next message (PROTOCOL.md 9), and the room in
@@ -172,24 +158,23 @@ void Router::OnPublishRun(const Peer& from, wire::PublishRun run,
         const auto message =
             std::make_shared<const wire::Frame>(run.CopyFrame(offset));
         for (Subscription* subscription : matches) {
-          if (doomed(subscription->key.session)) continue;
-          Offer(*subscription, message, &closing);
+          if (IsClosing(subscription->key.session)) continue;
+          Offer(*subscription, message);
         }
       }
     } else {
       const auto shared =
           std::make_shared<const wire::PublishRun>(std::move(run));
       for (Subscription* subscription : matches) {
-        if (doomed(subscription->key.session)) continue;
-        OfferRun(*subscription, shared, &closing);
+        if (IsClosing(subscription->key.session)) continue;
+        OfferRun(*subscription, shared);
       }
     }
   }
-  ReturnMatchScratch(std::move(matches));
-  CloseSubscribers(closing);
+  CloseSubscribers();
 }
 
-bool Router::SessionRepeats(const std::vector<Subscription*>& matches) {
+bool TopicRouter::SessionRepeats(const std::vector<Subscription*>& matches) {
   // Matches are few: comparing pairs beats building a set.
   for (size_t i = 1; i < matches.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -199,22 +184,22 @@ bool Router::SessionRepeats(const std::vector<Subscription*>& matches) {
   return false;
 }
 
-void Router::OfferRun(Subscription& subscription,
-                      const std::shared_ptr<const wire::PublishRun>& run,
-                      std::vector<Closing>* closing) {
+void TopicRouter::OfferRun(Subscription& subscription,
+                           const std::shared_ptr<const wire::PublishRun>& run) {
   const SessionId session = subscription.key.session;
   const size_t bytes = run->bytes().size();
   const size_t count = run->count();
   const Outbox::Queued queued =
-      outbox_.QueuedMessages(session, subscription.key.id);
+      context_.outbox.QueuedMessages(session, subscription.key.id);
   if (queued.messages + count <= subscription.max_messages &&
       queued.bytes + bytes <= subscription.max_bytes &&
-      outbox_.QueuedBytes(session) + bytes <= config_.max_queued_bytes) {
+      context_.outbox.QueuedBytes(session) + bytes <=
+          context_.config.max_queued_bytes) {
     if (subscription.unreported > 0) ReportDrops(subscription);
     subscription.delivered += count;
-    stats_.messages_delivered += count;
-    stats_.frames_out += count;
-    outbox_.SendRun(session, subscription.key.id, run);
+    context_.stats.messages_delivered += count;
+    context_.stats.frames_out += count;
+    context_.outbox.SendRun(session, subscription.key.id, run);
     return;
   }
   // Not all fit now: each message meets the policy on its own, exactly as
@@ -223,37 +208,27 @@ void Router::OfferRun(Subscription& subscription,
   for (size_t offset = 0; offset < all.size();
        offset += wire::PublishRun::FrameBytesAt(all.data() + offset)) {
     Offer(subscription,
-          std::make_shared<const wire::Frame>(run->CopyFrame(offset)), closing);
-    if (!closing->empty() && closing->back().session == session) return;
+          std::make_shared<const wire::Frame>(run->CopyFrame(offset)));
+    if (IsClosing(session)) return;
   }
 }
 
-std::vector<Subscription*> Router::TakeMatchScratch() {
-  std::vector<Subscription*> matches = std::move(match_scratch_);
-  match_scratch_ = {};
-  matches.clear();
-  return matches;
+const std::vector<Subscription*>& TopicRouter::Match(absl::string_view topic) {
+  matches_.clear();
+  context_.subscriptions.Match(topic, &matches_);
+  return matches_;
 }
 
-void Router::ReturnMatchScratch(std::vector<Subscription*> matches) {
-  if (matches.capacity() > match_scratch_.capacity()) {
-    match_scratch_ = std::move(matches);
-  }
-}
-
-Router::FanOutResult Router::FanOut(
+TopicRouter::FanOutResult TopicRouter::FanOut(
     const std::vector<Subscription*>& matches,
     const std::shared_ptr<const wire::Frame>& message) {
   FanOutResult result;
   for (Subscription* subscription : matches) {
     const SessionId session = subscription->key.session;
-    // A subscriber already doomed by this fan-out gets nothing more.
-    if (!result.closing.empty() &&
-        std::any_of(result.closing.begin(), result.closing.end(),
-                    [&](const Closing& c) { return c.session == session; })) {
-      continue;
-    }
-    if (Offer(*subscription, message, &result.closing)) {
+    // A subscriber closed by this fan-out or an earlier one gets nothing
+    // more.
+    if (IsClosing(session)) continue;
+    if (Offer(*subscription, message)) {
       ++result.delivered;
     } else {
       ++result.dropped;
@@ -262,38 +237,37 @@ Router::FanOutResult Router::FanOut(
   return result;
 }
 
-uint8_t Router::Overflow(const Subscription& subscription, size_t bytes,
-                         size_t fds) const {
+uint8_t TopicRouter::Overflow(const Subscription& subscription, size_t bytes,
+                              size_t fds) const {
   const SessionId session = subscription.key.session;
   const Outbox::Queued queued =
-      outbox_.QueuedMessages(session, subscription.key.id);
+      context_.outbox.QueuedMessages(session, subscription.key.id);
   // A message always fits a subscription with nothing queued.
   if (queued.messages > 0 && (queued.messages >= subscription.max_messages ||
                               queued.bytes + bytes > subscription.max_bytes)) {
     return kDropQueueFull;
   }
-  if (!Fits(session, bytes)) return kDropConnectionQueueFull;
+  if (!context_.Fits(session, bytes)) return kDropConnectionQueueFull;
   if (fds > 0) {
-    const size_t held = outbox_.QueuedFds(session);
-    if (held > 0 && held + fds > config_.max_fds_in_flight) {
+    const size_t held = context_.outbox.QueuedFds(session);
+    if (held > 0 && held + fds > context_.config.max_fds_in_flight) {
       return kDropFdsInFlight;
     }
   }
   return 0;
 }
 
-void Router::CountDrop(Subscription& subscription, DropReason reason) {
+void TopicRouter::CountDrop(Subscription& subscription, DropReason reason) {
   subscription.RecordDrop(reason);
-  ++stats_.messages_dropped;
+  ++context_.stats.messages_dropped;
 }
 
-bool Router::Offer(Subscription& subscription,
-                   const std::shared_ptr<const wire::Frame>& message,
-                   std::vector<Closing>* closing) {
+bool TopicRouter::Offer(Subscription& subscription,
+                        const std::shared_ptr<const wire::Frame>& message) {
   const SessionId session = subscription.key.session;
   const size_t bytes = message->bytes().size();
   const size_t fds = message->fds().size();
-  if (fds > 0 && !outbox_.AcceptsFds(session)) {
+  if (fds > 0 && !context_.outbox.AcceptsFds(session)) {
     CountDrop(subscription, kDropNoFds);
     return false;
   }
@@ -302,17 +276,18 @@ bool Router::Offer(Subscription& subscription,
     if (!written) {
       // What the socket takes now is not dropped.
       written = true;
-      outbox_.WriteNow(session);
+      context_.outbox.WriteNow(session);
       continue;
     }
     const auto reason = static_cast<DropReason>(full);
     switch (subscription.policy) {
       case v1::OVERFLOW_POLICY_DISCONNECT: {
         const Outbox::Queued queued =
-            outbox_.QueuedMessages(session, subscription.key.id);
+            context_.outbox.QueuedMessages(session, subscription.key.id);
         CountDrop(subscription, reason);
-        ++stats_.subscribers_disconnected;
-        closing->push_back(Closing{
+        ++context_.stats.subscribers_disconnected;
+        closing_.insert(session);
+        closes_.push_back(Close{
             session,
             absl::ResourceExhaustedError(absl::StrCat(
                 "subscription ", subscription.key.id, " ('",
@@ -327,7 +302,8 @@ bool Router::Offer(Subscription& subscription,
         CountDrop(subscription, reason);
         return false;
       default:  // DROP_OLDEST
-        if (outbox_.DropOldestMessage(session, subscription.key.id) == 0) {
+        if (context_.outbox.DropOldestMessage(session, subscription.key.id) ==
+            0) {
           CountDrop(subscription, reason);  // nothing older to discard
           return false;
         }
@@ -338,26 +314,26 @@ bool Router::Offer(Subscription& subscription,
   }
   if (subscription.unreported > 0) ReportDrops(subscription);
   ++subscription.delivered;
-  ++stats_.messages_delivered;
-  ++stats_.frames_out;
-  outbox_.SendMessage(session, subscription.key.id, message);
+  ++context_.stats.messages_delivered;
+  ++context_.stats.frames_out;
+  context_.outbox.SendMessage(session, subscription.key.id, message);
   return true;
 }
 
-void Router::ReportDrops(Subscription& subscription) {
+void TopicRouter::ReportDrops(Subscription& subscription) {
   const SessionId session = subscription.key.session;
   // A report still waiting unwritten takes these drops as well, so a
   // subscriber that stops reading gets one report, not one per message
   // dropped, and reports never crowd out the messages it keeps.
   const bool replaces =
-      outbox_.HasUnsentDropReport(session, subscription.key.id);
+      context_.outbox.HasUnsentDropReport(session, subscription.key.id);
   if (replaces) {
     subscription.report_count += subscription.unreported;
     subscription.report_reasons |= subscription.unreported_reasons;
   } else {
     subscription.report_count = subscription.unreported;
     subscription.report_reasons = subscription.unreported_reasons;
-    ++stats_.frames_out;
+    ++context_.stats.frames_out;
   }
   subscription.unreported = 0;
   subscription.unreported_reasons = 0;
@@ -367,35 +343,25 @@ void Router::ReportDrops(Subscription& subscription) {
   dropped->set_count(subscription.report_count);
   dropped->set_total(subscription.dropped);
   dropped->set_reason(DropReasonText(subscription.report_reasons));
-  outbox_.SendDropReport(session, subscription.key.id, BuildEvent(event));
+  context_.outbox.SendDropReport(session, subscription.key.id,
+                                 BuildEvent(event));
 }
 
-void Router::CloseSubscribers(const std::vector<Closing>& closing) {
-  // Each close may re-enter ForgetSession() and publish again; this list is
-  // our own, so nothing it holds can change under us.
-  for (const Closing& c : closing) {
-    ++stats_.protocol_errors;
-    outbox_.CloseWithError(c.session, c.reason);
-  }
-}
-
-void Router::PublishFromBroker(absl::string_view topic, absl::string_view type,
-                               const google::protobuf::MessageLite& payload) {
-  std::vector<Subscription*> matches = TakeMatchScratch();
-  subscriptions_.Match(topic, &matches);
-  FanOutResult result;
+void TopicRouter::PublishFromBroker(
+    absl::string_view topic, absl::string_view type,
+    const google::protobuf::MessageLite& payload) {
+  const std::vector<Subscription*>& matches = Match(topic);
   if (!matches.empty()) {
-    ++stats_.broker_messages;
-    result =
-        FanOut(matches, std::make_shared<const wire::Frame>(BuildBrokerMessage(
-                            topic, type, payload.SerializeAsString())));
+    ++context_.stats.broker_messages;
+    FanOut(matches, std::make_shared<const wire::Frame>(BuildBrokerMessage(
+                        topic, type, payload.SerializeAsString())));
   }
-  ReturnMatchScratch(std::move(matches));
-  CloseSubscribers(result.closing);
+  CloseSubscribers();
 }
 
-void Router::PublishConnection(absl::string_view topic, const SessionInfo& info,
-                               absl::string_view reason) {
+void TopicRouter::PublishConnection(absl::string_view topic,
+                                    const SessionInfo& info,
+                                    absl::string_view reason) {
   v1::ConnectionEvent event;
   event.set_connection_id(info.peer.id.value());
   event.set_client_name(info.client_name);
@@ -406,7 +372,8 @@ void Router::PublishConnection(absl::string_view topic, const SessionInfo& info,
   PublishFromBroker(topic, event.GetTypeName(), event);
 }
 
-void Router::PublishOwnerChanges(const std::vector<NameOwnerChange>& changes) {
+void TopicRouter::PublishOwnerChanges(
+    const std::vector<NameOwnerChange>& changes) {
   for (const NameOwnerChange& change : changes) {
     v1::NameOwnerChanged event;
     event.set_name(change.name);
@@ -415,6 +382,18 @@ void Router::PublishOwnerChanges(const std::vector<NameOwnerChange>& changes) {
     PublishFromBroker(absl::StrCat(kTopicNamePrefix, change.name),
                       event.GetTypeName(), event);
   }
+}
+
+void TopicRouter::CloseSubscribers() {
+  for (const Close& close : std::exchange(closes_, {})) {
+    ++context_.stats.protocol_errors;
+    context_.outbox.CloseWithError(close.session, close.reason);
+  }
+}
+
+void TopicRouter::ForgetSession(SessionId session) {
+  context_.subscriptions.ForgetSession(session);
+  closing_.erase(session);
 }
 
 }  // namespace switchboard::core
