@@ -98,6 +98,7 @@ class CheckingOutbox : public Outbox {
     live_.erase(session);
     DropQueues(session);
   }
+  bool live(SessionId session) const { return live_.contains(session); }
   // The session's socket took everything queued.
   void Write(SessionId session) { DropQueues(session); }
   void set_write_now_drains(bool drains) { write_now_drains_ = drains; }
@@ -360,7 +361,13 @@ class RouterFuzzer {
     router_.OnSessionOpened(info, now_);
   }
 
-  const Peer& Slot() { return slots_[in_.Byte() % kSlots]; }
+  // A slot's session; one the router closed (CloseWithError, Disconnect)
+  // sends nothing more, so a new session takes its slot.
+  const Peer& Slot() {
+    const size_t slot = in_.Byte() % kSlots;
+    if (!outbox_.live(slots_[slot].id)) OpenSlot(slot);
+    return slots_[slot];
+  }
 
   // A dictionary entry, or (for an index past it) a short string from the
   // input.
