@@ -243,12 +243,30 @@ bool WriteOutputQueue(const std::string& dir) {
   in.Byte(1).Byte(0).Byte(0).Byte(0x85);  // PushMessage, large
   in.Byte(1).Byte(1).Byte(1);             // the same message again
   in.Byte(2).Byte(2).Byte(2).Byte(10).Byte(20).Byte(30).Byte(40);  // PushRun
-  in.Byte(3).Byte(0).Byte(3);  // PushDropReport
-  in.Byte(3).Byte(0).Byte(4);  // replaces it
-  in.Byte(4).Byte(2);          // DropOldest
+  in.Byte(3).Byte(0).Byte(3);          // PushDropReport
+  in.Byte(3).Byte(0).Byte(4);          // replaces it
+  in.Byte(0).Byte(0x45).Byte(0x90);    // Push, with a descriptor, large
+  in.Byte(1).Byte(0).Byte(4).Byte(7);  // PushMessage, two descriptors
+  in.Byte(0).Byte(0xc6).Byte(3);       // Push, with three descriptors
+  in.Byte(4).Byte(2);                  // DropOldest
   in.Byte(6).Byte(7).U16(100).Byte(6).Byte(7).U16(5000);
   in.Byte(5).Byte(6).Byte(8);
-  return Write(dir + "/mixed", in.bytes());
+  // A compaction: behind a frame that stays at the front, 70 messages of
+  // subscription 1 around a drop report of subscription 2; dropping 66 of
+  // them leaves more tombstones than live entries, and the report, moved,
+  // is then replaced.
+  Input compaction;
+  compaction.Byte(0).Byte(1).Byte(10);         // Push
+  compaction.Byte(1).Byte(0).Byte(0).Byte(5);  // PushMessage, a new one
+  for (int i = 0; i < 34; ++i) compaction.Byte(1).Byte(0).Byte(1);  // again
+  compaction.Byte(3).Byte(1).Byte(3);  // PushDropReport
+  for (int i = 0; i < 35; ++i) compaction.Byte(1).Byte(0).Byte(1);
+  compaction.Byte(1).Byte(1).Byte(1);                       // subscription 2's
+  for (int i = 0; i < 66; ++i) compaction.Byte(4).Byte(0);  // DropOldest
+  compaction.Byte(3).Byte(1).Byte(4);  // replaces the report
+  compaction.Byte(6).Byte(7).U16(5000).Byte(6);
+  return Write(dir + "/mixed", in.bytes()) &&
+         Write(dir + "/compaction", compaction.bytes());
 }
 
 bool WritePublishHeaders(const std::string& dir) {
