@@ -6,9 +6,10 @@
 // /fuzz/services/STEM.activation), the rest its text. Properties, besides
 // no crash, leak or sanitizer report:
 //   - a refusal is kInvalidArgument whose message names the file: it starts
-//     with "PATH:" and goes on with a 1-based line and column
-//     ("PATH:LINE:COLUMN: reason") or a space ("PATH: reason"), and has a
-//     reason after that;
+//     with "PATH:" and goes on with a 1-based line and column (a syntax
+//     error: "PATH:LINE:COLUMN: reason"), a line (a field with a bad value:
+//     "PATH:LINE: reason") or a space ("PATH: reason"), and has a reason
+//     after that;
 //   - what parses is a claimable service name equal to the stem, from this
 //     path, with exactly one of a command (non-empty argv, non-empty
 //     argv[0]) and a systemd unit (non-empty, no '/' or blanks);
@@ -34,14 +35,15 @@
 namespace switchboard::server {
 namespace {
 
-// "PATH:LINE:COLUMN: reason" with LINE and COLUMN >= 1, or "PATH: reason".
+// "PATH:LINE:COLUMN: reason" or "PATH:LINE: reason" with LINE and COLUMN
+// >= 1, or "PATH: reason".
 bool NamesTheFile(absl::string_view message, absl::string_view path) {
   if (!absl::ConsumePrefix(&message, path) ||
       !absl::ConsumePrefix(&message, ":")) {
     return false;
   }
-  if (absl::ConsumePrefix(&message, " ")) return !message.empty();
   for (int number = 0; number < 2; ++number) {
+    if (absl::ConsumePrefix(&message, " ")) return !message.empty();
     size_t digits = 0;
     while (digits < message.size() && absl::ascii_isdigit(message[digits])) {
       ++digits;
