@@ -67,6 +67,14 @@ const char* TransportName(Transport transport) {
 }
 
 absl::StatusOr<Address> Address::Parse(absl::string_view text) {
+  // The path and host go to the kernel and inet_pton() as C strings, which
+  // end at a NUL: "unix:/a\0b" would bind /a, and "tcp:127.0.0.1\0x:1"
+  // would pass the loopback check while showing another host.
+  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", text.substr(0, nul),
+                     "...' has a NUL byte at offset ", nul));
+  }
   absl::string_view rest = text;
   if (absl::ConsumePrefix(&rest, "unix:")) {
     if (rest.empty()) {

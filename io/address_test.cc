@@ -2,6 +2,7 @@
 #include "io/address.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -39,6 +40,20 @@ TEST(AddressTest, RefusesNonLoopbackTcp) {
   EXPECT_NE(
       Address::Parse("tcp:0.0.0.0:7000").status().message().find("loopback"),
       absl::string_view::npos);
+}
+
+// Issue 12: found by address_fuzz. A NUL ended the path or host early
+// where the kernel and inet_pton() read them, so the address used was not
+// the one shown.
+TEST(AddressTest, Issue12RefusesNulBytes) {
+  using std::string_literals::operator""s;
+  for (const std::string& text :
+       {"unix:/tmp/a\0b"s, "tcp:127.0.0.1\0.example.com:7000"s,
+        "tcp:[::1\0]:7000"s, "unix:\0"s}) {
+    absl::StatusOr<Address> address = Address::Parse(text);
+    EXPECT_EQ(address.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(address.status().message().find("NUL"), absl::string_view::npos);
+  }
 }
 
 TEST(AddressTest, RefusesMalformedAddresses) {

@@ -129,13 +129,13 @@ absl::StatusOr<absl::string_view> ReadPublishTopic(
   absl::string_view topic;
   while (uint32_t tag = in.ReadTag()) {
     const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    // A body field with another wire type is, for protobuf, an unknown
+    // field: it is skipped and leaves the body as it was.
     const bool is_body = field >= v1::Header::kHelloFieldNumber &&
-                         field <= v1::Header::kPublishFieldNumber;
-    if (is_body && WireFormatLite::GetTagWireType(tag) !=
-                       WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      return malformed;
-    }
-    if (field == v1::Header::kPublishFieldNumber) {
+                         field <= v1::Header::kPublishFieldNumber &&
+                         WireFormatLite::GetTagWireType(tag) ==
+                             WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    if (is_body && field == v1::Header::kPublishFieldNumber) {
       uint32_t length = 0;
       if (!in.ReadVarint32(&length)) return malformed;
       const int offset = in.CurrentPosition();

@@ -104,6 +104,21 @@ TEST(ReadPublishTopicTest, LastOccurrenceWinsAndBodiesSwitch) {
   EXPECT_EQ(*read, "");
 }
 
+// Issue 12: found by names_topics_fuzz. A body field with another wire
+// type is an unknown field to protobuf, which keeps the publish body; the
+// reader refused the header.
+TEST(ReadPublishTopicTest, Issue12BodyFieldOfAnotherWireTypeIsSkipped) {
+  // Field 10 (subscribe) as a fixed32, then field 5 as a varint.
+  const std::string header =
+      PublishHeader("a.b") + std::string("\x55\x01\x02\x03\x04\x28\x07", 7);
+  v1::Header parsed;
+  ASSERT_TRUE(parsed.ParseFromString(header));
+  ASSERT_EQ(parsed.body_case(), v1::Header::kPublish);
+  absl::StatusOr<absl::string_view> read = ReadPublishTopic(header);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "a.b");
+}
+
 TEST(ReadPublishTopicTest, RefusesOtherBodiesAndGarbage) {
   EXPECT_FALSE(ReadPublishTopic("").ok());
   v1::Header reply;

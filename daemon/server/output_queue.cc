@@ -431,23 +431,28 @@ void OutputQueue::Relink() {
 }
 
 void OutputQueue::DropMessages() {
-  entries_.RemoveIf([this](Entry& entry) {
-    if (IsTombstone(entry)) return true;
-    if (entry.committed || std::holds_alternative<wire::Frame>(entry.body)) {
-      return false;
+  // Bury the uncommitted messages first, so the drop reports can be
+  // renumbered past them exactly as for a compaction: a report still
+  // unwritten stays replaceable, and no position is left pointing at
+  // another frame.
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    Entry& entry = entries_[i];
+    if (IsTombstone(entry) || entry.committed ||
+        std::holds_alternative<wire::Frame>(entry.body)) {
+      continue;
     }
     bytes_ -= EntryBytes(entry);
     fds_ -= EntryFds(entry).size();
-    return true;
-  });
+    entry.body = std::monostate();
+    ++tombstones_;
+  }
+  RenumberDropReports();
   // Committed entries are a prefix and stay, so the front and
   // front_offset_ are unchanged, and only uncommitted messages were linked.
+  entries_.RemoveIf(IsTombstone);
   tombstones_ = 0;
   subscriptions_.clear();
   cached_ = nullptr;
-  // Reports stay, but their positions moved; the session is closing, so
-  // any later report simply goes at the end.
-  drop_reports_.clear();
 }
 
 void OutputQueue::Clear() {

@@ -133,7 +133,8 @@ class OutputQueue {
 
   // Removes every uncommitted message, of every subscription: the session
   // is closing for an error, and its ERROR must not wait behind messages
-  // for subscriptions that end with it.
+  // for subscriptions that end with it. Owned frames stay, drop reports
+  // among them, and an unsent report stays replaceable.
   void DropMessages();
 
   // Drops every entry, closing owned descriptors and releasing shared

@@ -1506,6 +1506,32 @@ TEST(OutputQueueTest, DropReportsKeepTheirPlaceThroughCompaction) {
                                       "M1:4997", "M1:4998", "M1:4999"}));
 }
 
+// Issue 12 (output_queue_fuzz): DropMessages() forgot every drop report,
+// so a report still unwritten was no longer replaced, against the contract
+// of HasUnsentDropReport() and PushDropReport().
+TEST(OutputQueueTest, Issue12DropMessagesKeepsAnUnsentDropReportReplaceable) {
+  SocketPair pair;
+  OutputQueue queue;
+  queue.PushMessage(1, MakeMessage("a"));  // removed: the report moves up
+  queue.PushMessage(2, MakeMessage("b"));
+  queue.PushDropReport(1, DropReport(1, 1));
+  queue.PushMessage(1, MakeMessage("c"));
+  queue.Push(MakeFrame(wire::Kind::kReply, 7, "reply"));  // after the report
+  queue.PushDropReport(2, DropReport(2, 3));
+
+  queue.DropMessages();
+  EXPECT_TRUE(queue.HasUnsentDropReport(1));
+  EXPECT_TRUE(queue.HasUnsentDropReport(2));
+  EXPECT_FALSE(queue.HasUnsentDropReport(3));
+  // Each replaces its own report, not the frame now at its old position.
+  EXPECT_TRUE(queue.PushDropReport(1, DropReport(1, 2)));
+  EXPECT_TRUE(queue.PushDropReport(2, DropReport(2, 4)));
+  EXPECT_EQ(Describe(pair.WriteAll(queue)),
+            (std::vector<std::string>{"D1:2", "F7", "D2:4"}));
+  EXPECT_FALSE(queue.HasUnsentDropReport(1));
+  EXPECT_FALSE(queue.HasUnsentDropReport(2));
+}
+
 TEST(OutputQueueTest, ReportsAWriteToAClosedPeer) {
   OutputQueue queue;
   queue.Push(MakeFrame(wire::Kind::kReply, 1, "r"));
