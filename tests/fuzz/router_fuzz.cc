@@ -20,16 +20,18 @@
 //       pass or fail, an activation fails, FailAllCalls, GetStatus
 // The fake Outbox checks every call the router makes, besides no crash,
 // leak or sanitizer report:
-//   - frames and messages go only to sessions that are open (never to one
-//     the router was told is gone or never knew);
+//   - frames and messages go only to sessions that are open or closing
+//     (never to one the router was told is gone or never knew); those for
+//     a closing session are dropped, as the server drops them;
 //   - a frame's encoded prefix decodes to its prefix(); its descriptors
 //     number fd_count, are open, and go only to sessions that take them;
 //   - a frame's sender is the broker (0) or a session with its own uid and
 //     pid: what a client writes as its identity is overwritten;
 //   - the broker sends clients only CALL, REPLY, CANCEL, CREDIT, EVENT and
 //     ERROR frames, and MESSAGE frames only as messages;
-//   - CloseWithError()/Disconnect() carry an error and re-enter
-//     ForgetSession() as the server does;
+//   - CloseWithError()/Disconnect() carry an error; as the server does,
+//     the session is forgotten (ForgetSession()) only after the router
+//     call that closed it returned, never from inside it;
 //   - after ExpireCalls(now), NextDeadline() is later than now;
 //   - after FailAllCalls(), no call, monitor or held call is left;
 //   - at the end, once every session is forgotten, the router holds no
@@ -96,7 +98,18 @@ class CheckingOutbox : public Outbox {
   // The server forgets `session` (it closed).
   void Gone(SessionId session) {
     live_.erase(session);
+    closing_.erase(session);
     DropQueues(session);
+  }
+  // Tells the router about the sessions it closed, once its call returned;
+  // forgetting one can close more.
+  void ForgetClosed() {
+    while (!closed_.empty()) {
+      const auto [session, reason] = closed_.front();
+      closed_.pop_front();
+      closing_.erase(session);
+      router_->ForgetSession(session, reason);
+    }
   }
   bool live(SessionId session) const { return live_.contains(session); }
   // The session's socket took everything queued.
@@ -106,6 +119,7 @@ class CheckingOutbox : public Outbox {
   // Outbox
   void Send(SessionId session, wire::Frame frame) override {
     CheckFrame(session, frame);
+    if (closing_.contains(session)) return;
     SB_FUZZ_CHECK(BrokerMaySend(frame.kind()));
     queues_[session].frames.push_back(std::move(frame));
   }
@@ -114,6 +128,7 @@ class CheckingOutbox : public Outbox {
     SB_FUZZ_CHECK(message != nullptr);
     CheckFrame(session, *message);
     SB_FUZZ_CHECK(message->kind() == wire::Kind::kMessage);
+    if (closing_.contains(session)) return;
     queues_[session].messages[subscription].push_back(std::move(message));
   }
   void SendRun(SessionId session, uint64_t subscription,
@@ -134,6 +149,7 @@ class CheckingOutbox : public Outbox {
     CheckFrame(session, report);
     SB_FUZZ_CHECK(report.kind() == wire::Kind::kEvent);
     SB_FUZZ_CHECK(report.fds().empty());
+    if (closing_.contains(session)) return;
     Queue& queue = queues_[session];
     auto unsent = queue.unsent_reports.find(subscription);
     if (unsent != queue.unsent_reports.end()) {
@@ -174,7 +190,7 @@ class CheckingOutbox : public Outbox {
     return bytes;
   }
   void WriteNow(SessionId session) override {
-    SB_FUZZ_CHECK(live_.contains(session));
+    SB_FUZZ_CHECK(live_.contains(session) || closing_.contains(session));
     if (write_now_drains_) Write(session);
   }
   size_t QueuedBytes(SessionId session) const override {
@@ -222,7 +238,7 @@ class CheckingOutbox : public Outbox {
   };
 
   void CheckFrame(SessionId to, const wire::Frame& frame) const {
-    SB_FUZZ_CHECK(live_.contains(to));
+    SB_FUZZ_CHECK(live_.contains(to) || closing_.contains(to));
     const absl::StatusOr<wire::Prefix> prefix =
         wire::DecodePrefix(frame.bytes().substr(0, wire::kPrefixBytes));
     SB_FUZZ_CHECK(prefix.ok() && *prefix == frame.prefix());
@@ -244,8 +260,10 @@ class CheckingOutbox : public Outbox {
     SB_FUZZ_CHECK(!reason.ok());
     SB_FUZZ_CHECK(peers_.contains(session));
     if (!live_.contains(session)) return;  // closing already
-    Gone(session);
-    router_->ForgetSession(session, reason.message());
+    live_.erase(session);
+    DropQueues(session);
+    closing_.insert(session);
+    closed_.emplace_back(session, std::string(reason.message()));
   }
 
   void DropQueues(SessionId session) { queues_.erase(session); }
@@ -253,6 +271,9 @@ class CheckingOutbox : public Outbox {
   Router* router_ = nullptr;
   std::map<SessionId, Peer> peers_;  // every session ever opened
   std::set<SessionId> live_;
+  // Closed by the router, not forgotten yet (closed_ holds them in order).
+  std::set<SessionId> closing_;
+  std::deque<std::pair<SessionId, std::string>> closed_;
   std::map<SessionId, Queue> queues_;
   bool write_now_drains_ = false;
 };
@@ -314,7 +335,10 @@ class RouterFuzzer {
   }
 
   void Run() {
-    for (int steps = 0; steps < 256 && !in_.empty(); ++steps) Step();
+    for (int steps = 0; steps < 256 && !in_.empty(); ++steps) {
+      Step();
+      outbox_.ForgetClosed();
+    }
     // Every session goes, as at the end of the broker.
     for (size_t slot = 0; slot < kSlots; ++slot) {
       outbox_.Gone(slots_[slot].id);
