@@ -3,6 +3,7 @@
 // `switchboard status`: the broker's GetStatus as a key/value list and a
 // table of subscriptions, or the BrokerStatus message as JSON.
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -56,6 +57,43 @@ std::string Summary(const v1::BrokerStatus& s) {
        absl::StrCat(FormatCount(s.protocol_errors()), " protocol errors, ",
                     FormatCount(s.buffers_refused()), " buffers refused")});
   table.AddRow({"subscriptions", FormatCount(s.subscriptions_size())});
+  if (s.has_resources()) {
+    const v1::ResourceUse& r = s.resources();
+    table.AddRow(
+        {"limits",
+         absl::StrCat(FormatCount(r.max_connections()), " connections (",
+                      FormatCount(r.max_connections_per_uid()), " per uid, ",
+                      FormatCount(r.max_unauthenticated()),
+                      " before HELLO), from ",
+                      FormatCount(r.descriptor_table()), " descriptors")});
+    table.AddRow({"buffers held",
+                  absl::StrCat(FormatCount(r.fds_in_flight()), " of ",
+                               FormatCount(r.max_fds_in_flight()), " (",
+                               FormatCount(r.max_fds_in_flight_per_receiver()),
+                               " per receiver)")});
+    std::vector<std::string> per_uid;
+    for (const v1::UidUse& uid : r.uids()) {
+      per_uid.push_back(absl::StrCat("uid ", uid.uid(), ": ",
+                                     FormatCount(uid.connections()), " of ",
+                                     FormatCount(r.max_connections_per_uid())));
+    }
+    table.AddRow({"connections per uid",
+                  per_uid.empty() ? "none" : absl::StrJoin(per_uid, ", ")});
+    table.AddRow(
+        {"refused",
+         absl::StrCat(FormatCount(r.connections_refused()),
+                      " connections at the limit, ",
+                      FormatCount(r.connections_over_uid_limit()),
+                      " over their uid's, ",
+                      FormatCount(r.unauthenticated_evicted()),
+                      " closed before HELLO, ", FormatCount(r.fds_over_limit()),
+                      " frames over the buffer limit")});
+    table.AddRow(
+        {"memory",
+         absl::StrCat(FormatBytes(r.resident_bytes()), " resident, ",
+                      FormatBytes(r.heap_bytes_returned()), " returned in ",
+                      FormatCount(r.heap_trims()), " trims")});
+  }
   return table.Render();
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
+#include "switchboard/status_macros.h"
 
 namespace switchboard::core {
 namespace {
@@ -142,6 +143,7 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
     return description->SerializeAsString();
   }
   if (method == kRegisterTypesMethod) {
+    SB_RETURN_IF_ERROR(SchemaRegistry::CheckSize(request.size()));
     absl::StatusOr<v1::RegisterTypesRequest> parsed =
         ParseRequest<v1::RegisterTypesRequest>(request);
     if (!parsed.ok()) return parsed.status();
@@ -334,6 +336,9 @@ v1::BrokerStatus BrokerService::Status(absl::Time now) const {
     out->set_queued_bytes(queued.bytes);
     out->set_delivered(subscription->delivered);
     out->set_dropped(subscription->dropped);
+  }
+  if (context_.config.add_server_status) {
+    context_.config.add_server_status(status);
   }
   return status;
 }

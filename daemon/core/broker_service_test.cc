@@ -280,6 +280,26 @@ TEST_F(BrokerServiceTest, ARefusedSchemaLeavesTheNameUnclaimed) {
   EXPECT_EQ(ListNames().names(0).methods_size(), 1);
 }
 
+// Larger than all one connection may keep: refused on its size, before
+// the bytes are parsed (garbage would otherwise be INVALID_ARGUMENT).
+TEST_F(BrokerServiceTest, ASchemaOverTheLimitIsRefusedBeforeItIsParsed) {
+  OpenSessions();
+  const std::string oversized(kMaxSchemaBytesPerSession + 1, '\xff');
+  const v1::Header claim = *Register(1, "video.frames").ParseHeader();
+  Handle(kCallee, FrameOf(wire::Kind::kRegisterName, 1, &claim, oversized));
+  ExpectAnswer(kCallee.id, 1, absl::StatusCode::kResourceExhausted);
+  Handle(kCaller, Call(2, kBrokerService, oversized, 0, kRegisterTypesMethod));
+  ExpectAnswer(kCaller.id, 2, absl::StatusCode::kResourceExhausted);
+  // Just within the limit, the same garbage is parsed and refused for
+  // what it is.
+  const std::string within(kMaxSchemaBytesPerSession, '\xff');
+  Handle(kCallee, FrameOf(wire::Kind::kRegisterName, 3, &claim, within));
+  ExpectAnswer(kCallee.id, 3, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(router_.names().OwnerOf("video.frames"), std::nullopt);
+  EXPECT_EQ(router_.schemas().BytesOf(kCallee.id), 0u);
+  EXPECT_EQ(router_.schemas().BytesOf(kCaller.id), 0u);
+}
+
 TEST_F(BrokerServiceTest, TheNextOwnerBringsItsOwnSchema) {
   OpenSessions();
   Handle(kCallee, RegisterWith(1, "video.frames", VideoSchema()));

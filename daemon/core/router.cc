@@ -100,6 +100,11 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
   if (!header) return;
   const RequestId id(frame.request_id());
   const v1::RegisterName& claim = header->register_name();
+  if (absl::Status s = SchemaRegistry::CheckSize(frame.payload().size());
+      !s.ok()) {
+    context_.Answer(from.id, id, s);
+    return;
+  }
   absl::StatusOr<v1::ServiceSchema> schema =
       SchemaRegistry::Parse(frame.payload());
   if (!schema.ok()) {

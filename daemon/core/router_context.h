@@ -32,6 +32,7 @@
 #include "daemon/core/pending_calls.h"
 #include "daemon/core/schemas.h"
 #include "daemon/core/subscriptions.h"
+#include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/header.pb.h"
 #include "wire/frame.h"
 
@@ -79,6 +80,9 @@ struct RouterConfig {
   // Service activation: calls held per name, and how long a started
   // program has to claim its name.
   ActivationLimits activation;
+  // Adds what the server knows (descriptors, connections per uid,
+  // memory) to a GetStatus answer; may be empty.
+  std::function<void(v1::BrokerStatus&)> add_server_status;
 };
 
 // Checks the buffers (descriptors) a CALL, REPLY or PUBLISH carries before they

@@ -107,6 +107,13 @@ absl::StatusOr<v1::ServiceSchema> SchemaRegistry::Parse(
   return schema;
 }
 
+absl::Status SchemaRegistry::CheckSize(size_t bytes) {
+  if (bytes <= kMaxSchemaBytesPerSession) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the schema is ", bytes, " bytes, over the broker's limit of ",
+      kMaxSchemaBytesPerSession, " for all of one connection's schemas"));
+}
+
 absl::Status SchemaRegistry::AddFiles(SessionId session,
                                       const FileDescriptorSet& files,
                                       size_t service_bytes,

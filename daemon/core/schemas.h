@@ -43,6 +43,12 @@ class SchemaRegistry {
   SchemaRegistry(const SchemaRegistry&) = delete;
   SchemaRegistry& operator=(const SchemaRegistry&) = delete;
 
+  // Why a schema or type files of `bytes` serialized bytes are refused
+  // before they are parsed: larger than everything one connection may keep
+  // (kResourceExhausted naming the limit). Parsing and building cost many
+  // times the bytes, so such a request must not get that far.
+  static absl::Status CheckSize(size_t bytes);
+
   // Parses a REGISTER_NAME payload. An empty payload is an empty schema.
   // Errors: kInvalidArgument if it is not a ServiceSchema, names a method
   // twice or not at all, or its methods' types are not well-formed names.

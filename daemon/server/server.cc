@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,15 @@ core::RouterConfig WithIdentity(core::RouterConfig config,
   return config;
 }
 
+// GetStatus also reports what the server holds (AddStatus()).
+core::RouterConfig WithServerStatus(core::RouterConfig config,
+                                    const Server* server) {
+  config.add_server_status = [server](v1::BrokerStatus& status) {
+    server->AddStatus(*status.mutable_resources());
+  };
+  return config;
+}
+
 // /proc/PID/exe of a peer, or "" if it cannot be read (another user's
 // process without CAP_SYS_PTRACE, or already gone).
 std::string ExecutableOf(uint32_t pid) {
@@ -105,7 +115,7 @@ Server::Server(io::EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
       router_(
-          WithIdentity(config.router, loop), *this,
+          WithServerStatus(WithIdentity(config.router, loop), this), *this,
           [this](const std::vector<Fd>& fds) { return CheckDescriptors(fds); }),
       launcher_(loop, [this](absl::string_view name, uint64_t attempt,
                              absl::string_view reason) {
@@ -352,6 +362,34 @@ bool Server::MayLogHandshakeLine(std::string& line) {
                     " similar lines about connections before HELLO left out)");
   }
   return true;
+}
+
+void Server::AddStatus(v1::ResourceUse& use) const {
+  const DescriptorBudget& budget = config_.descriptors;
+  use.set_descriptor_table(budget.table);
+  use.set_max_connections(budget.max_connections);
+  use.set_max_connections_per_uid(budget.max_connections_per_uid);
+  use.set_max_unauthenticated(budget.max_unauthenticated);
+  use.set_fds_in_flight(DescriptorsInFlight());
+  use.set_max_fds_in_flight(budget.max_fds_in_flight);
+  use.set_max_fds_in_flight_per_receiver(budget.max_fds_in_flight_per_receiver);
+  std::vector<std::pair<uint32_t, size_t>> uids(connections_per_uid_.begin(),
+                                                connections_per_uid_.end());
+  std::sort(uids.begin(), uids.end());
+  for (const auto& [uid, connections] : uids) {
+    v1::UidUse* out = use.add_uids();
+    out->set_uid(uid);
+    out->set_connections(connections);
+  }
+  use.set_connections_refused(stats_.connections_refused);
+  use.set_connections_over_uid_limit(stats_.connections_over_uid_quota);
+  use.set_unauthenticated_evicted(stats_.unauthenticated_evicted);
+  use.set_fds_over_limit(stats_.fds_over_budget);
+  use.set_reads_paused_for_fds(stats_.reads_paused_for_fds);
+  use.set_log_lines_held_back(stats_.log_lines_held_back);
+  use.set_resident_bytes(HeapTrimmer::SystemHeap().resident_bytes());
+  use.set_heap_trims(heap_trimmer_.trims());
+  use.set_heap_bytes_returned(heap_trimmer_.bytes_returned());
 }
 
 size_t Server::DescriptorsInFlight() const {

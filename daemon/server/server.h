@@ -140,6 +140,8 @@ class Server : private core::Outbox {
 
   const ServerStats& stats() const { return stats_; }
   const HeapTrimmer& heap_trimmer() const { return heap_trimmer_; }
+  // Fills GetStatus's `resources` with what the server holds and refused.
+  void AddStatus(v1::ResourceUse& use) const;
   const core::Router& router() const { return router_; }
   size_t session_count() const { return sessions_.size(); }
   // What the router acts through, for tests that play the router's part.

@@ -5,6 +5,8 @@
 // tests parse into the documented messages (docs/CLI.md). Also the exit
 // codes of usage errors, unknown names and types, and a missing broker.
 // The real switchboardd runs with switchboard_test_echo and video-server.
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <string>
@@ -178,6 +180,36 @@ TEST_F(CliIntrospectionTest, StatusPrintsTheBrokersFigures) {
   ExpectKeys(json.stdout_text,
              {"uptime_us", "frames_in_per_s", "buffers_refused",
               "protocol_errors", "messages_dropped"});
+}
+
+TEST_F(CliIntrospectionTest, StatusShowsUsageAgainstTheLimits) {
+  absl::StatusOr<v1::BrokerStatus> expected = GetBrokerStatus(*client_);
+  ASSERT_THAT(expected, IsOk());
+  const v1::ResourceUse& limits = expected->resources();
+  ASSERT_GT(limits.max_connections(), 0u);
+  const CliResult human = Run({"status"});
+  ASSERT_EQ(human.exit_code, 0) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr(" descriptors")) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr(" per receiver)")) << human;
+  EXPECT_THAT(human.stdout_text,
+              HasSubstr(absl::StrCat("uid ", ::getuid(), ": ")))
+      << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr("closed before HELLO")) << human;
+
+  const CliResult json = Run({"status", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  absl::StatusOr<v1::BrokerStatus> status =
+      ParseJson<v1::BrokerStatus>(json.stdout_text);
+  ASSERT_THAT(status, IsOk());
+  const v1::ResourceUse& resources = status->resources();
+  EXPECT_EQ(resources.max_connections(), limits.max_connections());
+  EXPECT_EQ(resources.max_fds_in_flight_per_receiver(),
+            limits.max_fds_in_flight_per_receiver());
+  EXPECT_GT(resources.resident_bytes(), 0u);
+  // The services, this test's client and the tool itself, all this uid's.
+  ASSERT_EQ(resources.uids_size(), 1) << json;
+  EXPECT_EQ(resources.uids(0).uid(), ::getuid());
+  EXPECT_GE(resources.uids(0).connections(), 4u);
 }
 
 TEST_F(CliIntrospectionTest, StatusListsTheSubscriptions) {

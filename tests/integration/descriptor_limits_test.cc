@@ -111,8 +111,16 @@ TEST(ConnectionFloodTest, SilentConnectionsOfTheOwnersUidDoNotLockItOut) {
   EXPECT_THAT((*owner)->Ping(kTimeout), IsOk());
   absl::StatusOr<v1::BrokerStatus> status = testing::GetBrokerStatus(**owner);
   ASSERT_THAT(status, IsOk());
-  // Only a few of the flood's connections are still held.
+  // Only a few of the flood's connections are still held; the rest were
+  // pushed out, and GetStatus says so.
   EXPECT_LT(status->connections(), 100u);
+  const v1::ResourceUse& resources = status->resources();
+  EXPECT_GE(resources.unauthenticated_evicted(),
+            kFloodConnections - resources.max_unauthenticated());
+  EXPECT_EQ(resources.descriptor_table(), 1024u);
+  ASSERT_EQ(resources.uids_size(), 1);
+  EXPECT_EQ(resources.uids(0).uid(), ::getuid());
+  EXPECT_EQ(resources.uids(0).connections(), 1u);
 }
 
 TEST(ConnectionFloodTest,
@@ -275,6 +283,13 @@ TEST(DescriptorsInFlightTest,
                                      HasSubstr("descriptors"))));
   EXPECT_TRUE(bystander->connected());
   EXPECT_THAT(bystander->Ping(kTimeout), IsOk());
+  // The broker's total for descriptors in flight was reached, and held.
+  absl::StatusOr<v1::BrokerStatus> status =
+      testing::GetBrokerStatus(*bystander);
+  ASSERT_THAT(status, IsOk());
+  EXPECT_GT(status->resources().fds_over_limit(), 0u);
+  EXPECT_LE(status->resources().fds_in_flight(),
+            status->resources().max_fds_in_flight() + 3);
   // And a newcomer can connect.
   absl::StatusOr<std::unique_ptr<Client>> newcomer =
       ConnectOwner(broker, broker.unix_address());
