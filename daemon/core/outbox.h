@@ -90,8 +90,10 @@ class Outbox {
   // into the router; a failed write is left for the regular flush.
   virtual void WriteNow(SessionId session) = 0;
 
-  // Bytes queued for `session` and not yet written to its socket (0 if it is
-  // gone).
+  // The memory `session`'s output holds, which its --max-queued-bytes quota
+  // is charged: bytes queued and not yet written to its socket plus each
+  // queued frame's bookkeeping in the broker. 0 if nothing is queued or the
+  // session is gone.
   virtual size_t QueuedBytes(SessionId session) const = 0;
 
   // Descriptors queued for `session` and not yet passed to it, i.e. held by

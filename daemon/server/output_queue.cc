@@ -17,6 +17,12 @@
 #include "io/fd_passing.h"
 
 namespace switchboard::server {
+
+size_t OutputQueue::EntryBytes() { return sizeof(Entry); }
+
+size_t OutputQueue::memory() const {
+  return empty() ? 0 : bytes_ + entries_.size() * EntryBytes();
+}
 namespace {
 
 constexpr int kMaxIovecs = IOV_MAX;

@@ -143,6 +143,13 @@ class OutputQueue {
 
   // Bytes not yet written.
   size_t bytes() const { return bytes_; }
+  // The memory the queue holds for its session, which its quota is
+  // charged: the bytes not yet written plus each entry's bookkeeping (a
+  // 40-byte PING reply costs several times its bytes in the queue). 0 when
+  // nothing waits, so "one frame always fits an empty queue" holds.
+  size_t memory() const;
+  // What each entry, tombstones included, adds to memory().
+  static size_t EntryBytes();
   // Descriptors of entries not fully written.
   size_t fds() const { return fds_; }
   bool empty() const { return entries_.size() == tombstones_; }

@@ -839,7 +839,7 @@ size_t Server::DropOldestMessage(core::SessionId id, uint64_t subscription) {
 
 size_t Server::QueuedBytes(core::SessionId id) const {
   Session* session = Find(id);
-  return session == nullptr ? 0 : session->queued_bytes();
+  return session == nullptr ? 0 : session->queued_memory();
 }
 
 size_t Server::QueuedFds(core::SessionId id) const {

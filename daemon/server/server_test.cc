@@ -1014,7 +1014,9 @@ TEST_F(ServerTest, SharedMessageReachesTwoSessionsWithTheirOwnRequestIds) {
     EXPECT_EQ(outbox.QueuedMessages(first_id, 12).messages, 1u);
     EXPECT_EQ(outbox.QueuedMessages(second_id, 22).bytes,
               message->bytes().size());
-    EXPECT_EQ(outbox.QueuedBytes(first_id), 2 * message->bytes().size());
+    // The queue is charged its bookkeeping too.
+    EXPECT_EQ(outbox.QueuedBytes(first_id),
+              2 * (message->bytes().size() + OutputQueue::EntryBytes()));
     // An unknown session gets nothing and has nothing queued.
     outbox.SendMessage(core::SessionId(999), 1, message);
     EXPECT_EQ(outbox.QueuedMessages(core::SessionId(999), 1).messages, 0u);

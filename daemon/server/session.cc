@@ -251,9 +251,9 @@ absl::Status Session::WriteOutput() {
 
 absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
   if (!watch_.active()) return absl::OkStatus();
-  if (output_.bytes() > max_queued_bytes) {
+  if (output_.memory() > max_queued_bytes) {
     input_paused_ = true;
-  } else if (output_.bytes() <= max_queued_bytes / 2) {
+  } else if (output_.memory() <= max_queued_bytes / 2) {
     input_paused_ = false;
   }
   uint32_t events = 0;

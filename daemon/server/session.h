@@ -139,7 +139,8 @@ class Session {
   bool HasUnsentDropReport(uint64_t subscription) const {
     return output_.HasUnsentDropReport(subscription);
   }
-  size_t queued_bytes() const { return output_.bytes(); }
+  // The memory its output queue holds (OutputQueue::memory()).
+  size_t queued_memory() const { return output_.memory(); }
   // Frames and bytes this session read and queued or wrote.
   const core::Traffic& traffic() const { return traffic_; }
   // Descriptors of queued frames, held until their frame is fully written.

@@ -14,6 +14,7 @@
 // shadow, so neither figure means anything for a sanitized broker.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <iostream>
 #include <memory>
@@ -157,17 +158,22 @@ TEST(AllocationStormTest,
     ASSERT_THAT(raw->Handshake(""), IsOk());
     storm.push_back(*std::move(raw));
   }
+  // Every frame but its last byte first, all at once, so the broker holds
+  // all of them together: more than its address space allows.
   std::vector<std::thread> senders;
   for (RawConnection& raw : storm) {
     senders.emplace_back([&raw, &head, &chunk] {
       // A connection the broker closes stops taking bytes: that is fine.
       if (!raw.Send(head).ok()) return;
       for (uint32_t sent = 0; sent < kStormPayload; sent += chunk.size()) {
-        if (!raw.Send(chunk).ok()) return;
+        const size_t n =
+            std::min<size_t>(chunk.size(), kStormPayload - 1 - sent);
+        if (!raw.Send(absl::string_view(chunk).substr(0, n)).ok()) return;
       }
     });
   }
   for (std::thread& sender : senders) sender.join();
+  for (RawConnection& raw : storm) (void)raw.Send("s");
 
   // Each connection got its answer: NOT_FOUND for a call that fit, ERROR
   // RESOURCE_EXHAUSTED for one that did not.
