@@ -44,6 +44,7 @@
 #include "switchboard/shared_buffer.h"
 #include "switchboard/testing/buffers.pb.h"
 #include "switchboard/v1/header.pb.h"
+#include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
 #include "tests/testing/child_process.h"
@@ -58,6 +59,7 @@
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::BufferCheck;
 using ::switchboard::testing::BufferReport;
@@ -379,31 +381,6 @@ absl::StatusOr<v1::Reply> ReadReply(RawConnection& connection,
   if (!header.ok()) return header.status();
   return header->reply();
 }
-
-// The outcomes of many async calls.
-struct AsyncResults {
-  absl::Mutex mu;
-  std::vector<absl::Status> results ABSL_GUARDED_BY(mu);
-
-  CallCallback Callback() {
-    return [this](absl::StatusOr<Payload> result) {
-      absl::MutexLock lock(&mu);
-      results.push_back(result.status());
-    };
-  }
-  bool WaitForCount(size_t count, absl::Duration timeout) {
-    return WaitFor(
-        [&] {
-          absl::MutexLock lock(&mu);
-          return results.size() >= count;
-        },
-        timeout);
-  }
-  std::vector<absl::Status> Results() {
-    absl::MutexLock lock(&mu);
-    return results;
-  }
-};
 
 // The checks above must be able to fail: on the creator's side of a buffer
 // the same inspection sees a writable mapping and, until kImmutable, no

@@ -30,6 +30,7 @@
 #include "switchboard/service.h"
 #include "switchboard/shared_buffer.h"
 #include "switchboard/v1/header.pb.h"
+#include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
 #include "tests/testing/clients.h"
@@ -43,6 +44,7 @@
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
@@ -183,33 +185,6 @@ absl::StatusOr<RawConnection> StalledReceiver(const BrokerProcess& broker,
   if (!reply.ok()) return reply.status();
   return raw;
 }
-
-// The outcomes of many async calls.
-struct AsyncResults {
-  absl::Mutex mu;
-  std::vector<absl::Status> results ABSL_GUARDED_BY(mu);
-
-  CallCallback Callback() {
-    return [this](absl::StatusOr<Payload> result) {
-      absl::MutexLock lock(&mu);
-      results.push_back(result.status());
-    };
-  }
-  size_t Count(absl::StatusCode code) {
-    absl::MutexLock lock(&mu);
-    size_t count = 0;
-    for (const absl::Status& s : results) count += s.code() == code;
-    return count;
-  }
-  bool WaitForCount(size_t count, absl::Duration timeout) {
-    return WaitFor(
-        [&] {
-          absl::MutexLock lock(&mu);
-          return results.size() >= count;
-        },
-        timeout);
-  }
-};
 
 // A payload with `count` sealed 4 KiB buffers.
 absl::StatusOr<Payload> WithBuffers(int count) {
