@@ -475,16 +475,19 @@ TEST_F(CallRouterQuotaTest, EveryWayACallEndsGivesItBack) {
   Handle(kCallee, Reply(forwarded.request_id()));
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
   // A deadline.
   ForwardCall(2, /*timeout_us=*/1000);
   router_.ExpireCalls(kT0 + absl::Seconds(1));
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
   // The caller's CANCEL.
   ForwardCall(3);
   Handle(kCaller, FrameOf(wire::Kind::kCancel, 3, nullptr));
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
   // The caller gone.
   Handle(kCallerTwin, Call(1, "video.frames"));
   outbox_.Take();
@@ -492,12 +495,14 @@ TEST_F(CallRouterQuotaTest, EveryWayACallEndsGivesItBack) {
   router_.ForgetSession(kCallerTwin.id, "test");
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
   // The callee gone.
   ForwardCall(4);
   ForwardCall(5);
   router_.ForgetSession(kCallee.id, "test");
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
   // The broker shutting down.
   Handle(kThird, Register(1, "video.frames"));
   outbox_.Take();
@@ -507,6 +512,7 @@ TEST_F(CallRouterQuotaTest, EveryWayACallEndsGivesItBack) {
   router_.FailAllCalls(absl::UnavailableError("stopping"));
   outbox_.Take();
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
 }
 
 }  // namespace

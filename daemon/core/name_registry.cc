@@ -188,6 +188,11 @@ std::optional<SessionId> NameRegistry::OwnerOf(absl::string_view name) const {
   return it->second.owner.session;
 }
 
+size_t NameRegistry::ClaimsOf(SessionId session) const {
+  auto index = by_session_.find(session);
+  return index == by_session_.end() ? 0 : index->second.size();
+}
+
 std::vector<std::string> NameRegistry::NamesOwnedBy(SessionId session) const {
   std::vector<std::string> owned;
   auto index = by_session_.find(session);

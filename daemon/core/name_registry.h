@@ -91,6 +91,8 @@ class NameRegistry {
 
   // Names `session` owns, sorted (admin and tests).
   std::vector<std::string> NamesOwnedBy(SessionId session) const;
+  // How many names `session` owns or is queued for (what it is charged).
+  size_t ClaimsOf(SessionId session) const;
   // Sessions queued for `name`, first in line first (admin and tests).
   std::vector<SessionId> QueueOf(absl::string_view name) const;
   // Whether `session` owns or queues for `name`.

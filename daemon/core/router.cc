@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
 
@@ -236,8 +237,13 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
   std::vector<NameOwnerChange> owners;
   context_.names.ForgetSession(session, &events, &owners);
   call_router_.ForgetSession(session);
-  // Every table has given back the session's share by now.
-  context_.accounts.ForgetSession(session);
+  // Every table has given back the session's share by now; anything left
+  // is a refund missed (our bug), given back here all the same.
+  if (!context_.accounts.ForgetSession(session).empty()) {
+    ++context_.stats.uid_charges_left;
+    SB_LOG(ERROR) << "session " << session
+                  << " was forgotten with per-uid charges left";
+  }
   SendEvents(events);
   topic_router_.PublishOwnerChanges(owners);
   if (info) {

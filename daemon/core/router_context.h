@@ -165,6 +165,9 @@ struct RouterStats {
   uint64_t calls_held = 0;          // CALLs held for a name being started
   uint64_t activations = 0;         // programs the broker asked to start
   uint64_t activations_failed = 0;  // exited, timed out, failed to start
+  // Sessions forgotten while the per-uid accounts still charged them for
+  // something no table held: a missed refund (our bug; tests check 0).
+  uint64_t uid_charges_left = 0;
 };
 
 struct RouterContext {

@@ -10,8 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/core/frames.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
+#include "switchboard/v1/broker.pb.h"
+#include "switchboard/v1/schema.pb.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -193,17 +197,31 @@ TEST_F(RouterQuotaTest, AReplacedOwnerIsRefunded) {
   EXPECT_EQ(Held(1000, Quota::kNames), 1u);
 }
 
-// After every session is forgotten, no uid holds anything: each table gave
-// back what it charged, whatever the path.
+// The accounts agree with the tables after every step, and after every
+// session is forgotten no uid holds anything: each table gave back what it
+// charged, whatever the path.
 TEST_F(RouterQuotaTest, NothingIsLeftChargedWhenEverySessionIsForgotten) {
-  const Peer peers[] = {kCaller, kCallerTwin, kCallee, kThird};
+  const std::initializer_list<Peer> peers = {kCaller, kCallerTwin, kCallee,
+                                             kThird};
   for (const Peer& peer : peers) {
     router_.OnSessionOpened(SessionInfo{peer, "test", "unix", "", kT0}, kT0);
   }
   outbox_.Take();
-  ExpectOk(kCallee, Register(1, "video.frames"));
+  // A name with a schema, a queued claim, a plain name.
+  v1::ServiceSchema schema;
+  schema.add_methods()->set_name("GetFrame");
+  const v1::Header claim = *Register(1, "video.frames").ParseHeader();
+  ExpectOk(kCallee, FrameOf(wire::Kind::kRegisterName, 1, &claim,
+                            schema.SerializeAsString()));
   ExpectOk(kThird, Register(1, "video.frames", v1::NAME_FLAG_QUEUE));
   ExpectOk(kCaller, Register(1, "a.one"));
+  // Types kept for a connection.
+  v1::RegisterTypesRequest types;
+  wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(),
+                          *types.mutable_files());
+  ExpectOk(kCallerTwin, Call(9, kBrokerService, types.SerializeAsString(), 0,
+                             kRegisterTypesMethod));
+  // Subscriptions and calls.
   v1::Header subscribe;
   subscribe.mutable_subscribe()->set_subscription_id(1);
   subscribe.mutable_subscribe()->set_pattern("a.>");
@@ -215,16 +233,21 @@ TEST_F(RouterQuotaTest, NothingIsLeftChargedWhenEverySessionIsForgotten) {
   EXPECT_EQ(Held(1000, Quota::kPendingCalls), 2u);
   EXPECT_EQ(Held(1000, Quota::kNames), 1u);
   EXPECT_EQ(Held(1000, Quota::kSubscriptions), 1u);
+  EXPECT_GT(Held(1000, Quota::kSchemaBytes), 0u);
+  EXPECT_GT(Held(1001, Quota::kSchemaBytes), 0u);
   EXPECT_EQ(Held(1002, Quota::kNames), 1u);
   EXPECT_EQ(Held(1002, Quota::kSubscriptions), 1u);
-  EXPECT_FALSE(router_.accounts().All().empty());
+  ExpectAccountsMatchTables(peers);
 
-  for (const Peer& peer : peers) {
+  // The callee goes first: its calls end, the queued claim is promoted.
+  for (const Peer& peer : {kCallee, kCaller, kThird, kCallerTwin}) {
     router_.ForgetSession(peer.id, "test");
     outbox_.ForgetClosed();
+    outbox_.Take();
+    ExpectAccountsMatchTables(peers);
   }
-  outbox_.Take();
   EXPECT_TRUE(router_.accounts().All().empty());
+  EXPECT_EQ(router_.stats().uid_charges_left, 0u);
   for (uint32_t uid : {1000u, 1001u, 1002u}) {
     EXPECT_TRUE(router_.accounts().UsageOf(uid).empty()) << uid;
   }

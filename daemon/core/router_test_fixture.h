@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -369,6 +370,26 @@ class RouterTest : public testing::Test {
     const absl::Status status = ReplyStatus(sent[0].frame);
     EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
     EXPECT_EQ(status.message(), message);
+  }
+
+  // Expects the router's accounts to agree with its tables: each uid of
+  // `peers` is charged exactly what its sessions among `peers` hold in the
+  // tables (so list every live session of those uids; gone ones hold
+  // nothing). A refund missed on any path shows up here.
+  void ExpectAccountsMatchTables(std::initializer_list<Peer> peers) const {
+    absl::flat_hash_map<uint32_t, Usage> expected;
+    for (const Peer& peer : peers) {
+      Usage& usage = expected[peer.uid];
+      usage.of(Quota::kNames) += router_.names().ClaimsOf(peer.id);
+      usage.of(Quota::kSubscriptions) +=
+          router_.subscriptions().CountFor(peer.id);
+      usage.of(Quota::kPendingCalls) += router_.calls().CountForCaller(peer.id);
+      usage.of(Quota::kSchemaBytes) += router_.schemas().BytesOf(peer.id);
+    }
+    for (const auto& [uid, usage] : expected) {
+      EXPECT_EQ(router_.accounts().UsageOf(uid).held, usage.held)
+          << "uid " << uid;
+    }
   }
 
   // What `uid` holds of `quota` in the router's accounts.
