@@ -3,6 +3,7 @@
 // `switchboard status`: the broker's GetStatus as a key/value list and a
 // table of subscriptions, or the BrokerStatus message as JSON.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -71,14 +72,25 @@ std::string Summary(const v1::BrokerStatus& s) {
                                FormatCount(r.max_fds_in_flight()), " (",
                                FormatCount(r.max_fds_in_flight_per_receiver()),
                                " per receiver)")});
-    std::vector<std::string> per_uid;
+    // One row per uid: what it holds against each per-uid quota.
+    std::string key = "per uid";
     for (const v1::UidUse& uid : r.uids()) {
-      per_uid.push_back(absl::StrCat("uid ", uid.uid(), ": ",
-                                     FormatCount(uid.connections()), " of ",
-                                     FormatCount(r.max_connections_per_uid())));
+      table.AddRow(
+          {std::exchange(key, ""),
+           absl::StrCat(
+               "uid ", uid.uid(), ": ", FormatCount(uid.connections()), " of ",
+               FormatCount(r.max_connections_per_uid()), " connections, ",
+               FormatCount(uid.names()), " of ",
+               FormatCount(r.max_names_per_uid()), " names, ",
+               FormatCount(uid.subscriptions()), " of ",
+               FormatCount(r.max_subscriptions_per_uid()), " subscriptions, ",
+               FormatCount(uid.pending_calls()), " of ",
+               FormatCount(r.max_pending_calls_per_uid()), " calls, ",
+               FormatBytes(static_cast<double>(uid.schema_bytes())), " of ",
+               FormatBytes(static_cast<double>(r.max_schema_bytes_per_uid())),
+               " schemas")});
     }
-    table.AddRow({"connections per uid",
-                  per_uid.empty() ? "none" : absl::StrJoin(per_uid, ", ")});
+    if (!key.empty()) table.AddRow({key, "none"});
     table.AddRow(
         {"refused",
          absl::StrCat(FormatCount(r.connections_refused()),

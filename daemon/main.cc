@@ -67,6 +67,14 @@ struct Flags {
   int64_t subscription_max_messages = 1024;
   int64_t subscription_max_bytes = int64_t{8} << 20;
   int64_t max_subscriptions = 1024;
+  // Per-uid quotas (core::UidLimits).
+  int64_t max_names_per_uid = static_cast<int64_t>(core::UidLimits().max_names);
+  int64_t max_subscriptions_per_uid =
+      static_cast<int64_t>(core::UidLimits().max_subscriptions);
+  int64_t max_pending_calls_per_uid =
+      static_cast<int64_t>(core::UidLimits().max_pending_calls);
+  int64_t max_schema_bytes_per_uid =
+      static_cast<int64_t>(core::UidLimits().max_schema_bytes);
   bool require_write_seal = false;
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration handshake_timeout = absl::Seconds(5);
@@ -148,6 +156,21 @@ Flags ParseFlags(int argc, char** argv) {
                 "(SUBSCRIBE max_bytes 0); lowered to --max-queued-bytes.");
   parser.AddInt("max-subscriptions", &flags.max_subscriptions, "N",
                 "Subscriptions one connection may hold at once.");
+  parser.AddInt("max-names-per-uid", &flags.max_names_per_uid, "N",
+                "Names one user's connections may own or wait in line for, "
+                "together; further REGISTER_NAME claims get "
+                "RESOURCE_EXHAUSTED.");
+  parser.AddInt("max-subscriptions-per-uid", &flags.max_subscriptions_per_uid,
+                "N",
+                "Subscriptions one user's connections may hold, together.");
+  parser.AddInt("max-pending-calls-per-uid", &flags.max_pending_calls_per_uid,
+                "N",
+                "Unanswered calls one user's connections may have made, "
+                "together (charged to the caller).");
+  parser.AddInt("max-schema-bytes-per-uid", &flags.max_schema_bytes_per_uid,
+                "N",
+                "Bytes of schema (REGISTER_NAME, RegisterTypes) the broker "
+                "keeps for one user's connections, together.");
   parser.AddBool("require-write-seal", &flags.require_write_seal,
                  "Refuse buffers not sealed against writes (F_SEAL_WRITE); "
                  "size seals are always required.");
@@ -275,6 +298,15 @@ server::ServerConfig BuildConfig(const Flags& flags,
       config.router.max_queued_bytes);
   config.router.max_subscriptions =
       Positive<size_t>("max-subscriptions", flags.max_subscriptions, u32);
+  const uint64_t i64 = std::numeric_limits<int64_t>::max();
+  config.router.uid_limits.max_names =
+      Positive<size_t>("max-names-per-uid", flags.max_names_per_uid, i64);
+  config.router.uid_limits.max_subscriptions = Positive<size_t>(
+      "max-subscriptions-per-uid", flags.max_subscriptions_per_uid, i64);
+  config.router.uid_limits.max_pending_calls = Positive<size_t>(
+      "max-pending-calls-per-uid", flags.max_pending_calls_per_uid, i64);
+  config.router.uid_limits.max_schema_bytes = Positive<size_t>(
+      "max-schema-bytes-per-uid", flags.max_schema_bytes_per_uid, i64);
   config.require_write_seal = flags.require_write_seal;
   if (flags.call_timeout <= absl::ZeroDuration()) {
     UsageError("--call-timeout must be positive");

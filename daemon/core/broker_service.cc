@@ -284,6 +284,22 @@ void BrokerService::SampleTraffic(absl::Time now) {
   last_sample_ = TrafficSample{now, context_.outbox.TotalTraffic()};
 }
 
+void BrokerService::AddUidUse(v1::ResourceUse& use) const {
+  const UidLimits& limits = context_.accounts.limits();
+  use.set_max_names_per_uid(limits.max_names);
+  use.set_max_subscriptions_per_uid(limits.max_subscriptions);
+  use.set_max_pending_calls_per_uid(limits.max_pending_calls);
+  use.set_max_schema_bytes_per_uid(limits.max_schema_bytes);
+  for (const auto& [uid, usage] : context_.accounts.All()) {
+    v1::UidUse* out = use.add_uids();
+    out->set_uid(uid);
+    out->set_names(usage.of(Quota::kNames));
+    out->set_subscriptions(usage.of(Quota::kSubscriptions));
+    out->set_pending_calls(usage.of(Quota::kPendingCalls));
+    out->set_schema_bytes(usage.of(Quota::kSchemaBytes));
+  }
+}
+
 v1::BrokerStatus BrokerService::Status(absl::Time now) const {
   v1::BrokerStatus status;
   status.set_version(context_.config.broker_version.empty()
@@ -337,6 +353,7 @@ v1::BrokerStatus BrokerService::Status(absl::Time now) const {
     out->set_delivered(subscription->delivered);
     out->set_dropped(subscription->dropped);
   }
+  AddUidUse(*status.mutable_resources());
   if (context_.config.add_server_status) {
     context_.config.add_server_status(status);
   }

@@ -46,6 +46,9 @@ class BrokerService {
   void SampleTraffic(absl::Time now);
   // What GetStatus answers at `now`.
   v1::BrokerStatus Status(absl::Time now) const;
+  // Fills the per-uid quotas and each uid's share of the tables (the
+  // server adds connections to the same entries).
+  void AddUidUse(v1::ResourceUse& use) const;
 
  private:
   void OnStartService(const Peer& from, wire::Frame frame, const v1::Call& call,

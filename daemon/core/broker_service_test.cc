@@ -71,6 +71,9 @@ wire::Frame RegisterWith(uint64_t id, absl::string_view name,
 
 class BrokerServiceTest : public RouterTest {
  protected:
+  BrokerServiceTest() = default;
+  explicit BrokerServiceTest(const RouterConfig& config) : RouterTest(config) {}
+
   v1::BrokerStatus GetStatus(const Peer& from, absl::Time now) {
     Handle(from, StatusCall(5), now);
     std::vector<FakeOutbox::Sent> sent = outbox_.Take();
@@ -490,6 +493,62 @@ TEST_F(BrokerServiceTest, AStatusThatDoesNotFitTheCallersQueueIsRefused) {
   outbox_.queued[kCaller.id] = 999;
   Handle(kCaller, StatusCall(5));
   ExpectAnswer(kCaller.id, 5, absl::StatusCode::kResourceExhausted);
+}
+
+// Per-uid quotas: schema bytes are charged to the sender's uid. The quota
+// holds one copy of the broker's files and half another.
+size_t BrokerFilesBytes() {
+  SchemaRegistry registry;
+  EXPECT_TRUE(registry.AddTypes(SessionId(1), BrokerFiles()).ok());
+  return registry.BytesOf(SessionId(1));
+}
+
+class BrokerServiceQuotaTest : public BrokerServiceTest {
+ protected:
+  BrokerServiceQuotaTest()
+      : BrokerServiceTest(QuotaConfig(BrokerFilesBytes() * 3 / 2)) {}
+};
+
+TEST_F(BrokerServiceQuotaTest, SchemaBytesAreCountedOverAllOfAUidsConnections) {
+  const size_t bytes = BrokerFilesBytes();
+  ASSERT_GT(bytes, 0u);
+  v1::RegisterTypesRequest request;
+  *request.mutable_files() = BrokerFiles();
+  ASSERT_TRUE(BrokerCall(kRegisterTypesMethod, request, nullptr, kCaller).ok());
+  EXPECT_EQ(Held(1000, Quota::kSchemaBytes), bytes);
+  // Each connection keeps its own copy, so the second one is refused.
+  const absl::Status refused =
+      BrokerCall(kRegisterTypesMethod, request, nullptr, kCallerTwin);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.message(),
+            absl::StrCat("uid 1000's schemas take ", bytes, " bytes; ", bytes,
+                         " more would pass its limit of ", bytes * 3 / 2,
+                         " bytes (--max-schema-bytes-per-uid)"));
+  EXPECT_EQ(router_.schemas().BytesOf(kCallerTwin.id), 0u);
+  // Another uid is not touched.
+  EXPECT_TRUE(BrokerCall(kRegisterTypesMethod, request, nullptr, kThird).ok());
+  // The first connection gone, the second fits.
+  router_.ForgetSession(kCaller.id, "test");
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kSchemaBytes), 0u);
+  EXPECT_TRUE(
+      BrokerCall(kRegisterTypesMethod, request, nullptr, kCallerTwin).ok());
+}
+
+TEST_F(BrokerServiceQuotaTest, StatusListsEachUidsShare) {
+  Handle(kCallee, Register(1, "video.frames"));
+  outbox_.Take();
+  const v1::BrokerStatus status = GetStatus(kCaller, kT0);
+  const v1::ResourceUse& use = status.resources();
+  EXPECT_EQ(use.max_names_per_uid(), 2u);
+  EXPECT_EQ(use.max_subscriptions_per_uid(), 3u);
+  EXPECT_EQ(use.max_pending_calls_per_uid(), 2u);
+  EXPECT_EQ(use.max_schema_bytes_per_uid(), BrokerFilesBytes() * 3 / 2);
+  ASSERT_EQ(use.uids_size(), 2);  // the callee's and the caller's uids
+  EXPECT_EQ(use.uids(0).uid(), 1000u);
+  EXPECT_EQ(use.uids(0).names(), 0u);
+  EXPECT_EQ(use.uids(1).uid(), 1001u);
+  EXPECT_EQ(use.uids(1).names(), 1u);
 }
 
 }  // namespace

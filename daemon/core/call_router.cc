@@ -69,9 +69,12 @@ void CallRouter::ForwardCall(const Peer& from, wire::Frame frame,
                              const v1::Call& call, SessionId callee,
                              absl::Time deadline) {
   const RequestId caller_request_id(frame.request_id());
-  absl::Status refused;
-  if (context_.calls.CountForCallee(callee) >=
-      context_.config.max_pending_calls) {
+  // The caller, who chose to wait, pays for the call; the callee's own
+  // limit keeps one busy service from collecting every caller's calls.
+  absl::Status refused =
+      context_.accounts.Check(from.id, Quota::kPendingCalls, 1);
+  if (refused.ok() && context_.calls.CountForCallee(callee) >=
+                          context_.config.max_pending_calls) {
     refused = absl::ResourceExhaustedError(
         Text("service '", call.service(), "' (", callee, ") has ",
              context_.config.max_pending_calls,

@@ -443,5 +443,77 @@ TEST_F(CallRouterFdsTest, RefusedReplyIsReplacedByItsErrorToTheCaller) {
   EXPECT_EQ(router_.stats().buffers_refused, 2u);
 }
 
+// Per-uid quotas: pending calls are charged to the caller's uid.
+class CallRouterQuotaTest : public RouterTest {
+ protected:
+  CallRouterQuotaTest() : RouterTest(QuotaConfig()) {}
+};
+
+TEST_F(CallRouterQuotaTest, PendingCallsAreChargedToTheCallersUid) {
+  ServeVideo();
+  Handle(kCaller, Call(1, "video.frames"));
+  Handle(kCallerTwin, Call(1, "video.frames"));
+  ASSERT_EQ(outbox_.Take().size(), 2u);  // both forwarded
+  Handle(kCaller, Call(2, "video.frames"));
+  ExpectRefused(kCaller.id, 2,
+                "uid 1000 has 2 unanswered calls, its limit "
+                "(--max-pending-calls-per-uid)");
+  // Another uid's call still goes through; the callee pays nothing.
+  Handle(kThird, Call(1, "video.frames"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCallee.id);
+  EXPECT_EQ(Held(1001, Quota::kPendingCalls), 0u);
+  EXPECT_EQ(Held(1002, Quota::kPendingCalls), 1u);
+}
+
+TEST_F(CallRouterQuotaTest, EveryWayACallEndsGivesItBack) {
+  ServeVideo();
+  // A reply.
+  const wire::Frame forwarded = ForwardCall(1);
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 1u);
+  Handle(kCallee, Reply(forwarded.request_id()));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+  // A deadline.
+  ForwardCall(2, /*timeout_us=*/1000);
+  router_.ExpireCalls(kT0 + absl::Seconds(1));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+  // The caller's CANCEL.
+  ForwardCall(3);
+  Handle(kCaller, FrameOf(wire::Kind::kCancel, 3, nullptr));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+  // The caller gone.
+  Handle(kCallerTwin, Call(1, "video.frames"));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 1u);
+  router_.ForgetSession(kCallerTwin.id, "test");
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+  // The callee gone.
+  ForwardCall(4);
+  ForwardCall(5);
+  router_.ForgetSession(kCallee.id, "test");
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+  // The broker shutting down.
+  Handle(kThird, Register(1, "video.frames"));
+  outbox_.Take();
+  Handle(kCaller, Call(6, "video.frames"));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 1u);
+  router_.FailAllCalls(absl::UnavailableError("stopping"));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 0u);
+  ExpectAccountsMatchTables({kCaller, kCallerTwin, kCallee, kThird});
+}
+
 }  // namespace
 }  // namespace switchboard::core

@@ -44,13 +44,17 @@ bool NameRegistry::Dequeue(Entry& entry, SessionId session) {
 }
 
 void NameRegistry::Index(SessionId session, absl::string_view name) {
-  by_session_[session].emplace(name);
+  if (by_session_[session].emplace(name).second && accounts_ != nullptr) {
+    accounts_->Charge(session, Quota::kNames, 1);
+  }
 }
 
 void NameRegistry::Unindex(SessionId session, absl::string_view name) {
   auto it = by_session_.find(session);
   if (it == by_session_.end()) return;
-  it->second.erase(std::string(name));
+  if (it->second.erase(std::string(name)) != 0 && accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kNames, 1);
+  }
   if (it->second.empty()) by_session_.erase(it);
 }
 
@@ -163,6 +167,9 @@ void NameRegistry::ForgetSession(SessionId session,
   // Sorted, so the events come out in a stable order.
   std::vector<std::string> names(index->second.begin(), index->second.end());
   by_session_.erase(index);
+  if (accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kNames, names.size());
+  }
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     auto it = names_.find(name);
@@ -179,6 +186,11 @@ std::optional<SessionId> NameRegistry::OwnerOf(absl::string_view name) const {
   auto it = names_.find(name);
   if (it == names_.end()) return std::nullopt;
   return it->second.owner.session;
+}
+
+size_t NameRegistry::ClaimsOf(SessionId session) const {
+  auto index = by_session_.find(session);
+  return index == by_session_.end() ? 0 : index->second.size();
 }
 
 std::vector<std::string> NameRegistry::NamesOwnedBy(SessionId session) const {

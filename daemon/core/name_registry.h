@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "daemon/core/ids.h"
+#include "daemon/core/uid_accounts.h"
 #include "switchboard/v1/header.pb.h"
 
 namespace switchboard::core {
@@ -53,7 +54,10 @@ class NameRegistry {
  public:
   using State = v1::RegisterNameResult::State;
 
-  NameRegistry() = default;
+  // `accounts`, if given, must outlive the registry; each name a session
+  // owns or is queued for is charged to it there (Quota::kNames).
+  explicit NameRegistry(UidAccounts* accounts = nullptr)
+      : accounts_(accounts) {}
   NameRegistry(const NameRegistry&) = delete;
   NameRegistry& operator=(const NameRegistry&) = delete;
 
@@ -87,6 +91,8 @@ class NameRegistry {
 
   // Names `session` owns, sorted (admin and tests).
   std::vector<std::string> NamesOwnedBy(SessionId session) const;
+  // How many names `session` owns or is queued for (what it is charged).
+  size_t ClaimsOf(SessionId session) const;
   // Sessions queued for `name`, first in line first (admin and tests).
   std::vector<SessionId> QueueOf(absl::string_view name) const;
   // Whether `session` owns or queues for `name`.
@@ -96,6 +102,7 @@ class NameRegistry {
   size_t name_count() const { return names_.size(); }
 
  private:
+  UidAccounts* accounts_;  // may be null
   struct Claimant {
     SessionId session;
     bool allow_replacement;

@@ -19,6 +19,7 @@ RequestId PendingCalls::Track(SessionId caller, RequestId caller_request_id,
   calls_.emplace(id, PendingCall{RequestId(id), caller, caller_request_id,
                                  callee, deadline, stream_credit.has_value(),
                                  stream_credit.value_or(0)});
+  if (accounts_ != nullptr) accounts_->Charge(caller, Quota::kPendingCalls, 1);
   deadlines_.push_back(DeadlineEntry{deadline, id});
   std::push_heap(deadlines_.begin(), deadlines_.end(), LaterDeadline());
   // Answered calls leave dead entries behind; rebuild once they dominate,
@@ -40,6 +41,9 @@ PendingCall PendingCalls::Remove(
     absl::flat_hash_map<uint64_t, PendingCall>::iterator it) {
   const PendingCall call = it->second;
   calls_.erase(it);
+  if (accounts_ != nullptr) {
+    accounts_->Refund(call.caller, Quota::kPendingCalls, 1);
+  }
   if (auto s = sessions_.find(call.caller); s != sessions_.end()) {
     s->second.made.erase(call.caller_request_id.value());
   }
@@ -153,6 +157,9 @@ std::vector<PendingCall> PendingCalls::TakeAll() {
       [](const PendingCall& a, const PendingCall& b) { return a.id < b.id; });
   calls_.clear();
   for (auto& [session, calls] : sessions_) {
+    if (accounts_ != nullptr) {
+      accounts_->Refund(session, Quota::kPendingCalls, calls.made.size());
+    }
     calls.made.clear();
     calls.serving.clear();
   }

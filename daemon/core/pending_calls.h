@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "daemon/core/ids.h"
+#include "daemon/core/uid_accounts.h"
 
 namespace switchboard::core {
 
@@ -35,7 +36,10 @@ struct PendingCall {
 
 class PendingCalls {
  public:
-  PendingCalls() = default;
+  // `accounts`, if given, must outlive the table; each call is charged to
+  // its caller there (Quota::kPendingCalls) while it is pending.
+  explicit PendingCalls(UidAccounts* accounts = nullptr)
+      : accounts_(accounts) {}
   PendingCalls(const PendingCalls&) = delete;
   PendingCalls& operator=(const PendingCalls&) = delete;
 
@@ -93,6 +97,7 @@ class PendingCalls {
   size_t deadline_entries_for_test() const { return deadlines_.size(); }
 
  private:
+  UidAccounts* accounts_;  // may be null
   struct SessionCalls {
     // Calls this session made: its own request id -> broker id.
     absl::flat_hash_map<uint64_t, uint64_t> made;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
 
@@ -23,6 +24,8 @@ Router::Router(const RouterConfig& config, Outbox& outbox,
 void Router::OnFrame(const Peer& from, wire::Frame frame, absl::Time now) {
   ++context_.stats.frames_in;
   context_.now = now;
+  // What the frame makes the tables hold is charged to this uid.
+  context_.accounts.Bind(from.id, from.uid);
   if ((frame.prefix().flags & wire::kFlagMore) != 0 &&
       frame.kind() != wire::Kind::kReply) {
     context_.CloseForProtocolError(
@@ -114,6 +117,11 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
   // A claim the connection already holds keeps the schema it came with.
   const bool held = context_.names.Holds(from.id, claim.name());
   if (!held) {
+    if (absl::Status s = context_.accounts.Check(from.id, Quota::kNames, 1);
+        !s.ok()) {
+      context_.Answer(from.id, id, s);
+      return;
+    }
     if (absl::Status s = context_.schemas.SetService(from.id, claim.name(),
                                                      *std::move(schema));
         !s.ok()) {
@@ -212,6 +220,7 @@ void Router::SampleTraffic(absl::Time now) {
 
 void Router::OnSessionOpened(const SessionInfo& info, absl::Time) {
   context_.sessions[info.peer.id] = info;
+  context_.accounts.Bind(info.peer.id, info.peer.uid);
   topic_router_.PublishConnection(kTopicConnectionOpened, info, "");
 }
 
@@ -228,6 +237,13 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
   std::vector<NameOwnerChange> owners;
   context_.names.ForgetSession(session, &events, &owners);
   call_router_.ForgetSession(session);
+  // Every table has given back the session's share by now; anything left
+  // is a refund missed (our bug), given back here all the same.
+  if (!context_.accounts.ForgetSession(session).empty()) {
+    ++context_.stats.uid_charges_left;
+    SB_LOG(ERROR) << "session " << session
+                  << " was forgotten with per-uid charges left";
+  }
   SendEvents(events);
   topic_router_.PublishOwnerChanges(owners);
   if (info) {

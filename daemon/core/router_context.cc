@@ -35,8 +35,12 @@ RouterContext::RouterContext(const RouterConfig& router_config,
     : config(router_config),
       outbox(router_outbox),
       check_buffers(std::move(buffer_check)),
+      accounts(router_config.uid_limits),
+      names(&accounts),
+      schemas(&accounts),
+      calls(&accounts),
       activations(ActivationLimitsOf(router_config)),
-      subscriptions(LimitsOf(router_config)) {
+      subscriptions(LimitsOf(router_config), &accounts) {
   config.default_call_timeout =
       std::min(config.default_call_timeout, kMaxCallTimeout);
 }

@@ -32,6 +32,7 @@
 #include "daemon/core/pending_calls.h"
 #include "daemon/core/schemas.h"
 #include "daemon/core/subscriptions.h"
+#include "daemon/core/uid_accounts.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/header.pb.h"
 #include "wire/frame.h"
@@ -66,6 +67,10 @@ struct RouterConfig {
   uint32_t subscription_max_messages = 65536;
   // Subscriptions one connection may hold (--max-subscriptions).
   size_t max_subscriptions = 1024;
+  // What all the connections of one uid may hold together: names,
+  // subscriptions, unanswered calls made, schema bytes (--max-*-per-uid;
+  // docs/ARCHITECTURE.md "Per-uid quotas").
+  UidLimits uid_limits;
   // Reported by switchboard.Broker/GetStatus.
   std::string broker_version;
   // When the broker started, on the clock of the `now` arguments (the
@@ -160,6 +165,9 @@ struct RouterStats {
   uint64_t calls_held = 0;          // CALLs held for a name being started
   uint64_t activations = 0;         // programs the broker asked to start
   uint64_t activations_failed = 0;  // exited, timed out, failed to start
+  // Sessions forgotten while the per-uid accounts still charged them for
+  // something no table held: a missed refund (our bug; tests check 0).
+  uint64_t uid_charges_left = 0;
 };
 
 struct RouterContext {
@@ -203,6 +211,11 @@ struct RouterContext {
   RouterStats stats;
   // The `now` of the frame being handled, for monitor events' times.
   absl::Time now = absl::UnixEpoch();
+
+  // What each uid holds in the tables below, which charge it as they
+  // change; declared before them, which refer to it. Sessions are bound by
+  // Router (OnSessionOpened, every frame) and unbound last in ForgetSession.
+  UidAccounts accounts;
 
   // Changed by Router (REGISTER_NAME, RELEASE_NAME, sessions leaving).
   NameRegistry names;

@@ -10,8 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/core/frames.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
+#include "switchboard/v1/broker.pb.h"
+#include "switchboard/v1/schema.pb.h"
+#include "wire/descriptor_files.h"
 
 namespace switchboard::core {
 namespace {
@@ -133,6 +137,120 @@ TEST_F(RouterTest, ClientErrorDisconnectsWithoutAnswering) {
   EXPECT_FALSE(outbox_.closed[0].with_error);
   EXPECT_NE(outbox_.closed[0].reason.message().find("client bug"),
             absl::string_view::npos);
+}
+
+// Per-uid quotas (docs/ARCHITECTURE.md "Per-uid quotas").
+class RouterQuotaTest : public RouterTest {
+ protected:
+  RouterQuotaTest() : RouterTest(QuotaConfig()) {}
+
+  void ExpectOk(const Peer& from, wire::Frame frame) {
+    const uint64_t id = frame.request_id();
+    Handle(from, std::move(frame));
+    ExpectAnswer(from.id, id, absl::StatusCode::kOk);
+  }
+};
+
+TEST_F(RouterQuotaTest, NamesAreCountedOverAllOfAUidsConnections) {
+  ExpectOk(kCaller, Register(1, "a.one"));
+  ExpectOk(kCallerTwin, Register(1, "a.two"));
+  Handle(kCallerTwin, Register(2, "a.three"));
+  ExpectRefused(kCallerTwin.id, 2,
+                "uid 1000 holds 2 names (owned or queued for), its limit "
+                "(--max-names-per-uid)");
+  // A claim the connection already holds costs nothing more: it gets the
+  // answer it always got, not the quota's.
+  Handle(kCaller, Register(3, "a.one"));
+  ExpectAnswer(kCaller.id, 3, absl::StatusCode::kAlreadyExists);
+  // Another uid is not touched.
+  ExpectOk(kCallee, Register(1, "b.one"));
+  ExpectOk(kCallee, Register(2, "b.two"));
+  EXPECT_EQ(Held(1000, Quota::kNames), 2u);
+  EXPECT_EQ(Held(1001, Quota::kNames), 2u);
+}
+
+TEST_F(RouterQuotaTest, QueuedClaimsCountAndReleasingOneMakesRoom) {
+  ExpectOk(kCallee, Register(1, "b.one"));
+  ExpectOk(kCaller, Register(1, "a.one"));
+  ExpectOk(kCaller, Register(2, "b.one", v1::NAME_FLAG_QUEUE));
+  Handle(kCaller, Register(3, "a.two"));
+  ExpectRefused(kCaller.id, 3,
+                "uid 1000 holds 2 names (owned or queued for), its limit "
+                "(--max-names-per-uid)");
+  // Leaving the line makes room.
+  Handle(kCaller, Release(4, "b.one"));
+  ExpectAnswer(kCaller.id, 4, absl::StatusCode::kOk);
+  EXPECT_EQ(Held(1000, Quota::kNames), 1u);
+  ExpectOk(kCaller, Register(5, "a.two"));
+  // A connection that goes gives its names back.
+  router_.ForgetSession(kCaller.id, "test");
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kNames), 0u);
+  ExpectOk(kCallerTwin, Register(1, "a.three"));
+}
+
+TEST_F(RouterQuotaTest, AReplacedOwnerIsRefunded) {
+  ExpectOk(kCallee, Register(1, "b.one", v1::NAME_FLAG_FAIL_IF_OWNED, true));
+  Handle(kCaller, Register(1, "b.one", v1::NAME_FLAG_REPLACE));
+  outbox_.Take();  // the reply and NameLost
+  EXPECT_EQ(Held(1001, Quota::kNames), 0u);
+  EXPECT_EQ(Held(1000, Quota::kNames), 1u);
+}
+
+// The accounts agree with the tables after every step, and after every
+// session is forgotten no uid holds anything: each table gave back what it
+// charged, whatever the path.
+TEST_F(RouterQuotaTest, NothingIsLeftChargedWhenEverySessionIsForgotten) {
+  const std::initializer_list<Peer> peers = {kCaller, kCallerTwin, kCallee,
+                                             kThird};
+  for (const Peer& peer : peers) {
+    router_.OnSessionOpened(SessionInfo{peer, "test", "unix", "", kT0}, kT0);
+  }
+  outbox_.Take();
+  // A name with a schema, a queued claim, a plain name.
+  v1::ServiceSchema schema;
+  schema.add_methods()->set_name("GetFrame");
+  const v1::Header claim = *Register(1, "video.frames").ParseHeader();
+  ExpectOk(kCallee, FrameOf(wire::Kind::kRegisterName, 1, &claim,
+                            schema.SerializeAsString()));
+  ExpectOk(kThird, Register(1, "video.frames", v1::NAME_FLAG_QUEUE));
+  ExpectOk(kCaller, Register(1, "a.one"));
+  // Types kept for a connection.
+  v1::RegisterTypesRequest types;
+  wire::AppendWithImports(v1::MonitorEvent::descriptor()->file(),
+                          *types.mutable_files());
+  ExpectOk(kCallerTwin, Call(9, kBrokerService, types.SerializeAsString(), 0,
+                             kRegisterTypesMethod));
+  // Subscriptions and calls.
+  v1::Header subscribe;
+  subscribe.mutable_subscribe()->set_subscription_id(1);
+  subscribe.mutable_subscribe()->set_pattern("a.>");
+  ExpectOk(kCallerTwin, FrameOf(wire::Kind::kSubscribe, 2, &subscribe));
+  ExpectOk(kThird, FrameOf(wire::Kind::kSubscribe, 2, &subscribe));
+  Handle(kCaller, Call(5, "video.frames"));
+  Handle(kCallerTwin, Call(5, "video.frames"));
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kPendingCalls), 2u);
+  EXPECT_EQ(Held(1000, Quota::kNames), 1u);
+  EXPECT_EQ(Held(1000, Quota::kSubscriptions), 1u);
+  EXPECT_GT(Held(1000, Quota::kSchemaBytes), 0u);
+  EXPECT_GT(Held(1001, Quota::kSchemaBytes), 0u);
+  EXPECT_EQ(Held(1002, Quota::kNames), 1u);
+  EXPECT_EQ(Held(1002, Quota::kSubscriptions), 1u);
+  ExpectAccountsMatchTables(peers);
+
+  // The callee goes first: its calls end, the queued claim is promoted.
+  for (const Peer& peer : {kCallee, kCaller, kThird, kCallerTwin}) {
+    router_.ForgetSession(peer.id, "test");
+    outbox_.ForgetClosed();
+    outbox_.Take();
+    ExpectAccountsMatchTables(peers);
+  }
+  EXPECT_TRUE(router_.accounts().All().empty());
+  EXPECT_EQ(router_.stats().uid_charges_left, 0u);
+  for (uint32_t uid : {1000u, 1001u, 1002u}) {
+    EXPECT_TRUE(router_.accounts().UsageOf(uid).empty()) << uid;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -224,6 +225,8 @@ class FakeOutbox : public Outbox {
 inline const Peer kCaller{SessionId(1), 1000, 111};
 inline const Peer kCallee{SessionId(2), 1001, 222};
 inline const Peer kThird{SessionId(3), 1002, 333};
+// A second connection of kCaller's uid, for the per-uid quotas.
+inline const Peer kCallerTwin{SessionId(7), 1000, 777};
 inline const absl::Time kT0 = absl::FromUnixSeconds(5000);
 
 inline wire::Frame FrameOf(wire::Kind kind, uint64_t request_id,
@@ -343,6 +346,55 @@ class RouterTest : public testing::Test {
     EXPECT_EQ(sent[0].frame.prefix().sender, 0u);
     EXPECT_EQ(ReplyStatus(sent[0].frame).code(), code)
         << ReplyStatus(sent[0].frame);
+  }
+
+  // Config() with small per-uid quotas: 2 names, 3 subscriptions, 2
+  // pending calls; schema bytes as given.
+  static RouterConfig QuotaConfig(size_t max_schema_bytes = size_t{1} << 20) {
+    RouterConfig config = Config();
+    config.uid_limits.max_names = 2;
+    config.uid_limits.max_subscriptions = 3;
+    config.uid_limits.max_pending_calls = 2;
+    config.uid_limits.max_schema_bytes = max_schema_bytes;
+    return config;
+  }
+
+  // Expects one broker REPLY to `to` refusing `request_id` with
+  // RESOURCE_EXHAUSTED and exactly `message`.
+  void ExpectRefused(SessionId to, uint64_t request_id,
+                     absl::string_view message) {
+    std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, to);
+    EXPECT_EQ(sent[0].frame.request_id(), request_id);
+    const absl::Status status = ReplyStatus(sent[0].frame);
+    EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+    EXPECT_EQ(status.message(), message);
+  }
+
+  // Expects the router's accounts to agree with its tables: each uid of
+  // `peers` is charged exactly what its sessions among `peers` hold in the
+  // tables (so list every live session of those uids; gone ones hold
+  // nothing). A refund missed on any path shows up here.
+  void ExpectAccountsMatchTables(std::initializer_list<Peer> peers) const {
+    absl::flat_hash_map<uint32_t, Usage> expected;
+    for (const Peer& peer : peers) {
+      Usage& usage = expected[peer.uid];
+      usage.of(Quota::kNames) += router_.names().ClaimsOf(peer.id);
+      usage.of(Quota::kSubscriptions) +=
+          router_.subscriptions().CountFor(peer.id);
+      usage.of(Quota::kPendingCalls) += router_.calls().CountForCaller(peer.id);
+      usage.of(Quota::kSchemaBytes) += router_.schemas().BytesOf(peer.id);
+    }
+    for (const auto& [uid, usage] : expected) {
+      EXPECT_EQ(router_.accounts().UsageOf(uid).held, usage.held)
+          << "uid " << uid;
+    }
+  }
+
+  // What `uid` holds of `quota` in the router's accounts.
+  size_t Held(uint32_t uid, Quota quota) const {
+    return router_.accounts().UsageOf(uid).of(quota);
   }
 
   FakeOutbox outbox_;

@@ -169,6 +169,12 @@ absl::Status SchemaRegistry::AddFiles(SessionId session,
         "this connection's schemas would take ", schemas.bytes + bytes,
         " bytes, over the broker's limit of ", kMaxSchemaBytesPerSession));
   }
+  if (accounts_ != nullptr) {
+    if (absl::Status s = accounts_->Check(session, Quota::kSchemaBytes, bytes);
+        !s.ok()) {
+      return s;
+    }
+  }
   const size_t kept = schemas.files.size();
   for (const FileDescriptorProto& file : fresh) {
     ErrorCollector errors;
@@ -184,6 +190,9 @@ absl::Status SchemaRegistry::AddFiles(SessionId session,
     schemas.files.push_back(file.name());
   }
   schemas.bytes += bytes;
+  if (accounts_ != nullptr) {
+    accounts_->Charge(session, Quota::kSchemaBytes, bytes);
+  }
   return absl::OkStatus();
 }
 
@@ -217,7 +226,11 @@ void SchemaRegistry::DropService(SessionId session, absl::string_view name) {
   if (it == sessions_.end()) return;
   auto service = it->second->services.find(name);
   if (service == it->second->services.end()) return;
-  it->second->bytes -= MethodBytes(service->second);
+  const size_t bytes = MethodBytes(service->second);
+  it->second->bytes -= bytes;
+  if (accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kSchemaBytes, bytes);
+  }
   it->second->services.erase(service);
 }
 
@@ -227,7 +240,12 @@ absl::Status SchemaRegistry::AddTypes(SessionId session,
 }
 
 void SchemaRegistry::ForgetSession(SessionId session) {
-  sessions_.erase(session);
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  if (accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kSchemaBytes, it->second->bytes);
+  }
+  sessions_.erase(it);
 }
 
 const v1::MethodSchema* SchemaRegistry::FindMethod(

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "daemon/core/ids.h"
+#include "daemon/core/uid_accounts.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "switchboard/v1/schema.pb.h"
@@ -39,7 +40,11 @@ inline constexpr size_t kMaxSchemaBytesPerSession = size_t{4} << 20;
 
 class SchemaRegistry {
  public:
-  SchemaRegistry() = default;
+  // `accounts`, if given, must outlive the registry; the bytes a session
+  // makes it keep are checked against and charged to its uid there
+  // (Quota::kSchemaBytes).
+  explicit SchemaRegistry(UidAccounts* accounts = nullptr)
+      : accounts_(accounts) {}
   SchemaRegistry(const SchemaRegistry&) = delete;
   SchemaRegistry& operator=(const SchemaRegistry&) = delete;
 
@@ -93,6 +98,7 @@ class SchemaRegistry {
   size_t BytesOf(SessionId session) const;
 
  private:
+  UidAccounts* accounts_;  // may be null
   struct SessionSchemas {
     std::unique_ptr<google::protobuf::DescriptorPool> pool =
         std::make_unique<google::protobuf::DescriptorPool>();

@@ -39,8 +39,9 @@ absl::string_view PolicyName(v1::OverflowPolicy policy) {
   }
 }
 
-SubscriptionTable::SubscriptionTable(const SubscriptionLimits& limits)
-    : limits_(limits) {}
+SubscriptionTable::SubscriptionTable(const SubscriptionLimits& limits,
+                                     UidAccounts* accounts)
+    : accounts_(accounts), limits_(limits) {}
 
 absl::StatusOr<const Subscription*> SubscriptionTable::Add(
     SessionId session, const v1::Subscribe& request) {
@@ -80,7 +81,9 @@ absl::StatusOr<const Subscription*> SubscriptionTable::Add(
       limits_.max_bytes);
   subscription.policy = policy;
   auto [it, inserted] = subscriptions_.emplace(key, std::move(subscription));
-  by_session_[session].insert(id);
+  if (by_session_[session].insert(id).second && accounts_ != nullptr) {
+    accounts_->Charge(session, Quota::kSubscriptions, 1);
+  }
   trie_.Add(it->second.pattern, key);
   last_valid_ = false;
   return &it->second;
@@ -98,6 +101,9 @@ absl::Status SubscriptionTable::Remove(SessionId session, uint64_t id) {
   auto index = by_session_.find(session);
   index->second.erase(id);
   if (index->second.empty()) by_session_.erase(index);
+  if (accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kSubscriptions, 1);
+  }
   return absl::OkStatus();
 }
 
@@ -108,6 +114,9 @@ void SubscriptionTable::ForgetSession(SessionId session) {
     auto it = subscriptions_.find(SubscriptionKey{session, id});
     trie_.Remove(it->second.pattern, it->first);
     subscriptions_.erase(it);
+  }
+  if (accounts_ != nullptr) {
+    accounts_->Refund(session, Quota::kSubscriptions, index->second.size());
   }
   by_session_.erase(index);
   last_valid_ = false;

@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "daemon/core/ids.h"
 #include "daemon/core/topic_trie.h"
+#include "daemon/core/uid_accounts.h"
 #include "switchboard/v1/header.pb.h"
 
 namespace switchboard::core {
@@ -81,7 +82,10 @@ struct SubscriptionLimits {
 
 class SubscriptionTable {
  public:
-  explicit SubscriptionTable(const SubscriptionLimits& limits);
+  // `accounts`, if given, must outlive the table; each subscription is
+  // charged to its session there (Quota::kSubscriptions).
+  explicit SubscriptionTable(const SubscriptionLimits& limits,
+                             UidAccounts* accounts = nullptr);
   SubscriptionTable(const SubscriptionTable&) = delete;
   SubscriptionTable& operator=(const SubscriptionTable&) = delete;
 
@@ -112,6 +116,7 @@ class SubscriptionTable {
   size_t CountFor(SessionId session) const;
 
  private:
+  UidAccounts* accounts_;  // may be null
   SubscriptionLimits limits_;
   // node_hash_map: a Subscription does not move while it lives.
   absl::node_hash_map<SubscriptionKey, Subscription> subscriptions_;

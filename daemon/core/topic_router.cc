@@ -16,6 +16,12 @@ void TopicRouter::OnSubscribe(const Peer& from, const wire::Frame& frame) {
       context_.AcceptRequest(from, frame, v1::Header::kSubscribe);
   if (!header) return;
   const RequestId id(frame.request_id());
+  if (absl::Status s =
+          context_.accounts.Check(from.id, Quota::kSubscriptions, 1);
+      !s.ok()) {
+    context_.Answer(from.id, id, s);
+    return;
+  }
   absl::StatusOr<const Subscription*> added =
       context_.subscriptions.Add(from.id, header->subscribe());
   if (!added.ok()) {

@@ -1064,5 +1064,35 @@ TEST_F(TopicRouterTest, AMonitorSeesNothingOfARunOnAReservedTopic) {
   EXPECT_TRUE(outbox_.Take().empty());
 }
 
+// Per-uid quotas: subscriptions are charged to the subscriber's uid.
+class TopicRouterQuotaTest : public RouterTest {
+ protected:
+  TopicRouterQuotaTest() : RouterTest(QuotaConfig()) {}
+};
+
+TEST_F(TopicRouterQuotaTest, SubscriptionsAreCountedOverAllOfAUidsConnections) {
+  Handle(kCaller, Subscribe(1, 1, "a.>"));
+  Handle(kCaller, Subscribe(2, 2, "b.>"));
+  Handle(kCallerTwin, Subscribe(1, 1, "c.>"));
+  ASSERT_EQ(outbox_.Take().size(), 3u);
+  Handle(kCallerTwin, Subscribe(2, 2, "d.>"));
+  ExpectRefused(kCallerTwin.id, 2,
+                "uid 1000 holds 3 subscriptions, its limit "
+                "(--max-subscriptions-per-uid)");
+  // Another uid is not touched.
+  Handle(kCallee, Subscribe(1, 1, "a.>"));
+  ExpectAnswer(kCallee.id, 1, absl::StatusCode::kOk);
+  // UNSUBSCRIBE and a connection leaving give them back.
+  Handle(kCaller, Unsubscribe(3, 1));
+  ExpectAnswer(kCaller.id, 3, absl::StatusCode::kOk);
+  Handle(kCallerTwin, Subscribe(3, 2, "d.>"));
+  ExpectAnswer(kCallerTwin.id, 3, absl::StatusCode::kOk);
+  EXPECT_EQ(Held(1000, Quota::kSubscriptions), 3u);
+  router_.ForgetSession(kCallerTwin.id, "test");
+  outbox_.Take();
+  EXPECT_EQ(Held(1000, Quota::kSubscriptions), 1u);
+  EXPECT_EQ(Held(1001, Quota::kSubscriptions), 1u);
+}
+
 }  // namespace
 }  // namespace switchboard::core

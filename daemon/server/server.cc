@@ -373,14 +373,22 @@ void Server::AddStatus(v1::ResourceUse& use) const {
   use.set_fds_in_flight(DescriptorsInFlight());
   use.set_max_fds_in_flight(budget.max_fds_in_flight);
   use.set_max_fds_in_flight_per_receiver(budget.max_fds_in_flight_per_receiver);
-  std::vector<std::pair<uint32_t, size_t>> uids(connections_per_uid_.begin(),
-                                                connections_per_uid_.end());
-  std::sort(uids.begin(), uids.end());
-  for (const auto& [uid, connections] : uids) {
-    v1::UidUse* out = use.add_uids();
-    out->set_uid(uid);
+  // The router listed the uids holding sessions with their share of its
+  // tables; add connections to those entries, and entries for the rest.
+  absl::flat_hash_map<uint32_t, v1::UidUse*> listed;
+  for (v1::UidUse& entry : *use.mutable_uids()) listed[entry.uid()] = &entry;
+  for (const auto& [uid, connections] : connections_per_uid_) {
+    v1::UidUse*& out = listed[uid];
+    if (out == nullptr) {
+      out = use.add_uids();
+      out->set_uid(uid);
+    }
     out->set_connections(connections);
   }
+  std::sort(use.mutable_uids()->begin(), use.mutable_uids()->end(),
+            [](const v1::UidUse& a, const v1::UidUse& b) {
+              return a.uid() < b.uid();
+            });
   use.set_connections_refused(stats_.connections_refused);
   use.set_connections_over_uid_limit(stats_.connections_over_uid_quota);
   use.set_unauthenticated_evicted(stats_.unauthenticated_evicted);

@@ -195,6 +195,8 @@ TEST_F(CliIntrospectionTest, StatusShowsUsageAgainstTheLimits) {
               HasSubstr(absl::StrCat("uid ", ::getuid(), ": ")))
       << human;
   EXPECT_THAT(human.stdout_text, HasSubstr("closed before HELLO")) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr(" names, ")) << human;
+  EXPECT_THAT(human.stdout_text, HasSubstr(" schemas")) << human;
 
   const CliResult json = Run({"status", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
@@ -210,6 +212,11 @@ TEST_F(CliIntrospectionTest, StatusShowsUsageAgainstTheLimits) {
   ASSERT_EQ(resources.uids_size(), 1) << json;
   EXPECT_EQ(resources.uids(0).uid(), ::getuid());
   EXPECT_GE(resources.uids(0).connections(), 4u);
+  // The services' names and schemas, charged to their uid, and the quotas.
+  EXPECT_GE(resources.uids(0).names(), 2u);
+  EXPECT_GT(resources.uids(0).schema_bytes(), 0u);
+  EXPECT_EQ(resources.max_names_per_uid(), limits.max_names_per_uid());
+  EXPECT_GT(resources.max_names_per_uid(), 0u);
 }
 
 TEST_F(CliIntrospectionTest, StatusListsTheSubscriptions) {
