@@ -24,6 +24,24 @@ std::string InOut(uint64_t in, uint64_t out, double in_rate, double out_rate) {
                       "/s out)");
 }
 
+// "; refused: 3 names, 12 queued" for a uid refused anything at its quotas
+// or the ceiling; "" if nothing.
+std::string UidRefusals(const v1::UidUse& uid) {
+  std::vector<std::string> parts;
+  auto add = [&parts](uint64_t count, absl::string_view what) {
+    if (count > 0) parts.push_back(absl::StrCat(FormatCount(count), " ", what));
+  };
+  add(uid.names_refused(), "names");
+  add(uid.subscriptions_refused(), "subscriptions");
+  add(uid.pending_calls_refused(), "calls");
+  add(uid.schema_bytes_refused(), "schemas");
+  add(uid.queued_bytes_refused(), "queued");
+  add(uid.fds_refused(), "buffers");
+  add(uid.ceiling_refused(), "at the ceiling");
+  if (parts.empty()) return "";
+  return absl::StrCat("; refused: ", absl::StrJoin(parts, ", "));
+}
+
 std::string Summary(const v1::BrokerStatus& s) {
   Table table({{""}, {""}});
   table.AddRow({"version", s.version()});
@@ -88,7 +106,12 @@ std::string Summary(const v1::BrokerStatus& s) {
                FormatCount(r.max_pending_calls_per_uid()), " calls, ",
                FormatBytes(static_cast<double>(uid.schema_bytes())), " of ",
                FormatBytes(static_cast<double>(r.max_schema_bytes_per_uid())),
-               " schemas")});
+               " schemas, ",
+               FormatBytes(static_cast<double>(uid.queued_bytes())), " of ",
+               FormatBytes(static_cast<double>(r.max_queued_bytes_per_uid())),
+               " queued, ", FormatCount(uid.fds_in_flight()), " of ",
+               FormatCount(r.max_fds_in_flight_per_uid()), " buffers",
+               UidRefusals(uid))});
     }
     if (!key.empty()) table.AddRow({key, "none"});
     table.AddRow(
@@ -100,6 +123,12 @@ std::string Summary(const v1::BrokerStatus& s) {
                       FormatCount(r.unauthenticated_evicted()),
                       " closed before HELLO, ", FormatCount(r.fds_over_limit()),
                       " frames over the buffer limit")});
+    table.AddRow(
+        {"output queued",
+         absl::StrCat(FormatBytes(static_cast<double>(r.queued_bytes())),
+                      " of ", FormatBytes(static_cast<double>(r.max_memory())),
+                      " (", FormatCount(r.output_refused()),
+                      " refused at a uid's quota or the ceiling)")});
     table.AddRow(
         {"memory",
          absl::StrCat(FormatBytes(r.resident_bytes()), " resident, ",

@@ -12,6 +12,7 @@
 // bad token file, a socket from systemd it cannot serve); 2 for a usage
 // error.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -75,6 +76,10 @@ struct Flags {
       static_cast<int64_t>(core::UidLimits().max_pending_calls);
   int64_t max_schema_bytes_per_uid =
       static_cast<int64_t>(core::UidLimits().max_schema_bytes);
+  // 0: from the machine's memory and the descriptor budget.
+  int64_t max_memory = 0;
+  int64_t max_queued_bytes_per_uid = 0;
+  int64_t max_fds_in_flight_per_uid = 0;
   bool require_write_seal = false;
   absl::Duration call_timeout = absl::Seconds(30);
   absl::Duration handshake_timeout = absl::Seconds(5);
@@ -171,6 +176,22 @@ Flags ParseFlags(int argc, char** argv) {
                 "N",
                 "Bytes of schema (REGISTER_NAME, RegisterTypes) the broker "
                 "keeps for one user's connections, together.");
+  parser.AddInt("max-queued-bytes-per-uid", &flags.max_queued_bytes_per_uid,
+                "N",
+                "Output held for one user's connections together (messages "
+                "for its subscriptions, calls to its services, replies to "
+                "its calls) before more is refused or dropped by the "
+                "subscriptions' policies. Default (0): 1 GiB, at most "
+                "--max-memory.");
+  parser.AddInt("max-fds-in-flight-per-uid", &flags.max_fds_in_flight_per_uid,
+                "N",
+                "File descriptors held for one user's connections together. "
+                "Default (0): three quarters of --max-fds-in-flight-total.");
+  parser.AddInt("max-memory", &flags.max_memory, "N",
+                "Output the broker holds for all connections together. Past "
+                "three quarters of it the users holding the most are refused "
+                "first; at it, everyone. Default (0): a quarter of the "
+                "machine's memory, at least 256 MiB.");
   parser.AddBool("require-write-seal", &flags.require_write_seal,
                  "Refuse buffers not sealed against writes (F_SEAL_WRITE); "
                  "size seals are always required.");
@@ -215,6 +236,15 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 // A flag value that must lie in [1, max].
+// The machine's memory, for the default --max-memory; 4 GiB if sysconf
+// does not say.
+size_t PhysicalMemory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return size_t{4} << 30;
+  return static_cast<size_t>(pages) * static_cast<size_t>(page_size);
+}
+
 template <typename T>
 T Positive(absl::string_view name, int64_t value, uint64_t max) {
   if (value < 1 || static_cast<uint64_t>(value) > max) {
@@ -280,12 +310,27 @@ server::ServerConfig BuildConfig(const Flags& flags,
   share("max-fds-in-flight", flags.max_fds_in_flight,
         budget.max_fds_in_flight_per_receiver);
   config.router.max_fds_in_flight = budget.max_fds_in_flight_per_receiver;
+  config.output = server::OutputLimits::ForMachine(PhysicalMemory());
+  config.output.max_fds_per_uid = std::max(
+      budget.max_fds_in_flight * 3 / 4, budget.max_fds_in_flight_per_receiver);
+  share("max-memory", flags.max_memory, config.output.max_memory);
+  config.output.max_memory_per_uid =
+      std::min(config.output.max_memory_per_uid, config.output.max_memory);
+  share("max-queued-bytes-per-uid", flags.max_queued_bytes_per_uid,
+        config.output.max_memory_per_uid);
+  share("max-fds-in-flight-per-uid", flags.max_fds_in_flight_per_uid,
+        config.output.max_fds_per_uid);
   SB_LOG(INFO) << "descriptor limit " << budget.table << ": up to "
                << budget.max_connections << " connections ("
                << budget.max_connections_per_uid << " per user, "
                << budget.max_unauthenticated << " before HELLO), "
                << budget.max_fds_in_flight << " descriptors in flight ("
-               << budget.max_fds_in_flight_per_receiver << " per receiver)";
+               << budget.max_fds_in_flight_per_receiver << " per receiver, "
+               << config.output.max_fds_per_uid << " per user)";
+  SB_LOG(INFO) << "output queues: up to " << config.output.max_memory
+               << " bytes in all, " << config.output.max_memory_per_uid
+               << " per user, " << config.router.max_queued_bytes
+               << " per connection";
   config.router.subscription_default_messages = Positive<uint32_t>(
       "subscription-max-messages", flags.subscription_max_messages,
       config.router.subscription_max_messages);

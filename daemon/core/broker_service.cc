@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
@@ -290,14 +291,35 @@ void BrokerService::AddUidUse(v1::ResourceUse& use) const {
   use.set_max_subscriptions_per_uid(limits.max_subscriptions);
   use.set_max_pending_calls_per_uid(limits.max_pending_calls);
   use.set_max_schema_bytes_per_uid(limits.max_schema_bytes);
+  absl::flat_hash_map<uint32_t, v1::UidUse*> listed;
   for (const auto& [uid, usage] : context_.accounts.All()) {
     v1::UidUse* out = use.add_uids();
+    listed[uid] = out;
     out->set_uid(uid);
     out->set_names(usage.of(Quota::kNames));
     out->set_subscriptions(usage.of(Quota::kSubscriptions));
     out->set_pending_calls(usage.of(Quota::kPendingCalls));
     out->set_schema_bytes(usage.of(Quota::kSchemaBytes));
   }
+  for (const auto& entry : context_.accounts.AllRefused()) {
+    v1::UidUse*& out = listed[entry.first];
+    if (out == nullptr) {
+      out = use.add_uids();
+      out->set_uid(entry.first);
+    }
+    const UidAccounts::Refusals& refused = entry.second;
+    auto of = [&refused](Quota quota) {
+      return refused[static_cast<size_t>(quota)];
+    };
+    out->set_names_refused(of(Quota::kNames));
+    out->set_subscriptions_refused(of(Quota::kSubscriptions));
+    out->set_pending_calls_refused(of(Quota::kPendingCalls));
+    out->set_schema_bytes_refused(of(Quota::kSchemaBytes));
+  }
+  std::sort(use.mutable_uids()->begin(), use.mutable_uids()->end(),
+            [](const v1::UidUse& a, const v1::UidUse& b) {
+              return a.uid() < b.uid();
+            });
 }
 
 v1::BrokerStatus BrokerService::Status(absl::Time now) const {

@@ -495,6 +495,14 @@ TEST_F(BrokerServiceTest, AStatusThatDoesNotFitTheCallersQueueIsRefused) {
   ExpectAnswer(kCaller.id, 5, absl::StatusCode::kResourceExhausted);
 }
 
+TEST_F(BrokerServiceTest, AStatusIsAnsweredEvenWhenTheCallersUidIsAtItsQuota) {
+  // So that `switchboard status` can show a uid at its quota why.
+  outbox_.uid_room[kCaller.id] = absl::ResourceExhaustedError("uid quota");
+  Handle(kCaller, StatusCall(5));
+  ExpectAnswer(kCaller.id, 5, absl::StatusCode::kOk);
+  EXPECT_EQ(router_.stats().replies_over_quota, 0u);
+}
+
 // Per-uid quotas: schema bytes are charged to the sender's uid. The quota
 // holds one copy of the broker's files and half another.
 size_t BrokerFilesBytes() {

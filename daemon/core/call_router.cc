@@ -92,6 +92,12 @@ void CallRouter::ForwardCall(const Peer& from, wire::Frame frame,
     refused = context_.CheckFds(frame, callee);
     if (!refused.ok()) ++context_.stats.buffers_refused;
   }
+  if (refused.ok()) {
+    refused =
+        context_.CheckUidRoom(callee, frame.bytes().size(), frame.fds().size(),
+                              Text("service '", call.service(), "' (", callee,
+                                   ") cannot take the call"));
+  }
   if (!refused.ok()) {
     ++context_.stats.calls_refused;
     if (monitors_.active()) {
@@ -141,6 +147,12 @@ void CallRouter::OnReply(const Peer& from, wire::Frame frame) {
     // The reply and its descriptors are dropped here; the caller learns why.
     ++context_.stats.buffers_refused;
   }
+  if (refused.ok()) {
+    refused = context_.CheckUidRoom(
+        call->caller, frame.bytes().size(), frame.fds().size(),
+        Text("the reply (", frame.bytes().size(), " bytes) does not fit"));
+    if (!refused.ok()) ++context_.stats.replies_over_quota;
+  }
   if (!refused.ok()) {
     if (monitors_.active()) {
       monitors_.DescribeAnswer(call->caller, call->id, "", "", refused);
@@ -183,6 +195,13 @@ void CallRouter::OnStreamReply(const Peer& from, wire::Frame frame) {
   } else if (refused = context_.CheckFds(frame, pending->caller);
              !refused.ok()) {
     ++context_.stats.buffers_refused;
+  }
+  if (refused.ok()) {
+    refused = context_.CheckUidRoom(
+        pending->caller, frame.bytes().size(), frame.fds().size(),
+        Text("a streamed reply (", frame.bytes().size(),
+             " bytes) does not fit"));
+    if (!refused.ok()) ++context_.stats.replies_over_quota;
   }
   if (!refused.ok()) {
     ++(pending->stream && pending->credit == 0

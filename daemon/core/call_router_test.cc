@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
 #include "gtest/gtest.h"
@@ -153,6 +154,45 @@ TEST_F(CallRouterTest,
   outbox_.queued[kCaller.id] = 500;
   Handle(kCallee, Reply(forwarded.request_id(), std::string(600, 'x')));
   ExpectAnswer(kCaller.id, 7, absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(router_.stats().replies_over_quota, 1u);
+  EXPECT_EQ(router_.calls().size(), 0u);
+}
+
+TEST_F(CallRouterTest, CallToACalleeWhoseUidHoldsItsQuotaIsRefusedNamingIt) {
+  ServeVideo();
+  outbox_.uid_room[kCallee.id] = absl::ResourceExhaustedError(
+      "the connections of uid 1001 hold 10 bytes ... "
+      "(--max-queued-bytes-per-uid)");
+  Handle(kCaller, Call(7, "video.frames", std::string(100, 'x')));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  const absl::Status status = ReplyStatus(sent[0].frame);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(),
+            "service 'video.frames' (:2) cannot take the call: "
+            "the connections of uid 1001 hold 10 bytes ... "
+            "(--max-queued-bytes-per-uid)");
+  EXPECT_EQ(router_.calls().size(), 0u);
+  EXPECT_EQ(router_.stats().calls_refused, 1u);
+  ASSERT_FALSE(outbox_.uid_room_asked.empty());
+  EXPECT_EQ(outbox_.uid_room_asked.back().session, kCallee.id);
+}
+
+TEST_F(CallRouterTest, ReplyOverTheCallersUidQuotaBecomesResourceExhausted) {
+  ServeVideo();
+  wire::Frame forwarded = ForwardCall(7);
+  outbox_.uid_room[kCaller.id] = absl::ResourceExhaustedError("uid quota");
+  Handle(kCallee, Reply(forwarded.request_id(), std::string(600, 'x')));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  const absl::Status status = ReplyStatus(sent[0].frame);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StartsWith(status.message(), "the reply ("));
+  EXPECT_TRUE(
+      absl::EndsWith(status.message(), " bytes) does not fit: uid quota"))
+      << status.message();
   EXPECT_EQ(router_.stats().replies_over_quota, 1u);
   EXPECT_EQ(router_.calls().size(), 0u);
 }

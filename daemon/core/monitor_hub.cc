@@ -242,8 +242,9 @@ void MonitorHub::EmitEvent(absl::string_view subject, v1::MonitorEvent& event,
         0, std::min(payload.size(), monitor->max_payload_bytes))));
     event.set_missed_before(monitor->missed);
     const std::string bytes = event.SerializeAsString();
-    if (monitor->credit == 0 ||
-        !context_.Fits(monitor->session, wire::kPrefixBytes + bytes.size())) {
+    const size_t frame_bytes = wire::kPrefixBytes + bytes.size();
+    if (monitor->credit == 0 || !context_.Fits(monitor->session, frame_bytes) ||
+        !context_.outbox.CheckUidRoom(monitor->session, frame_bytes, 0).ok()) {
       ++monitor->missed;
       ++context_.stats.monitor_missed;
       continue;

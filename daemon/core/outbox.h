@@ -100,6 +100,16 @@ class Outbox {
   // the broker for it (0 if it is gone).
   virtual size_t QueuedFds(SessionId session) const = 0;
 
+  // Why `bytes` more of output and `fds` more descriptors may not be queued
+  // for `session` on top of what all connections of its uid hold (their
+  // memory and descriptor quotas) and of what the broker holds in all (its
+  // memory ceiling): kResourceExhausted naming the limit and its flag, or
+  // OK. Unlike the per-connection quota, these hold for an empty queue too.
+  // The server counts each refusal against the uid. OK if `session` is
+  // gone.
+  virtual absl::Status CheckUidRoom(SessionId session, size_t bytes,
+                                    size_t fds) = 0;
+
   // `session`'s traffic so far (zeros if it is gone), and that of every
   // connection the broker ever had, for the admin service.
   virtual Traffic SessionTraffic(SessionId session) const = 0;

@@ -21,6 +21,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
 #include "daemon/core/activations.h"
@@ -196,6 +197,12 @@ struct RouterContext {
                                           v1::Header::BodyCase body);
   // Whether `bytes` more fit `session`'s queue (see max_queued_bytes).
   bool Fits(SessionId session, size_t bytes) const;
+  // Why `bytes` more carrying `fds` descriptors may not be queued for `to`
+  // on top of what its uid's connections hold, or the broker in all
+  // (Outbox::CheckUidRoom()); the error's message starts with `what`
+  // ("the reply (N bytes) for connection 4"). OK if they may.
+  absl::Status CheckUidRoom(SessionId to, size_t bytes, size_t fds,
+                            absl::string_view what) const;
   // Why `frame`'s descriptors may not go to `to`, or OK (also for a frame
   // without descriptors): bad seals, `to` takes no descriptors, or its
   // max_fds_in_flight quota is full.

@@ -126,6 +126,14 @@ class FakeOutbox : public Outbox {
     auto it = queued_fds.find(session);
     return it == queued_fds.end() ? 0 : it->second;
   }
+  // A test-set refusal, as at the session's uid quota or the broker's
+  // ceiling; OK otherwise. Records what was asked.
+  absl::Status CheckUidRoom(SessionId session, size_t bytes,
+                            size_t fds) override {
+    uid_room_asked.push_back({session, bytes, fds});
+    auto it = uid_room.find(session);
+    return it == uid_room.end() ? absl::OkStatus() : it->second;
+  }
   Traffic SessionTraffic(SessionId session) const override {
     auto it = traffic.find(session);
     return it == traffic.end() ? Traffic() : it->second;
@@ -188,6 +196,13 @@ class FakeOutbox : public Outbox {
   bool write_now_drains = false;
   absl::flat_hash_map<SessionId, size_t> queued;
   absl::flat_hash_map<SessionId, size_t> queued_fds;
+  absl::flat_hash_map<SessionId, absl::Status> uid_room;
+  struct RoomAsked {
+    SessionId session;
+    size_t bytes = 0;
+    size_t fds = 0;
+  };
+  std::vector<RoomAsked> uid_room_asked;
   absl::flat_hash_set<SessionId> accepts_fds;
   absl::flat_hash_map<SessionId, Traffic> traffic;
   Traffic total_traffic;

@@ -25,6 +25,11 @@ std::string DropReasonText(uint8_t reasons) {
     parts.push_back(
         "the message carried file descriptors and the connection takes none");
   }
+  if (reasons & kDropUidQuota) {
+    parts.push_back(
+        "the connections of the subscriber's uid held their quota of unread "
+        "output, or the broker was near its memory ceiling");
+  }
   return absl::StrJoin(parts, "; ");
 }
 

@@ -37,6 +37,9 @@ enum DropReason : uint8_t {
   kDropFdsInFlight = 1 << 2,          // the connection's --max-fds-in-flight
   kDropNoFds =
       1 << 3,  // the message has descriptors, the connection takes none
+  // The connections of its uid hold their quota of unread output or
+  // descriptors, or the broker is near its memory ceiling.
+  kDropUidQuota = 1 << 4,
 };
 
 struct Subscription {

@@ -200,7 +200,8 @@ void TopicRouter::OfferRun(Subscription& subscription,
   if (queued.messages + count <= subscription.max_messages &&
       queued.bytes + bytes <= subscription.max_bytes &&
       context_.outbox.QueuedBytes(session) + bytes <=
-          context_.config.max_queued_bytes) {
+          context_.config.max_queued_bytes &&
+      context_.outbox.CheckUidRoom(session, bytes, 0).ok()) {
     if (subscription.unreported > 0) ReportDrops(subscription);
     subscription.delivered += count;
     context_.stats.messages_delivered += count;
@@ -259,6 +260,9 @@ uint8_t TopicRouter::Overflow(const Subscription& subscription, size_t bytes,
     if (held > 0 && held + fds > context_.config.max_fds_in_flight) {
       return kDropFdsInFlight;
     }
+  }
+  if (!context_.outbox.CheckUidRoom(session, bytes, fds).ok()) {
+    return kDropUidQuota;
   }
   return 0;
 }

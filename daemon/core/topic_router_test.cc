@@ -438,6 +438,42 @@ TEST_F(TopicRouterTest, TheConnectionsByteQuotaAlsoBounds) {
       << dropped.reason();
 }
 
+TEST_F(TopicRouterTest, TheSubscribersUidQuotaBoundsAndIsNamedInTheReport) {
+  SubscribeOk(kCaller, 1, "t");
+  SubscribeOk(kCallee, 1, "t");
+  // kCaller's uid holds its quota of unread output (on other connections,
+  // say): its messages are dropped and reported; kCallee's are not.
+  outbox_.uid_room[kCaller.id] = absl::ResourceExhaustedError("uid quota");
+  Handle(kThird, Publish(0, "t", "x"));
+  EXPECT_TRUE(outbox_.QueueOf(kCaller.id, 1).empty());
+  EXPECT_EQ(outbox_.QueueOf(kCallee.id, 1).size(), 1u);
+  // The subscriber is asked for its message's bytes and descriptors.
+  bool asked = false;
+  for (const FakeOutbox::RoomAsked& room : outbox_.uid_room_asked) {
+    asked |= room.session == kCaller.id && room.bytes > 0 && room.fds == 0;
+  }
+  EXPECT_TRUE(asked);
+  outbox_.uid_room.erase(kCaller.id);
+  Handle(kThird, Publish(0, "t", "y"));
+  std::vector<FakeOutbox::Sent> sent = outbox_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, kCaller.id);
+  const v1::Event::MessagesDropped dropped =
+      sent[0].frame.ParseHeader()->event().messages_dropped();
+  EXPECT_EQ(dropped.count(), 1u);
+  EXPECT_NE(dropped.reason().find("quota of unread output"), std::string::npos)
+      << dropped.reason();
+  EXPECT_EQ(outbox_.QueueOf(kCaller.id, 1).size(), 1u);
+}
+
+TEST_F(TopicRouterTest, ARunOverTheUidQuotaMeetsThePolicyMessageByMessage) {
+  SubscribeOk(kCaller, 1, "t", 0, 0, v1::OVERFLOW_POLICY_DROP_NEWEST);
+  outbox_.uid_room[kCaller.id] = absl::ResourceExhaustedError("uid quota");
+  router_.OnPublishRun(kThird, RunOf("t", {"1", "2"}), kT0);
+  EXPECT_TRUE(outbox_.QueueOf(kCaller.id, 1).empty());
+  EXPECT_EQ(router_.stats().messages_dropped, 2u);
+}
+
 TEST_F(TopicRouterTest, DisconnectClosesTheSubscriberNamingTheSubscription) {
   outbox_.ForgetOnClose(router_);
   SubscribeOk(kCaller, 4, "t.>", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);

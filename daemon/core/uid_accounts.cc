@@ -36,6 +36,7 @@ absl::Status UidAccounts::Check(SessionId session, Quota quota,
   const size_t held = uids_.at(uid).usage.of(quota);
   const size_t limit = LimitOf(quota);
   if (held <= limit && more <= limit - held) return absl::OkStatus();
+  ++refused_[uid][static_cast<size_t>(quota)];
   switch (quota) {
     case Quota::kNames:
       return absl::ResourceExhaustedError(
@@ -102,6 +103,15 @@ std::vector<std::pair<uint32_t, Usage>> UidAccounts::All() const {
   std::sort(all.begin(), all.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return all;
+}
+
+std::vector<std::pair<uint32_t, UidAccounts::Refusals>>
+UidAccounts::AllRefused() const {
+  std::vector<std::pair<uint32_t, Refusals>> out(refused_.begin(),
+                                                 refused_.end());
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
 }
 
 }  // namespace switchboard::core

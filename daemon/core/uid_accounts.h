@@ -81,6 +81,10 @@ class UidAccounts {
   Usage UsageOf(uint32_t uid) const;
   // Every uid with a bound session, sorted by uid.
   std::vector<std::pair<uint32_t, Usage>> All() const;
+  // Requests refused at a quota, by Quota, ever.
+  using Refusals = std::array<uint64_t, kQuotaCount>;
+  // Every uid refused anything ever, sorted by uid.
+  std::vector<std::pair<uint32_t, Refusals>> AllRefused() const;
   const UidLimits& limits() const { return limits_; }
 
  private:
@@ -97,6 +101,9 @@ class UidAccounts {
   UidLimits limits_;
   absl::flat_hash_map<SessionId, SessionShare> sessions_;
   absl::flat_hash_map<uint32_t, UidTotal> uids_;
+  // Counted by Check(), which is otherwise a query; kept after the uid's
+  // sessions are gone (uids are few).
+  mutable absl::flat_hash_map<uint32_t, Refusals> refused_;
 };
 
 }  // namespace switchboard::core

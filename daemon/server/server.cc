@@ -114,6 +114,7 @@ std::string ExecutableOf(uint32_t pid) {
 Server::Server(io::EventLoop& loop, const ServerConfig& config)
     : loop_(loop),
       config_(config),
+      output_accounts_(config.output),
       router_(
           WithServerStatus(WithIdentity(config.router, loop), this), *this,
           [this](const std::vector<Fd>& fds) { return CheckDescriptors(fds); }),
@@ -385,6 +386,18 @@ void Server::AddStatus(v1::ResourceUse& use) const {
     }
     out->set_connections(connections);
   }
+  for (const auto& [uid, output] : output_accounts_.Uids()) {
+    v1::UidUse*& out = listed[uid];
+    if (out == nullptr) {
+      out = use.add_uids();
+      out->set_uid(uid);
+    }
+    out->set_queued_bytes(output.memory);
+    out->set_fds_in_flight(output.fds);
+    out->set_queued_bytes_refused(output.refused_memory);
+    out->set_fds_refused(output.refused_fds);
+    out->set_ceiling_refused(output.refused_ceiling);
+  }
   std::sort(use.mutable_uids()->begin(), use.mutable_uids()->end(),
             [](const v1::UidUse& a, const v1::UidUse& b) {
               return a.uid() < b.uid();
@@ -395,6 +408,12 @@ void Server::AddStatus(v1::ResourceUse& use) const {
   use.set_fds_over_limit(stats_.fds_over_budget);
   use.set_reads_paused_for_fds(stats_.reads_paused_for_fds);
   use.set_log_lines_held_back(stats_.log_lines_held_back);
+  const OutputLimits& output = output_accounts_.limits();
+  use.set_queued_bytes(output_accounts_.memory());
+  use.set_max_memory(output.max_memory);
+  use.set_max_queued_bytes_per_uid(output.max_memory_per_uid);
+  use.set_max_fds_in_flight_per_uid(output.max_fds_per_uid);
+  use.set_output_refused(output_accounts_.refused());
   use.set_resident_bytes(HeapTrimmer::SystemHeap().resident_bytes());
   use.set_heap_trims(heap_trimmer_.trims());
   use.set_heap_bytes_returned(heap_trimmer_.bytes_returned());
@@ -848,6 +867,15 @@ size_t Server::DropOldestMessage(core::SessionId id, uint64_t subscription) {
 size_t Server::QueuedBytes(core::SessionId id) const {
   Session* session = Find(id);
   return session == nullptr ? 0 : session->queued_memory();
+}
+
+absl::Status Server::CheckUidRoom(core::SessionId id, size_t bytes,
+                                  size_t fds) {
+  Session* session = Find(id);
+  if (session == nullptr) return absl::OkStatus();
+  // A frame also costs its queue entry's bookkeeping.
+  return output_accounts_.Check(session->peer().uid,
+                                bytes + OutputQueue::EntryBytes(), fds);
 }
 
 size_t Server::QueuedFds(core::SessionId id) const {

@@ -31,6 +31,7 @@
 #include "daemon/server/heap_trimmer.h"
 #include "daemon/server/launcher.h"
 #include "daemon/server/log_limiter.h"
+#include "daemon/server/output_accounts.h"
 #include "daemon/server/session.h"
 #include "io/address.h"
 #include "io/event_loop.h"
@@ -65,6 +66,8 @@ struct ServerConfig {
   // from its raised RLIMIT_NOFILE; `table` 0 turns off the check that
   // pauses receiving while the table is nearly full.
   DescriptorBudget descriptors = DescriptorBudget::ForTable(8192);
+  // What the output queues may hold per uid and in all (output_accounts.h).
+  OutputLimits output;
 };
 
 // Counters for the admin service and tests; they only grow.
@@ -140,6 +143,7 @@ class Server : private core::Outbox {
 
   const ServerStats& stats() const { return stats_; }
   const HeapTrimmer& heap_trimmer() const { return heap_trimmer_; }
+  const OutputAccounts& output_accounts() const { return output_accounts_; }
   // Fills GetStatus's `resources` with what the server holds and refused.
   void AddStatus(v1::ResourceUse& use) const;
   const core::Router& router() const { return router_; }
@@ -255,6 +259,8 @@ class Server : private core::Outbox {
   core::Traffic SessionTraffic(core::SessionId session) const override;
   core::Traffic TotalTraffic() const override;
   bool AcceptsFds(core::SessionId session) const override;
+  absl::Status CheckUidRoom(core::SessionId session, size_t bytes,
+                            size_t fds) override;
   void CloseWithError(core::SessionId session,
                       const absl::Status& reason) override;
   void Disconnect(core::SessionId session, const absl::Status& reason) override;
@@ -265,7 +271,9 @@ class Server : private core::Outbox {
   ServerStats stats_;
   uint64_t next_session_id_ = 1;  // ids start at 1 and are never reused
 
-  // Declared before sessions_: sessions call into it while being torn down.
+  // Declared before sessions_: sessions call into them while being torn
+  // down.
+  OutputAccounts output_accounts_;
   core::Router router_;
   // Starts activated programs for the router; after it, since its
   // failures go to the router.

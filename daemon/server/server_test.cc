@@ -195,7 +195,7 @@ class BrokerThread {
   std::vector<io::Address> addresses_;
 };
 
-class ServerTest : public testing::Test {
+class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
     char pattern[] = "/tmp/sb-server-test-XXXXXX";

@@ -37,6 +37,8 @@ Session::Session(Server& server, const core::Peer& peer,
                        kMaxHelloPayloadBytes) {}
 
 Session::~Session() {
+  output_.Clear();
+  Recharge();
   watch_.reset();
   if (!socket_.valid()) return;
   // Unread input at close() makes TCP send a reset, which can destroy the
@@ -211,6 +213,7 @@ bool Session::DeliverFrames() {
 
 void Session::Enqueue(wire::Frame frame) {
   output_.Push(std::move(frame));
+  Recharge();
   ++traffic_.frames_out;
   server_.CountFrameOut();
   server_.RequestFlush(*this);
@@ -219,6 +222,7 @@ void Session::Enqueue(wire::Frame frame) {
 void Session::EnqueueMessage(uint64_t subscription,
                              std::shared_ptr<const wire::Frame> message) {
   output_.PushMessage(subscription, std::move(message));
+  Recharge();
   ++traffic_.frames_out;
   server_.CountFrameOut();
   server_.RequestFlush(*this);
@@ -228,6 +232,7 @@ void Session::EnqueueRun(uint64_t subscription,
                          std::shared_ptr<const wire::PublishRun> run) {
   const size_t count = run->count();
   output_.PushRun(subscription, std::move(run));
+  Recharge();
   traffic_.frames_out += count;
   server_.CountFrameOut(count);
   server_.RequestFlush(*this);
@@ -238,11 +243,13 @@ void Session::EnqueueDropReport(uint64_t subscription, wire::Frame report) {
     ++traffic_.frames_out;
     server_.CountFrameOut();
   }
+  Recharge();
   server_.RequestFlush(*this);
 }
 
 absl::Status Session::WriteOutput() {
   absl::StatusOr<size_t> written = output_.Write(socket_.get());
+  Recharge();
   if (!written.ok()) return written.status();
   traffic_.bytes_out += *written;
   server_.CountBytesOut(*written);
@@ -251,7 +258,8 @@ absl::Status Session::WriteOutput() {
 
 absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
   if (!watch_.active()) return absl::OkStatus();
-  if (output_.memory() > max_queued_bytes) {
+  if (output_.memory() > max_queued_bytes ||
+      (!output_.empty() && server_.output_accounts_.Full(peer_.uid))) {
     input_paused_ = true;
   } else if (output_.memory() <= max_queued_bytes / 2) {
     input_paused_ = false;
@@ -262,6 +270,31 @@ absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
   }
   if (!output_.empty()) events |= EPOLLOUT;
   return watch_.SetEvents(events);
+}
+
+size_t Session::DropOldestMessage(uint64_t subscription) {
+  const size_t bytes = output_.DropOldest(subscription);
+  Recharge();
+  return bytes;
+}
+
+void Session::DropQueuedMessages() {
+  output_.DropMessages();
+  Recharge();
+}
+
+void Session::ClearOutput() {
+  output_.Clear();
+  Recharge();
+}
+
+void Session::Recharge() {
+  const size_t memory = output_.memory();
+  const size_t fds = output_.fds();
+  server_.output_accounts_.Recharge(peer_.uid, charged_memory_, charged_fds_,
+                                    memory, fds);
+  charged_memory_ = memory;
+  charged_fds_ = fds;
 }
 
 void Session::TrySendNow(const wire::Frame& frame) {

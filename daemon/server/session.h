@@ -150,13 +150,11 @@ class Session {
   core::Outbox::Queued QueuedMessages(uint64_t subscription) const {
     return output_.Queued(subscription);
   }
-  size_t DropOldestMessage(uint64_t subscription) {
-    return output_.DropOldest(subscription);
-  }
+  size_t DropOldestMessage(uint64_t subscription);
   // See OutputQueue::DropMessages(): the session closes for an error.
-  void DropQueuedMessages() { output_.DropMessages(); }
+  void DropQueuedMessages();
   // Drops everything queued: the session is gone.
-  void ClearOutput() { output_.Clear(); }
+  void ClearOutput();
 
   // Reads what the socket holds now, as an EPOLLIN event would.
   void ReadPendingInput() {
@@ -174,8 +172,10 @@ class Session {
 
   // Sets the epoll interest from the state: EPOLLOUT only while output
   // waits; EPOLLIN unless input is paused because this session's own output
-  // queue is over `max_queued_bytes` (it resumes below half of it), which
-  // bounds what a client that sends but never reads can make us hold.
+  // queue is over `max_queued_bytes` (it resumes below half of it), or
+  // because output waits while its uid holds its whole quota or the broker
+  // its ceiling (OutputAccounts::Full()). That bounds what a client that
+  // sends but never reads can make us hold, alone or with its uid's others.
   absl::Status UpdateInterest(size_t max_queued_bytes);
 
   // After the final frame of a closing session was written: no more output.
@@ -196,6 +196,9 @@ class Session {
   bool DeliverFrames();
   // Reports a stream the session cannot go on reading (bad descriptors).
   void FailInput(const absl::Status& status);
+  // Charges the output queue's memory and descriptors, as they are now, to
+  // this session's uid (Server's OutputAccounts); after every change.
+  void Recharge();
 
   Server& server_;
   core::Peer peer_;
@@ -216,6 +219,9 @@ class Session {
   const size_t max_hello_bytes_;
 
   OutputQueue output_;
+  // What Recharge() last charged the uid.
+  size_t charged_memory_ = 0;
+  size_t charged_fds_ = 0;
   bool input_paused_ = false;
   bool waiting_for_fds_ = false;
   bool counted_for_uid_ = false;

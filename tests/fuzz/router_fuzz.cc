@@ -115,6 +115,8 @@ class CheckingOutbox : public Outbox {
   // The session's socket took everything queued.
   void Write(SessionId session) { DropQueues(session); }
   void set_write_now_drains(bool drains) { write_now_drains_ = drains; }
+  // Whether CheckUidRoom() refuses everything, as at a uid's quota.
+  void set_uid_room_full(bool full) { uid_room_full_ = full; }
 
   // Outbox
   void Send(SessionId session, wire::Frame frame) override {
@@ -217,6 +219,11 @@ class CheckingOutbox : public Outbox {
     }
     return fds;
   }
+  absl::Status CheckUidRoom(SessionId session, size_t, size_t) override {
+    SB_FUZZ_CHECK(live_.contains(session) || closing_.contains(session));
+    return uid_room_full_ ? absl::ResourceExhaustedError("uid quota (fuzz)")
+                          : absl::OkStatus();
+  }
   Traffic SessionTraffic(SessionId) const override { return Traffic(); }
   Traffic TotalTraffic() const override { return Traffic(); }
   bool AcceptsFds(SessionId session) const override {
@@ -276,6 +283,7 @@ class CheckingOutbox : public Outbox {
   std::deque<std::pair<SessionId, std::string>> closed_;
   std::map<SessionId, Queue> queues_;
   bool write_now_drains_ = false;
+  bool uid_room_full_ = false;
 };
 
 // A small file with one message type, for schemas and RegisterTypes.
@@ -655,6 +663,7 @@ class RouterFuzzer {
         return;
       case 5:
         outbox_.set_write_now_drains((in_.Byte() & 1) != 0);
+        outbox_.set_uid_room_full((in_.Byte() & 1) != 0);
         return;
     }
   }

@@ -201,9 +201,20 @@ absl::StatusOr<Payload> WithBuffers(int count) {
   return Payload("b", std::move(buffers));
 }
 
-TEST(DescriptorsInFlightTest,
-     StalledReceiversCannotCostABystanderItsConnection) {
-  BrokerProcess broker(ShellLimits(Transport::kUnix));
+// Which limit the stalled receivers run into first: their uid's
+// --max-fds-in-flight-per-uid (the default, three quarters of the total),
+// or, with the per-uid quota raised out of the way, the broker's total.
+enum class Binding { kUidQuota, kTotal };
+
+class DescriptorsInFlightTest : public ::testing::TestWithParam<Binding> {};
+
+TEST_P(DescriptorsInFlightTest,
+       StalledReceiversCannotCostABystanderItsConnection) {
+  BrokerOptions options = ShellLimits(Transport::kUnix);
+  if (GetParam() == Binding::kTotal) {
+    options.flags.push_back("--max-fds-in-flight-per-uid=100000");
+  }
+  BrokerProcess broker(options);
   ASSERT_TRUE(broker.started());
   std::unique_ptr<Client> service = ConnectOrDie(broker, "service");
   Service ok("test.ok");
@@ -258,13 +269,25 @@ TEST(DescriptorsInFlightTest,
                                      HasSubstr("descriptors"))));
   EXPECT_TRUE(bystander->connected());
   EXPECT_THAT(bystander->Ping(kTimeout), IsOk());
-  // The broker's total for descriptors in flight was reached, and held.
+  // The limit was reached, and held.
   absl::StatusOr<v1::BrokerStatus> status =
       testing::GetBrokerStatus(*bystander);
   ASSERT_THAT(status, IsOk());
-  EXPECT_GT(status->resources().fds_over_limit(), 0u);
-  EXPECT_LE(status->resources().fds_in_flight(),
-            status->resources().max_fds_in_flight() + 3);
+  const v1::ResourceUse& resources = status->resources();
+  if (GetParam() == Binding::kTotal) {
+    EXPECT_GT(resources.fds_over_limit(), 0u);
+    EXPECT_LE(resources.fds_in_flight(), resources.max_fds_in_flight() + 3);
+  } else {
+    v1::UidUse mine;
+    for (const v1::UidUse& use : resources.uids()) {
+      if (use.uid() == ::getuid()) mine = use;
+    }
+    EXPECT_GT(mine.fds_refused(), 0u);
+    EXPECT_GT(mine.fds_in_flight(), 0u);
+    EXPECT_LE(mine.fds_in_flight(), resources.max_fds_in_flight_per_uid());
+    EXPECT_LT(resources.max_fds_in_flight_per_uid(),
+              resources.max_fds_in_flight());
+  }
   // And a newcomer can connect.
   absl::StatusOr<std::unique_ptr<Client>> newcomer =
       ConnectOwner(broker, broker.unix_address());
@@ -280,6 +303,13 @@ TEST(DescriptorsInFlightTest,
   ASSERT_THAT(answered, IsOk());
   EXPECT_EQ(answered->view(), "1");
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, DescriptorsInFlightTest,
+    ::testing::Values(Binding::kUidQuota, Binding::kTotal),
+    [](const ::testing::TestParamInfo<Binding>& param_info) {
+      return param_info.param == Binding::kTotal ? "Total" : "UidQuota";
+    });
 
 }  // namespace
 }  // namespace switchboard

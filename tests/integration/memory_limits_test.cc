@@ -5,6 +5,10 @@
 //     PINGs and never reads a reply makes the broker queue replies up to
 //     the client's quota, and once it leaves, the broker's resident memory
 //     comes back near where it was (server::HeapTrimmer);
+//   - 20 subscriber connections that never read, fed 1 MiB messages, cost
+//     about their uid's quota of queued output (--max-queued-bytes-per-uid),
+//     not 20 times what each subscription asked for, and nothing once they
+//     leave;
 //   - under an address-space limit, a storm of large frames that cannot
 //     all fit costs some of them their connection (RESOURCE_EXHAUSTED
 //     "cannot allocate"), never the broker its life.
@@ -28,12 +32,14 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "switchboard/client.h"
+#include "switchboard/payload.h"
 #include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/topic_frames.h"
 #include "tests/testing/wait_for.h"
 #include "wire/frame.h"
 
@@ -43,6 +49,7 @@ namespace {
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::ConnectStalledSubscriber;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::RawConnection;
 using ::switchboard::testing::ResidentBytes;
@@ -87,6 +94,23 @@ void FloodWithPings(RawConnection& raw) {
   }
 }
 
+// Expects the broker's resident memory to come back within kSlack of
+// `baseline` (from `peak`) within 20 s; returns the last figure read.
+uint64_t ExpectResidentBackNear(const BrokerProcess& broker, uint64_t baseline,
+                                uint64_t peak) {
+  uint64_t now = peak;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<uint64_t> resident = ResidentBytes(broker.pid());
+        now = resident.ok() ? *resident : peak;
+        return now <= baseline + kSlack;
+      },
+      absl::Seconds(20)))
+      << "resident " << now / kMiB << " MiB; " << baseline / kMiB
+      << " MiB before the flood, " << peak / kMiB << " MiB at its peak";
+  return now;
+}
+
 TEST(MemoryReturnTest, ANeverReadingPingFloodLeavesNothingBehind) {
   BrokerProcess broker(Transport::kUnix,
                        {absl::StrCat("--max-queued-bytes=", kQueueQuota)});
@@ -111,16 +135,7 @@ TEST(MemoryReturnTest, ANeverReadingPingFloodLeavesNothingBehind) {
         << "baseline " << *baseline / kMiB << " MiB";
   }  // the flooder leaves
 
-  uint64_t now = peak;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        absl::StatusOr<uint64_t> resident = ResidentBytes(broker.pid());
-        now = resident.ok() ? *resident : peak;
-        return now <= *baseline + kSlack;
-      },
-      absl::Seconds(20)))
-      << "resident " << now / kMiB << " MiB; " << *baseline / kMiB
-      << " MiB before the flood, " << peak / kMiB << " MiB at its peak";
+  const uint64_t now = ExpectResidentBackNear(broker, *baseline, peak);
   EXPECT_THAT(watcher->Ping(kTimeout), IsOk());
   std::cout << "broker resident memory: " << *baseline / kMiB
             << " MiB before the flood, " << peak / kMiB << " MiB at its peak, "
@@ -207,6 +222,51 @@ TEST(AllocationStormTest,
   EXPECT_THAT(watcher->Ping(kTimeout), IsOk());
   std::unique_ptr<Client> newcomer = ConnectOrDie(broker, "newcomer");
   EXPECT_THAT(newcomer->Ping(kTimeout), IsOk());
+}
+
+TEST(MemoryReturnTest, StalledSubscribersCostTheirUidsQuotaAndNothingAfter) {
+  constexpr uint64_t kUidQuota = 64 * kMiB;
+  BrokerProcess broker(
+      Transport::kUnix,
+      {absl::StrCat("--max-queued-bytes-per-uid=", kUidQuota)});
+  ASSERT_TRUE(broker.started());
+  std::unique_ptr<Client> publisher = ConnectOrDie(broker, "publisher");
+  ASSERT_THAT(publisher->Ping(kTimeout), IsOk());
+  absl::StatusOr<uint64_t> baseline = ResidentBytes(broker.pid());
+  ASSERT_THAT(baseline, IsOk());
+
+  uint64_t peak = *baseline;
+  {
+    std::vector<RawConnection> stalled;
+    for (int i = 0; i < 20; ++i) {
+      absl::StatusOr<RawConnection> subscriber = ConnectStalledSubscriber(
+          broker.address(), "", "flood.frames", 256 * kMiB);
+      ASSERT_THAT(subscriber, IsOk());
+      stalled.push_back(*std::move(subscriber));
+    }
+    // Each message is different, so that sharing one copy among the
+    // subscribers hides nothing.
+    for (int sent = 0; sent < 200; ++sent) {
+      std::string payload(kMiB, static_cast<char>('a' + sent % 26));
+      ASSERT_THAT(publisher->Publish("flood.frames", Payload(payload)), IsOk());
+      if (sent % 10 == 9) {
+        ASSERT_THAT(publisher->Ping(kTimeout), IsOk());
+        absl::StatusOr<uint64_t> resident = ResidentBytes(broker.pid());
+        ASSERT_THAT(resident, IsOk());
+        peak = std::max(peak, *resident);
+      }
+    }
+    // What the subscriptions asked for is 20 x 200 MiB; the uid's quota
+    // and a fixed allowance for the publisher's frames in flight is what
+    // the broker may spend.
+    EXPECT_LT(peak, *baseline + kUidQuota + 2 * kSlack)
+        << "baseline " << *baseline / kMiB << " MiB";
+  }  // the subscribers leave
+
+  const uint64_t now = ExpectResidentBackNear(broker, *baseline, peak);
+  std::cout << "broker resident memory under 20 stalled subscribers: "
+            << *baseline / kMiB << " MiB before, " << peak / kMiB
+            << " MiB at the peak, " << now / kMiB << " MiB after\n";
 }
 
 }  // namespace

@@ -133,4 +133,19 @@ absl::StatusOr<RawConnection> ConnectRaw(
   return connection;
 }
 
+absl::StatusOr<RawConnection> ConnectStalledSubscriber(
+    absl::string_view address, absl::string_view token,
+    absl::string_view pattern, uint64_t max_bytes) {
+  absl::StatusOr<RawConnection> connection = ConnectRaw(address, token);
+  if (!connection.ok()) return connection.status();
+  absl::StatusOr<absl::Status> subscribed =
+      Request(*connection, wire::Kind::kSubscribe, 1,
+              SubscribeHeader(1, pattern, 65536,
+                              v1::OVERFLOW_POLICY_DROP_OLDEST, max_bytes),
+              absl::Seconds(10));
+  if (!subscribed.ok()) return subscribed.status();
+  if (!subscribed->ok()) return *subscribed;
+  return connection;
+}
+
 }  // namespace switchboard::testing

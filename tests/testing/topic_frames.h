@@ -70,6 +70,14 @@ absl::StatusOr<RawConnection> ConnectRaw(
     absl::string_view address, absl::string_view token,
     const std::vector<std::string>& features = {});
 
+// A RawConnection (as ConnectRaw) that subscribed to `pattern` as
+// subscription 1 asking for all the broker allows (65536 messages,
+// `max_bytes`, DROP_OLDEST) and got OK. The caller then never reads it: a
+// subscriber that stalls.
+absl::StatusOr<RawConnection> ConnectStalledSubscriber(
+    absl::string_view address, absl::string_view token,
+    absl::string_view pattern, uint64_t max_bytes);
+
 }  // namespace switchboard::testing
 
 #endif  // SWITCHBOARD_TESTS_TESTING_TOPIC_FRAMES_H_
