@@ -48,6 +48,11 @@ void BrokerService::OnCall(const Peer& from, wire::Frame frame,
     OnStartService(from, std::move(frame), call, now);
     return;
   }
+  if (call.method() == kRegisterTypesMethod && frame.fds().empty() &&
+      !call.has_stream()) {
+    OnRegisterTypes(from, frame);
+    return;
+  }
   absl::StatusOr<std::string> reply;
   if (!frame.fds().empty() || call.has_stream()) {
     reply = absl::InvalidArgumentError(
@@ -113,6 +118,40 @@ void BrokerService::OnStartService(const Peer& from, wire::Frame frame,
                   /*start_only=*/true);
 }
 
+void BrokerService::OnRegisterTypes(const Peer& from,
+                                    const wire::Frame& frame) {
+  const RequestId id(frame.request_id());
+  if (absl::Status s = SchemaRegistry::CheckSize(frame.payload().size());
+      !s.ok()) {
+    FinishRegisterTypes(from, id, s);
+    return;
+  }
+  // Parsing and building the files may take a while, off the loop
+  // (schema_checker.h); the session's later frames wait for the verdict.
+  SchemaJob job = context_.schemas.MakeJob(from.id, SchemaJob::Kind::kTypes,
+                                           frame.payload());
+  context_.schema_checker->Start(
+      from.id, std::move(job), [this, from, id](SchemaVerdict verdict) {
+        // The session left while its files were checked: nobody to answer.
+        if (!context_.schemas.FinishJob(from.id, verdict.ticket)) return;
+        FinishRegisterTypes(
+            from, id,
+            context_.schemas.CommitTypes(from.id, std::move(verdict)));
+      });
+}
+
+void BrokerService::FinishRegisterTypes(const Peer& from, RequestId id,
+                                        const absl::Status& status) {
+  if (!status.ok()) {
+    ++context_.stats.calls_refused;
+    context_.Answer(from.id, id, status);
+    return;
+  }
+  context_.Deliver(from.id,
+                   BuildReply(id, absl::OkStatus(),
+                              v1::RegisterTypesResult().SerializeAsString()));
+}
+
 absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
                                                   absl::string_view method,
                                                   absl::string_view request,
@@ -142,17 +181,6 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
     absl::StatusOr<v1::Description> description = Describe(*parsed, from.id);
     if (!description.ok()) return description.status();
     return description->SerializeAsString();
-  }
-  if (method == kRegisterTypesMethod) {
-    SB_RETURN_IF_ERROR(SchemaRegistry::CheckSize(request.size()));
-    absl::StatusOr<v1::RegisterTypesRequest> parsed =
-        ParseRequest<v1::RegisterTypesRequest>(request);
-    if (!parsed.ok()) return parsed.status();
-    if (absl::Status s = context_.schemas.AddTypes(from.id, parsed->files());
-        !s.ok()) {
-      return s;
-    }
-    return v1::RegisterTypesResult().SerializeAsString();
   }
   return absl::UnimplementedError(
       absl::StrCat(kBrokerService, " has no method '", method,

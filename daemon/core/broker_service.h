@@ -53,8 +53,13 @@ class BrokerService {
  private:
   void OnStartService(const Peer& from, wire::Frame frame, const v1::Call& call,
                       absl::Time now);
-  // The reply to a method other than Monitor and StartService, or why there
-  // is none.
+  // RegisterTypes: its files are checked by the context's SchemaChecker,
+  // then kept and answered by FinishRegisterTypes().
+  void OnRegisterTypes(const Peer& from, const wire::Frame& frame);
+  void FinishRegisterTypes(const Peer& from, RequestId id,
+                           const absl::Status& status);
+  // The reply to a method other than Monitor, StartService and
+  // RegisterTypes, or why there is none.
   absl::StatusOr<std::string> Answer(const Peer& from, absl::string_view method,
                                      absl::string_view request, absl::Time now);
   v1::NameList ListNames() const;

@@ -102,16 +102,29 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
       context_.AcceptRequest(from, frame, v1::Header::kRegisterName);
   if (!header) return;
   const RequestId id(frame.request_id());
-  const v1::RegisterName& claim = header->register_name();
   if (absl::Status s = SchemaRegistry::CheckSize(frame.payload().size());
       !s.ok()) {
     context_.Answer(from.id, id, s);
     return;
   }
-  absl::StatusOr<v1::ServiceSchema> schema =
-      SchemaRegistry::Parse(frame.payload());
-  if (!schema.ok()) {
-    context_.Answer(from.id, id, schema.status());
+  // Parsing and building the schema may take a while, off the loop
+  // (schema_checker.h); the session's later frames wait for the verdict.
+  SchemaJob job = context_.schemas.MakeJob(from.id, SchemaJob::Kind::kService,
+                                           frame.payload());
+  context_.schema_checker->Start(
+      from.id, std::move(job),
+      [this, from, id, claim = header->register_name()](SchemaVerdict verdict) {
+        FinishRegisterName(from, id, claim, std::move(verdict));
+      });
+}
+
+void Router::FinishRegisterName(const Peer& from, RequestId id,
+                                const v1::RegisterName& claim,
+                                SchemaVerdict verdict) {
+  // The session left while its schema was checked: nobody to answer.
+  if (!context_.schemas.FinishJob(from.id, verdict.ticket)) return;
+  if (!verdict.parsed.ok()) {
+    context_.Answer(from.id, id, verdict.parsed);
     return;
   }
   // A claim the connection already holds keeps the schema it came with.
@@ -122,8 +135,8 @@ void Router::OnRegisterName(const Peer& from, const wire::Frame& frame) {
       context_.Answer(from.id, id, s);
       return;
     }
-    if (absl::Status s = context_.schemas.SetService(from.id, claim.name(),
-                                                     *std::move(schema));
+    if (absl::Status s = context_.schemas.CommitService(from.id, claim.name(),
+                                                        std::move(verdict));
         !s.ok()) {
       context_.Answer(from.id, id, s);
       return;

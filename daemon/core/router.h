@@ -102,6 +102,14 @@ class Router {
     call_router_.set_activation_start(std::move(start));
   }
   void SetActivatableServices(std::vector<ActivatableService> services);
+
+  // Where REGISTER_NAME schemas and RegisterTypes files are checked
+  // (schema_checker.h): at once unless set. `checker` must outlive the
+  // router, or be replaced (nullptr: at once again) before it goes.
+  void set_schema_checker(SchemaChecker* checker) {
+    context_.schema_checker =
+        checker == nullptr ? &context_.inline_checker : checker;
+  }
   // Attempt `attempt` of `name` failed for `reason` ("/usr/bin/x exited
   // with status 1 before claiming the name"): its held calls end
   // UNAVAILABLE "activation of NAME failed: REASON", and the next call to
@@ -129,6 +137,9 @@ class Router {
  private:
   void OnPing(const Peer& from, const wire::Frame& frame);
   void OnRegisterName(const Peer& from, const wire::Frame& frame);
+  // The rest of OnRegisterName() once its schema was checked.
+  void FinishRegisterName(const Peer& from, RequestId id,
+                          const v1::RegisterName& claim, SchemaVerdict verdict);
   void OnReleaseName(const Peer& from, const wire::Frame& frame);
   void OnError(const Peer& from, const wire::Frame& frame);
   // Tells sessions that gained or lost a name (EVENT name_acquired,

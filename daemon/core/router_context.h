@@ -31,6 +31,7 @@
 #include "daemon/core/outbox.h"
 #include "daemon/core/peer.h"
 #include "daemon/core/pending_calls.h"
+#include "daemon/core/schema_checker.h"
 #include "daemon/core/schemas.h"
 #include "daemon/core/subscriptions.h"
 #include "daemon/core/uid_accounts.h"
@@ -228,6 +229,10 @@ struct RouterContext {
   NameRegistry names;
   // Changed by Router (a claim's schema) and BrokerService (RegisterTypes).
   SchemaRegistry schemas;
+  // Checks their jobs: `inline_checker` unless Router::set_schema_checker()
+  // gave another.
+  InlineSchemaChecker inline_checker;
+  SchemaChecker* schema_checker = &inline_checker;
   // Sessions past their handshake (OnSessionOpened until ForgetSession);
   // changed by Router.
   absl::flat_hash_map<SessionId, SessionInfo> sessions;

@@ -128,9 +128,15 @@ Server::Server(io::EventLoop& loop, const ServerConfig& config)
         return launcher_.Start(service, attempt);
       });
   loop_.SetAfterEventsHook([this] { AfterEvents(); });
+  schema_worker_ = std::make_unique<SchemaWorker>(
+      loop_, [this](core::SessionId id) { HoldInputForSchema(id); },
+      [this](core::SessionId id) { ReleaseInputAfterSchema(id); });
+  router_.set_schema_checker(schema_worker_.get());
 }
 
 Server::~Server() {
+  router_.set_schema_checker(nullptr);
+  schema_worker_.reset();
   loop_.SetAfterEventsHook(nullptr);
   listeners_.clear();
   found_ = nullptr;
@@ -490,6 +496,31 @@ Session* Server::Find(core::SessionId id) const {
   return found_;
 }
 
+void Server::HoldInputForSchema(core::SessionId id) {
+  Session* session = Find(id);
+  if (session == nullptr) return;
+  session->set_held_for_schema(true);
+  if (absl::Status s = session->UpdateInterest(config_.router.max_queued_bytes);
+      !s.ok()) {
+    SB_LOG(ERROR) << "cannot hold reading: " << s;
+  }
+}
+
+void Server::ReleaseInputAfterSchema(core::SessionId id) {
+  ForgetClosedSessions();
+  Session* session = Find(id);
+  if (session == nullptr) return;
+  session->set_held_for_schema(false);
+  session->DeliverHeldFrames();
+  // Delivering may have closed it, or held it again.
+  session = Find(id);
+  if (session == nullptr) return;
+  if (absl::Status s = session->UpdateInterest(config_.router.max_queued_bytes);
+      !s.ok()) {
+    SB_LOG(ERROR) << "cannot resume reading: " << s;
+  }
+}
+
 void Server::OnFrame(Session& session, wire::Frame frame) {
   ++stats_.frames_in;
   switch (session.state()) {
@@ -592,9 +623,11 @@ void Server::CheckFrameProgress(core::SessionId id) {
   }
   if (session->partial_frame_bytes() == 0) return;  // it completed
   const absl::Duration timeout = config_.frame_progress_timeout;
-  // While its input is paused for its full output queue, the broker is not
-  // reading: that is no fault of the client's.
-  if (session->input_paused()) session->set_last_partial_input(loop_.Now());
+  // While its input is paused for its full output queue, or held for its
+  // schema, the broker is not reading: that is no fault of the client's.
+  if (session->input_paused() || session->held_for_schema()) {
+    session->set_last_partial_input(loop_.Now());
+  }
   const absl::Time deadline = session->last_partial_input() + timeout;
   if (loop_.Now() < deadline) {
     session->set_progress_timer(

@@ -32,6 +32,7 @@
 #include "daemon/server/launcher.h"
 #include "daemon/server/log_limiter.h"
 #include "daemon/server/output_accounts.h"
+#include "daemon/server/schema_worker.h"
 #include "daemon/server/session.h"
 #include "io/address.h"
 #include "io/event_loop.h"
@@ -144,6 +145,7 @@ class Server : private core::Outbox {
   const ServerStats& stats() const { return stats_; }
   const HeapTrimmer& heap_trimmer() const { return heap_trimmer_; }
   const OutputAccounts& output_accounts() const { return output_accounts_; }
+  const SchemaWorker& schema_worker() const { return *schema_worker_; }
   // Fills GetStatus's `resources` with what the server holds and refused.
   void AddStatus(v1::ResourceUse& use) const;
   const core::Router& router() const { return router_; }
@@ -187,6 +189,12 @@ class Server : private core::Outbox {
   // Whether a line about a connection in the handshake may be logged now
   // (LogLimiter); appends what was held back to `line`.
   bool MayLogHandshakeLine(std::string& line);
+
+  // The SchemaWorker's hooks: a schema job of session `id` went to its
+  // thread, so its input is held; its verdict was handed to the router, so
+  // the frames it sent meanwhile go on.
+  void HoldInputForSchema(core::SessionId id);
+  void ReleaseInputAfterSchema(core::SessionId id);
 
   // Called by sessions.
   void OnFrame(Session& session, wire::Frame frame);
@@ -278,6 +286,9 @@ class Server : private core::Outbox {
   // Starts activated programs for the router; after it, since its
   // failures go to the router.
   Launcher launcher_;
+  // Checks large schemas off the loop for the router; destroyed (joined)
+  // first in ~Server().
+  std::unique_ptr<SchemaWorker> schema_worker_;
   absl::flat_hash_map<core::SessionId, std::unique_ptr<Session>> sessions_;
   // The session Find() returned last, which the router mostly asks for
   // several times per message (its queue, its room, then the enqueue);

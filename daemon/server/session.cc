@@ -62,6 +62,10 @@ void Session::OnEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
     if (state_ == State::kClosing) {
       DiscardInput();
+    } else if (held_for_schema_ && (events & (EPOLLHUP | EPOLLERR))) {
+      // Reported whatever the interest, so not left for later: the client
+      // is gone, and whatever it sent after the schema with it.
+      server_.OnPeerGone(*this, "closed by the client");
     } else if (state_ != State::kClosed) {
       ReadInput();
     }
@@ -69,6 +73,7 @@ void Session::OnEvents(uint32_t events) {
 }
 
 void Session::ReadInput() {
+  if (held_for_schema_) return;
   // A read on a Unix socket may bring descriptors, whatever our limits
   // say: only while the table has room for them.
   if (transport_ == io::Transport::kUnix &&
@@ -208,6 +213,7 @@ bool Session::DeliverFrames() {
     ++traffic_.frames_in;
     server_.OnFrame(*this, std::move(frame));
     if (state_ != State::kHandshake && state_ != State::kOpen) return false;
+    if (held_for_schema_) return false;
   }
 }
 
@@ -265,7 +271,8 @@ absl::Status Session::UpdateInterest(size_t max_queued_bytes) {
     input_paused_ = false;
   }
   uint32_t events = 0;
-  if (state_ == State::kClosing || (!input_paused_ && !waiting_for_fds_)) {
+  if (state_ == State::kClosing ||
+      (!input_paused_ && !waiting_for_fds_ && !held_for_schema_)) {
     events |= EPOLLIN;
   }
   if (!output_.empty()) events |= EPOLLOUT;

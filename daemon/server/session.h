@@ -181,6 +181,17 @@ class Session {
   // After the final frame of a closing session was written: no more output.
   void ShutdownWrite();
 
+  // Whether input is held while a schema job of this session is checked
+  // off the loop (SchemaWorker): frames already read wait in the decoder,
+  // nothing more is read, and UpdateInterest() drops EPOLLIN.
+  bool held_for_schema() const { return held_for_schema_; }
+  void set_held_for_schema(bool held) { held_for_schema_ = held; }
+  // Hands the router the complete frames read before input was held, as a
+  // read would; stops again if one of them holds it.
+  void DeliverHeldFrames() {
+    if (state_ == State::kOpen && !held_for_schema_) DeliverFrames();
+  }
+
   // Whether this session waits in the server's flush list.
   bool flush_requested() const { return flush_requested_; }
   void set_flush_requested(bool requested) { flush_requested_ = requested; }
@@ -224,6 +235,7 @@ class Session {
   size_t charged_fds_ = 0;
   bool input_paused_ = false;
   bool waiting_for_fds_ = false;
+  bool held_for_schema_ = false;
   bool counted_for_uid_ = false;
   std::string handshake_group_;
   bool write_shut_ = false;

@@ -14,6 +14,9 @@
 //   5 ForgetSession(session)
 //   6 AddTypes of a real set (the protocol's own files and their imports)
 //     with one byte of one file flipped
+//   7 a job as the router makes one (MakeJob, Check, FinishJob, Commit*)
+//     of a REGISTER_NAME or RegisterTypes payload, its session forgotten
+//     before the verdict is taken or not
 // Properties, besides no crash, leak or sanitizer report (a descriptor that
 // does not build must come back as a Status, never as a check failure):
 //   - refusals are kInvalidArgument or kResourceExhausted, with a message;
@@ -25,7 +28,9 @@
 //   - every file set the registry gives out (FilesDefining, FilesOf) builds
 //     in a fresh pool in its order (each file after its imports, each once)
 //     and defines what was asked;
-//   - once every session is forgotten, the registry holds none.
+//   - a job whose session was forgotten is not finished (its verdict is
+//     dropped), any other is; a job's verdict commits like the call at once;
+//   - once every session is forgotten, the registry holds none, and no job.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -87,6 +92,7 @@ class SchemaFuzzer {
     for (int steps = 0; steps < 64 && !in_.empty(); ++steps) Step();
     for (uint64_t id = 1; id <= 3; ++id) registry_.ForgetSession(SessionId(id));
     SB_FUZZ_CHECK(registry_.session_count() == 0);
+    SB_FUZZ_CHECK(registry_.jobs_in_flight() == 0);
   }
 
  private:
@@ -94,7 +100,7 @@ class SchemaFuzzer {
   std::string Name() { return std::string(in_.ShortString()); }
 
   void Step() {
-    switch (in_.Byte() % 7) {
+    switch (in_.Byte() % 8) {
       case 0: {
         const SessionId session = Session();
         FileDescriptorSet files;
@@ -171,7 +177,40 @@ class SchemaFuzzer {
         AddTypes(session, files);
         return;
       }
+      case 7:
+        Job();
+        return;
     }
+  }
+
+  void Job() {
+    const SessionId session = Session();
+    const bool service = (in_.Byte() & 1) != 0;
+    const bool forget = (in_.Byte() & 1) != 0;
+    const std::string name = Name();
+    SchemaJob job = registry_.MakeJob(
+        session, service ? SchemaJob::Kind::kService : SchemaJob::Kind::kTypes,
+        in_.LongString());
+    SchemaVerdict verdict = SchemaRegistry::Check(job);
+    if (forget) registry_.ForgetSession(session);
+    const bool wanted = registry_.FinishJob(session, verdict.ticket);
+    SB_FUZZ_CHECK(wanted == !forget);
+    if (!wanted) return;
+    SB_FUZZ_CHECK(!registry_.FinishJob(session, verdict.ticket));
+    if (!verdict.parsed.ok()) {
+      CheckRefusal(verdict.parsed);
+      return;
+    }
+    if (service) registry_.DropService(session, name);
+    const size_t before = registry_.BytesOf(session);
+    const absl::Status s =
+        service ? registry_.CommitService(session, name, std::move(verdict))
+                : registry_.CommitTypes(session, std::move(verdict));
+    if (!s.ok()) {
+      CheckRefusal(s);
+      SB_FUZZ_CHECK(registry_.BytesOf(session) == before);
+    }
+    CheckBytes(session);
   }
 
   void AddTypes(SessionId session, const FileDescriptorSet& files) {
