@@ -124,10 +124,13 @@ std::string Summary(const v1::BrokerStatus& s) {
                       " closed before HELLO, ", FormatCount(r.fds_over_limit()),
                       " frames over the buffer limit")});
     table.AddRow(
-        {"output queued",
+        {"memory held",
          absl::StrCat(FormatBytes(static_cast<double>(r.queued_bytes())),
-                      " of ", FormatBytes(static_cast<double>(r.max_memory())),
-                      " (", FormatCount(r.output_refused()),
+                      " queued and ",
+                      FormatBytes(static_cast<double>(r.reading_bytes())),
+                      " of frames being read, of ",
+                      FormatBytes(static_cast<double>(r.max_memory())), " (",
+                      FormatCount(r.output_refused()),
                       " refused at a uid's quota or the ceiling)")});
     table.AddRow(
         {"memory",

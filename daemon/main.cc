@@ -188,7 +188,8 @@ Flags ParseFlags(int argc, char** argv) {
                 "File descriptors held for one user's connections together. "
                 "Default (0): three quarters of --max-fds-in-flight-total.");
   parser.AddInt("max-memory", &flags.max_memory, "N",
-                "Output the broker holds for all connections together. Past "
+                "Output the broker holds for all connections together, and "
+                "the buffers of large frames being read. Past "
                 "three quarters of it the users holding the most are refused "
                 "first; at it, everyone. Default (0): a quarter of the "
                 "machine's memory, at least 256 MiB.");

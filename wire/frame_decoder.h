@@ -78,6 +78,8 @@ class FrameDecoder {
   size_t reserved_bytes() const {
     return staging_.size() + (large_ ? large_->capacity : 0);
   }
+  // The current allocation of a large frame being filled; 0 if none.
+  size_t large_frame_capacity() const { return large_ ? large_->capacity : 0; }
   // The limit that the last kResourceExhausted error named, e.g.
   // "max_payload_bytes", and its value; empty before such an error.
   absl::string_view exceeded_limit() const { return exceeded_limit_; }

@@ -30,7 +30,13 @@ void OutputAccounts::Recharge(uint32_t uid, size_t memory_before,
     --uids_holding_memory_;
   }
   memory_ = memory_ - memory_before + memory_after;
+  output_memory_ = output_memory_ - memory_before + memory_after;
   fds_ = fds_ - fds_before + fds_after;
+}
+
+void OutputAccounts::RechargeInput(size_t before, size_t after) {
+  memory_ = memory_ - before + after;
+  input_memory_ = input_memory_ - before + after;
 }
 
 absl::Status OutputAccounts::Check(uint32_t uid, size_t bytes, size_t fds) {
@@ -59,7 +65,7 @@ absl::Status OutputAccounts::Check(uint32_t uid, size_t bytes, size_t fds) {
   const bool at_ceiling = after > limits_.max_memory;
   // An even share of what is held; held * holders >= memory_ says "at
   // least that much" without dividing.
-  const bool heavy = held > 0 && held * uids_holding_memory_ >= memory_;
+  const bool heavy = held > 0 && held * uids_holding_memory_ >= output_memory_;
   if (at_ceiling || (after > mark && heavy)) {
     ++refused_;
     ++uids_[uid].refused_ceiling;

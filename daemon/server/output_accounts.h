@@ -15,7 +15,8 @@
 // Three limits:
 //   - per uid, memory (--max-queued-bytes-per-uid) and descriptors
 //     (--max-fds-in-flight-per-uid);
-//   - a ceiling on the memory of all queues together (--max-memory).
+//   - a ceiling on the memory of all queues together, and of the buffers
+//     of large frames being read (--max-memory).
 //     Approaching it (past kHeavyMark of it), the heaviest uids are
 //     refused first: a uid holding at least an even share of what is held
 //     gets no more, while lighter ones still do. At the ceiling, nobody.
@@ -68,6 +69,15 @@ class OutputAccounts {
   void Recharge(uint32_t uid, size_t memory_before, size_t fds_before,
                 size_t memory_after, size_t fds_after);
 
+  // The buffers of large frames being read (their senders' partial
+  // frames) went from `before` to `after` bytes. They count against the
+  // ceiling, not against a uid: see OverCeiling().
+  void RechargeInput(size_t before, size_t after);
+  // Whether output and frames being read together hold more than the
+  // ceiling. A connection whose partial frame grew past it is closed
+  // (Session::ReadInput()): the frame could not be delivered anyway.
+  bool OverCeiling() const { return memory_ > limits_.max_memory; }
+
   // Why `bytes` more of output and `fds` more descriptors may not be queued
   // for a connection of `uid`: kResourceExhausted naming the quota or the
   // ceiling and its flag, counted as a refusal. OK if they may.
@@ -81,7 +91,9 @@ class OutputAccounts {
   bool Full(uint32_t uid) const;
 
   const OutputLimits& limits() const { return limits_; }
+  // Output and frames being read, and frames being read alone.
   size_t memory() const { return memory_; }
+  size_t input_memory() const { return input_memory_; }
   size_t fds() const { return fds_; }
   uint64_t refused() const { return refused_; }
   // Every uid charged now or refused ever, lowest uid first.
@@ -91,7 +103,9 @@ class OutputAccounts {
 
  private:
   OutputLimits limits_;
-  size_t memory_ = 0;
+  size_t memory_ = 0;         // output and input
+  size_t output_memory_ = 0;  // what uids hold
+  size_t input_memory_ = 0;
   size_t fds_ = 0;
   // Uids holding memory now: an even share of memory_ is memory_ / this.
   size_t uids_holding_memory_ = 0;

@@ -415,7 +415,9 @@ void Server::AddStatus(v1::ResourceUse& use) const {
   use.set_reads_paused_for_fds(stats_.reads_paused_for_fds);
   use.set_log_lines_held_back(stats_.log_lines_held_back);
   const OutputLimits& output = output_accounts_.limits();
-  use.set_queued_bytes(output_accounts_.memory());
+  use.set_queued_bytes(output_accounts_.memory() -
+                       output_accounts_.input_memory());
+  use.set_reading_bytes(output_accounts_.input_memory());
   use.set_max_memory(output.max_memory);
   use.set_max_queued_bytes_per_uid(output.max_memory_per_uid);
   use.set_max_fds_in_flight_per_uid(output.max_fds_per_uid);

@@ -39,6 +39,7 @@ Session::Session(Server& server, const core::Peer& peer,
 Session::~Session() {
   output_.Clear();
   Recharge();
+  server_.output_accounts_.RechargeInput(charged_input_, 0);
   watch_.reset();
   if (!socket_.valid()) return;
   // Unread input at close() makes TCP send a reset, which can destroy the
@@ -136,6 +137,13 @@ void Session::ReadInput() {
       budget -= n;
       if (small) small_budget -= n;
       if (!DeliverFrames()) return;
+      if (RechargeInput() && server_.output_accounts_.OverCeiling()) {
+        FailInput(absl::ResourceExhaustedError(absl::StrCat(
+            "the broker's memory is at its ceiling (--max-memory): it cannot "
+            "hold more of this frame (",
+            decoder_.buffered_bytes(), " bytes received)")));
+        return;
+      }
       if (decoder_.buffered_bytes() > 0) server_.OnPartialFrame(*this);
       // A short read emptied the socket: skip the read that would only say
       // EAGAIN. More data raises the (level-triggered) readiness again.
@@ -293,6 +301,15 @@ void Session::DropQueuedMessages() {
 void Session::ClearOutput() {
   output_.Clear();
   Recharge();
+}
+
+bool Session::RechargeInput() {
+  const size_t now = decoder_.large_frame_capacity();
+  if (now == charged_input_) return false;
+  server_.output_accounts_.RechargeInput(charged_input_, now);
+  const bool grew = now > charged_input_;
+  charged_input_ = now;
+  return grew;
 }
 
 void Session::Recharge() {

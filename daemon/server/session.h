@@ -210,6 +210,9 @@ class Session {
   // Charges the output queue's memory and descriptors, as they are now, to
   // this session's uid (Server's OutputAccounts); after every change.
   void Recharge();
+  // Charges the buffer of the large frame being read, as it is now, to the
+  // broker's ceiling; true if it grew.
+  bool RechargeInput();
 
   Server& server_;
   core::Peer peer_;
@@ -233,6 +236,7 @@ class Session {
   // What Recharge() last charged the uid.
   size_t charged_memory_ = 0;
   size_t charged_fds_ = 0;
+  size_t charged_input_ = 0;
   bool input_paused_ = false;
   bool waiting_for_fds_ = false;
   bool held_for_schema_ = false;

@@ -561,6 +561,43 @@ INSTANTIATE_TEST_SUITE_P(AllTransports, FrameProgressTest,
                          ::testing::Values(Transport::kUnix, Transport::kTcp),
                          TransportTestName);
 
+// Frames being read count against the broker's memory ceiling: a frame
+// whose buffer grows past --max-memory closes its connection with
+// RESOURCE_EXHAUSTED naming the flag, while a smaller one still arrives.
+TEST(FrameCeilingTest, AFrameThatWouldPassTheCeilingClosesItsConnection) {
+  constexpr uint64_t kCeiling = uint64_t{32} << 20;
+  BrokerProcess broker(Transport::kUnix,
+                       {absl::StrCat("--max-memory=", kCeiling)});
+  ASSERT_TRUE(broker.started());
+  std::unique_ptr<Client> bystander = ConnectOrDie(broker, "bystander");
+
+  // Below the ceiling: answered (nobody serves the name).
+  absl::StatusOr<RawConnection> fits = RawConnection::Connect(broker.address());
+  ASSERT_THAT(fits, IsOk());
+  ASSERT_THAT(fits->Handshake(""), IsOk());
+  ASSERT_THAT(fits->Send(EncodeFrame(wire::Kind::kCall, 1,
+                                     CallHeader("no.such", "Method"),
+                                     std::string(kCeiling / 2, 'f'))),
+              IsOk());
+  absl::StatusOr<wire::Frame> reply = fits->ReadFrame(kTimeout);
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->prefix().kind, wire::Kind::kReply);
+
+  // Past it: the sender's connection is closed, the broker serves on.
+  absl::StatusOr<RawConnection> big = RawConnection::Connect(broker.address());
+  ASSERT_THAT(big, IsOk());
+  ASSERT_THAT(big->Handshake(""), IsOk());
+  // The broker closes the connection partway, so the send may fail.
+  (void)big->Send(EncodeFrame(wire::Kind::kCall, 1,
+                              CallHeader("no.such", "Method"),
+                              std::string(kCeiling + (kCeiling / 2), 'b')));
+  absl::StatusOr<v1::Error> error = big->ReadErrorAndClose(kTimeout);
+  ASSERT_THAT(error, IsOk());
+  EXPECT_EQ(error->code(), Code(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(error->message(), HasSubstr("--max-memory"));
+  EXPECT_THAT(bystander->Ping(kTimeout), IsOk());
+}
+
 // A field of /proc/PID/status in KiB (VmRSS, VmSize), or -1.
 int64_t ProcStatusKib(pid_t pid, absl::string_view field) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
