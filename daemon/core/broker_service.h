@@ -12,6 +12,7 @@
 #ifndef SWITCHBOARD_DAEMON_CORE_BROKER_SERVICE_H_
 #define SWITCHBOARD_DAEMON_CORE_BROKER_SERVICE_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,16 @@ namespace switchboard::core {
 
 class BrokerService {
  public:
+  // Pages of ListNames and ListConnections (docs/PROTOCOL.md 5.6): entries
+  // when a request's page_size is 0, and at most (larger sizes are
+  // lowered); and the reply bytes after which a page ends early, so that a
+  // page stays far below the frame limit and a connection's output quota.
+  // One page costs the loop O(page) work (ListConnections adds a scan of
+  // the connection ids, see ListConnections()), never the whole table's.
+  static constexpr size_t kDefaultPageSize = 500;
+  static constexpr size_t kMaxPageSize = 5000;
+  static constexpr size_t kMaxPageBytes = size_t{1} << 20;
+
   // `context`, `monitors` and `calls` must outlive the service.
   BrokerService(RouterContext& context, MonitorHub& monitors, CallRouter& calls)
       : context_(context), monitors_(monitors), calls_(calls) {}
@@ -50,6 +61,12 @@ class BrokerService {
   // server adds connections to the same entries).
   void AddUidUse(v1::ResourceUse& use) const;
 
+  // Entries of the tables the last ListNames or ListConnections page
+  // looked at in full (names taken from the ordered index, activatable
+  // names, connections described), so tests can check that a page's work
+  // follows the page and not the table.
+  size_t entries_visited_for_test() const { return entries_visited_; }
+
  private:
   void OnStartService(const Peer& from, wire::Frame frame, const v1::Call& call,
                       absl::Time now);
@@ -57,8 +74,14 @@ class BrokerService {
   // is none.
   absl::StatusOr<std::string> Answer(const Peer& from, absl::string_view method,
                                      absl::string_view request, absl::Time now);
-  v1::NameList ListNames() const;
-  v1::ConnectionList ListConnections() const;
+  // One page of each listing. Errors: kInvalidArgument for a page_token
+  // the broker did not make.
+  absl::StatusOr<v1::NameList> ListNames(const v1::ListNamesRequest& request);
+  absl::StatusOr<v1::ConnectionList> ListConnections(
+      const v1::ListConnectionsRequest& request);
+  v1::NameInfo DescribeName(const std::string& name, SessionId owner) const;
+  v1::ConnectionInfo DescribeConnection(SessionId id,
+                                        const SessionInfo& info) const;
   absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request,
                                            SessionId asker) const;
 
@@ -72,6 +95,7 @@ class BrokerService {
   };
   TrafficSample previous_sample_;
   TrafficSample last_sample_;
+  size_t entries_visited_ = 0;
 };
 
 }  // namespace switchboard::core
