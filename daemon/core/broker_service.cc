@@ -247,7 +247,7 @@ absl::StatusOr<v1::NameList> BrokerService::ListNames(
         return list;
       }
       v1::NameInfo* out = list.add_names();
-      *out = DescribeName(name, *owner);
+      *out = NameInfoOf(name, *owner);
       bytes += out->ByteSizeLong();
       ++entries;
       cursor.after = name;
@@ -279,8 +279,8 @@ absl::StatusOr<v1::NameList> BrokerService::ListNames(
   return list;
 }
 
-v1::NameInfo BrokerService::DescribeName(const std::string& name,
-                                         SessionId owner) const {
+v1::NameInfo BrokerService::NameInfoOf(const std::string& name,
+                                       SessionId owner) const {
   v1::NameInfo out;
   out.set_name(name);
   out.set_owner(owner.value());
@@ -324,14 +324,14 @@ absl::StatusOr<v1::ConnectionList> BrokerService::ListConnections(
       return list;
     }
     v1::ConnectionInfo* out = list.add_connections();
-    *out = DescribeConnection(*it, session->second);
+    *out = ConnectionInfoOf(*it, session->second);
     bytes += out->ByteSizeLong();
     after = it->value();
   }
   return list;
 }
 
-v1::ConnectionInfo BrokerService::DescribeConnection(
+v1::ConnectionInfo BrokerService::ConnectionInfoOf(
     SessionId id, const SessionInfo& info) const {
   v1::ConnectionInfo out;
   out.set_connection_id(id.value());

@@ -5,8 +5,10 @@
 // and counters: GetStatus, ListNames, ListConnections, Describe and
 // RegisterTypes here; StartService holds the call through the CallRouter
 // until the name is claimed; Monitor goes to the MonitorHub. It changes
-// only the schemas a connection registers (RegisterTypes) and its own
-// traffic samples.
+// only the schemas a connection registers (RegisterTypes), and its own
+// traffic samples and ordered index of session ids. ListNames and
+// ListConnections answer a page at a time, so one request's work follows
+// the page, not the tables.
 //
 // Single-threaded: every method runs on the broker's loop thread.
 #ifndef SWITCHBOARD_DAEMON_CORE_BROKER_SERVICE_H_
@@ -71,7 +73,7 @@ class BrokerService {
 
   // Entries of the tables the last ListNames or ListConnections page
   // looked at in full (names taken from the ordered index, activatable
-  // names, connections described), so tests can check that a page's work
+  // names, connections listed), so tests can check that a page's work
   // follows the page and not the table.
   size_t entries_visited_for_test() const { return entries_visited_; }
 
@@ -87,9 +89,9 @@ class BrokerService {
   absl::StatusOr<v1::NameList> ListNames(const v1::ListNamesRequest& request);
   absl::StatusOr<v1::ConnectionList> ListConnections(
       const v1::ListConnectionsRequest& request);
-  v1::NameInfo DescribeName(const std::string& name, SessionId owner) const;
-  v1::ConnectionInfo DescribeConnection(SessionId id,
-                                        const SessionInfo& info) const;
+  v1::NameInfo NameInfoOf(const std::string& name, SessionId owner) const;
+  v1::ConnectionInfo ConnectionInfoOf(SessionId id,
+                                      const SessionInfo& info) const;
   absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request,
                                            SessionId asker) const;
 
