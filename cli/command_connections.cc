@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // `switchboard connections`: every connection to the broker
-// (switchboard.Broker/ListConnections).
+// (switchboard.Broker/ListConnections, every page).
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "commands.h"
 #include "json.h"
+#include "listings.h"
 #include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 #include "table.h"
@@ -19,8 +20,7 @@ absl::Status RunConnections(const Options& options) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
   SB_ASSIGN_OR_RETURN(
       v1::ConnectionList list,
-      CallBroker<v1::ConnectionList>(*client, "ListConnections",
-                                     v1::ListConnectionsRequest(), options));
+      ListEveryConnection(*client, options.TimeoutOr(kDefaultTimeout)));
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(list));
     PrintLine(json);

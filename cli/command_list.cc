@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 //
 // `switchboard list`: every owned name and every activatable one
-// (switchboard.Broker/ListNames), sorted by name. STATE says "owned",
-// "activatable" (an activation file describes it; a call starts its
+// (switchboard.Broker/ListNames, every page), sorted by name. STATE says
+// "owned", "activatable" (an activation file describes it; a call starts its
 // program) or "starting" (started, calls held until it claims the name).
 #include <map>
 #include <string>
@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "commands.h"
 #include "json.h"
+#include "listings.h"
 #include "switchboard/status_macros.h"
 #include "switchboard/v1/broker.pb.h"
 #include "table.h"
@@ -52,9 +53,9 @@ std::vector<std::string> ActivatableRow(const v1::ActivatableName& name) {
 
 absl::Status RunList(const Options& options) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, ConnectToBroker(options));
-  SB_ASSIGN_OR_RETURN(v1::NameList names, CallBroker<v1::NameList>(
-                                              *client, "ListNames",
-                                              v1::ListNamesRequest(), options));
+  SB_ASSIGN_OR_RETURN(
+      v1::NameList names,
+      ListEveryName(*client, options.TimeoutOr(kDefaultTimeout)));
   if (options.json) {
     SB_ASSIGN_OR_RETURN(std::string json, MessageToJson(names));
     PrintLine(json);

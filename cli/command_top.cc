@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "broker.h"
 #include "commands.h"
+#include "listings.h"
 #include "signals.h"
 #include "switchboard/status_macros.h"
 #include "terminal.h"
@@ -36,9 +37,7 @@ absl::StatusOr<std::unique_ptr<TopSample>> TakeSample(Client& client) {
       client.Call<v1::BrokerStatus>(kBrokerService, "GetStatus",
                                     v1::GetStatusRequest(), kDefaultTimeout));
   SB_ASSIGN_OR_RETURN(sample->connections,
-                      client.Call<v1::ConnectionList>(
-                          kBrokerService, "ListConnections",
-                          v1::ListConnectionsRequest(), kDefaultTimeout));
+                      ListEveryConnection(client, kDefaultTimeout));
   sample->time = absl::Now();
   return sample;
 }

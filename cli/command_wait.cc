@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
 // `switchboard wait NAME`: returns once NAME has an owner. It subscribes to
-// the broker's switchboard.name.NAME first and only then asks ListNames, so
-// an owner that arrives in between is seen one way or the other. A name
-// nobody owns that an activation file describes is started
-// (switchboard.Broker/StartService), as a call to it would be, so waiting
-// for it never waits for a program nobody will start.
+// the broker's switchboard.name.NAME first and only then asks
+// switchboard.Broker/StartService, so an owner that arrives in between is
+// seen one way or the other. StartService names the owner of an owned
+// name, and starts the program of a name nobody owns that an activation
+// file describes, as a call to it would, so waiting for it never waits for
+// a program nobody will start. One question, whatever the number of names
+// (ListNames would take a page after page).
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -50,24 +52,19 @@ absl::Status RunWait(const Options& options) {
                         if (change.ok()) owners.Push(change->new_owner());
                       })
           .status());
-  SB_ASSIGN_OR_RETURN(
-      v1::NameList names,
-      client->Call<v1::NameList>(kBrokerService, "ListNames",
-                                 v1::ListNamesRequest(), kDefaultTimeout));
-  for (const v1::NameInfo& info : names.names()) {
-    if (info.name() == name) return PrintOwner(name, info.owner(), options);
-  }
-  for (const v1::ActivatableName& activatable : names.activatable()) {
-    if (activatable.name() != name) continue;
-    // Ends once the program claimed the name, or with the reason it did
-    // not (UNAVAILABLE), or at the timeout (DEADLINE_EXCEEDED).
-    v1::StartServiceRequest start;
-    start.set_name(name);
-    SB_ASSIGN_OR_RETURN(v1::StartServiceResult started,
-                        client->Call<v1::StartServiceResult>(
-                            kBrokerService, "StartService", start,
-                            options.TimeoutOr(kDefaultTimeout)));
-    return PrintOwner(name, started.owner(), options);
+  // StartService answers at once with the owner of an owned name; starts
+  // the program of an activatable one and answers once it claimed the name
+  // (UNAVAILABLE if it did not, DEADLINE_EXCEEDED at the timeout); and is
+  // NOT_FOUND for any other name, which the events then report.
+  v1::StartServiceRequest start;
+  start.set_name(name);
+  absl::StatusOr<v1::StartServiceResult> started =
+      client->Call<v1::StartServiceResult>(kBrokerService, "StartService",
+                                           start,
+                                           options.TimeoutOr(kDefaultTimeout));
+  if (started.ok()) return PrintOwner(name, started->owner(), options);
+  if (started.status().code() != absl::StatusCode::kNotFound) {
+    return started.status();
   }
   while (true) {
     Inbox<uint64_t>::Next next =

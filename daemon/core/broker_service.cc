@@ -2,10 +2,17 @@
 #include "daemon/core/broker_service.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/names.h"
 #include "switchboard/status_macros.h"
@@ -31,6 +38,54 @@ double PerSecond(uint64_t now, uint64_t before, absl::Duration elapsed) {
 
 uint64_t UnixMicros(absl::Time time) {
   return static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMicros(time)));
+}
+
+// A request's page_size as the page's entry limit.
+size_t PageSize(uint32_t requested) {
+  if (requested == 0) return BrokerService::kDefaultPageSize;
+  return std::min<size_t>(requested, BrokerService::kMaxPageSize);
+}
+
+absl::Status BadToken(absl::string_view method, absl::string_view token) {
+  constexpr size_t kShown = 80;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "page_token \"", absl::CHexEscape(token.substr(0, kShown)),
+      token.size() > kShown ? "..." : "", "\" is not one ", method,
+      " gave; pass back a next_page_token unchanged, or an empty one for "
+      "the first page"));
+}
+
+// Where a ListNames page starts: after `after` among the owned names, or
+// among the activatable ones (which follow all the owned names). The token
+// is "owned:NAME" or "activatable:NAME", NAME being the last one listed
+// (empty: from the first); a name gone since is no obstacle, the page
+// starts at the next one in order.
+struct NamesCursor {
+  bool activatable = false;
+  std::string after;
+};
+
+constexpr absl::string_view kOwnedPrefix = "owned:";
+constexpr absl::string_view kActivatablePrefix = "activatable:";
+
+absl::StatusOr<NamesCursor> ParseNamesToken(absl::string_view token) {
+  NamesCursor cursor;
+  if (token.empty()) return cursor;
+  if (absl::ConsumePrefix(&token, kActivatablePrefix)) {
+    cursor.activatable = true;
+  } else if (!absl::ConsumePrefix(&token, kOwnedPrefix)) {
+    return BadToken(kListNamesMethod, token);
+  }
+  if (!token.empty() && !ValidateServiceName(token).ok()) {
+    return BadToken(kListNamesMethod, token);
+  }
+  cursor.after = std::string(token);
+  return cursor;
+}
+
+std::string NamesToken(const NamesCursor& cursor) {
+  return absl::StrCat(cursor.activatable ? kActivatablePrefix : kOwnedPrefix,
+                      cursor.after);
 }
 
 }  // namespace
@@ -166,13 +221,17 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
     absl::StatusOr<v1::ListNamesRequest> parsed =
         ParseRequest<v1::ListNamesRequest>(request);
     if (!parsed.ok()) return parsed.status();
-    return ListNames().SerializeAsString();
+    absl::StatusOr<v1::NameList> page = ListNames(*parsed);
+    if (!page.ok()) return page.status();
+    return page->SerializeAsString();
   }
   if (method == kListConnectionsMethod) {
     absl::StatusOr<v1::ListConnectionsRequest> parsed =
         ParseRequest<v1::ListConnectionsRequest>(request);
     if (!parsed.ok()) return parsed.status();
-    return ListConnections().SerializeAsString();
+    absl::StatusOr<v1::ConnectionList> page = ListConnections(*parsed);
+    if (!page.ok()) return page.status();
+    return page->SerializeAsString();
   }
   if (method == kDescribeMethod) {
     absl::StatusOr<v1::DescribeRequest> parsed =
@@ -188,28 +247,51 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
                    "RegisterTypes, StartService and Monitor)"));
 }
 
-v1::NameList BrokerService::ListNames() const {
+// A page is built from where its token points, and stops before an entry
+// that exists once it holds its entries or bytes, so next_page_token is
+// empty exactly when nothing follows. Owned names come from the
+// registry's ordered index and activatable ones from their std::map: both
+// O(log n) to find the start and O(1) per entry, so a page costs
+// O(log n + page) (plus each entry's own size: its methods, its queue).
+absl::StatusOr<v1::NameList> BrokerService::ListNames(
+    const v1::ListNamesRequest& request) {
+  absl::StatusOr<NamesCursor> parsed = ParseNamesToken(request.page_token());
+  if (!parsed.ok()) return parsed.status();
+  NamesCursor cursor = *std::move(parsed);
+  const size_t limit = PageSize(request.page_size());
   v1::NameList list;
-  for (const std::string& name : context_.names.Names()) {
-    const std::optional<SessionId> owner = context_.names.OwnerOf(name);
-    if (!owner) continue;
-    v1::NameInfo* out = list.add_names();
-    out->set_name(name);
-    out->set_owner(owner->value());
-    if (auto it = context_.sessions.find(*owner);
-        it != context_.sessions.end()) {
-      out->set_owner_name(it->second.client_name);
-      out->set_uid(it->second.peer.uid);
-      out->set_pid(it->second.peer.pid);
-      out->set_exe(it->second.exe);
+  size_t entries = 0;
+  size_t bytes = 0;
+  entries_visited_ = 0;
+  const auto full = [&] { return entries >= limit || bytes >= kMaxPageBytes; };
+  if (!cursor.activatable) {
+    // One more than fits tells whether the page ends before the last name.
+    for (const std::string& name :
+         context_.names.NamesAfter(cursor.after, limit + 1)) {
+      ++entries_visited_;
+      const std::optional<SessionId> owner = context_.names.OwnerOf(name);
+      if (!owner) continue;
+      if (full()) {
+        list.set_next_page_token(NamesToken(cursor));
+        return list;
+      }
+      v1::NameInfo* out = list.add_names();
+      *out = NameInfoOf(name, *owner);
+      bytes += out->ByteSizeLong();
+      ++entries;
+      cursor.after = name;
     }
-    for (v1::MethodSchema& method : context_.schemas.MethodsOf(*owner, name)) {
-      *out->add_methods() = std::move(method);
-    }
-    out->set_queued(static_cast<uint32_t>(context_.names.QueueOf(name).size()));
-    out->set_activatable(context_.activations.Find(name) != nullptr);
+    cursor = NamesCursor{/*activatable=*/true, ""};
   }
-  for (const auto& [name, service] : context_.activations.services()) {
+  const auto& services = context_.activations.services();
+  for (auto it = services.upper_bound(cursor.after); it != services.end();
+       ++it) {
+    ++entries_visited_;
+    if (full()) {
+      list.set_next_page_token(NamesToken(cursor));
+      return list;
+    }
+    const auto& [name, service] = *it;
     v1::ActivatableName* out = list.add_activatable();
     out->set_name(name);
     for (const std::string& arg : service.command) out->add_command(arg);
@@ -219,54 +301,94 @@ v1::NameList BrokerService::ListNames() const {
     out->set_activating(context_.activations.Activating(name));
     out->set_held_calls(
         static_cast<uint32_t>(context_.activations.HeldFor(name)));
+    bytes += out->ByteSizeLong();
+    ++entries;
+    cursor.after = name;
   }
   return list;
 }
 
-v1::ConnectionList BrokerService::ListConnections() const {
-  std::vector<SessionId> ids;
-  ids.reserve(context_.sessions.size());
-  for (const auto& [id, info] : context_.sessions) ids.push_back(id);
-  std::sort(ids.begin(), ids.end());
-  // One pass over the subscriptions rather than one per connection.
-  absl::flat_hash_map<SessionId, std::pair<uint32_t, uint64_t>> subscribed;
-  for (const Subscription* subscription : context_.subscriptions.All()) {
-    auto& [count, dropped] = subscribed[subscription->key.session];
-    ++count;
-    dropped += subscription->dropped;
+v1::NameInfo BrokerService::NameInfoOf(const std::string& name,
+                                       SessionId owner) const {
+  v1::NameInfo out;
+  out.set_name(name);
+  out.set_owner(owner.value());
+  if (auto it = context_.sessions.find(owner); it != context_.sessions.end()) {
+    out.set_owner_name(it->second.client_name);
+    out.set_uid(it->second.peer.uid);
+    out.set_pid(it->second.peer.pid);
+    out.set_exe(it->second.exe);
   }
+  for (v1::MethodSchema& method : context_.schemas.MethodsOf(owner, name)) {
+    *out.add_methods() = std::move(method);
+  }
+  out.set_queued(static_cast<uint32_t>(context_.names.QueueOf(name).size()));
+  out.set_activatable(context_.activations.Find(name) != nullptr);
+  return out;
+}
+
+// The token is the last connection id listed, in decimal. The page starts
+// from the ordered index of connection ids (O(log c)) and describes only
+// its own connections (their names, subscriptions and calls: the part that
+// grows with what each connection holds), as ListNames does.
+absl::StatusOr<v1::ConnectionList> BrokerService::ListConnections(
+    const v1::ListConnectionsRequest& request) {
+  uint64_t after = 0;
+  if (!request.page_token().empty() &&
+      !absl::SimpleAtoi(request.page_token(), &after)) {
+    return BadToken(kListConnectionsMethod, request.page_token());
+  }
+  const size_t limit = PageSize(request.page_size());
   v1::ConnectionList list;
-  for (SessionId id : ids) {
-    const SessionInfo& info = context_.sessions.at(id);
-    v1::ConnectionInfo* out = list.add_connections();
-    out->set_connection_id(id.value());
-    out->set_client_name(info.client_name);
-    out->set_uid(info.peer.uid);
-    out->set_pid(info.peer.pid);
-    out->set_exe(info.exe);
-    out->set_transport(info.transport);
-    out->set_connected_unix_us(UnixMicros(info.connected));
-    const Traffic traffic = context_.outbox.SessionTraffic(id);
-    out->set_frames_in(traffic.frames_in);
-    out->set_frames_out(traffic.frames_out);
-    out->set_bytes_in(traffic.bytes_in);
-    out->set_bytes_out(traffic.bytes_out);
-    out->set_queued_bytes(context_.outbox.QueuedBytes(id));
-    out->set_queued_fds(context_.outbox.QueuedFds(id));
-    std::vector<std::string> owned = context_.names.NamesOwnedBy(id);
-    std::sort(owned.begin(), owned.end());
-    for (std::string& name : owned) out->add_names(std::move(name));
-    if (auto it = subscribed.find(id); it != subscribed.end()) {
-      out->set_subscriptions(it->second.first);
-      out->set_messages_dropped(it->second.second);
+  size_t bytes = 0;
+  entries_visited_ = 0;
+  for (auto it = connection_ids_.upper_bound(SessionId(after));
+       it != connection_ids_.end(); ++it) {
+    ++entries_visited_;
+    auto session = context_.sessions.find(*it);
+    if (session == context_.sessions.end()) continue;  // kept in step
+    if (static_cast<size_t>(list.connections_size()) >= limit ||
+        bytes >= kMaxPageBytes) {
+      list.set_next_page_token(absl::StrCat(after));
+      return list;
     }
-    // A running monitor is a call that waits for its final reply too.
-    out->set_calls_waiting(static_cast<uint32_t>(
-        context_.calls.CountForCaller(id) + context_.monitors.CountFor(id)));
-    out->set_calls_serving(
-        static_cast<uint32_t>(context_.calls.CountForCallee(id)));
+    v1::ConnectionInfo* out = list.add_connections();
+    *out = ConnectionInfoOf(*it, session->second);
+    bytes += out->ByteSizeLong();
+    after = it->value();
   }
   return list;
+}
+
+v1::ConnectionInfo BrokerService::ConnectionInfoOf(
+    SessionId id, const SessionInfo& info) const {
+  v1::ConnectionInfo out;
+  out.set_connection_id(id.value());
+  out.set_client_name(info.client_name);
+  out.set_uid(info.peer.uid);
+  out.set_pid(info.peer.pid);
+  out.set_exe(info.exe);
+  out.set_transport(info.transport);
+  out.set_connected_unix_us(UnixMicros(info.connected));
+  const Traffic traffic = context_.outbox.SessionTraffic(id);
+  out.set_frames_in(traffic.frames_in);
+  out.set_frames_out(traffic.frames_out);
+  out.set_bytes_in(traffic.bytes_in);
+  out.set_bytes_out(traffic.bytes_out);
+  out.set_queued_bytes(context_.outbox.QueuedBytes(id));
+  out.set_queued_fds(context_.outbox.QueuedFds(id));
+  for (std::string& name : context_.names.NamesOwnedBy(id)) {
+    out.add_names(std::move(name));
+  }
+  out.set_subscriptions(
+      static_cast<uint32_t>(context_.subscriptions.CountFor(id)));
+  out.set_messages_dropped(context_.subscriptions.DroppedFor(id));
+  // A running monitor is a call that waits for its final reply too.
+  out.set_calls_waiting(static_cast<uint32_t>(
+      context_.calls.CountForCaller(id) + context_.monitors.CountFor(id)));
+  out.set_calls_serving(
+      static_cast<uint32_t>(context_.calls.CountForCallee(id)));
+  return out;
 }
 
 absl::StatusOr<v1::Description> BrokerService::Describe(

@@ -4,10 +4,13 @@
 // (docs/PROTOCOL.md 5.6).
 #include "daemon/core/broker_service.h"
 
+#include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "daemon/core/frames.h"
 #include "daemon/core/router.h"
 #include "daemon/core/router_test_fixture.h"
@@ -113,6 +116,36 @@ class BrokerServiceTest : public RouterTest {
     EXPECT_TRUE(
         BrokerCall(kListNamesMethod, v1::ListNamesRequest(), &names).ok());
     return names;
+  }
+
+  // One page of ListNames or ListConnections.
+  absl::StatusOr<v1::NameList> NamesPage(uint32_t page_size,
+                                         absl::string_view token) {
+    v1::ListNamesRequest request;
+    request.set_page_size(page_size);
+    request.set_page_token(std::string(token));
+    v1::NameList page;
+    SB_RETURN_IF_ERROR(BrokerCall(kListNamesMethod, request, &page));
+    return page;
+  }
+  absl::StatusOr<v1::ConnectionList> ConnectionsPage(uint32_t page_size,
+                                                     absl::string_view token) {
+    v1::ListConnectionsRequest request;
+    request.set_page_size(page_size);
+    request.set_page_token(std::string(token));
+    v1::ConnectionList page;
+    SB_RETURN_IF_ERROR(BrokerCall(kListConnectionsMethod, request, &page));
+    return page;
+  }
+
+  // Claims `count` names "svc.N" (N from `first`), spread over kCaller,
+  // kCallee and kThird in turn.
+  void RegisterMany(int first, int count) {
+    const Peer* owners[] = {&kCaller, &kCallee, &kThird};
+    for (int i = first; i < first + count; ++i) {
+      Handle(*owners[i % 3], Register(100 + i, absl::StrCat("svc.", i)));
+    }
+    outbox_.Take();
   }
 
   absl::StatusOr<v1::Description> Describe(absl::string_view name,
@@ -406,6 +439,239 @@ TEST_F(BrokerServiceTest, ListConnectionsShowsEachConnection) {
   // Two messages of one byte each wait, one per subscription.
   EXPECT_EQ(third.queued_bytes(), outbox_.QueuedBytes(kThird.id));
   EXPECT_GT(third.queued_bytes(), 0u);
+}
+
+// Every page's entries in order: owned names, then activatable ones.
+std::vector<std::string> Entries(const v1::NameList& page) {
+  std::vector<std::string> entries;
+  for (const v1::NameInfo& name : page.names()) {
+    entries.push_back(absl::StrCat("owned ", name.name()));
+  }
+  for (const v1::ActivatableName& name : page.activatable()) {
+    entries.push_back(absl::StrCat("activatable ", name.name()));
+  }
+  return entries;
+}
+
+TEST_F(BrokerServiceTest, ListNamesPagesCoverEveryNameOnceInOrder) {
+  OpenSessions();
+  RegisterMany(0, 23);
+  std::vector<ActivatableService> services(3);
+  services[0].name = "act.b";
+  services[1].name = "act.a";
+  services[2].name = "svc.4";  // owned too
+  for (ActivatableService& service : services) service.command = {"/bin/x"};
+  router_.SetActivatableServices(services);
+
+  std::vector<std::string> expected;
+  for (const std::string& name : router_.names().Names()) {
+    expected.push_back(absl::StrCat("owned ", name));
+  }
+  for (const char* name : {"act.a", "act.b", "svc.4"}) {
+    expected.push_back(absl::StrCat("activatable ", name));
+  }
+  ASSERT_EQ(expected.size(), 26u);
+
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::NameList> page = NamesPage(4, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    const std::vector<std::string> entries = Entries(*page);
+    EXPECT_GE(entries.size(), 1u);
+    EXPECT_LE(entries.size(), 4u);
+    seen.insert(seen.end(), entries.begin(), entries.end());
+    token = page->next_page_token();
+    ASSERT_LT(++pages, 100) << "the pages never end";
+  } while (!token.empty());
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(pages, 7);  // 26 entries, 4 a page
+
+  // The whole listing fits the default page.
+  const v1::NameList all = ListNames();
+  EXPECT_EQ(Entries(all), expected);
+  EXPECT_EQ(all.next_page_token(), "");
+}
+
+TEST_F(BrokerServiceTest, ListNamesPagesFollowChangesBetweenPages) {
+  OpenSessions();
+  RegisterMany(10, 10);  // svc.10 ... svc.19
+  absl::StatusOr<v1::NameList> first = NamesPage(4, "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(Entries(*first),
+            (std::vector<std::string>{"owned svc.10", "owned svc.11",
+                                      "owned svc.12", "owned svc.13"}));
+  ASSERT_NE(first->next_page_token(), "");
+
+  // Between pages: the last name listed goes, a name not yet listed goes,
+  // one comes before the page boundary and two after it.
+  Handle(kCallee, Release(2, "svc.13"));  // 13 % 3 == 1: kCallee's
+  Handle(kCaller, Release(3, "svc.15"));  // kCaller owns svc.15
+  Handle(kThird, Register(4, "svc.1"));
+  Handle(kThird, Register(5, "svc.17a"));
+  Handle(kThird, Register(6, "svc.99"));
+  outbox_.Take();
+
+  std::vector<std::string> seen = Entries(*first);
+  std::string token = first->next_page_token();
+  while (!token.empty()) {
+    absl::StatusOr<v1::NameList> page = NamesPage(4, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    const std::vector<std::string> entries = Entries(*page);
+    seen.insert(seen.end(), entries.begin(), entries.end());
+    token = page->next_page_token();
+  }
+  // Each name there throughout exactly once, in order; the one gone before
+  // its page is not listed, the ones that came after the boundary are.
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{
+                "owned svc.10", "owned svc.11", "owned svc.12", "owned svc.13",
+                "owned svc.14", "owned svc.16", "owned svc.17", "owned svc.17a",
+                "owned svc.18", "owned svc.19", "owned svc.99"}));
+}
+
+TEST_F(BrokerServiceTest, ListNamesPageSizesAreLoweredToTheMaximum) {
+  OpenSessions();
+  const size_t count = BrokerService::kMaxPageSize + 7;
+  RegisterMany(0, static_cast<int>(count));
+  ASSERT_EQ(router_.names().name_count(), count);
+
+  absl::StatusOr<v1::NameList> page = NamesPage(0, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(static_cast<size_t>(page->names_size()),
+            BrokerService::kDefaultPageSize);
+  EXPECT_NE(page->next_page_token(), "");
+
+  page = NamesPage(std::numeric_limits<uint32_t>::max(), "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(static_cast<size_t>(page->names_size()),
+            BrokerService::kMaxPageSize);
+  // The rest on the next page, which is the last.
+  page =
+      NamesPage(std::numeric_limits<uint32_t>::max(), page->next_page_token());
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->names_size(), 7);
+  EXPECT_EQ(page->next_page_token(), "");
+}
+
+TEST_F(BrokerServiceTest, APageOfNamesLooksAtThePageNotTheTable) {
+  OpenSessions();
+  RegisterMany(0, 3000);
+  absl::StatusOr<v1::NameList> page = NamesPage(3, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->names_size(), 3);
+  // The three listed and the one that shows the page is not the last.
+  EXPECT_EQ(router_.broker_service().entries_visited_for_test(), 4u);
+  page = NamesPage(3, page->next_page_token());
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(router_.broker_service().entries_visited_for_test(), 4u);
+}
+
+TEST_F(BrokerServiceTest, APageTokenTheBrokerDidNotMakeIsRefused) {
+  OpenSessions();
+  RegisterMany(0, 3);
+  for (const char* token :
+       {"svc.1", "owned:bad..name", "activatable:/x", "3", "\xff"}) {
+    const absl::Status status = NamesPage(0, token).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_NE(status.message().find("page_token"), absl::string_view::npos)
+        << status;
+  }
+  for (const char* token : {"owned:svc.1", "x", "-1", "1.5"}) {
+    const absl::Status status = ConnectionsPage(0, token).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_NE(status.message().find("not one ListConnections gave"),
+              absl::string_view::npos)
+        << status;
+  }
+  // A name that went since its page is no obstacle: the next page starts
+  // after it.
+  absl::StatusOr<v1::NameList> page = NamesPage(0, "owned:svc.0a");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(Entries(*page),
+            (std::vector<std::string>{"owned svc.1", "owned svc.2"}));
+}
+
+TEST_F(BrokerServiceTest, ListConnectionsPagesCoverEveryConnectionOnce) {
+  for (uint64_t id = 1; id <= 11; ++id) {
+    router_.OnSessionOpened(
+        SessionInfo{Peer{SessionId(id * 10), 1000, 1}, "c", "unix", "", kT0},
+        kT0);
+  }
+  absl::StatusOr<v1::ConnectionList> page = ConnectionsPage(4, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  std::vector<uint64_t> seen;
+  for (const auto& c : page->connections()) seen.push_back(c.connection_id());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{10, 20, 30, 40}));
+
+  // One listed and one not yet listed go, one comes.
+  router_.ForgetSession(SessionId(40), "closed");
+  router_.ForgetSession(SessionId(70), "closed");
+  router_.OnSessionOpened(
+      SessionInfo{Peer{SessionId(200), 1000, 1}, "c", "unix", "", kT0}, kT0);
+  outbox_.Take();
+  std::string token = page->next_page_token();
+  int pages = 1;
+  while (!token.empty()) {
+    page = ConnectionsPage(4, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->connections_size(), 4);
+    for (const auto& c : page->connections()) seen.push_back(c.connection_id());
+    token = page->next_page_token();
+    ++pages;
+  }
+  EXPECT_EQ(seen, (std::vector<uint64_t>{10, 20, 30, 40, 50, 60, 80, 90, 100,
+                                         110, 200}));
+  EXPECT_EQ(pages, 3);
+}
+
+TEST_F(BrokerServiceTest, APageOfConnectionsLooksAtThePageNotTheTable) {
+  for (uint64_t id = 1; id <= 3000; ++id) {
+    router_.OnSessionOpened(
+        SessionInfo{Peer{SessionId(id), 1000, 1}, "c", "unix", "", kT0}, kT0);
+  }
+  outbox_.Take();
+  absl::StatusOr<v1::ConnectionList> page = ConnectionsPage(3, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->connections_size(), 3);
+  // The three listed and the one that shows the page is not the last.
+  EXPECT_EQ(router_.broker_service().entries_visited_for_test(), 4u);
+  page = ConnectionsPage(3, page->next_page_token());
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->connections(0).connection_id(), 4u);
+  EXPECT_EQ(router_.broker_service().entries_visited_for_test(), 4u);
+}
+
+TEST_F(BrokerServiceTest, APageEndsEarlyOnceItsReplyIsLarge) {
+  OpenSessions();
+  // Each connection owns names that take more than half the page's bytes.
+  const std::string stem(200, 'n');
+  const size_t per_connection = BrokerService::kMaxPageBytes / 2 / 200 + 1;
+  uint64_t request = 1;
+  for (const Peer* owner : {&kCaller, &kCallee, &kThird}) {
+    for (size_t i = 0; i < per_connection; ++i) {
+      const std::string name = absl::StrCat(stem, ".", request);
+      Handle(*owner, Register(request++, name));
+    }
+  }
+  outbox_.Take();
+  std::vector<int> page_sizes;
+  size_t largest = 0;
+  std::string token;
+  do {
+    absl::StatusOr<v1::ConnectionList> page = ConnectionsPage(0, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    page_sizes.push_back(page->connections_size());
+    for (const auto& c : page->connections()) {
+      ASSERT_EQ(static_cast<size_t>(c.names_size()), per_connection);
+      largest = std::max(largest, c.ByteSizeLong());
+    }
+    EXPECT_LT(page->ByteSizeLong(), BrokerService::kMaxPageBytes + largest);
+    token = page->next_page_token();
+  } while (!token.empty());
+  // Two connections pass the budget; the third waits for the next page.
+  EXPECT_EQ(page_sizes, (std::vector<int>{2, 1}));
 }
 
 TEST_F(BrokerServiceTest, DescribeANameOrAType) {

@@ -64,10 +64,16 @@ bool NameRegistry::Holds(SessionId session, absl::string_view name) const {
 }
 
 std::vector<std::string> NameRegistry::Names() const {
+  return {ordered_.begin(), ordered_.end()};
+}
+
+std::vector<std::string> NameRegistry::NamesAfter(absl::string_view after,
+                                                  size_t limit) const {
   std::vector<std::string> names;
-  names.reserve(names_.size());
-  for (const auto& [name, entry] : names_) names.push_back(name);
-  std::sort(names.begin(), names.end());
+  for (auto it = ordered_.upper_bound(after);
+       it != ordered_.end() && names.size() < limit; ++it) {
+    names.push_back(*it);
+  }
   return names;
 }
 
@@ -83,6 +89,7 @@ absl::StatusOr<State> NameRegistry::Register(
   auto it = names_.find(name);
   if (it == names_.end()) {
     names_.emplace(name, Entry{Claimant{session, allow_replacement}, {}});
+    ordered_.emplace(name);
     Index(session, name);
     ReportOwner(owner_changes, name, SessionId(), session);
     return v1::RegisterNameResult::STATE_OWNER;
@@ -130,6 +137,7 @@ void NameRegistry::PassOn(absl::flat_hash_map<std::string, Entry>::iterator it,
   const SessionId old_owner = entry.owner.session;
   if (entry.queue.empty()) {
     ReportOwner(owner_changes, it->first, old_owner, SessionId());
+    ordered_.erase(it->first);
     names_.erase(it);
     return;
   }

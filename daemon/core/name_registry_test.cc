@@ -195,6 +195,33 @@ TEST_F(NameRegistryTest, NamesOwnedByListsOnlyOwnedNames) {
             (std::vector<std::string>{"a.name", "b.name"}));
 }
 
+// The ordered index behind NamesAfter follows every way a name comes and
+// goes: a claim, a replacement, a promotion from the queue, a release and
+// an owner's disconnect.
+TEST_F(NameRegistryTest, NamesAfterPagesThroughTheOwnedNamesInOrder) {
+  for (const char* name : {"d", "b", "e", "a", "c"}) {
+    ASSERT_TRUE(Register(kA, v1::NAME_FLAG_FAIL_IF_OWNED, true, name).ok());
+  }
+  ASSERT_TRUE(Register(kB, v1::NAME_FLAG_QUEUE, false, "b").ok());
+  ASSERT_TRUE(Register(kC, v1::NAME_FLAG_REPLACE, false, "c").ok());
+  ASSERT_TRUE(Register(kC, v1::NAME_FLAG_FAIL_IF_OWNED, false, "f").ok());
+  EXPECT_EQ(registry_.NamesAfter("", 2), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(registry_.NamesAfter("b", 2), (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(registry_.NamesAfter("bb", 10),
+            (std::vector<std::string>{"c", "d", "e", "f"}));
+  EXPECT_TRUE(registry_.NamesAfter("f", 10).empty());
+  EXPECT_TRUE(registry_.NamesAfter("", 0).empty());
+
+  ASSERT_TRUE(registry_.Release(kA, "d", &events_).ok());
+  registry_.ForgetSession(kA, &events_);  // "b" passes to kB; a, e go
+  registry_.ForgetSession(kC, &events_);  // c and f go
+  EXPECT_EQ(registry_.NamesAfter("", 10), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(registry_.Names(), (std::vector<std::string>{"b"}));
+  registry_.ForgetSession(kB, &events_);
+  EXPECT_TRUE(registry_.NamesAfter("", 10).empty());
+  EXPECT_EQ(registry_.name_count(), 0u);
+}
+
 TEST_F(NameRegistryTest, EveryOwnerChangeIsReported) {
   const SessionId none;
   ASSERT_TRUE(Register(kA, v1::NAME_FLAG_FAIL_IF_OWNED, true).ok());  // claim

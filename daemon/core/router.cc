@@ -233,6 +233,7 @@ void Router::SampleTraffic(absl::Time now) {
 
 void Router::OnSessionOpened(const SessionInfo& info, absl::Time) {
   context_.sessions[info.peer.id] = info;
+  broker_service_.OnSessionOpened(info.peer.id);
   context_.accounts.Bind(info.peer.id, info.peer.uid);
   topic_router_.PublishConnection(kTopicConnectionOpened, info, "");
 }
@@ -243,6 +244,7 @@ void Router::ForgetSession(SessionId session, absl::string_view reason) {
   if (auto node = context_.sessions.extract(session)) {
     info = std::move(node.mapped());
   }
+  broker_service_.OnSessionClosed(session);
   topic_router_.ForgetSession(session);
   monitor_hub_.ForgetSession(session);
   context_.schemas.ForgetSession(session);

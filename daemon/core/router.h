@@ -128,6 +128,7 @@ class Router {
   const SchemaRegistry& schemas() const { return context_.schemas; }
   const MonitorTable& monitors() const { return context_.monitors; }
   const UidAccounts& accounts() const { return context_.accounts; }
+  const BrokerService& broker_service() const { return broker_service_; }
 
   // What switchboard.Broker/GetStatus answers at `now`.
   v1::BrokerStatus Status(absl::Time now) const {

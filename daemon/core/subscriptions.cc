@@ -161,4 +161,17 @@ size_t SubscriptionTable::CountFor(SessionId session) const {
   return it == by_session_.end() ? 0 : it->second.size();
 }
 
+uint64_t SubscriptionTable::DroppedFor(SessionId session) const {
+  auto it = by_session_.find(session);
+  if (it == by_session_.end()) return 0;
+  uint64_t dropped = 0;
+  for (uint64_t id : it->second) {
+    auto subscription = subscriptions_.find(SubscriptionKey{session, id});
+    if (subscription != subscriptions_.end()) {
+      dropped += subscription->second.dropped;
+    }
+  }
+  return dropped;
+}
+
 }  // namespace switchboard::core

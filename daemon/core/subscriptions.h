@@ -117,6 +117,9 @@ class SubscriptionTable {
 
   size_t size() const { return subscriptions_.size(); }
   size_t CountFor(SessionId session) const;
+  // Messages `session`'s subscriptions dropped, ever: O(its subscriptions)
+  // (ListConnections).
+  uint64_t DroppedFor(SessionId session) const;
 
  private:
   UidAccounts* accounts_;  // may be null

@@ -307,6 +307,22 @@ const char* const kNames[] = {"video.frames",       "audio",   "act.svc",
 const char* const kMethods[] = {
     "GetFrame",      "GetStatus", "ListNames",    "ListConnections", "Describe",
     "RegisterTypes", "Monitor",   "StartService", "bad method"};
+// ListNames and ListConnections page tokens: ones the broker makes (names
+// listed or not, gone or never there), and ones it must refuse.
+const char* const kPageTokens[] = {"",
+                                   "owned:",
+                                   "owned:audio",
+                                   "owned:video.frames",
+                                   "owned:zzz",
+                                   "activatable:",
+                                   "activatable:act.svc",
+                                   "owned:bad..name",
+                                   "activatable:/x",
+                                   "2",
+                                   "18446744073709551615",
+                                   "18446744073709551616",
+                                   "-1",
+                                   "garbage"};
 const char* const kPatterns[] = {">",   "video.*", "video.>", "switchboard.>",
                                  "a.b", "*.*",     "bad..p"};
 const char* const kTopics[] = {"video.a",       "video.a.b", "a.b",
@@ -591,6 +607,21 @@ class RouterFuzzer {
       v1::MonitorRequest request;
       request.set_pattern((shape & 0x10) != 0 ? Pick(kPatterns) : "");
       request.set_max_payload_bytes(in_.Byte());
+      return request.SerializeAsString();
+    }
+    if (method == "ListNames" || method == "ListConnections") {
+      // Page sizes 0 (the default) to 3, so pages end inside the tables.
+      const uint32_t page_size = in_.Byte() % 4;
+      const std::string token = Pick(kPageTokens);
+      if (method == "ListNames") {
+        v1::ListNamesRequest request;
+        request.set_page_size(page_size);
+        request.set_page_token(token);
+        return request.SerializeAsString();
+      }
+      v1::ListConnectionsRequest request;
+      request.set_page_size(page_size);
+      request.set_page_token(token);
       return request.SerializeAsString();
     }
     if (method == "StartService") {

@@ -159,8 +159,10 @@ bool WriteRouter(const std::string& dir) {
     in.Byte(2);
     Call(in, 0, 1, kBroker, kMonitor, 1).Byte(200).Byte(0);  // Monitor all
     Call(in, 2, 1, kBroker, kGetStatus, 1).Short("").Byte(0);
-    Call(in, 2, 2, kBroker, kListNames, 1).Short("").Byte(0);
-    Call(in, 2, 3, kBroker, kListConnections, 1).Short("").Byte(0);
+    // Page size 1, tokens "" and "owned:video.frames" (kPageTokens).
+    Call(in, 2, 2, kBroker, kListNames, 1).Byte(1).Byte(0).Byte(0);
+    Call(in, 2, 8, kBroker, kListNames, 1).Byte(1).Byte(3).Byte(0);
+    Call(in, 2, 3, kBroker, kListConnections, 1).Byte(1).Byte(0).Byte(0);
     Call(in, 3, 1, kBroker, kRegisterTypes, 0x11).Byte(0);
     Call(in, 3, 2, kBroker, kRegisterTypes, 1).Byte(0);
     Call(in, 2, 4, kBroker, kDescribe, 1).Byte(0).Byte(0);     // a type

@@ -9,17 +9,21 @@
 
 #include <fstream>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/algorithm/container.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "switchboard/message.h"
+#include "switchboard/service.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
@@ -27,6 +31,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/cli_process.h"
 #include "tests/testing/cli_test_base.h"
+#include "tests/testing/clients.h"
 #include "tests/testing/json_output.h"
 #include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
@@ -365,6 +370,62 @@ TEST_F(CliIntrospectionTest, ConnectionsShowsEveryConnection) {
   EXPECT_GT(echo->connected_unix_us(), 0u);
   EXPECT_THAT(json.stdout_text, HasSubstr("\"queued_fds\""));
   EXPECT_THAT(json.stdout_text, HasSubstr("\"calls_serving\""));
+}
+
+// The broker answers ListNames and ListConnections a page at a time; the
+// tool follows next_page_token until the end, so it shows every name of
+// thousands held by several connections, each once, in order.
+TEST_F(CliIntrospectionTest, ListAndConnectionsShowEveryPage) {
+  constexpr int kOwners = 6;
+  constexpr int kNamesEach = 500;
+  std::vector<std::unique_ptr<Client>> owners;
+  std::set<std::string> expected = {"test.echo", "video.frames"};
+  for (int owner = 0; owner < kOwners; ++owner) {
+    owners.push_back(ConnectOrDie(broker_, absl::StrCat("owner-", owner)));
+    for (int i = 0; i < kNamesEach; ++i) {
+      const std::string name = absl::StrCat("paged.", i, ".", owner);
+      ASSERT_THAT(owners.back()->Serve(Service(name)), IsOk()) << name;
+      expected.insert(name);
+    }
+  }
+
+  // One page is not all of it: a client that knows nothing of pages sees
+  // only the first and a token it ignores.
+  absl::StatusOr<v1::NameList> first = client_->Call<v1::NameList>(
+      "switchboard.Broker", "ListNames", v1::ListNamesRequest(), kWaitTimeout);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_LT(static_cast<size_t>(first->names_size()), expected.size());
+  EXPECT_FALSE(first->next_page_token().empty());
+
+  const CliResult json = Run({"list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.stderr_text;
+  absl::StatusOr<v1::NameList> list = ParseJson<v1::NameList>(json.stdout_text);
+  ASSERT_THAT(list, IsOk());
+  std::vector<std::string> names;
+  for (const v1::NameInfo& info : list->names()) names.push_back(info.name());
+  EXPECT_EQ(names, std::vector<std::string>(expected.begin(), expected.end()));
+  EXPECT_TRUE(list->next_page_token().empty());
+
+  const CliResult human = Run({"list"});
+  ASSERT_EQ(human.exit_code, 0) << human.stderr_text;
+  size_t rows = 0;
+  for (absl::string_view line : absl::StrSplit(human.stdout_text, '\n')) {
+    if (absl::StartsWith(line, "paged.")) ++rows;
+  }
+  EXPECT_EQ(rows, static_cast<size_t>(kOwners * kNamesEach));
+
+  const CliResult connections = Run({"connections", "--json"});
+  ASSERT_EQ(connections.exit_code, 0) << connections.stderr_text;
+  absl::StatusOr<v1::ConnectionList> described =
+      ParseJson<v1::ConnectionList>(connections.stdout_text);
+  ASSERT_THAT(described, IsOk());
+  std::map<uint64_t, int> names_of;
+  for (const v1::ConnectionInfo& connection : described->connections()) {
+    names_of[connection.connection_id()] = connection.names_size();
+  }
+  for (const std::unique_ptr<Client>& owner : owners) {
+    EXPECT_EQ(names_of[owner->connection_id()], kNamesEach);
+  }
 }
 
 TEST_F(CliIntrospectionTest, DescribeANameShowsItsMethodsAndTheirTypes) {
