@@ -2,6 +2,7 @@
 //
 // `switchboard status`: the broker's GetStatus as a key/value list and a
 // table of subscriptions, or the BrokerStatus message as JSON.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,7 +76,14 @@ std::string Summary(const v1::BrokerStatus& s) {
       {"errors",
        absl::StrCat(FormatCount(s.protocol_errors()), " protocol errors, ",
                     FormatCount(s.buffers_refused()), " buffers refused")});
-  table.AddRow({"subscriptions", FormatCount(s.subscriptions_size())});
+  // A broker older than subscription_count lists them all.
+  const uint64_t listed = static_cast<uint64_t>(s.subscriptions_size());
+  const uint64_t subscriptions = std::max(listed, s.subscription_count());
+  table.AddRow({"subscriptions",
+                listed < subscriptions
+                    ? absl::StrCat(FormatCount(subscriptions), " (the first ",
+                                   FormatCount(listed), " listed below)")
+                    : FormatCount(subscriptions)});
   if (s.has_resources()) {
     const v1::ResourceUse& r = s.resources();
     table.AddRow(

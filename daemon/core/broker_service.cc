@@ -510,7 +510,9 @@ v1::BrokerStatus BrokerService::Status(absl::Time now) const {
   status.set_messages_dropped(context_.stats.messages_dropped);
   status.set_buffers_refused(context_.stats.buffers_refused);
   status.set_protocol_errors(context_.stats.protocol_errors);
-  for (const Subscription* subscription : context_.subscriptions.All()) {
+  status.set_subscription_count(context_.subscriptions.size());
+  for (const Subscription* subscription :
+       context_.subscriptions.First(kMaxStatusSubscriptions)) {
     v1::SubscriptionStatus* out = status.add_subscriptions();
     out->set_connection_id(subscription->key.session.value());
     out->set_subscription_id(subscription->key.id);

@@ -45,6 +45,9 @@ class BrokerService {
   static constexpr size_t kDefaultPageSize = 500;
   static constexpr size_t kMaxPageSize = 1000;
   static constexpr size_t kMaxPageBytes = size_t{1} << 20;
+  // Subscriptions GetStatus lists (BrokerStatus.subscription_count has
+  // them all): choosing them costs one pass over the table.
+  static constexpr size_t kMaxStatusSubscriptions = 1000;
 
   // `context`, `monitors` and `calls` must outlive the service.
   BrokerService(RouterContext& context, MonitorHub& monitors, CallRouter& calls)

@@ -225,6 +225,7 @@ TEST_F(BrokerServiceTest, GetStatusReportsCountersAndEverySubscription) {
   EXPECT_DOUBLE_EQ(status.bytes_in_per_s(), 2000.0);
   EXPECT_DOUBLE_EQ(status.bytes_out_per_s(), 4000.0);
   ASSERT_EQ(status.subscriptions_size(), 1);
+  EXPECT_EQ(status.subscription_count(), 1u);
   const v1::SubscriptionStatus& s = status.subscriptions(0);
   EXPECT_EQ(s.connection_id(), kCallee.id.value());
   EXPECT_EQ(s.subscription_id(), 3u);

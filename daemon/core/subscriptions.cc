@@ -142,17 +142,25 @@ void SubscriptionTable::Match(absl::string_view topic,
 }
 
 std::vector<const Subscription*> SubscriptionTable::All() const {
+  return First(subscriptions_.size());
+}
+
+std::vector<const Subscription*> SubscriptionTable::First(size_t count) const {
   std::vector<const Subscription*> all;
   all.reserve(subscriptions_.size());
   for (const auto& [key, subscription] : subscriptions_) {
     all.push_back(&subscription);
   }
-  std::sort(all.begin(), all.end(),
-            [](const Subscription* a, const Subscription* b) {
-              return a->key.session != b->key.session
-                         ? a->key.session < b->key.session
-                         : a->key.id < b->key.id;
-            });
+  auto before = [](const Subscription* a, const Subscription* b) {
+    return a->key.session != b->key.session ? a->key.session < b->key.session
+                                            : a->key.id < b->key.id;
+  };
+  if (count < all.size()) {
+    std::nth_element(all.begin(), all.begin() + static_cast<ptrdiff_t>(count),
+                     all.end(), before);
+    all.resize(count);
+  }
+  std::sort(all.begin(), all.end(), before);
   return all;
 }
 

@@ -114,6 +114,8 @@ class SubscriptionTable {
 
   // Every subscription, by session then id (GetStatus).
   std::vector<const Subscription*> All() const;
+  // The first `count` of All() at most: O(size() + count log count).
+  std::vector<const Subscription*> First(size_t count) const;
 
   size_t size() const { return subscriptions_.size(); }
   size_t CountFor(SessionId session) const;

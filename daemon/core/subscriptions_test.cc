@@ -49,6 +49,24 @@ std::vector<SubscriptionKey> MatchKeys(SubscriptionTable& table,
   return keys;
 }
 
+TEST(SubscriptionTableTest, FirstGivesTheLowestKeysInOrder) {
+  SubscriptionTable table(Limits());
+  for (const SessionId session : {kTwo, kOne}) {
+    for (uint64_t id : {3, 1, 2}) {
+      ASSERT_TRUE(table.Add(session, Request(id, "a")).ok());
+    }
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> first;
+  for (const Subscription* s : table.First(4)) {
+    first.emplace_back(s->key.session.value(), s->key.id);
+  }
+  EXPECT_EQ(first, (std::vector<std::pair<uint64_t, uint64_t>>{
+                       {1, 1}, {1, 2}, {1, 3}, {2, 1}}));
+  EXPECT_EQ(table.First(10).size(), 6u);
+  EXPECT_EQ(table.All().size(), 6u);
+  EXPECT_TRUE(table.First(0).empty());
+}
+
 TEST(SubscriptionTableTest, ZeroLimitsTakeTheDefaultsAndLargeOnesTheMaxima) {
   SubscriptionTable table(Limits());
   absl::StatusOr<const Subscription*> added = table.Add(kOne, Request(1, "a"));
