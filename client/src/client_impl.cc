@@ -679,7 +679,7 @@ void Client::Impl::DispatchLoop() {
       if (readable && closed_.ok()) reader = TakeReaderLocked();
     }
     // Deferred work is older than anything read now, so it runs first.
-    for (Task& task : running) task();
+    for (Task& task : running) RunTask(task);
     running.clear();
 
     bool more_to_read = false;
@@ -716,15 +716,18 @@ void Client::Impl::DispatchLoop() {
         watching_socket = false;
       }
     }
+    if (!expired.empty()) FlushHeldOutput();
     for (auto& [id, callback] : expired) {
       SendCancel(id);
       callback(absl::DeadlineExceededError(
           "no reply in time, and the broker did not answer either"));
     }
     expired.clear();
-    // Replies queued by handlers go out now, as late as possible before the
-    // thread blocks: a Unix socket wakes the reader on the writer's CPU
-    // expecting the writer to sleep next, so work after the write delays it.
+    // Replies queued by the last handler go out now, as late as possible
+    // before the thread blocks: a Unix socket wakes the reader on the
+    // writer's CPU expecting the writer to sleep next, so work after the
+    // write delays it. (A reply never waits here for another handler: each
+    // task first writes what the one before it queued; see RunTask.)
     // Cleared first: a Publish() after this point asks again.
     if (writer_.has_queued() && !writer_.waiting_for_socket() &&
         writer_.queued_bytes() < kLingerBelowBytes &&
@@ -732,6 +735,7 @@ void Client::Impl::DispatchLoop() {
       std::this_thread::sleep_for(kLinger);
     }
     flush_requested_.store(false);
+    output_held_ = false;
     if (writer_.has_queued()) {
       const size_t before = writer_.queued_bytes();
       if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
@@ -770,9 +774,26 @@ void Client::Impl::RunDeferred() {
       if (deferred_.empty()) return;
       TakeDeferredLocked(tasks);
     }
-    for (Task& task : tasks) task();
+    for (Task& task : tasks) RunTask(task);
     tasks.clear();
   }
+}
+
+void Client::Impl::RunTask(Task& task) {
+  // A reply leaves when its handler returns, not when the dispatch thread
+  // has handled everything it read with the call: the next handler may take
+  // long. Replies queued with no handler between them (answers the library
+  // gives itself, such as NOT_FOUND) still share one write.
+  FlushHeldOutput();
+  task();
+}
+
+void Client::Impl::FlushHeldOutput() {
+  if (!std::exchange(output_held_, false)) return;
+  // A full socket: the writability watch writes it all when the broker
+  // reads; a flush now would only meet EAGAIN.
+  if (writer_.waiting_for_socket()) return;
+  if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
 }
 
 void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
@@ -941,13 +962,15 @@ void Client::Impl::SendReply(uint64_t request_id,
     prefix.payload_length =
         static_cast<uint32_t>(client::InlineLength(payload));
   }
-  // Deferred on the dispatch thread, whose loop flushes just before it
-  // sleeps. If this fails the connection is gone and the broker answers the
+  // Deferred on the dispatch thread, which writes it before it runs its
+  // next task or sleeps (RunTask), so that replies ready together share a
+  // write. If this fails the connection is gone and the broker answers the
   // caller.
   writer_
       .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload), defer,
             buffers)
       .IgnoreError();
+  if (defer) output_held_ = true;
 }
 
 void Client::Impl::HandleEvent(const wire::Frame& frame) {

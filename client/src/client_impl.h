@@ -14,10 +14,12 @@
 // dispatch thread in arrival order, so handlers and callbacks always run on
 // the dispatch thread, one at a time, in order.
 //
-// Writing goes through FrameWriter from any thread. Calls and replies are
-// written at once (or queued behind what the socket did not take);
-// published messages only join the queue, copied into batch blocks, and the
-// dispatch thread writes them in large sendmsg() calls (client_topics.cc).
+// Writing goes through FrameWriter from any thread. Calls are written at
+// once (or queued behind what the socket did not take); published messages
+// only join the queue, copied into batch blocks, and the dispatch thread
+// writes them in large sendmsg() calls (client_topics.cc). A handler's reply
+// joins the queue too, and the dispatch thread writes it before it runs its
+// next task or sleeps (RunTask): a reply never waits for a later handler.
 //
 // The parts beyond calls live in their own files: topics (client_topics.cc
 // with Subscriptions), streams (client_streams.cc with ReplyStream::Impl,
@@ -216,6 +218,14 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // Dispatch thread.
   void DispatchLoop();
   void RunDeferred();
+  // Dispatch thread: runs one deferred task (a handler, a callback, ...)
+  // after writing what the tasks before it queued, so that no reply waits
+  // for a handler that has not started yet.
+  void RunTask(Task& task);
+  // Dispatch thread: writes the frames it queued and has not flushed
+  // (output_held_), unless the socket is full and its writability watch
+  // already waits to write them. Fails the connection if the write does.
+  void FlushHeldOutput();
   // Moves async calls whose local deadline passed out of the pending table.
   void CollectExpiredLocked(
       absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired)
@@ -223,8 +233,9 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   void HandleCall(std::shared_ptr<const wire::Frame> frame,
                   std::vector<Fd> fds);
   void HandleEvent(const wire::Frame& frame);
-  // Sends the final REPLY to a call; `defer` leaves it to the dispatch
-  // thread's flush (only the dispatch thread defers).
+  // Sends the final REPLY to a call; `defer` queues it for the dispatch
+  // thread to write before it runs its next task or sleeps, whichever comes
+  // first (only the dispatch thread defers; see RunTask).
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
                  const std::string& response_type, bool caller_accepts_fds,
                  bool defer = true);
@@ -309,6 +320,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // What the dispatch thread's last flush of published messages wrote
   // (see kLinger); touched only by the dispatch thread.
   size_t last_flush_bytes_ = 0;
+  // The dispatch thread queued frames (replies of its handlers, messages
+  // they published) and has not flushed them since; touched only by the
+  // dispatch thread.
+  bool output_held_ = false;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.
   client::RunningStreams streams_{kMaxConcurrentStreams};
