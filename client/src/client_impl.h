@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Client::Impl: one connection to the broker, its dispatch thread, and the
-// table of requests waiting for replies.
+// table of requests waiting for replies (PendingRequests).
 //
 // Reading. Exactly one thread at a time holds the *reader role* and reads
 // from the socket: normally the dispatch thread, but a thread blocked in a
@@ -31,7 +31,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -49,6 +48,7 @@
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
 #include "client/src/payload_copier.h"
+#include "client/src/pending_requests.h"
 #include "client/src/published_types.h"
 #include "client/src/received_fds.h"
 #include "client/src/reply_stream.h"
@@ -115,28 +115,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
 
  private:
   using Task = absl::AnyInvocable<void()>;
-
-  // A synchronous requester's result slot.
-  struct Waiter {
-    bool done = false;
-    absl::StatusOr<Payload> result;
-  };
-  // A CALL whose buffers went as descriptors, kept so that it can be sent
-  // again inline if the broker answers that the callee takes none.
-  struct InlineRetry {
-    v1::Header header;
-    Payload payload;
-  };
-  // A request waiting for its REPLY: exactly one of waiter and callback.
-  struct Pending {
-    std::shared_ptr<Waiter> waiter;
-    CallCallback callback;
-    absl::Time deadline = absl::InfiniteFuture();  // async calls only
-    bool is_call = false;  // a CALL (cancelled on local timeout)
-    // A streamed call: MORE replies go to it, and the final one ends it.
-    std::shared_ptr<ReplyStream::Impl> stream;
-    std::unique_ptr<InlineRetry> retry;  // only for a CALL sent with fds
-  };
+  // The pending-request table's entries (pending_requests.h).
+  using Waiter = client::Waiter;
+  using InlineRetry = client::InlineRetry;
+  using Pending = client::PendingRequest;
   struct Started {
     uint64_t request_id = 0;
     bool reader = false;  // the caller holds the reader role
@@ -347,10 +329,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool uses_async_ ABSL_GUARDED_BY(mu_) = false;
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;  // Subscribe() was used
   absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  std::set<std::pair<absl::Time, uint64_t>> async_deadlines_
-      ABSL_GUARDED_BY(mu_);
+  client::PendingRequests pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Task> deferred_ ABSL_GUARDED_BY(mu_);
   // The batch held by the task at deferred_[open_batch_slot_], which may
   // still take MESSAGE frames while it is the last task; null when there is
