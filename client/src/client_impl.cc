@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -286,15 +287,11 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
   {
     absl::MutexLock lock(&mu_);
     if (!closed_.ok()) return closed_;
-    started.request_id = next_request_id_++;
     if (pending.callback || pending.stream) {
-      if (pending.callback) {
-        async_deadlines_.emplace(pending.deadline, started.request_id);
-      }
       uses_async_ = true;  // async replies arrive unasked: watch from now on
       UpdateReadWatchLocked();
     }
-    pending_.emplace(started.request_id, std::move(pending));
+    started.request_id = pending_.Add(std::move(pending));
     if (try_read) started.reader = TakeReaderLocked();
   }
   absl::Status sent = SendFrame(kind, started.request_id,
@@ -302,10 +299,7 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
                                 std::move(payload), buffers, /*defer=*/false);
   if (!sent.ok()) {
     absl::MutexLock lock(&mu_);
-    if (auto it = pending_.find(started.request_id); it != pending_.end()) {
-      async_deadlines_.erase({it->second.deadline, started.request_id});
-      pending_.erase(it);
-    }
+    pending_.Take(started.request_id);
     if (started.reader) ReleaseReaderLocked(/*leftover=*/false);
     return sent;
   }
@@ -325,7 +319,7 @@ absl::Status Client::Impl::RetryInlineLocked(uint64_t request_id,
   SB_RETURN_IF_ERROR(SendFrame(wire::Kind::kCall, request_id, inline_header,
                                std::move(retry->payload), *buffers,
                                /*defer=*/false));
-  pending_.emplace(request_id, std::move(pending));
+  pending_.Restore(request_id, std::move(pending));
   return absl::OkStatus();
 }
 
@@ -363,9 +357,8 @@ absl::StatusOr<Payload> Client::Impl::Await(
     if (!ready()) mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
     if (waiter->done) return std::move(waiter->result);
     if (absl::Now() >= deadline) {
-      if (auto it = pending_.find(started.request_id); it != pending_.end()) {
-        expired_call = it->second.is_call;
-        pending_.erase(it);
+      if (std::optional<Pending> taken = pending_.Take(started.request_id)) {
+        expired_call = taken->is_call;
       }
       break;
     }
@@ -554,12 +547,12 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame,
 
 void Client::Impl::RouteReplyLocked(wire::Frame frame) {
   const uint64_t request_id = frame.request_id();
-  auto it = pending_.find(request_id);
-  if (it == pending_.end()) return;  // timed out locally; the reply is late
-  if (it->second.stream != nullptr &&
+  Pending* found = pending_.Find(request_id);
+  if (found == nullptr) return;  // timed out locally; the reply is late
+  if (found->stream != nullptr &&
       (frame.prefix().flags & wire::kFlagMore) != 0) {
     // One message of a stream: the call goes on.
-    it->second.retry.reset();  // the callee has the call; never send again
+    found->retry.reset();  // the callee has the call; never send again
     absl::StatusOr<Payload> message;
     if (frame.prefix().header_length == 0) {
       message = ReplyPayload(std::move(frame), v1::Header());
@@ -570,16 +563,15 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
       message = header.status();
     }
     if (message.ok()) {
-      it->second.stream->Push(*std::move(message));
+      found->stream->Push(*std::move(message));
     } else {
       // A message we cannot read ends the stream; the callee is told.
-      it->second.stream->Finish(message.status());
+      found->stream->Finish(message.status());
       SendCancel(request_id);
     }
     return;
   }
-  Pending pending = std::move(it->second);
-  pending_.erase(it);
+  Pending pending = *pending_.Take(request_id);
 
   absl::StatusOr<Payload> result;
   if (frame.prefix().header_length == 0) {
@@ -611,7 +603,6 @@ void Client::Impl::RouteReplyLocked(wire::Frame frame) {
     pending.waiter->done = true;
     return;
   }
-  async_deadlines_.erase({pending.deadline, request_id});
   deferred_.push_back(
       [callback = std::move(pending.callback),
        result = std::move(result)]() mutable { callback(std::move(result)); });
@@ -631,7 +622,7 @@ void Client::Impl::FailAll(const absl::Status& status) {
     if (!closed_.ok()) return;
     closed_ = status;
     closed_flag_.store(true);
-    for (auto& [id, pending] : pending_) {
+    for (auto& [id, pending] : pending_.TakeAll()) {
       if (pending.stream) {
         // Closing the client ends its streams at once; a lost connection
         // still hands out what arrived before it.
@@ -649,8 +640,6 @@ void Client::Impl::FailAll(const absl::Status& status) {
         });
       }
     }
-    pending_.clear();
-    async_deadlines_.clear();
   }
   streams_.FailAll(absl::UnavailableError(
       absl::StrCat("the connection to the broker ended: ", status.message())));
@@ -679,7 +668,7 @@ void Client::Impl::DispatchLoop() {
       if (readable && closed_.ok()) reader = TakeReaderLocked();
     }
     // Deferred work is older than anything read now, so it runs first.
-    for (Task& task : running) task();
+    for (Task& task : running) RunTask(task);
     running.clear();
 
     bool more_to_read = false;
@@ -702,8 +691,8 @@ void Client::Impl::DispatchLoop() {
       skip_wait = more_to_read || !deferred_.empty() || !expired.empty() ||
                   dispatch_should_read_;
       sleep_until_ = absl::InfiniteFuture();
-      if (!skip_wait && !async_deadlines_.empty()) {
-        sleep_until_ = async_deadlines_.begin()->first;
+      if (!skip_wait && pending_.next_deadline() != absl::InfiniteFuture()) {
+        sleep_until_ = pending_.next_deadline();
         const absl::Duration left = sleep_until_ - absl::Now();
         timeout_ms = static_cast<int>(
             std::clamp<int64_t>(absl::ToInt64Milliseconds(left) + 1, 0, 60000));
@@ -716,15 +705,18 @@ void Client::Impl::DispatchLoop() {
         watching_socket = false;
       }
     }
+    if (!expired.empty()) FlushHeldOutput();
     for (auto& [id, callback] : expired) {
       SendCancel(id);
       callback(absl::DeadlineExceededError(
           "no reply in time, and the broker did not answer either"));
     }
     expired.clear();
-    // Replies queued by handlers go out now, as late as possible before the
-    // thread blocks: a Unix socket wakes the reader on the writer's CPU
-    // expecting the writer to sleep next, so work after the write delays it.
+    // Replies queued by the last handler go out now, as late as possible
+    // before the thread blocks: a Unix socket wakes the reader on the
+    // writer's CPU expecting the writer to sleep next, so work after the
+    // write delays it. (A reply never waits here for another handler: each
+    // task first writes what the one before it queued; see RunTask.)
     // Cleared first: a Publish() after this point asks again.
     if (writer_.has_queued() && !writer_.waiting_for_socket() &&
         writer_.queued_bytes() < kLingerBelowBytes &&
@@ -732,6 +724,7 @@ void Client::Impl::DispatchLoop() {
       std::this_thread::sleep_for(kLinger);
     }
     flush_requested_.store(false);
+    output_held_ = false;
     if (writer_.has_queued()) {
       const size_t before = writer_.queued_bytes();
       if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
@@ -770,9 +763,26 @@ void Client::Impl::RunDeferred() {
       if (deferred_.empty()) return;
       TakeDeferredLocked(tasks);
     }
-    for (Task& task : tasks) task();
+    for (Task& task : tasks) RunTask(task);
     tasks.clear();
   }
+}
+
+void Client::Impl::RunTask(Task& task) {
+  // A reply leaves when its handler returns, not when the dispatch thread
+  // has handled everything it read with the call: the next handler may take
+  // long. Replies queued with no handler between them (answers the library
+  // gives itself, such as NOT_FOUND) still share one write.
+  FlushHeldOutput();
+  task();
+}
+
+void Client::Impl::FlushHeldOutput() {
+  if (!std::exchange(output_held_, false)) return;
+  // A full socket: the writability watch writes it all when the broker
+  // reads; a flush now would only meet EAGAIN.
+  if (writer_.waiting_for_socket()) return;
+  if (absl::Status s = writer_.Flush(); !s.ok()) FailAll(s);
 }
 
 void Client::Impl::TakeDeferredLocked(std::vector<Task>& tasks) {
@@ -805,13 +815,10 @@ void Client::Impl::RecycleBatch(std::unique_ptr<MessageBatch> batch) {
 
 void Client::Impl::CollectExpiredLocked(
     absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired) {
-  while (!async_deadlines_.empty() && async_deadlines_.begin()->first <= now) {
-    const uint64_t id = async_deadlines_.begin()->second;
-    async_deadlines_.erase(async_deadlines_.begin());
-    if (auto it = pending_.find(id); it != pending_.end()) {
-      expired.emplace_back(id, std::move(it->second.callback));
-      pending_.erase(it);
-    }
+  std::vector<std::pair<uint64_t, Pending>> taken;
+  pending_.TakeExpired(now, taken);
+  for (auto& [id, pending] : taken) {
+    expired.emplace_back(id, std::move(pending.callback));
   }
 }
 
@@ -941,13 +948,15 @@ void Client::Impl::SendReply(uint64_t request_id,
     prefix.payload_length =
         static_cast<uint32_t>(client::InlineLength(payload));
   }
-  // Deferred on the dispatch thread, whose loop flushes just before it
-  // sleeps. If this fails the connection is gone and the broker answers the
+  // Deferred on the dispatch thread, which writes it before it runs its
+  // next task or sleeps (RunTask), so that replies ready together share a
+  // write. If this fails the connection is gone and the broker answers the
   // caller.
   writer_
       .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload), defer,
             buffers)
       .IgnoreError();
+  if (defer) output_held_ = true;
 }
 
 void Client::Impl::HandleEvent(const wire::Frame& frame) {

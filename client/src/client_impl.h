@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Client::Impl: one connection to the broker, its dispatch thread, and the
-// table of requests waiting for replies.
+// table of requests waiting for replies (PendingRequests).
 //
 // Reading. Exactly one thread at a time holds the *reader role* and reads
 // from the socket: normally the dispatch thread, but a thread blocked in a
@@ -14,10 +14,12 @@
 // dispatch thread in arrival order, so handlers and callbacks always run on
 // the dispatch thread, one at a time, in order.
 //
-// Writing goes through FrameWriter from any thread. Calls and replies are
-// written at once (or queued behind what the socket did not take);
-// published messages only join the queue, copied into batch blocks, and the
-// dispatch thread writes them in large sendmsg() calls (client_topics.cc).
+// Writing goes through FrameWriter from any thread. Calls are written at
+// once (or queued behind what the socket did not take); published messages
+// only join the queue, copied into batch blocks, and the dispatch thread
+// writes them in large sendmsg() calls (client_topics.cc). A handler's reply
+// joins the queue too, and the dispatch thread writes it before it runs its
+// next task or sleeps (RunTask): a reply never waits for a later handler.
 //
 // The parts beyond calls live in their own files: topics (client_topics.cc
 // with Subscriptions), streams (client_streams.cc with ReplyStream::Impl,
@@ -29,7 +31,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -47,6 +48,7 @@
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
 #include "client/src/payload_copier.h"
+#include "client/src/pending_requests.h"
 #include "client/src/published_types.h"
 #include "client/src/received_fds.h"
 #include "client/src/reply_stream.h"
@@ -113,28 +115,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
 
  private:
   using Task = absl::AnyInvocable<void()>;
-
-  // A synchronous requester's result slot.
-  struct Waiter {
-    bool done = false;
-    absl::StatusOr<Payload> result;
-  };
-  // A CALL whose buffers went as descriptors, kept so that it can be sent
-  // again inline if the broker answers that the callee takes none.
-  struct InlineRetry {
-    v1::Header header;
-    Payload payload;
-  };
-  // A request waiting for its REPLY: exactly one of waiter and callback.
-  struct Pending {
-    std::shared_ptr<Waiter> waiter;
-    CallCallback callback;
-    absl::Time deadline = absl::InfiniteFuture();  // async calls only
-    bool is_call = false;  // a CALL (cancelled on local timeout)
-    // A streamed call: MORE replies go to it, and the final one ends it.
-    std::shared_ptr<ReplyStream::Impl> stream;
-    std::unique_ptr<InlineRetry> retry;  // only for a CALL sent with fds
-  };
+  // The pending-request table's entries (pending_requests.h).
+  using Waiter = client::Waiter;
+  using InlineRetry = client::InlineRetry;
+  using Pending = client::PendingRequest;
   struct Started {
     uint64_t request_id = 0;
     bool reader = false;  // the caller holds the reader role
@@ -216,6 +200,14 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // Dispatch thread.
   void DispatchLoop();
   void RunDeferred();
+  // Dispatch thread: runs one deferred task (a handler, a callback, ...)
+  // after writing what the tasks before it queued, so that no reply waits
+  // for a handler that has not started yet.
+  void RunTask(Task& task);
+  // Dispatch thread: writes the frames it queued and has not flushed
+  // (output_held_), unless the socket is full and its writability watch
+  // already waits to write them. Fails the connection if the write does.
+  void FlushHeldOutput();
   // Moves async calls whose local deadline passed out of the pending table.
   void CollectExpiredLocked(
       absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired)
@@ -223,8 +215,9 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   void HandleCall(std::shared_ptr<const wire::Frame> frame,
                   std::vector<Fd> fds);
   void HandleEvent(const wire::Frame& frame);
-  // Sends the final REPLY to a call; `defer` leaves it to the dispatch
-  // thread's flush (only the dispatch thread defers).
+  // Sends the final REPLY to a call; `defer` queues it for the dispatch
+  // thread to write before it runs its next task or sleeps, whichever comes
+  // first (only the dispatch thread defers; see RunTask).
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
                  const std::string& response_type, bool caller_accepts_fds,
                  bool defer = true);
@@ -309,6 +302,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // What the dispatch thread's last flush of published messages wrote
   // (see kLinger); touched only by the dispatch thread.
   size_t last_flush_bytes_ = 0;
+  // The dispatch thread queued frames (replies of its handlers, messages
+  // they published) and has not flushed them since; touched only by the
+  // dispatch thread.
+  bool output_held_ = false;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.
   client::RunningStreams streams_{kMaxConcurrentStreams};
@@ -332,10 +329,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool uses_async_ ABSL_GUARDED_BY(mu_) = false;
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;  // Subscribe() was used
   absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
-  std::set<std::pair<absl::Time, uint64_t>> async_deadlines_
-      ABSL_GUARDED_BY(mu_);
+  client::PendingRequests pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Task> deferred_ ABSL_GUARDED_BY(mu_);
   // The batch held by the task at deferred_[open_batch_slot_], which may
   // still take MESSAGE frames while it is the last task; null when there is

@@ -77,7 +77,11 @@ absl::Status Client::Impl::CheckPublishTopic(absl::string_view topic) {
 }
 
 void Client::Impl::RequestFlush() {
-  if (OnDispatchThread()) return;  // its loop flushes before it sleeps
+  if (OnDispatchThread()) {
+    // Written before the dispatch thread runs its next task or sleeps.
+    output_held_ = true;
+    return;
+  }
   // Read first: a publisher in a loop mostly finds a flush requested
   // already, and a plain load does not take the cache line from the
   // dispatch thread the way exchange() does. A message queued after the

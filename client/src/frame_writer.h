@@ -53,9 +53,10 @@ class FrameWriter {
 
   // Sends `head` (prefix + header) followed by `payload`, in order with every
   // other Send(). With `defer`, the frame only joins the queue and goes out
-  // with the next Flush() or immediate Send(): the dispatch thread queues its
-  // replies and flushes them just before it sleeps, so writing is the last
-  // thing it does before blocking (and replies leave in batches). Errors:
+  // with the next Flush() or immediate Send(): the dispatch thread queues
+  // its handlers' replies and flushes them before it runs its next task or
+  // sleeps, so a reply never waits for another handler, and the last one is
+  // the last thing the thread does before blocking. Errors:
   // kResourceExhausted if the queue is over its bound (the frame is not
   // sent); kUnavailable if the socket failed earlier or now. `payload`'s
   // buffers go as `buffers` says; with kAsFds each must have a descriptor,

@@ -12,11 +12,14 @@
 // reads from the broker and runs every handler (Service methods) and every
 // CallAsync() callback, one at a time, in the order their frames arrived. A
 // handler that takes long delays the others: hand slow work to your own
-// threads. Every public method is thread-safe and may be called from any
-// thread, including from handlers and callbacks; a synchronous Call() made
-// inside a handler reads its own reply, and frames that arrive meanwhile wait
-// until the handler returns. The destructor must not run on the dispatch
-// thread (not from a handler or callback), nor on a stream handler's thread.
+// threads. A handler's reply is written when the handler returns, before
+// the next handler starts, so a slow handler delays only the calls behind
+// it, never the replies of those before it. Every public method is
+// thread-safe and may be called from any thread, including from handlers
+// and callbacks; a synchronous Call() made inside a handler reads its own
+// reply, and frames that arrive meanwhile wait until the handler returns.
+// The destructor must not run on the dispatch thread (not from a handler or
+// callback), nor on a stream handler's thread.
 // Stream handlers (Service::AddStreamMethod) are the exception to "one at a
 // time": each runs on a thread of its own.
 //
