@@ -93,10 +93,11 @@ void CallRouter::ForwardCall(const Peer& from, wire::Frame frame,
     if (!refused.ok()) ++context_.stats.buffers_refused;
   }
   if (refused.ok()) {
-    refused =
-        context_.CheckUidRoom(callee, frame.bytes().size(), frame.fds().size(),
-                              Text("service '", call.service(), "' (", callee,
-                                   ") cannot take the call"));
+    refused = context_.CheckUidRoom(
+        callee, frame.bytes().size(), frame.fds().size(), [&] {
+          return Text("service '", call.service(), "' (", callee,
+                      ") cannot take the call");
+        });
   }
   if (!refused.ok()) {
     ++context_.stats.calls_refused;
@@ -149,8 +150,10 @@ void CallRouter::OnReply(const Peer& from, wire::Frame frame) {
   }
   if (refused.ok()) {
     refused = context_.CheckUidRoom(
-        call->caller, frame.bytes().size(), frame.fds().size(),
-        Text("the reply (", frame.bytes().size(), " bytes) does not fit"));
+        call->caller, frame.bytes().size(), frame.fds().size(), [&] {
+          return Text("the reply (", frame.bytes().size(),
+                      " bytes) does not fit");
+        });
     if (!refused.ok()) ++context_.stats.replies_over_quota;
   }
   if (!refused.ok()) {
@@ -198,9 +201,10 @@ void CallRouter::OnStreamReply(const Peer& from, wire::Frame frame) {
   }
   if (refused.ok()) {
     refused = context_.CheckUidRoom(
-        pending->caller, frame.bytes().size(), frame.fds().size(),
-        Text("a streamed reply (", frame.bytes().size(),
-             " bytes) does not fit"));
+        pending->caller, frame.bytes().size(), frame.fds().size(), [&] {
+          return Text("a streamed reply (", frame.bytes().size(),
+                      " bytes) does not fit");
+        });
     if (!refused.ok()) ++context_.stats.replies_over_quota;
   }
   if (!refused.ok()) {

@@ -93,13 +93,6 @@ bool RouterContext::Fits(SessionId session, size_t bytes) const {
   return queued == 0 || queued + bytes <= config.max_queued_bytes;
 }
 
-absl::Status RouterContext::CheckUidRoom(SessionId to, size_t bytes, size_t fds,
-                                         absl::string_view what) const {
-  absl::Status room = outbox.CheckUidRoom(to, bytes, fds);
-  if (room.ok()) return room;
-  return absl::Status(room.code(), Text(what, ": ", room.message()));
-}
-
 absl::Status RouterContext::CheckFds(const wire::Frame& frame,
                                      SessionId to) const {
   const size_t count = frame.fds().size();

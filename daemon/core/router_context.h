@@ -21,6 +21,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
@@ -200,10 +201,18 @@ struct RouterContext {
   bool Fits(SessionId session, size_t bytes) const;
   // Why `bytes` more carrying `fds` descriptors may not be queued for `to`
   // on top of what its uid's connections hold, or the broker in all
-  // (Outbox::CheckUidRoom()); the error's message starts with `what`
-  // ("the reply (N bytes) for connection 4"). OK if they may.
+  // (Outbox::CheckUidRoom()); the error's message starts with what
+  // `what()` returns ("the reply (N bytes) does not fit"), which is called
+  // only then: building text on every frame would cost the hot path.
+  // OK if they may.
+  template <typename What>
   absl::Status CheckUidRoom(SessionId to, size_t bytes, size_t fds,
-                            absl::string_view what) const;
+                            What what) const {
+    absl::Status room = outbox.CheckUidRoom(to, bytes, fds);
+    if (room.ok()) return room;
+    return absl::Status(room.code(),
+                        absl::StrCat(what(), ": ", room.message()));
+  }
   // Why `frame`'s descriptors may not go to `to`, or OK (also for a frame
   // without descriptors): bad seals, `to` takes no descriptors, or its
   // max_fds_in_flight quota is full.
