@@ -16,7 +16,8 @@
 // the next handler starts, so a slow handler delays only the calls behind
 // it, never the replies of those before it. Every public method is
 // thread-safe and may be called from any thread, including from handlers
-// and callbacks; a synchronous Call() made inside a handler reads its own
+// and callbacks (except WaitForService(), which waits for what the dispatch
+// thread delivers); a synchronous Call() made inside a handler reads its own
 // reply, and frames that arrive meanwhile wait until the handler returns.
 // The destructor must not run on the dispatch thread (not from a handler or
 // callback), nor on a stream handler's thread.
