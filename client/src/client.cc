@@ -43,6 +43,17 @@ void Client::OnNameChange(NameCallback callback) {
   impl_->OnNameChange(std::move(callback));
 }
 
+absl::StatusOr<uint64_t> Client::WaitForService(
+    absl::string_view name, absl::Duration timeout,
+    const WaitForServiceOptions& options) {
+  return impl_->WaitForService(name, timeout, options);
+}
+
+absl::StatusOr<uint64_t> Client::WatchName(absl::string_view name,
+                                           NameOwnerCallback callback) {
+  return impl_->WatchName(name, std::move(callback), nullptr);
+}
+
 absl::StatusOr<Payload> Client::Call(absl::string_view service,
                                      absl::string_view method, Payload request,
                                      absl::Duration timeout) {

@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -47,6 +48,7 @@
 #include "base/fd.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
+#include "client/src/name_watch.h"
 #include "client/src/payload_copier.h"
 #include "client/src/pending_requests.h"
 #include "client/src/published_types.h"
@@ -87,6 +89,16 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   absl::StatusOr<NameState> Serve(Service service, const ServeOptions& options);
   absl::Status Release(absl::string_view name);
   void OnNameChange(NameCallback callback);
+
+  // Waiting for services (client_names.cc, with NameWatch).
+  absl::StatusOr<uint64_t> WaitForService(absl::string_view name,
+                                          absl::Duration timeout,
+                                          const WaitForServiceOptions& options);
+  // `on_error` (may be null) runs on the dispatch thread when the broker
+  // cannot say who owns the name (not for lack of an owner).
+  absl::StatusOr<uint64_t> WatchName(
+      absl::string_view name, NameOwnerCallback callback,
+      std::function<void(const absl::Status&)> on_error);
 
   // Topics (client_topics.cc).
   absl::Status Publish(absl::string_view topic, Payload message,
@@ -221,6 +233,20 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
                  const std::string& response_type, bool caller_accepts_fds,
                  bool defer = true);
+
+  // Subscribe() under `id`, a fresh subscriptions_.NextId(): for callers
+  // whose callbacks must know the id before the broker confirms it.
+  absl::StatusOr<uint64_t> SubscribeAs(uint64_t id, absl::string_view pattern,
+                                       MessageCallback on_message,
+                                       const SubscribeOptions& options);
+
+  // Waiting for services (client_names.cc): asks the broker who owns the
+  // watched name (Describe), question `generation` of the watch whose
+  // subscription is `subscription`; the answer reaches the watch inside
+  // that subscription's callbacks.
+  void AskOwner(uint64_t subscription,
+                const std::shared_ptr<client::NameWatch>& watch,
+                uint64_t generation);
 
   // Topics (client_topics.cc).
   // Errors: kInvalidArgument for a malformed topic, kPermissionDenied for

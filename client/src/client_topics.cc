@@ -206,8 +206,14 @@ absl::StatusOr<PublishResult> Client::Impl::PublishConfirmed(
 absl::StatusOr<uint64_t> Client::Impl::Subscribe(
     absl::string_view pattern, MessageCallback on_message,
     const SubscribeOptions& options) {
+  return SubscribeAs(subscriptions_.NextId(), pattern, std::move(on_message),
+                     options);
+}
+
+absl::StatusOr<uint64_t> Client::Impl::SubscribeAs(
+    uint64_t id, absl::string_view pattern, MessageCallback on_message,
+    const SubscribeOptions& options) {
   SB_RETURN_IF_ERROR(wire::ValidatePattern(pattern));
-  const uint64_t id = subscriptions_.NextId();
   // Added before the broker confirms: MESSAGE frames for it may follow the
   // REPLY closely, and they are handled on the dispatch thread.
   subscriptions_.Add(id, std::string(pattern), std::move(on_message),

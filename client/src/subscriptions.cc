@@ -93,6 +93,11 @@ bool Subscriptions::ReportDrop(const DropReport& report) {
       });
 }
 
+bool Subscriptions::RunAsCallback(uint64_t id, absl::FunctionRef<void()> run) {
+  return RunCallback(
+      id, [](SubscriptionStats&) {}, [&](Entry&) { run(); });
+}
+
 std::optional<SubscriptionStats> Subscriptions::Stats(uint64_t id) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);

@@ -51,6 +51,11 @@ class Subscriptions {
   bool DeliverEach(uint64_t id, absl::FunctionRef<const Message*()> next);
   // Counts the drops and runs on_drop, if any; false for an unknown id.
   bool ReportDrop(const DropReport& report);
+  // Runs `run` as one of the subscription's callbacks (Remove() waits for
+  // it, and it does not run once Remove() returned): for work that belongs
+  // to a subscription but is not a message, such as a name watch's answer.
+  // False (and nothing runs) for an unknown or removed subscription.
+  bool RunAsCallback(uint64_t id, absl::FunctionRef<void()> run);
 
   std::optional<SubscriptionStats> Stats(uint64_t id) const;
   bool empty() const;

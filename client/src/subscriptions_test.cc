@@ -101,6 +101,36 @@ TEST(SubscriptionsTest, RemoveFromInsideItsOwnCallbackDoesNotWait) {
   EXPECT_FALSE(subs.Deliver(1, Message()));
 }
 
+TEST(SubscriptionsTest, RunAsCallbackRunsOnlyForALiveSubscription) {
+  Subscriptions subs;
+  subs.Add(1, "a", nullptr, nullptr);
+  int runs = 0;
+  EXPECT_TRUE(subs.RunAsCallback(1, [&] { ++runs; }));
+  EXPECT_FALSE(subs.RunAsCallback(2, [&] { ++runs; }));
+  ASSERT_TRUE(subs.Remove(1));
+  EXPECT_FALSE(subs.RunAsCallback(1, [&] { ++runs; }));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(subs.Stats(2), std::nullopt);
+}
+
+TEST(SubscriptionsTest, RemoveWaitsForWorkRunAsACallback) {
+  Subscriptions subs;
+  subs.Add(1, "a", nullptr, nullptr);
+  absl::Notification entered;
+  std::atomic<bool> finished{false};
+  std::thread dispatch([&] {
+    subs.RunAsCallback(1, [&] {
+      entered.Notify();
+      absl::SleepFor(absl::Milliseconds(50));
+      finished = true;
+    });
+  });
+  entered.WaitForNotification();
+  EXPECT_TRUE(subs.Remove(1));
+  EXPECT_TRUE(finished.load());  // Remove returned only after the work
+  dispatch.join();
+}
+
 TEST(SubscriptionsTest, DeliverEachRunsTheCallbackPerMessageInOrder) {
   Subscriptions subs;
   std::vector<std::string> seen;

@@ -16,7 +16,8 @@
 // the next handler starts, so a slow handler delays only the calls behind
 // it, never the replies of those before it. Every public method is
 // thread-safe and may be called from any thread, including from handlers
-// and callbacks; a synchronous Call() made inside a handler reads its own
+// and callbacks (except WaitForService(), which waits for what the dispatch
+// thread delivers); a synchronous Call() made inside a handler reads its own
 // reply, and frames that arrive meanwhile wait until the handler returns.
 // The destructor must not run on the dispatch thread (not from a handler or
 // callback), nor on a stream handler's thread.
@@ -92,6 +93,31 @@ using NameCallback = std::function<void(absl::string_view name, bool owned)>;
 
 using CallCallback = std::function<void(absl::StatusOr<Payload>)>;
 
+// One report of a name-owner watch (Client::WatchName()).
+struct NameOwner {
+  std::string name;
+  // The owner's connection id (":ID"); 0 when the name has no owner.
+  uint64_t owner = 0;
+  // The owner the watch's previous report gave (0 in the first report, or
+  // when the name had none). Changes the watch did not see one by one (see
+  // WatchName()) are folded into one report.
+  uint64_t previous_owner = 0;
+  // True for the first report: the owner when the watch started.
+  bool initial = false;
+};
+using NameOwnerCallback = std::function<void(const NameOwner&)>;
+
+struct WaitForServiceOptions {
+  // Whether to start the program of an activatable name nobody owns (as a
+  // call to the name would, switchboard.Broker/StartService) instead of
+  // only waiting. Off by default: a program that waits for a peer usually
+  // expects it to come up by itself (started by the session, systemd or a
+  // test), and asking a question should not start programs as a side
+  // effect. `switchboard wait` turns it on, so that it never waits for a
+  // program nobody will start.
+  bool start_activatable = false;
+};
+
 class SWITCHBOARD_EXPORT Client {
  public:
   // Connects and performs the handshake. `address` is "unix:PATH" or
@@ -132,6 +158,45 @@ class SWITCHBOARD_EXPORT Client {
   absl::Status Release(absl::string_view name);
   // Replaces the callback for later name gains and losses.
   void OnNameChange(NameCallback callback);
+
+  // Waiting for services (the broker's switchboard.name.NAME events,
+  // docs/PROTOCOL.md 6.2).
+  //
+  // Returns the connection id of `name`'s owner as soon as it has one: at
+  // once if it has one now. Race-free: it subscribes to the name's events
+  // before it asks for the current owner, so an owner that arrives in
+  // between is never missed. `timeout` bounds the wait for an owner to
+  // appear (absl::InfiniteDuration() waits as long as it takes); the answer
+  // about the current owner is always awaited, so a zero timeout checks
+  // without waiting. See WaitForServiceOptions for starting activatable
+  // services. Errors: kInvalidArgument for a malformed name or one under
+  // "switchboard." (the broker's); kDeadlineExceeded, naming the name, when
+  // no owner came within `timeout`; kFailedPrecondition on the dispatch
+  // thread (inside a handler or callback), which must stay free to deliver
+  // the events waited for (use WatchName() there); the connection's error
+  // (kUnavailable) if it drops; with start_activatable, the errors of a
+  // failed start (kUnavailable naming why).
+  absl::StatusOr<uint64_t> WaitForService(
+      absl::string_view name, absl::Duration timeout,
+      const WaitForServiceOptions& options = {});
+
+  // Watches who owns `name`. `callback` runs on the dispatch thread: first
+  // with the owner when the watch started (owner 0 if none, initial true),
+  // then once per change, in the order the broker made them: a claim, a
+  // release, a replacement (kReplace), a queued connection taking over, an
+  // owner that disconnected. Returns the watch's subscription id once the
+  // broker confirmed the subscription; end the watch with Unsubscribe(),
+  // after which the callback does not run (as for Subscribe()). The first
+  // report comes shortly after this returns, so it can be called from
+  // handlers and callbacks too. If the broker drops events for the watch
+  // (its queue full), the watch asks for the owner again and reports it if
+  // it changed: a report is never wrong for long, but changes in between
+  // are folded into one. If the broker cannot answer the question (other
+  // than for lack of an owner), the next change is the first report. The
+  // watch ends with the connection. Errors: kInvalidArgument as
+  // WaitForService(); those of Subscribe().
+  absl::StatusOr<uint64_t> WatchName(absl::string_view name,
+                                     NameOwnerCallback callback);
 
   // Calls `service`/`method` and waits for the reply. See "Errors" above.
   absl::StatusOr<Payload> Call(absl::string_view service,
