@@ -16,8 +16,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     absl::string_view address, const ConnectOptions& options) {
   SB_ASSIGN_OR_RETURN(client::Handshake handshake,
                       client::ConnectAndGreet(address, options));
-  return std::unique_ptr<Client>(
-      new Client(std::make_unique<Impl>(std::move(handshake))));
+  auto impl = std::make_unique<Impl>(std::move(handshake));
+  SB_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -88,9 +89,6 @@ uint64_t Client::Impl::TimeoutMicros(absl::Duration d) {
 
 Client::Impl::Impl(client::Handshake handshake)
     : fd_(std::move(handshake.fd)),
-      write_watch_fd_(::dup(fd_.get())),
-      epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       connection_id_(handshake.welcome.connection_id()),
       address_(handshake.address.ToString()),
       max_payload_bytes_(handshake.welcome.max_payload_bytes()),
@@ -101,28 +99,55 @@ Client::Impl::Impl(client::Handshake handshake)
                              client::FrameWriter::kMaxFdsPerSend)),
       writer_(fd_.get(), kMaxQueuedBytes,
               [this](bool enabled) { SetWriteWatch(enabled); }),
-      decoder_(ClientLimits(handshake.welcome)) {
-  SB_CHECK(write_watch_fd_.valid() && epoll_fd_.valid() && wake_fd_.valid())
-      << "client setup failed: " << std::strerror(errno);
+      decoder_(ClientLimits(handshake.welcome)) {}
+
+absl::Status Client::Impl::Start() {
+  // Each step may fail for want of descriptors, memory or threads (EMFILE,
+  // ENOMEM, EAGAIN): the application gets the error, never an abort.
+  write_watch_fd_ = Fd(::dup(fd_.get()));
+  if (!write_watch_fd_.valid()) {
+    return absl::ErrnoToStatus(errno, "setting up the client: dup");
+  }
+  epoll_fd_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_.valid()) {
+    return absl::ErrnoToStatus(errno, "setting up the client: epoll_create1");
+  }
+  wake_fd_ = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_fd_.valid()) {
+    return absl::ErrnoToStatus(errno, "setting up the client: eventfd");
+  }
   // The socket stays blocking: non-blocking reads and writes say
   // MSG_DONTWAIT, and a synchronous caller blocks in recv() for its reply,
   // at most kReadWaitSlice at a time.
   const timeval slice{
       0, static_cast<suseconds_t>(absl::ToInt64Microseconds(kReadWaitSlice))};
-  SB_CHECK(::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &slice,
-                        sizeof slice) == 0)
-      << "SO_RCVTIMEO: " << std::strerror(errno);
-  auto add = [&](int fd, uint32_t events, uint32_t tag) {
-    epoll_event event{};
-    event.events = events;
-    event.data.u32 = tag;
-    SB_CHECK(::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) == 0)
-        << "epoll_ctl: " << std::strerror(errno);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice) !=
+      0) {
+    return absl::ErrnoToStatus(errno, "setting up the client: SO_RCVTIMEO");
+  }
+  struct Watch {
+    int fd;
+    uint32_t events;
+    uint32_t tag;
   };
-  add(fd_.get(), 0, kTagRead);  // see UpdateReadWatchLocked
-  add(write_watch_fd_.get(), 0, kTagWrite);
-  add(wake_fd_.get(), EPOLLIN, kTagWake);
-  dispatch_thread_ = std::thread([this] { DispatchLoop(); });
+  // The read watch starts off: see UpdateReadWatchLocked.
+  for (const Watch& watch : {Watch{fd_.get(), 0, kTagRead},
+                             Watch{write_watch_fd_.get(), 0, kTagWrite},
+                             Watch{wake_fd_.get(), EPOLLIN, kTagWake}}) {
+    epoll_event event{};
+    event.events = watch.events;
+    event.data.u32 = watch.tag;
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, watch.fd, &event) != 0) {
+      return absl::ErrnoToStatus(errno, "setting up the client: epoll_ctl");
+    }
+  }
+  try {
+    dispatch_thread_ = std::thread([this] { DispatchLoop(); });
+  } catch (const std::system_error& error) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "setting up the client: cannot start its thread: ", error.what()));
+  }
+  return absl::OkStatus();
 }
 
 Client::Impl::~Impl() {
@@ -134,8 +159,10 @@ Client::Impl::~Impl() {
   streams_.StopAll(absl::UnavailableError("the client is closing"));
   stopping_.store(true);
   ::shutdown(fd_.get(), SHUT_RDWR);
-  Wake();
-  dispatch_thread_.join();
+  if (dispatch_thread_.joinable()) {  // Start() got that far
+    Wake();
+    dispatch_thread_.join();
+  }
   RunDeferred();  // callbacks of calls failed above, exactly once each
 }
 

@@ -70,6 +70,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // Takes a connection that completed its handshake and starts the dispatch
   // thread.
   explicit Impl(client::Handshake handshake);
+  // Creates the client's descriptors and starts its dispatch thread.
+  // Errors (the client is then unusable; destroy it): kResourceExhausted
+  // and friends from the failing system call (EMFILE, ENOMEM, EAGAIN).
+  absl::Status Start();
   // Fails pending requests with kCancelled, stops and joins the dispatch
   // thread, closes the socket.
   ~Impl();

@@ -125,7 +125,9 @@ class SWITCHBOARD_EXPORT Client {
   // default ($XDG_RUNTIME_DIR/switchboard/bus or /tmp/switchboard-$UID/bus).
   // Errors: kUnavailable if no broker answers; kInvalidArgument for a bad
   // address; kPermissionDenied for a wrong TCP token; kUnimplemented if the
-  // broker speaks another protocol version; kDeadlineExceeded on timeout.
+  // broker speaks another protocol version; kDeadlineExceeded on timeout;
+  // kResourceExhausted when the process lacks the descriptors, memory or
+  // thread a client needs (EMFILE, ENOMEM, EAGAIN): never an abort.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       absl::string_view address = "", const ConnectOptions& options = {});
 
