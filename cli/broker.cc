@@ -14,6 +14,10 @@ absl::StatusOr<std::unique_ptr<Client>> ConnectToBroker(
     const Options& options) {
   ConnectOptions connect;
   connect.client_name = "switchboard";
+  // A command is one session with one broker: when the broker goes, the
+  // command ends with UNAVAILABLE (exit status 7) rather than wait for
+  // another; scripts rely on that.
+  connect.reconnect.enabled = false;
   connect.timeout =
       std::min(options.TimeoutOr(kDefaultTimeout), kDefaultTimeout);
   return Client::Connect(options.address, connect);

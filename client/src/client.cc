@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     absl::string_view address, const ConnectOptions& options) {
   SB_ASSIGN_OR_RETURN(client::Handshake handshake,
                       client::ConnectAndGreet(address, options));
-  auto impl = std::make_unique<Impl>(std::move(handshake));
+  auto impl = std::make_unique<Impl>(std::move(handshake), options);
   SB_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -30,6 +30,9 @@ uint64_t Client::max_payload_bytes() const {
   return impl_->max_payload_bytes();
 }
 bool Client::connected() const { return impl_->connected(); }
+void Client::OnConnectionChange(ConnectionCallback callback) {
+  impl_->OnConnectionChange(std::move(callback));
+}
 
 absl::StatusOr<NameState> Client::Serve(Service service,
                                         const ServeOptions& options) {

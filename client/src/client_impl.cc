@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "client/src/client_impl.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -17,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "client/src/buffer_transport.h"
+#include "client/src/connection_setup.h"
+#include "client/src/library_thread.h"
 #include "client/src/schema.h"
 #include "client/src/status_codec.h"
 #include "switchboard/status_macros.h"
@@ -24,10 +27,15 @@
 namespace switchboard {
 namespace {
 
-// Tags in epoll_event.data.u32.
-constexpr uint32_t kTagRead = 1;
-constexpr uint32_t kTagWrite = 2;
-constexpr uint32_t kTagWake = 3;
+using client::ClientLimits;
+using client::FdsEnabled;
+using client::kReadWaitSlice;
+using client::kTagRead;
+using client::kTagWake;
+using client::kTagWrite;
+using client::MaxFdsPerFrame;
+using client::SetReadSlice;
+using client::WatchFd;
 
 // How long past a call's timeout the library waits for the broker's own
 // DEADLINE_EXCEEDED before it gives up locally (a broker that stopped
@@ -35,9 +43,6 @@ constexpr uint32_t kTagWake = 3;
 constexpr absl::Duration kLocalDeadlineGrace = absl::Seconds(2);
 // Bounds the client's own send queue.
 constexpr size_t kMaxQueuedBytes = 256u << 20;
-// Longest a synchronous caller blocks in one recv() before it checks its
-// deadline again.
-constexpr absl::Duration kReadWaitSlice = absl::Milliseconds(200);
 // Work done per read by the dispatch thread before it runs handlers.
 constexpr size_t kMaxFramesPerRead = 256;
 // While a publisher bursts, the dispatch thread waits kLinger before a
@@ -48,28 +53,6 @@ constexpr size_t kMaxFramesPerRead = 256;
 constexpr size_t kLingerBelowBytes = 32 << 10;
 constexpr size_t kLingerAfterBytes = 4 << 10;
 constexpr auto kLinger = std::chrono::microseconds(20);
-
-wire::Limits ClientLimits(const v1::Welcome& welcome) {
-  wire::Limits limits;
-  if (welcome.max_header_bytes() != 0) {
-    limits.max_header_bytes = welcome.max_header_bytes();
-  }
-  if (welcome.max_payload_bytes() != 0) {
-    limits.max_payload_bytes = static_cast<uint32_t>(
-        std::min<uint64_t>(welcome.max_payload_bytes(), UINT32_MAX));
-  }
-  limits.max_fds_per_frame = static_cast<uint8_t>(
-      std::min<uint32_t>(welcome.max_fds_per_frame(), UINT8_MAX));
-  return limits;
-}
-
-// Whether this client may send descriptors: WELCOME's max_fds_per_frame is
-// what a client may send (its "fds" feature says only that it will receive
-// them), and only over a Unix socket.
-bool FdsEnabled(const client::Handshake& handshake) {
-  return handshake.address.transport == io::Transport::kUnix &&
-         handshake.welcome.max_fds_per_frame() > 0;
-}
 
 absl::Status TooLarge(absl::string_view what, size_t size, uint64_t limit) {
   return absl::ResourceExhaustedError(
@@ -87,26 +70,26 @@ uint64_t Client::Impl::TimeoutMicros(absl::Duration d) {
   return static_cast<uint64_t>(absl::ToInt64Microseconds(d));
 }
 
-Client::Impl::Impl(client::Handshake handshake)
+Client::Impl::Impl(client::Handshake handshake, const ConnectOptions& options)
     : fd_(std::move(handshake.fd)),
-      connection_id_(handshake.welcome.connection_id()),
       address_(handshake.address.ToString()),
+      options_(options),
+      tcp_(handshake.address.transport == io::Transport::kTcp),
+      connection_id_(handshake.welcome.connection_id()),
       max_payload_bytes_(handshake.welcome.max_payload_bytes()),
       fds_enabled_(FdsEnabled(handshake)),
-      tcp_(handshake.address.transport == io::Transport::kTcp),
-      max_fds_per_frame_(
-          std::min<uint32_t>(handshake.welcome.max_fds_per_frame(),
-                             client::FrameWriter::kMaxFdsPerSend)),
+      max_fds_per_frame_(MaxFdsPerFrame(handshake.welcome)),
       writer_(fd_.get(), kMaxQueuedBytes,
               [this](bool enabled) { SetWriteWatch(enabled); }),
+      backoff_(options.reconnect),
       decoder_(ClientLimits(handshake.welcome)) {}
 
 absl::Status Client::Impl::Start() {
   // Each step may fail for want of descriptors, memory or threads (EMFILE,
   // ENOMEM, EAGAIN): the application gets the error, never an abort.
-  write_watch_fd_ = Fd(::dup(fd_.get()));
+  write_watch_fd_ = Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
   if (!write_watch_fd_.valid()) {
-    return absl::ErrnoToStatus(errno, "setting up the client: dup");
+    return absl::ErrnoToStatus(errno, "setting up the client: F_DUPFD_CLOEXEC");
   }
   epoll_fd_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd_.valid()) {
@@ -116,49 +99,36 @@ absl::Status Client::Impl::Start() {
   if (!wake_fd_.valid()) {
     return absl::ErrnoToStatus(errno, "setting up the client: eventfd");
   }
-  // The socket stays blocking: non-blocking reads and writes say
-  // MSG_DONTWAIT, and a synchronous caller blocks in recv() for its reply,
-  // at most kReadWaitSlice at a time.
-  const timeval slice{
-      0, static_cast<suseconds_t>(absl::ToInt64Microseconds(kReadWaitSlice))};
-  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice) !=
-      0) {
-    return absl::ErrnoToStatus(errno, "setting up the client: SO_RCVTIMEO");
-  }
-  struct Watch {
-    int fd;
-    uint32_t events;
-    uint32_t tag;
-  };
+  SB_RETURN_IF_ERROR(SetReadSlice(fd_.get()));
   // The read watch starts off: see UpdateReadWatchLocked.
-  for (const Watch& watch : {Watch{fd_.get(), 0, kTagRead},
-                             Watch{write_watch_fd_.get(), 0, kTagWrite},
-                             Watch{wake_fd_.get(), EPOLLIN, kTagWake}}) {
-    epoll_event event{};
-    event.events = watch.events;
-    event.data.u32 = watch.tag;
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, watch.fd, &event) != 0) {
-      return absl::ErrnoToStatus(errno, "setting up the client: epoll_ctl");
-    }
-  }
-  try {
-    dispatch_thread_ = std::thread([this] { DispatchLoop(); });
-  } catch (const std::system_error& error) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "setting up the client: cannot start its thread: ", error.what()));
-  }
-  return absl::OkStatus();
+  SB_RETURN_IF_ERROR(WatchFd(epoll_fd_.get(), fd_.get(), 0, kTagRead));
+  SB_RETURN_IF_ERROR(
+      WatchFd(epoll_fd_.get(), write_watch_fd_.get(), 0, kTagWrite));
+  SB_RETURN_IF_ERROR(
+      WatchFd(epoll_fd_.get(), wake_fd_.get(), EPOLLIN, kTagWake));
+  return client::StartLibraryThread("the client's dispatch thread",
+                                    dispatch_thread_,
+                                    [this] { DispatchLoop(); });
 }
 
 Client::Impl::~Impl() {
   SB_CHECK(!OnDispatchThread()) << "a Client must not be destroyed by its own "
                                    "handler or callback";
-  FailAll(absl::CancelledError("the client was closed"));
+  const absl::Status closing = absl::CancelledError("the client was closed");
+  {
+    absl::MutexLock lock(&mu_);
+    link_ = Link::kClosed;  // no reconnecting from here on
+    ExpireParkedLocked(absl::Now(), /*all=*/true, closing);
+  }
+  FailAll(closing);
   // Stream handlers may still write; fail their writers and join them while
   // the connection's objects exist.
   streams_.StopAll(absl::UnavailableError("the client is closing"));
   stopping_.store(true);
-  ::shutdown(fd_.get(), SHUT_RDWR);
+  {
+    absl::MutexLock lock(&mu_);  // the dispatch thread may swap fd_
+    ::shutdown(fd_.get(), SHUT_RDWR);
+  }
   if (dispatch_thread_.joinable()) {  // Start() got that far
     Wake();
     dispatch_thread_.join();
@@ -167,14 +137,17 @@ Client::Impl::~Impl() {
 }
 
 bool Client::Impl::connected() const {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!closed_.ok()) return false;
-  }
+  absl::MutexLock lock(&mu_);
+  if (!closed_.ok() || link_ != Link::kUp) return false;
   // Nothing may be reading (see UpdateReadWatchLocked), so ask the socket
   // whether the broker hung up.
   pollfd p{fd_.get(), POLLRDHUP, 0};
   return ::poll(&p, 1, 0) == 0;
+}
+
+void Client::Impl::OnConnectionChange(ConnectionCallback callback) {
+  absl::MutexLock lock(&mu_);
+  connection_callback_ = std::move(callback);
 }
 
 bool Client::Impl::OnDispatchThread() const {
@@ -237,8 +210,8 @@ absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
     absl::string_view what, v1::Header& inline_header) const {
   using Buffers = client::FrameWriter::Buffers;
   if (payload.buffers().empty()) {
-    if (payload.size() > max_payload_bytes_) {
-      return TooLarge(what, payload.size(), max_payload_bytes_);
+    if (payload.size() > max_payload_bytes()) {
+      return TooLarge(what, payload.size(), max_payload_bytes());
     }
     return Buffers::kInline;
   }
@@ -247,7 +220,7 @@ absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
   absl::string_view why_inline;
   if (tcp_) {
     why_inline = "the connection is TCP";
-  } else if (!fds_enabled_) {
+  } else if (!fds_enabled_.load()) {
     why_inline = "the broker does not pass descriptors on this connection";
   } else if (!receiver_takes_fds) {
     why_inline = "the receiver does not take descriptors";
@@ -255,22 +228,22 @@ absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
     why_inline = "a buffer that arrived inline has no descriptor";
   }
   if (why_inline.empty()) {
-    if (count > max_fds_per_frame_) {
+    if (count > max_fds_per_frame_.load()) {
       return absl::ResourceExhaustedError(
           absl::StrCat(what, " has ", count,
                        " buffers, more than the broker's max_fds_per_frame (",
-                       max_fds_per_frame_, ")"));
+                       max_fds_per_frame_.load(), ")"));
     }
-    if (payload.size() > max_payload_bytes_) {
-      return TooLarge(what, payload.size(), max_payload_bytes_);
+    if (payload.size() > max_payload_bytes()) {
+      return TooLarge(what, payload.size(), max_payload_bytes());
     }
     return Buffers::kAsFds;
   }
   const uint64_t length = client::InlineLength(payload);
-  if (length > max_payload_bytes_) {
+  if (length > max_payload_bytes()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the ", what, "'s buffers must go inline because ", why_inline, "; ",
-        length, " bytes exceed max_payload_bytes ", max_payload_bytes_));
+        length, " bytes exceed max_payload_bytes ", max_payload_bytes()));
   }
   inline_header = header;
   for (const SharedBuffer& buffer : payload.buffers()) {
@@ -282,7 +255,8 @@ absl::StatusOr<client::FrameWriter::Buffers> Client::Impl::PlanBuffers(
 absl::Status Client::Impl::SendFrame(wire::Kind kind, uint64_t request_id,
                                      const v1::Header& header, Payload payload,
                                      client::FrameWriter::Buffers buffers,
-                                     bool defer, uint16_t flags) {
+                                     bool defer, uint16_t flags,
+                                     uint64_t connection) {
   wire::Prefix prefix;
   prefix.kind = kind;
   prefix.flags = flags;
@@ -295,12 +269,12 @@ absl::Status Client::Impl::SendFrame(wire::Kind kind, uint64_t request_id,
         static_cast<uint32_t>(client::InlineLength(payload));
   }
   return writer_.Send(wire::EncodeHead(prefix, header.SerializeAsString()),
-                      std::move(payload), defer, buffers);
+                      std::move(payload), defer, buffers, connection);
 }
 
 absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     wire::Kind kind, const v1::Header& header, Payload payload, Pending pending,
-    bool try_read) {
+    bool try_read, absl::Time wait_until) {
   v1::Header inline_header;
   SB_ASSIGN_OR_RETURN(client::FrameWriter::Buffers buffers,
                       PlanBuffers(payload, /*receiver_takes_fds=*/true, header,
@@ -311,9 +285,14 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
     pending.retry = std::make_unique<InlineRetry>(InlineRetry{header, payload});
   }
   Started started;
+  uint64_t connection;
   {
     absl::MutexLock lock(&mu_);
-    if (!closed_.ok()) return closed_;
+    SB_RETURN_IF_ERROR(AwaitUpLocked(wait_until));
+    // Sent on this connection or not at all: the pending entry below ends
+    // with it (FailAll).
+    connection = writer_.generation();
+    started.connection = connection;
     if (pending.callback || pending.stream) {
       uses_async_ = true;  // async replies arrive unasked: watch from now on
       UpdateReadWatchLocked();
@@ -323,14 +302,44 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
   }
   absl::Status sent = SendFrame(kind, started.request_id,
                                 has_buffers && !as_fds ? inline_header : header,
-                                std::move(payload), buffers, /*defer=*/false);
+                                std::move(payload), buffers, /*defer=*/false,
+                                /*flags=*/0, connection);
   if (!sent.ok()) {
-    absl::MutexLock lock(&mu_);
-    pending_.Take(started.request_id);
-    if (started.reader) ReleaseReaderLocked(/*leftover=*/false);
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.Take(started.request_id);
+      if (started.reader) ReleaseReaderLocked(/*leftover=*/false);
+    }
+    // A failed write: the connection is broken (the next requests wait for
+    // the reconnect rather than meet the same failure).
+    if (sent.code() == absl::StatusCode::kUnavailable) {
+      FailAll(sent, connection);
+    }
     return sent;
   }
   return started;
+}
+
+absl::Status Client::Impl::AwaitUpLocked(absl::Time wait_until) {
+  auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return link_ == Link::kUp || link_ == Link::kClosed;
+  };
+  if (!settled() && OnDispatchThread()) {
+    // The dispatch thread restores the connection with requests of its
+    // own; while the connection is down it cannot wait for itself.
+    if (link_ == Link::kRestoring) return closed_;
+    return absl::UnavailableError(absl::StrCat(
+        "not connected to the broker at ", address_,
+        " (reconnecting; requests made on the dispatch thread cannot wait "
+        "for it): ",
+        closed_.message()));
+  }
+  if (!settled()) mu_.AwaitWithDeadline(absl::Condition(&settled), wait_until);
+  if (link_ == Link::kUp || link_ == Link::kClosed) return closed_;
+  return absl::UnavailableError(
+      absl::StrCat("not connected to the broker at ", address_,
+                   ": no connection came back in time (reconnecting after: ",
+                   closed_.message(), ")"));
 }
 
 absl::Status Client::Impl::RetryInlineLocked(uint64_t request_id,
@@ -362,7 +371,7 @@ absl::StatusOr<Payload> Client::Impl::Request(wire::Kind kind,
   pending.is_call = is_call;
   absl::StatusOr<Started> started =
       StartRequest(kind, header, std::move(payload), std::move(pending),
-                   /*try_read=*/true);
+                   /*try_read=*/true, absl::Now() + timeout);
   if (!started.ok()) return started.status();
   return Await(*started, waiter, deadline);
 }
@@ -426,12 +435,15 @@ void Client::Impl::ReadUntilDone(const Waiter& waiter, absl::Time deadline) {
   }
 }
 
-void Client::Impl::SendCancel(uint64_t request_id) {
+void Client::Impl::SendCancel(uint64_t request_id, uint64_t connection) {
   wire::Prefix prefix;
   prefix.kind = wire::Kind::kCancel;
   prefix.request_id = request_id;
   // Best effort: if the connection is gone, so is the call.
-  writer_.Send(wire::EncodeHead(prefix, ""), Payload()).IgnoreError();
+  writer_
+      .Send(wire::EncodeHead(prefix, ""), Payload(), /*defer=*/false,
+            client::FrameWriter::Buffers::kInline, connection)
+      .IgnoreError();
 }
 
 // ---- reading and routing
@@ -534,8 +546,9 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame,
     case wire::Kind::kCall: {
       std::vector<Fd> fds = frame.take_fds();
       auto shared = std::make_shared<const wire::Frame>(std::move(frame));
-      deferred_.push_back([this, shared, fds = std::move(fds)]() mutable {
-        HandleCall(shared, std::move(fds));
+      deferred_.push_back([this, shared, fds = std::move(fds),
+                           connection = writer_.generation()]() mutable {
+        HandleCall(shared, std::move(fds), connection);
       });
       return absl::OkStatus();
     }
@@ -561,6 +574,7 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame,
                                 : header.status();
       if (status.ok())
         status = absl::UnknownError("ERROR frame without a code");
+      closed_by_broker_ = true;
       return absl::Status(
           status.code(),
           absl::StrCat("the broker closed the connection: ", status.message()));
@@ -643,12 +657,33 @@ absl::StatusOr<Payload> Client::Impl::ReplyPayload(wire::Frame frame,
                                  header.inline_buffer_sizes());
 }
 
-void Client::Impl::FailAll(const absl::Status& status) {
+void Client::Impl::FailAll(const absl::Status& status, uint64_t connection) {
   {
     absl::MutexLock lock(&mu_);
     if (!closed_.ok()) return;
+    if (connection != 0 && connection != writer_.generation()) return;
     closed_ = status;
     closed_flag_.store(true);
+    if (link_ != Link::kClosed) {
+      // A connection the broker closed on purpose (an ERROR frame: a limit,
+      // a policy, a protocol error) is not reopened; one it lost or shut
+      // down (UNAVAILABLE) is.
+      const bool refused =
+          closed_by_broker_ && status.code() != absl::StatusCode::kUnavailable;
+      if (options_.reconnect.enabled && !refused &&
+          status.code() != absl::StatusCode::kCancelled) {
+        if (link_ == Link::kUp) {
+          ReportLinkLocked(ConnectionState::kDisconnected, status, 0);
+          down_since_ = absl::Now();
+        }
+        link_ = Link::kDown;
+        next_attempt_ = absl::Now();  // the first attempt is immediate
+      } else {
+        link_ = Link::kClosed;
+        ReportLinkLocked(ConnectionState::kClosed, status, 0);
+        ExpireParkedLocked(absl::Now(), /*all=*/true, status);
+      }
+    }
     for (auto& [id, pending] : pending_.TakeAll()) {
       if (pending.stream) {
         // Closing the client ends its streams at once; a lost connection
@@ -671,7 +706,7 @@ void Client::Impl::FailAll(const absl::Status& status) {
   streams_.FailAll(absl::UnavailableError(
       absl::StrCat("the connection to the broker ended: ", status.message())));
   if (status.code() != absl::StatusCode::kCancelled) {
-    SB_LOG(DEBUG) << "client :" << connection_id_
+    SB_LOG(DEBUG) << "client :" << connection_id()
                   << " disconnected: " << status;
   }
   Wake();
@@ -685,7 +720,6 @@ void Client::Impl::DispatchLoop() {
   std::vector<Task> running;
   std::vector<std::pair<uint64_t, CallCallback>> expired;
   bool readable = true;  // read on the first pass: a WELCOME may carry more
-  bool watching_socket = true;
   while (!stopping_.load()) {
     bool reader = false;
     {
@@ -712,24 +746,33 @@ void Client::Impl::DispatchLoop() {
 
     int timeout_ms = -1;
     bool skip_wait;
+    bool reconnect = false;
     {
       absl::MutexLock lock(&mu_);
-      CollectExpiredLocked(absl::Now(), expired);
+      const absl::Time now = absl::Now();
+      CollectExpiredLocked(now, expired);
+      const absl::Time next_parked =
+          ExpireParkedLocked(now, /*all=*/false, absl::OkStatus());
+      reconnect = link_ == Link::kDown && now >= next_attempt_;
       skip_wait = more_to_read || !deferred_.empty() || !expired.empty() ||
-                  dispatch_should_read_;
-      sleep_until_ = absl::InfiniteFuture();
-      if (!skip_wait && pending_.next_deadline() != absl::InfiniteFuture()) {
-        sleep_until_ = pending_.next_deadline();
-        const absl::Duration left = sleep_until_ - absl::Now();
+                  dispatch_should_read_ || reconnect;
+      sleep_until_ = std::min(pending_.next_deadline(), next_parked);
+      if (link_ == Link::kDown) {
+        sleep_until_ = std::min(sleep_until_, next_attempt_);
+      }
+      if (skip_wait) {
+        sleep_until_ = absl::InfiniteFuture();
+      } else if (sleep_until_ != absl::InfiniteFuture()) {
+        const absl::Duration left = sleep_until_ - now;
         timeout_ms = static_cast<int>(
             std::clamp<int64_t>(absl::ToInt64Milliseconds(left) + 1, 0, 60000));
       }
-      if (!closed_.ok() && watching_socket) {
+      if (!closed_.ok() && watching_socket_) {
         // A closed socket reports HUP forever; stop watching it.
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd_.get(), nullptr);
         ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, write_watch_fd_.get(),
                     nullptr);
-        watching_socket = false;
+        watching_socket_ = false;
       }
     }
     if (!expired.empty()) FlushHeldOutput();
@@ -758,6 +801,12 @@ void Client::Impl::DispatchLoop() {
       last_flush_bytes_ = before - std::min(before, writer_.queued_bytes());
     } else {
       last_flush_bytes_ = 0;
+    }
+    if (reconnect) {
+      RunDeferred();  // what the broken connection left comes first
+      Reconnect();
+      readable = true;  // a new connection may have brought frames
+      continue;
     }
     if (skip_wait) continue;
 
@@ -850,7 +899,7 @@ void Client::Impl::CollectExpiredLocked(
 }
 
 void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
-                              std::vector<Fd> fds) {
+                              std::vector<Fd> fds, uint64_t connection) {
   const uint64_t request_id = frame->request_id();
   const bool caller_accepts_fds =
       (frame->prefix().flags & wire::kFlagSenderAcceptsFds) != 0;
@@ -862,7 +911,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
       !call_header_.has_call()) {
     SendReply(request_id,
               absl::InvalidArgumentError("CALL frame without a call header"),
-              "", caller_accepts_fds);
+              "", caller_accepts_fds, connection);
     return;
   }
   const v1::Call& call = call_header_.call();
@@ -870,15 +919,15 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
   {
     absl::MutexLock lock(&mu_);
     if (auto it = services_.find(call.service()); it != services_.end()) {
-      service = it->second;
+      service = it->second.service;
     }
   }
   if (service == nullptr) {
     SendReply(
         request_id,
-        absl::NotFoundError(absl::StrCat("connection :", connection_id_,
+        absl::NotFoundError(absl::StrCat("connection :", connection_id(),
                                          " no longer serves ", call.service())),
-        "", caller_accepts_fds);
+        "", caller_accepts_fds, connection);
     return;
   }
   auto method = service->methods().find(call.method());
@@ -887,7 +936,7 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
         request_id,
         absl::UnimplementedError(absl::StrCat(
             "service ", call.service(), " has no method ", call.method())),
-        "", caller_accepts_fds);
+        "", caller_accepts_fds, connection);
     return;
   }
   CallInfo info;
@@ -907,33 +956,35 @@ void Client::Impl::HandleCall(std::shared_ptr<const wire::Frame> frame,
               absl::FailedPreconditionError(absl::StrCat(
                   call.service(), "/", call.method(),
                   " is a stream method; call it with CallStream()")),
-              "", caller_accepts_fds);
+              "", caller_accepts_fds, connection);
     return;
   }
   info.initial_credit = call.stream().initial_credit();
   absl::StatusOr<Payload> request = client::ReceivedPayload(
       std::move(frame), std::move(fds), call_header_.inline_buffer_sizes());
   if (!request.ok()) {
-    SendReply(request_id, request.status(), "", caller_accepts_fds);
+    SendReply(request_id, request.status(), "", caller_accepts_fds, connection);
     return;
   }
   info.buffers = request->buffers();
   if (handlers.stream_handler) {
     StartStream(request_id, std::move(info), *std::move(request),
                 std::move(service), handlers.stream_handler,
-                client::TypeName(handlers.response));
+                client::TypeName(handlers.response), connection);
     return;
   }
   // A plain method called with `stream` answers as usual: its one REPLY is
   // the final one of a stream of no messages.
   SendReply(request_id, method->second.handler(info, *request),
-            client::TypeName(method->second.response), caller_accepts_fds);
+            client::TypeName(method->second.response), caller_accepts_fds,
+            connection);
 }
 
 void Client::Impl::SendReply(uint64_t request_id,
                              absl::StatusOr<Payload> result,
                              const std::string& response_type,
-                             bool caller_accepts_fds, bool defer) {
+                             bool caller_accepts_fds, uint64_t connection,
+                             bool defer) {
   std::string header_bytes;
   Payload payload;
   client::FrameWriter::Buffers buffers = client::FrameWriter::Buffers::kInline;
@@ -981,7 +1032,7 @@ void Client::Impl::SendReply(uint64_t request_id,
   // caller.
   writer_
       .Send(wire::EncodeHead(prefix, header_bytes), std::move(payload), defer,
-            buffers)
+            buffers, connection)
       .IgnoreError();
   if (defer) output_held_ = true;
 }
@@ -994,12 +1045,11 @@ void Client::Impl::HandleEvent(const wire::Frame& frame) {
     HandleDrops(event.messages_dropped());
     return;
   }
-  NameCallback callback;
   std::string name;
   bool owned = false;
+  std::optional<std::string> shutting_down;
   {
     absl::MutexLock lock(&mu_);
-    callback = name_callback_;
     if (event.has_name_lost()) {
       name = event.name_lost().name();
       services_.erase(name);
@@ -1007,13 +1057,30 @@ void Client::Impl::HandleEvent(const wire::Frame& frame) {
     } else if (event.has_name_acquired()) {
       name = event.name_acquired().name();
       owned = true;
+      if (auto it = services_.find(name); it != services_.end()) {
+        it->second.owner = true;
+      }
     } else if (event.has_shutting_down()) {
-      SB_LOG(DEBUG) << "broker shutting down: "
-                    << event.shutting_down().reason();
-      return;
+      shutting_down = event.shutting_down().reason();
     } else {
       return;
     }
+  }
+  if (shutting_down.has_value()) {
+    // The broker closes the connection next; the reason is clearer than
+    // the end of the stream that follows.
+    FailAll(absl::UnavailableError(absl::StrCat(
+        "the broker at ", address_, " is shutting down: ", *shutting_down)));
+    return;
+  }
+  ReportName(name, owned);
+}
+
+void Client::Impl::ReportName(const std::string& name, bool owned) {
+  NameCallback callback;
+  {
+    absl::MutexLock lock(&mu_);
+    callback = name_callback_;
   }
   if (callback) callback(name, owned);
 }
@@ -1039,6 +1106,18 @@ absl::StatusOr<Payload> Client::Impl::Call(absl::string_view service,
 void Client::Impl::CallAsync(absl::string_view service,
                              absl::string_view method, Payload request,
                              absl::Duration timeout, CallCallback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if ((link_ == Link::kDown || link_ == Link::kRestoring) &&
+        !OnDispatchThread()) {
+      // Started once the connection is back, or failed at its deadline.
+      parked_.push_back(ParkedCall{std::string(service), std::string(method),
+                                   std::move(request), absl::Now() + timeout,
+                                   std::move(done)});
+      if (parked_.back().deadline < sleep_until_) Wake();
+      return;
+    }
+  }
   v1::Header header;
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));
@@ -1053,7 +1132,8 @@ void Client::Impl::CallAsync(absl::string_view service,
   CallCallback on_failure = pending.callback;
   absl::StatusOr<Started> started =
       StartRequest(wire::Kind::kCall, header, std::move(request),
-                   std::move(pending), /*try_read=*/false);
+                   std::move(pending), /*try_read=*/false,
+                   /*wait_until=*/absl::InfinitePast());
   if (!started.ok()) {
     {
       absl::MutexLock lock(&mu_);
@@ -1091,9 +1171,37 @@ absl::StatusOr<NameState> Client::Impl::Serve(Service service,
     }
     // Installed before the broker confirms, so a call that arrives right
     // after the REPLY finds its handler.
-    services_[name] = std::make_shared<const Service>(std::move(service));
+    Served& served = services_[name];
+    served.service = std::make_shared<const Service>(std::move(service));
+    served.options = options;
     UpdateReadWatchLocked();
   }
+  absl::StatusOr<Payload> reply =
+      Request(wire::Kind::kRegisterName, RegisterNameHeader(name, options),
+              Payload(std::move(schema)), kDefaultCallTimeout,
+              /*is_call=*/false);
+  v1::RegisterNameResult result;
+  if (reply.ok() &&
+      !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
+    reply = absl::InternalError("broker sent a malformed RegisterNameResult");
+  }
+  const bool queued = result.state() == v1::RegisterNameResult::STATE_QUEUED;
+  absl::MutexLock lock(&mu_);
+  if (!reply.ok()) {
+    services_.erase(name);
+    UpdateReadWatchLocked();
+    return reply.status();
+  }
+  if (auto it = services_.find(name); it != services_.end()) {
+    it->second.confirmed = true;  // from now on restored after a reconnect
+    // A NameAcquired event may have come first (a queue that moved at once).
+    it->second.owner = it->second.owner || !queued;
+  }
+  return queued ? NameState::kQueued : NameState::kOwner;
+}
+
+v1::Header Client::Impl::RegisterNameHeader(const std::string& name,
+                                            const ServeOptions& options) {
   v1::Header header;
   v1::RegisterName* request = header.mutable_register_name();
   request->set_name(name);
@@ -1109,26 +1217,23 @@ absl::StatusOr<NameState> Client::Impl::Serve(Service service,
       break;
   }
   request->set_allow_replacement(options.allow_replacement);
-  absl::StatusOr<Payload> reply =
-      Request(wire::Kind::kRegisterName, header, Payload(std::move(schema)),
-              kDefaultCallTimeout, /*is_call=*/false);
-  v1::RegisterNameResult result;
-  if (reply.ok() &&
-      !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
-    reply = absl::InternalError("broker sent a malformed RegisterNameResult");
-  }
-  if (!reply.ok()) {
-    absl::MutexLock lock(&mu_);
-    services_.erase(name);
-    UpdateReadWatchLocked();
-    return reply.status();
-  }
-  return result.state() == v1::RegisterNameResult::STATE_QUEUED
-             ? NameState::kQueued
-             : NameState::kOwner;
+  return header;
 }
 
 absl::Status Client::Impl::Release(absl::string_view name) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (link_ == Link::kDown) {
+      // The broker forgot the name with the connection; only the restore
+      // would claim it again.
+      if (services_.erase(std::string(name)) == 0) {
+        return absl::NotFoundError(
+            absl::StrCat("this client does not serve ", name));
+      }
+      UpdateReadWatchLocked();
+      return absl::OkStatus();
+    }
+  }
   v1::Header header;
   header.mutable_release_name()->set_name(std::string(name));
   absl::Status status = Request(wire::Kind::kReleaseName, header, Payload(),

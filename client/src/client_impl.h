@@ -21,9 +21,20 @@
 // joins the queue too, and the dispatch thread writes it before it runs its
 // next task or sleeps (RunTask): a reply never waits for a later handler.
 //
+// Reconnecting. The connection's state (Link) is kUp while connected,
+// kDown after it broke (the dispatch thread then makes attempts as
+// ReconnectBackoff says), kRestoring while the dispatch thread, connected
+// again, restores names, subscriptions and types with requests of its own,
+// and kClosed for good. Requests from other threads wait while it is kDown
+// or kRestoring (AwaitUpLocked). Only the dispatch thread swaps in a new
+// connection (AdoptLocked), under mu_ and while nobody holds the reader
+// role; FrameWriter's generation keeps a frame made for the old connection
+// from going out on the new one.
+//
 // The parts beyond calls live in their own files: topics (client_topics.cc
 // with Subscriptions), streams (client_streams.cc with ReplyStream::Impl,
-// StreamWriter::Impl and RunningStreams).
+// StreamWriter::Impl and RunningStreams), names (client_names.cc), and
+// reconnecting (client_reconnect.cc with ReconnectBackoff).
 #ifndef SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 #define SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 
@@ -53,6 +64,7 @@
 #include "client/src/pending_requests.h"
 #include "client/src/published_types.h"
 #include "client/src/received_fds.h"
+#include "client/src/reconnect_backoff.h"
 #include "client/src/reply_stream.h"
 #include "client/src/running_streams.h"
 #include "client/src/stream_writer.h"
@@ -67,9 +79,9 @@ namespace switchboard {
 
 class SWITCHBOARD_NO_EXPORT Client::Impl {
  public:
-  // Takes a connection that completed its handshake and starts the dispatch
-  // thread.
-  explicit Impl(client::Handshake handshake);
+  // Takes a connection that completed its handshake; `options` are those it
+  // was made with, kept for reconnecting.
+  Impl(client::Handshake handshake, const ConnectOptions& options);
   // Creates the client's descriptors and starts its dispatch thread.
   // Errors (the client is then unusable; destroy it): kResourceExhausted
   // and friends from the failing system call (EMFILE, ENOMEM, EAGAIN).
@@ -78,10 +90,11 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // thread, closes the socket.
   ~Impl();
 
-  uint64_t connection_id() const { return connection_id_; }
+  uint64_t connection_id() const { return connection_id_.load(); }
   const std::string& address() const { return address_; }
-  uint64_t max_payload_bytes() const { return max_payload_bytes_; }
+  uint64_t max_payload_bytes() const { return max_payload_bytes_.load(); }
   bool connected() const;
+  void OnConnectionChange(ConnectionCallback callback);
 
   absl::StatusOr<Payload> Call(absl::string_view service,
                                absl::string_view method, Payload request,
@@ -107,6 +120,10 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // Topics (client_topics.cc).
   absl::Status Publish(absl::string_view topic, Payload message,
                        absl::string_view message_type, absl::Duration timeout);
+  // Publish() without noticing a broken connection.
+  absl::Status PublishOn(absl::string_view topic, Payload message,
+                         absl::string_view message_type,
+                         absl::Duration timeout);
   absl::StatusOr<PublishResult> PublishConfirmed(absl::string_view topic,
                                                  Payload message,
                                                  absl::string_view message_type,
@@ -137,7 +154,24 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   using Pending = client::PendingRequest;
   struct Started {
     uint64_t request_id = 0;
-    bool reader = false;  // the caller holds the reader role
+    bool reader = false;      // the caller holds the reader role
+    uint64_t connection = 0;  // the writer's generation it was sent on
+  };
+  enum class Link { kUp, kDown, kRestoring, kClosed };
+  // A name this client serves, with what restoring it needs.
+  struct Served {
+    std::shared_ptr<const Service> service;
+    ServeOptions options;
+    bool confirmed = false;  // the broker answered the RegisterName
+    bool owner = false;      // owner (else queued), as last known
+  };
+  // A CallAsync() made while disconnected, started once connected again.
+  struct ParkedCall {
+    std::string service;
+    std::string method;
+    Payload request;
+    absl::Time deadline;  // the call's own, without the local grace
+    CallCallback done;
   };
 
   // Decides how `payload`'s buffers travel to a receiver that does or does
@@ -150,10 +184,11 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
       const Payload& payload, bool receiver_takes_fds, const v1::Header& header,
       absl::string_view what, v1::Header& inline_header) const;
   // Encodes and sends one frame whose buffers travel as `buffers` says.
+  // `connection`: FrameWriter::Send()'s (0: whatever connection is up).
   absl::Status SendFrame(wire::Kind kind, uint64_t request_id,
                          const v1::Header& header, Payload payload,
                          client::FrameWriter::Buffers buffers, bool defer,
-                         uint16_t flags = 0);
+                         uint16_t flags = 0, uint64_t connection = 0);
   // The broker answered a CALL sent with descriptors: the callee takes none.
   // Sends it again, inline, under the same request id and puts `pending`
   // back. Returns the error to complete the call with if that fails.
@@ -161,10 +196,17 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Registers `pending`, optionally takes the reader role, sends the frame.
+  // While disconnected, waits for the connection until `wait_until`.
   absl::StatusOr<Started> StartRequest(wire::Kind kind,
                                        const v1::Header& header,
                                        Payload payload, Pending pending,
-                                       bool try_read);
+                                       bool try_read, absl::Time wait_until);
+  // OK once the connection is up, waiting for it until `wait_until` while it
+  // is down or being restored. The dispatch thread never waits: it may
+  // send while restoring (its own requests), and gets kUnavailable at once
+  // while down. Errors: kUnavailable (or the reason the client closed).
+  absl::Status AwaitUpLocked(absl::Time wait_until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A synchronous request: start, then wait for the reply or the deadline.
   absl::StatusOr<Payload> Request(wire::Kind kind, const v1::Header& header,
                                   Payload payload, absl::Duration timeout,
@@ -210,8 +252,36 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // The payload of a REPLY whose header is `header` (may be empty).
   static absl::StatusOr<Payload> ReplyPayload(wire::Frame frame,
                                               const v1::Header& header);
-  void FailAll(const absl::Status& status);
-  void SendCancel(uint64_t request_id);
+  // The connection broke (or the client closes, kCancelled): ends what was
+  // in flight and, unless the client closes or reconnect is off, starts
+  // reconnecting.
+  // `connection` (not 0): only if the writer's generation is still that,
+  // so that a failure seen on an old connection never ends a new one.
+  void FailAll(const absl::Status& status, uint64_t connection = 0);
+  void SendCancel(uint64_t request_id, uint64_t connection = 0);
+
+  // Reconnecting (client_reconnect.cc). Dispatch thread: makes one attempt
+  // and, connected, restores what the client had; reschedules on failure.
+  void Reconnect();
+  // Dispatch thread, under mu_ with nobody reading: makes `handshake` the
+  // client's connection. Errors (the attempt failed): from dup/epoll_ctl.
+  absl::Status AdoptLocked(client::Handshake& handshake)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dispatch thread: restores names, subscriptions and types on the new
+  // connection; `after` collects callbacks to run once it is up. Errors:
+  // the connection's, when it broke again.
+  absl::Status Restore(std::vector<Task>& after);
+  absl::Status RestoreNames(std::vector<Task>& after);
+  absl::Status RestoreSubscriptions(std::vector<Task>& after);
+  absl::Status RestoreTypes();
+  // Queues the connection callback's report of `state`.
+  void ReportLinkLocked(ConnectionState state, absl::Status reason,
+                        int attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails parked calls whose deadline passed (all of them with `status` if
+  // `all`), and returns when the next one expires.
+  absl::Time ExpireParkedLocked(absl::Time now, bool all,
+                                const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Dispatch thread.
   void DispatchLoop();
@@ -228,21 +298,34 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   void CollectExpiredLocked(
       absl::Time now, std::vector<std::pair<uint64_t, CallCallback>>& expired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void HandleCall(std::shared_ptr<const wire::Frame> frame,
-                  std::vector<Fd> fds);
+  // `connection`: the writer's generation when the CALL was read; its
+  // replies go out on that connection or not at all.
+  void HandleCall(std::shared_ptr<const wire::Frame> frame, std::vector<Fd> fds,
+                  uint64_t connection);
   void HandleEvent(const wire::Frame& frame);
   // Sends the final REPLY to a call; `defer` queues it for the dispatch
   // thread to write before it runs its next task or sleeps, whichever comes
   // first (only the dispatch thread defers; see RunTask).
   void SendReply(uint64_t request_id, absl::StatusOr<Payload> result,
                  const std::string& response_type, bool caller_accepts_fds,
-                 bool defer = true);
+                 uint64_t connection, bool defer = true);
 
   // Subscribe() under `id`, a fresh subscriptions_.NextId(): for callers
   // whose callbacks must know the id before the broker confirms it.
   absl::StatusOr<uint64_t> SubscribeAs(uint64_t id, absl::string_view pattern,
                                        MessageCallback on_message,
                                        const SubscribeOptions& options);
+
+  // Sends SUBSCRIBE for subscription `id` (already in subscriptions_) and
+  // records the limits the broker applies.
+  absl::Status SendSubscribe(uint64_t id, absl::string_view pattern,
+                             uint32_t max_messages, uint64_t max_bytes,
+                             OverflowPolicy policy);
+  // The REGISTER_NAME request for `name` served with `options`.
+  static v1::Header RegisterNameHeader(const std::string& name,
+                                       const ServeOptions& options);
+  // Runs the name callback, if any (dispatch thread).
+  void ReportName(const std::string& name, bool owned);
 
   // Waiting for services (client_names.cc): asks the broker who owns the
   // watched name (Describe), question `generation` of the watch whose
@@ -301,27 +384,32 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   void StartStream(uint64_t request_id, CallInfo info, Payload request,
                    std::shared_ptr<const Service> service,
                    const StreamHandler& handler,
-                   const std::string& response_type);
+                   const std::string& response_type, uint64_t connection);
   // Sends one message of a stream this client serves (REPLY flagged MORE).
   absl::Status SendStreamMessage(uint64_t request_id, Payload message,
                                  const std::string& response_type,
-                                 bool caller_accepts_fds);
+                                 bool caller_accepts_fds, uint64_t connection);
   // Routes a CREDIT or CANCEL for a stream this client serves.
   void RouteStreamControlLocked(const wire::Frame& frame)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Immutable after construction.
+  // The connection. Replaced only by AdoptLocked (see "Reconnecting"): read
+  // freely by the holder of the reader role and the dispatch thread, else
+  // under mu_.
   Fd fd_;
   Fd write_watch_fd_;  // dup of fd_, watched for EPOLLOUT on its own
+  // Immutable after Start().
   Fd epoll_fd_;
   Fd wake_fd_;  // eventfd: deferred work or stop
-  const uint64_t connection_id_;
   const std::string address_;
-  const uint64_t max_payload_bytes_;
-  // Unix socket with max_fds_per_frame > 0: buffers may go as descriptors.
-  const bool fds_enabled_;
+  const ConnectOptions options_;
   const bool tcp_;
-  const uint32_t max_fds_per_frame_;
+  // From the current connection's WELCOME.
+  std::atomic<uint64_t> connection_id_;
+  std::atomic<uint64_t> max_payload_bytes_;
+  // Unix socket with max_fds_per_frame > 0: buffers may go as descriptors.
+  std::atomic<bool> fds_enabled_;
+  std::atomic<uint32_t> max_fds_per_frame_;
   client::FrameWriter writer_;
   std::atomic<bool> stopping_{false};
   // Mirrors !closed_.ok() for Publish(), which takes no lock of ours.
@@ -336,6 +424,9 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // they published) and has not flushed them since; touched only by the
   // dispatch thread.
   bool output_held_ = false;
+  // The dispatch thread's epoll set holds the socket (see DispatchLoop).
+  bool watching_socket_ = true;
+  client::ReconnectBackoff backoff_;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.
   client::RunningStreams streams_{kMaxConcurrentStreams};
@@ -359,6 +450,17 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool uses_async_ ABSL_GUARDED_BY(mu_) = false;
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;  // Subscribe() was used
   absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
+  Link link_ ABSL_GUARDED_BY(mu_) = Link::kUp;
+  // The broker ended the connection with an ERROR frame.
+  bool closed_by_broker_ ABSL_GUARDED_BY(mu_) = false;
+  // When the connection last broke while up.
+  absl::Time down_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // kDown: when the dispatch thread makes the next attempt.
+  absl::Time next_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  ConnectionCallback connection_callback_ ABSL_GUARDED_BY(mu_);
+  std::vector<ParkedCall> parked_ ABSL_GUARDED_BY(mu_);
+  // Subscriptions ended while disconnected: not to be restored.
+  std::vector<uint64_t> unsubscribed_while_down_ ABSL_GUARDED_BY(mu_);
   client::PendingRequests pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Task> deferred_ ABSL_GUARDED_BY(mu_);
   // The batch held by the task at deferred_[open_batch_slot_], which may
@@ -372,8 +474,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   std::unique_ptr<MessageBatch> spare_batch_ ABSL_GUARDED_BY(mu_);
   // A reader on the dispatch thread left bytes in the decoder.
   bool dispatch_should_read_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, std::shared_ptr<const Service>> services_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Served> services_ ABSL_GUARDED_BY(mu_);
   NameCallback name_callback_ ABSL_GUARDED_BY(mu_);
   // When the dispatch thread's epoll_wait will time out by itself.
   absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

@@ -70,17 +70,27 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
 
   // The request id is known once the CALL is started, before the caller can
   // take a message (and so before any CREDIT or CANCEL is sent).
-  auto request_id = std::make_shared<std::atomic<uint64_t>>(0);
+  // Both belong to the connection the CALL went out on: after a reconnect
+  // the stream has ended, and its CREDIT or CANCEL must not reach the new
+  // connection.
+  struct Sent {
+    std::atomic<uint64_t> request_id{0};
+    std::atomic<uint64_t> connection{0};
+  };
+  auto sent = std::make_shared<Sent>();
   ReplyStream::Impl::Link link;
-  link.send_credit = [this, request_id](uint32_t grant) {
+  link.send_credit = [this, sent](uint32_t grant) {
     v1::Header credit;
     credit.mutable_credit()->set_grant(grant);
     // Best effort: if the connection is gone, the stream ends with it.
-    SendFrame(wire::Kind::kCredit, request_id->load(), credit, Payload(),
-              client::FrameWriter::Buffers::kInline, /*defer=*/false)
+    SendFrame(wire::Kind::kCredit, sent->request_id.load(), credit, Payload(),
+              client::FrameWriter::Buffers::kInline, /*defer=*/false,
+              /*flags=*/0, sent->connection.load())
         .IgnoreError();
   };
-  link.send_cancel = [this, request_id] { SendCancel(request_id->load()); };
+  link.send_cancel = [this, sent] {
+    SendCancel(sent->request_id.load(), sent->connection.load());
+  };
   link.delivers_here = [this] { return OnDispatchThread(); };
   const absl::Duration timeout =
       std::min(options.timeout, absl::Hours(24)) + kStreamDeadlineGrace;
@@ -93,8 +103,9 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
   SB_ASSIGN_OR_RETURN(Started started,
                       StartRequest(wire::Kind::kCall, header,
                                    std::move(request), std::move(pending),
-                                   /*try_read=*/false));
-  request_id->store(started.request_id);
+                                   /*try_read=*/false, absl::Now() + timeout));
+  sent->connection.store(started.connection);
+  sent->request_id.store(started.request_id);
   return std::make_unique<ReplyStream>(std::move(stream));
 }
 
@@ -102,35 +113,41 @@ void Client::Impl::StartStream(uint64_t request_id, CallInfo info,
                                Payload request,
                                std::shared_ptr<const Service> service,
                                const StreamHandler& handler,
-                               const std::string& response_type) {
+                               const std::string& response_type,
+                               uint64_t connection) {
   const bool caller_accepts_fds = info.caller_accepts_fds;
+  // Every frame of the stream goes out on the connection its CALL came on:
+  // after a reconnect, the same request id belongs to another call.
   auto writer = std::make_shared<StreamWriter::Impl>(
       info.initial_credit, info.deadline,
-      [this, request_id, response_type, caller_accepts_fds](Payload message) {
+      [this, request_id, response_type, caller_accepts_fds,
+       connection](Payload message) {
         return SendStreamMessage(request_id, std::move(message), response_type,
-                                 caller_accepts_fds);
+                                 caller_accepts_fds, connection);
       });
   // `handler` belongs to `service`, which the thread keeps alive.
   absl::Status started = streams_.Start(
       request_id, writer,
       [this, request_id, info = std::move(info), request = std::move(request),
-       service = std::move(service), &handler, writer, caller_accepts_fds] {
+       service = std::move(service), &handler, writer, caller_accepts_fds,
+       connection] {
         StreamWriter out(writer);
         absl::Status status = handler(info, request, out);
         absl::StatusOr<Payload> final_reply = Payload();
         if (!status.ok()) final_reply = status;
         SendReply(request_id, std::move(final_reply), "", caller_accepts_fds,
-                  /*defer=*/false);
+                  connection, /*defer=*/false);
       });
   if (!started.ok()) {
-    SendReply(request_id, started, "", caller_accepts_fds);
+    SendReply(request_id, started, "", caller_accepts_fds, connection);
   }
 }
 
 absl::Status Client::Impl::SendStreamMessage(uint64_t request_id,
                                              Payload message,
                                              const std::string& response_type,
-                                             bool caller_accepts_fds) {
+                                             bool caller_accepts_fds,
+                                             uint64_t connection) {
   v1::Header header;
   if (!response_type.empty()) {
     header.mutable_reply()->set_response_type(response_type);
@@ -143,7 +160,7 @@ absl::Status Client::Impl::SendStreamMessage(uint64_t request_id,
                               buffers == client::FrameWriter::Buffers::kInline;
   return SendFrame(wire::Kind::kReply, request_id,
                    inline_buffers ? inline_header : header, std::move(message),
-                   buffers, /*defer=*/false, wire::kFlagMore);
+                   buffers, /*defer=*/false, wire::kFlagMore, connection);
 }
 
 void Client::Impl::RouteStreamControlLocked(const wire::Frame& frame) {

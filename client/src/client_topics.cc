@@ -119,6 +119,20 @@ absl::Status Client::Impl::WaitForPublishRoom(absl::Duration timeout) {
 absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
                                    absl::string_view message_type,
                                    absl::Duration timeout) {
+  const uint64_t connection = writer_.generation();
+  absl::Status published =
+      PublishOn(topic, std::move(message), message_type, timeout);
+  // A failed write: the connection is broken. The message is lost (its
+  // subscribers hear of the gap); the next publish waits for the reconnect.
+  if (published.code() == absl::StatusCode::kUnavailable) {
+    FailAll(published, connection);
+  }
+  return published;
+}
+
+absl::Status Client::Impl::PublishOn(absl::string_view topic, Payload message,
+                                     absl::string_view message_type,
+                                     absl::Duration timeout) {
   // Reused per thread: a publish in a loop allocates nothing here. The
   // header stays built (and its topic checked) for the topic and type of
   // this thread's last publish, since a publisher mostly repeats them.
@@ -137,16 +151,17 @@ absl::Status Client::Impl::Publish(absl::string_view topic, Payload message,
     header_current = true;
   }
   if (closed_flag_.load(std::memory_order_relaxed)) {
+    // Disconnected: wait for the reconnect (or fail) rather than drop it.
     absl::MutexLock lock(&mu_);
-    return closed_;
+    SB_RETURN_IF_ERROR(AwaitUpLocked(absl::Now() + timeout));
   }
   SB_RETURN_IF_ERROR(WaitForPublishRoom(timeout));
   if (message.buffers().empty() && message.size() <= kCopyBytes) {
-    if (message.size() > max_payload_bytes_) {
+    if (message.size() > max_payload_bytes()) {
       return absl::ResourceExhaustedError(
           absl::StrCat("message of ", message.size(),
                        " bytes exceeds the broker's max_payload_bytes (",
-                       max_payload_bytes_, ")"));
+                       max_payload_bytes(), ")"));
     }
     wire::Prefix prefix;
     prefix.kind = wire::Kind::kPublish;
@@ -223,13 +238,26 @@ absl::StatusOr<uint64_t> Client::Impl::SubscribeAs(
     subscribed_ = true;  // messages arrive unasked from now on
     UpdateReadWatchLocked();
   }
+  absl::Status subscribed = SendSubscribe(id, pattern, options.max_messages,
+                                          options.max_bytes, options.policy);
+  if (!subscribed.ok()) {
+    subscriptions_.Remove(id);
+    return subscribed;
+  }
+  return id;
+}
+
+absl::Status Client::Impl::SendSubscribe(uint64_t id, absl::string_view pattern,
+                                         uint32_t max_messages,
+                                         uint64_t max_bytes,
+                                         OverflowPolicy policy) {
   v1::Header header;
   v1::Subscribe* subscribe = header.mutable_subscribe();
   subscribe->set_subscription_id(id);
   subscribe->set_pattern(std::string(pattern));
-  subscribe->set_max_messages(options.max_messages);
-  subscribe->set_max_bytes(options.max_bytes);
-  subscribe->set_policy(ToWire(options.policy));
+  subscribe->set_max_messages(max_messages);
+  subscribe->set_max_bytes(max_bytes);
+  subscribe->set_policy(ToWire(policy));
   absl::StatusOr<Payload> reply =
       Request(wire::Kind::kSubscribe, header, Payload(), kDefaultCallTimeout,
               /*is_call=*/false);
@@ -238,22 +266,28 @@ absl::StatusOr<uint64_t> Client::Impl::SubscribeAs(
       !result.ParseFromArray(reply->data(), static_cast<int>(reply->size()))) {
     reply = absl::InternalError("broker sent a malformed SubscribeResult");
   }
-  if (!reply.ok()) {
-    subscriptions_.Remove(id);
-    return reply.status();
-  }
+  if (!reply.ok()) return reply.status();
   subscriptions_.SetLimits(id, result.max_messages(), result.max_bytes(),
                            FromWire(result.policy()));
-  return id;
+  return absl::OkStatus();
 }
 
 absl::Status Client::Impl::Unsubscribe(uint64_t subscription) {
   // Removed first, so no callback of it starts once this returns, whatever
   // the broker still has in flight.
+  bool down;
+  {
+    absl::MutexLock lock(&mu_);
+    // The broker forgot it with the connection; the restore must not
+    // subscribe it again.
+    down = link_ == Link::kDown;
+    if (down) unsubscribed_while_down_.push_back(subscription);
+  }
   if (!subscriptions_.Remove(subscription)) {
     return absl::NotFoundError(
         absl::StrCat("this client has no subscription ", subscription));
   }
+  if (down) return absl::OkStatus();
   v1::Header header;
   header.mutable_unsubscribe()->set_subscription_id(subscription);
   return Request(wire::Kind::kUnsubscribe, header, Payload(),
@@ -361,7 +395,7 @@ bool Client::Impl::ReadMessage(wire::Frame& frame, absl::Time received) {
     if (!message_header_.ParseFromArray(
             header_bytes.data(), static_cast<int>(header_bytes.size())) ||
         !message_header_.has_publish()) {
-      SB_LOG(WARNING) << "client :" << connection_id_
+      SB_LOG(WARNING) << "client :" << connection_id()
                       << " dropped a MESSAGE without a publish header";
       return false;
     }
@@ -380,7 +414,7 @@ bool Client::Impl::ReadMessage(wire::Frame& frame, absl::Time received) {
       std::make_shared<const wire::Frame>(std::move(frame)), std::move(fds),
       *inline_sizes);
   if (!payload.ok()) {
-    SB_LOG(WARNING) << "client :" << connection_id_ << " dropped a message on "
+    SB_LOG(WARNING) << "client :" << connection_id() << " dropped a message on "
                     << message_.topic << ": " << payload.status();
     return false;
   }

@@ -27,7 +27,7 @@ FrameWriter::FrameWriter(int fd, size_t max_queued_bytes,
       set_want_writable_(std::move(set_want_writable)) {}
 
 absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
-                               Buffers buffers) {
+                               Buffers buffers, uint64_t connection) {
   Pending frame;
   frame.size = head.size() + payload.size();
   if (!payload.buffers().empty()) {
@@ -59,6 +59,11 @@ absl::Status FrameWriter::Send(std::string head, Payload payload, bool defer,
   const size_t size = frame.size;
   PlainMutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
+  if (connection != 0 &&
+      connection != generation_.load(std::memory_order_relaxed)) {
+    return absl::UnavailableError(
+        "the connection this frame was made for is gone");
+  }
   if (!queue_.empty() && queued_bytes_ + size > max_queued_bytes_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("client send queue full: ", queued_bytes_,
@@ -104,6 +109,21 @@ absl::Status FrameWriter::SendCopy(
   queued_bytes_atomic_.store(queued_bytes_, std::memory_order_relaxed);
   queued_.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
+}
+
+void FrameWriter::Reset(int fd, absl::FunctionRef<void()> while_locked) {
+  PlainMutexLock lock(&mu_);
+  fd_ = fd;
+  queue_.clear();
+  queued_bytes_ = 0;
+  queued_bytes_atomic_.store(0, std::memory_order_relaxed);
+  queued_.store(false, std::memory_order_relaxed);
+  failure_ = absl::OkStatus();
+  watching_ = false;
+  waiting_for_socket_.store(false, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  while_locked();
+  if (room_waiters_ > 0) room_.notify_all();
 }
 
 bool FrameWriter::WaitForRoom(size_t limit, absl::Time deadline) {

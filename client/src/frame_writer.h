@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -62,8 +63,23 @@ class FrameWriter {
   // buffers go as `buffers` says; with kAsFds each must have a descriptor,
   // and at most kMaxFdsPerSend (else kInvalidArgument, nothing sent). The
   // buffers stay referenced, so their descriptors stay open, until written.
+  //
+  // `connection`, when not 0, is the generation() the frame was made for:
+  // if the writer was Reset() since, the frame belongs to a connection that
+  // is gone and is not sent (kUnavailable).
   absl::Status Send(std::string head, Payload payload, bool defer = false,
-                    Buffers buffers = Buffers::kInline);
+                    Buffers buffers = Buffers::kInline,
+                    uint64_t connection = 0);
+
+  // Moves the writer to a new socket `fd` (after a reconnect): frames still
+  // queued for the old one are dropped, an earlier failure is forgotten,
+  // and generation() advances. `while_locked` runs under the writer's lock,
+  // so that no set_want_writable call sees a half-swapped watch.
+  void Reset(int fd, absl::FunctionRef<void()> while_locked);
+  // Starts at 1; Reset() adds one.
+  uint64_t generation() const {
+    return generation_.load(std::memory_order_acquire);
+  }
 
   // Queues a small frame without buffers, made of `parts`, by copying it
   // into a batch block: consecutive small frames share blocks of up to
@@ -118,7 +134,7 @@ class FrameWriter {
   absl::Status WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const int fd_;
+  int fd_ ABSL_GUARDED_BY(mu_);
   const size_t max_queued_bytes_;
   const std::function<void(bool)> set_want_writable_;
 
@@ -139,6 +155,7 @@ class FrameWriter {
   std::atomic<bool> queued_{false};  // !queue_.empty(); written under mu_
   std::atomic<bool> waiting_for_socket_{false};  // watching_; under mu_
   std::atomic<uint64_t> sends_{0};
+  std::atomic<uint64_t> generation_{1};         // written under mu_
   std::atomic<size_t> queued_bytes_atomic_{0};  // queued_bytes_, for readers
 };
 

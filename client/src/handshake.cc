@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -54,7 +55,8 @@ absl::Status SendAll(int fd, absl::string_view bytes) {
 
 // Reads one frame with a deadline.
 absl::StatusOr<wire::Frame> ReadFrame(int fd, absl::Time deadline,
-                                      const std::string& where) {
+                                      const std::string& where,
+                                      const HandshakeCancel* cancel) {
   wire::FrameDecoder decoder(wire::Limits{});
   while (true) {
     SB_ASSIGN_OR_RETURN(std::optional<wire::Frame> frame, decoder.Next());
@@ -64,13 +66,23 @@ absl::StatusOr<wire::Frame> ReadFrame(int fd, absl::Time deadline,
       return absl::DeadlineExceededError(
           absl::StrCat("no WELCOME from the broker at ", where, " in time"));
     }
-    pollfd p{fd, POLLIN, 0};
+    pollfd p[2] = {{fd, POLLIN, 0},
+                   {cancel != nullptr ? cancel->wake_fd : -1, POLLIN, 0}};
     int ready =
-        ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+        ::poll(p, 2, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (ready < 0 && errno != EINTR) {
       return absl::ErrnoToStatus(errno, "poll during handshake");
     }
     if (ready <= 0) continue;
+    if (p[1].revents != 0) {
+      uint64_t count;
+      ssize_t ignored = ::read(cancel->wake_fd, &count, sizeof count);
+      (void)ignored;
+      if (cancel->stop()) {
+        return absl::CancelledError("the client was closed while reconnecting");
+      }
+    }
+    if (p[0].revents == 0) continue;
     absl::Span<char> span = decoder.WritableSpan();
     ssize_t n = ::recv(fd, span.data(), span.size(), 0);
     if (n < 0 && errno == EINTR) continue;
@@ -93,7 +105,8 @@ std::string DefaultClientName() {
 }  // namespace
 
 absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address_text,
-                                          const ConnectOptions& options) {
+                                          const ConnectOptions& options,
+                                          const HandshakeCancel* cancel) {
   const std::string text =
       address_text.empty() ? io::DefaultAddress() : std::string(address_text);
   SB_ASSIGN_OR_RETURN(io::Address address, io::Address::Parse(text));
@@ -116,7 +129,8 @@ absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address_text,
   prefix.kind = wire::Kind::kHello;
   SB_RETURN_IF_ERROR(
       SendAll(fd.get(), wire::Frame::Build(prefix, hello_header).bytes()));
-  SB_ASSIGN_OR_RETURN(wire::Frame frame, ReadFrame(fd.get(), deadline, where));
+  SB_ASSIGN_OR_RETURN(wire::Frame frame,
+                      ReadFrame(fd.get(), deadline, where, cancel));
   SB_ASSIGN_OR_RETURN(v1::Header header, frame.ParseHeader());
   if (frame.kind() == wire::Kind::kError) {
     absl::Status status = StatusFromError(header.error());

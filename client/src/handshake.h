@@ -6,6 +6,7 @@
 #ifndef SWITCHBOARD_CLIENT_SRC_HANDSHAKE_H_
 #define SWITCHBOARD_CLIENT_SRC_HANDSHAKE_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -22,9 +23,19 @@ struct Handshake {
   v1::Welcome welcome;
 };
 
-// Errors: as Client::Connect documents.
-absl::StatusOr<Handshake> ConnectAndGreet(absl::string_view address,
-                                          const ConnectOptions& options);
+// Lets the dispatch thread abandon a reconnect attempt when the client
+// closes: while the handshake waits for the WELCOME it also watches
+// `wake_fd` (an eventfd, drained when readable) and gives up with
+// kCancelled once `stop()` is true.
+struct HandshakeCancel {
+  int wake_fd = -1;
+  std::function<bool()> stop;
+};
+
+// Errors: as Client::Connect documents; kCancelled as above.
+absl::StatusOr<Handshake> ConnectAndGreet(
+    absl::string_view address, const ConnectOptions& options,
+    const HandshakeCancel* cancel = nullptr);
 
 }  // namespace switchboard::client
 

@@ -9,6 +9,7 @@
 #define SWITCHBOARD_CLIENT_SRC_PUBLISHED_TYPES_H_
 
 #include <atomic>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -25,6 +26,11 @@ class PublishedTypes {
     PlainMutexLock lock(&mu_);
     last_.store(type, std::memory_order_release);
     return seen_.insert(type).second;
+  }
+  // Every type First() has seen, to register again after a reconnect.
+  std::vector<const google::protobuf::Descriptor*> All() {
+    PlainMutexLock lock(&mu_);
+    return {seen_.begin(), seen_.end()};
   }
 
  private:

@@ -33,7 +33,8 @@ class RunningStreams {
 
   // Runs `body` on a new thread for call `id`, whose credit and end
   // `writer` tracks. Errors: kResourceExhausted when max_running streams
-  // run already; kUnavailable after StopAll(). `body` is dropped then.
+  // run already, or when no thread can be started; kUnavailable after
+  // StopAll(). `body` is dropped then.
   absl::Status Start(uint64_t id, std::shared_ptr<StreamWriter::Impl> writer,
                      absl::AnyInvocable<void()> body);
 
@@ -44,7 +45,9 @@ class RunningStreams {
   bool Cancel(uint64_t id, bool from_broker);
 
   // Fails every running stream's writer with `status` (the connection is
-  // lost); the handlers return on their own.
+  // lost); the handlers return on their own. Their call ids are forgotten
+  // at once: a new connection's calls may reuse them while the old
+  // handlers are still returning.
   void FailAll(const absl::Status& status);
   // Fails every writer with `status`, refuses new streams and joins every
   // thread. Must not run on one of the threads it joins.
@@ -54,16 +57,23 @@ class RunningStreams {
 
  private:
   struct Running {
+    uint64_t call_id = 0;
     std::shared_ptr<StreamWriter::Impl> writer;
     std::thread thread;
   };
-  void Finished(uint64_t id);
+  void Finished(uint64_t key);
   void JoinFinished();
+  // The running stream of call `id` on the current connection, or null.
+  Running* FindLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int max_running_;
   mutable absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // By a key of their own (a counter), since call ids repeat across
+  // connections; by_call_ maps the current connection's call ids to keys.
+  uint64_t last_key_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, uint64_t> by_call_ ABSL_GUARDED_BY(mu_);
   // Threads whose handler returned, joined by the next Start() or StopAll().
   std::vector<std::thread> finished_ ABSL_GUARDED_BY(mu_);
 };

@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
 namespace switchboard::client {
@@ -84,6 +85,44 @@ TEST(RunningStreamsTest, FinishedStreamsFreeTheirSlot) {
     while (streams.running() != 0) absl::SleepFor(absl::Milliseconds(1));
     EXPECT_TRUE(done.load());
   }
+  streams.StopAll(absl::UnavailableError("closing"));
+}
+
+TEST(RunningStreamsTest, CallIdsOfALostConnectionCanBeReused) {
+  RunningStreams streams(4);
+  // An old handler that does not return until the test lets it.
+  absl::Notification release_old;
+  auto old_writer = MakeWriter(0);
+  std::atomic<int> old_result{-1};
+  ASSERT_TRUE(streams
+                  .Start(7, old_writer,
+                         [&] {
+                           old_result = static_cast<int>(
+                               old_writer->Write(Payload("x")).code());
+                           release_old.WaitForNotification();
+                         })
+                  .ok());
+  streams.FailAll(absl::UnavailableError("connection lost"));
+  // The old call's id means nothing now; a new connection's call 7 starts.
+  EXPECT_FALSE(streams.Grant(7, 1));
+  auto new_writer = MakeWriter(0);
+  std::atomic<int> new_result{-1};
+  ASSERT_TRUE(streams
+                  .Start(7, new_writer,
+                         [&] {
+                           new_result = static_cast<int>(
+                               new_writer->Write(Payload("y")).code());
+                         })
+                  .ok());
+  EXPECT_EQ(streams.running(), 2);
+  // The old handler returns; credit for call 7 still reaches the new one.
+  release_old.Notify();
+  while (streams.running() != 1) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(old_result.load(),
+            static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(streams.Grant(7, 1));
+  while (new_result.load() < 0) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(new_result.load(), static_cast<int>(absl::StatusCode::kOk));
   streams.StopAll(absl::UnavailableError("closing"));
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "client/src/subscriptions.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace switchboard::client {
@@ -28,6 +29,22 @@ void Subscriptions::SetLimits(uint64_t id, uint32_t max_messages,
   it->second->stats.max_messages = max_messages;
   it->second->stats.max_bytes = max_bytes;
   it->second->stats.policy = policy;
+  it->second->confirmed = true;
+}
+
+std::vector<Subscriptions::Restorable> Subscriptions::Confirmed() const {
+  std::vector<Restorable> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, entry] : entries_) {
+    if (!entry->confirmed) continue;
+    out.push_back(Restorable{id, entry->stats.pattern,
+                             entry->stats.max_messages, entry->stats.max_bytes,
+                             entry->stats.policy, entry->stats.dropped});
+  }
+  std::sort(
+      out.begin(), out.end(),
+      [](const Restorable& a, const Restorable& b) { return a.id < b.id; });
+  return out;
 }
 
 bool Subscriptions::Remove(uint64_t id) {

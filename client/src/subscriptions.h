@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -33,9 +34,20 @@ class Subscriptions {
   // Adds a subscription, before the broker confirms it.
   void Add(uint64_t id, std::string pattern, MessageCallback on_message,
            DropCallback on_drop);
-  // Records the limits the broker applies (its SubscribeResult).
+  // Records the limits the broker applies (its SubscribeResult): the
+  // subscription is confirmed, and restored after a reconnect.
   void SetLimits(uint64_t id, uint32_t max_messages, uint64_t max_bytes,
                  OverflowPolicy policy);
+  // The confirmed subscriptions, by id, as a reconnect subscribes them again.
+  struct Restorable {
+    uint64_t id = 0;
+    std::string pattern;
+    uint32_t max_messages = 0;
+    uint64_t max_bytes = 0;
+    OverflowPolicy policy = OverflowPolicy::kDropOldest;
+    uint64_t dropped = 0;  // total so far
+  };
+  std::vector<Restorable> Confirmed() const;
   // Removes a subscription; false if unknown. Waits until no callback of it
   // runs, unless called from within one of them.
   bool Remove(uint64_t id);
@@ -65,6 +77,7 @@ class Subscriptions {
     MessageCallback on_message;
     DropCallback on_drop;
     SubscriptionStats stats;  // `received` lives in the counter below
+    bool confirmed = false;   // SetLimits() ran
     // Counted without the lock, by the one thread that delivers.
     std::atomic<uint64_t> received{0};
     // Set by Remove(), under the lock: DeliverEach() stops before the next

@@ -31,6 +31,8 @@ namespace switchboard::examples::video {
 namespace {
 
 constexpr char kMethodName[] = "PlayClip";
+// How many times one playback resumes after its stream broke.
+constexpr int kMaxResumes = 10;
 
 // Checks stream message `n` (its header already parsed) against the first
 // frame's header. Errors: kDataLoss describing the first difference.
@@ -156,32 +158,59 @@ int RunPlayClip(Client& client, const SlideshowOptions& options) {
   std::fflush(stdout);
 
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<ReplyStream>> stream =
-      client.CallStream(kServiceName, kMethodName, request, stream_options);
-  if (!stream.ok()) {
-    absl::FPrintF(stderr, "slideshow: cannot start %s/%s: %s\n", kServiceName,
-                  kMethodName, stream.status().ToString());
-    return 1;
-  }
   Playback playback;
   std::optional<absl::Duration> first_frame_after;
   absl::Status end;
   bool stopped = false;
-  for (uint64_t n = 0;; ++n) {
-    absl::StatusOr<std::optional<Payload>> next = (*stream)->Next();
-    if (!next.ok()) {
-      end = next.status();
+  int resumed = 0;
+  uint64_t n = 0;  // the next frame expected
+  while (true) {
+    request.set_first_frame(n);
+    absl::StatusOr<std::unique_ptr<ReplyStream>> stream =
+        client.CallStream(kServiceName, kMethodName, request, stream_options);
+    if (!stream.ok()) {
+      absl::FPrintF(stderr, "slideshow: cannot start %s/%s: %s\n", kServiceName,
+                    kMethodName, stream.status().ToString());
+      return 1;
+    }
+    end = absl::OkStatus();
+    for (;; ++n) {
+      absl::StatusOr<std::optional<Payload>> next = (*stream)->Next();
+      if (!next.ok()) {
+        end = next.status();
+        break;
+      }
+      if (!next->has_value()) break;  // the server ended the stream OK
+      if (!first_frame_after) first_frame_after = absl::Now() - start;
+      TakeFrame(**next, n, options, playback);
+      if (options.stop_after > 0 &&
+          playback.totals.received == options.stop_after) {
+        (*stream)->Cancel();  // the server's next Write() fails: it stops
+        stopped = true;
+        break;
+      }
+    }
+    // A stream broken by a lost connection (the broker restarted): the
+    // client reconnects by itself; once the server has its name back,
+    // play on from the frame reached. The gap is reported, never hidden.
+    if (end.code() != absl::StatusCode::kUnavailable ||
+        resumed == kMaxResumes) {
       break;
     }
-    if (!next->has_value()) break;  // the server ended the stream OK
-    if (!first_frame_after) first_frame_after = absl::Now() - start;
-    TakeFrame(**next, n, options, playback);
-    if (options.stop_after > 0 &&
-        playback.totals.received == options.stop_after) {
-      (*stream)->Cancel();  // the server's next Write() fails: it stops
-      stopped = true;
+    ++resumed;
+    const absl::Time broke = absl::Now();
+    absl::PrintF("slideshow: the stream broke at frame %d: %s\n", n,
+                 end.message());
+    std::fflush(stdout);
+    absl::StatusOr<uint64_t> owner =
+        client.WaitForService(kServiceName, options.play_timeout);
+    if (!owner.ok()) {
+      end = owner.status();
       break;
     }
+    absl::PrintF("slideshow: resuming at frame %d after a gap of %s\n", n,
+                 Milliseconds(absl::Now() - broke));
+    std::fflush(stdout);
   }
   const absl::Duration elapsed = absl::Now() - start;
 
@@ -206,6 +235,11 @@ int RunPlayClip(Client& client, const SlideshowOptions& options) {
                            playback.first->frame_count(),
                            " frames (--stop-after)")
             : absl::StrCat("all ", playback.first->frame_count(), " frames"));
+  }
+  if (resumed > 0) {
+    absl::StrAppend(&how, ", resumed ", resumed,
+                    resumed == 1 ? " time" : " times",
+                    " after a broken stream");
   }
   absl::PrintF("slideshow: played %s; %s; first frame after %s\n", how,
                DescribeThroughput(playback.totals, elapsed),

@@ -94,11 +94,18 @@ absl::Status PlayClip(const CallInfo& call, const PlayClipRequest& request,
                       VideoCounters& counters) {
   const absl::Duration period = absl::Seconds(1) / clip.fps();
   const absl::Time start = absl::Now();
+  const uint64_t first = request.first_frame();
+  if (first >= clip.frame_count()) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("first_frame %d is past the last frame of %s (%d)",
+                        first, clip.name(), clip.frame_count() - 1));
+  }
   uint64_t sent = 0;
   absl::Status status;
-  for (uint64_t n = 0; n < clip.frame_count() && status.ok(); ++n) {
+  for (uint64_t n = first; n < clip.frame_count() && status.ok(); ++n) {
     if (request.realtime()) {
-      status = WaitUntil(start + period * static_cast<int64_t>(n), writer);
+      status =
+          WaitUntil(start + period * static_cast<int64_t>(n - first), writer);
       if (!status.ok()) break;
     }
     if (writer.cancelled()) {
@@ -127,8 +134,9 @@ absl::Status PlayClip(const CallInfo& call, const PlayClipRequest& request,
     }
   }
   if (status.ok()) {
-    absl::PrintF("video-server: PlayClip for :%d: sent all %d frames of %s\n",
-                 call.caller, sent, clip.name());
+    absl::PrintF("video-server: PlayClip for :%d: sent %s %d frames of %s\n",
+                 call.caller, first == 0 ? "all" : "the last", sent,
+                 clip.name());
   } else {
     absl::PrintF(
         "video-server: PlayClip for :%d: stopped after %d of %d frames of "

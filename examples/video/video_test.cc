@@ -242,6 +242,62 @@ TEST_F(VideoTcpTest, AClipPlaysOverTcpWithTheBuffersCopiedInline) {
   StopServer();
 }
 
+// The broker is killed while a clip plays and a new one starts on the same
+// socket: video-server and slideshow reconnect by themselves, and the
+// slideshow resumes at the frame it had reached, reporting the gap.
+TEST(VideoRestartTest, PlayingGoesOnAcrossABrokerRestart) {
+  testing::TempDir dir("switchboard-video-restart");
+  testing::BrokerOptions broker_options;
+  broker_options.dir = dir.path();
+  auto broker = std::make_unique<BrokerProcess>(broker_options);
+  ASSERT_TRUE(broker->started());
+  const std::string address = broker->address();
+  absl::StatusOr<ChildProcess> server = ChildProcess::Start(
+      {SWITCHBOARD_VIDEO_SERVER_PATH, absl::StrCat("--address=", address),
+       "--width=64", "--height=48", "--clip=long", "--clip-frames=100",
+       "--fps=25"},
+      absl::StrCat(dir.path(), "/video-server.stderr"));
+  ASSERT_THAT(server, IsOk());
+  ASSERT_THAT(server->ReadLine(kTimeout),
+              IsOkAndHolds(HasSubstr("video-server: serving video.frames")));
+  absl::StatusOr<ChildProcess> slideshow = ChildProcess::Start(
+      {SWITCHBOARD_SLIDESHOW_PATH, absl::StrCat("--address=", address),
+       "--play", "--realtime", "--window=1", "--verbose"},
+      absl::StrCat(dir.path(), "/slideshow.stderr"));
+  ASSERT_THAT(slideshow, IsOk());
+  std::string output;
+  // Reads slideshow's lines until one contains `text`.
+  auto read_until = [&](absl::string_view text) {
+    while (true) {
+      absl::StatusOr<std::string> line = slideshow->ReadLine(kTimeout);
+      if (!line.ok()) return false;
+      absl::StrAppend(&output, *line, "\n");
+      if (absl::StrContains(*line, text)) return true;
+    }
+  };
+  ASSERT_TRUE(read_until("frame 10 of 100")) << output;
+
+  ASSERT_THAT(broker->Stop(SIGKILL),
+              testing::StatusIs(absl::StatusCode::kAborted));
+  broker.reset();
+  broker = std::make_unique<BrokerProcess>(broker_options);
+  ASSERT_TRUE(broker->started());
+
+  ASSERT_THAT(slideshow->Wait(kTimeout), IsOkAndHolds(0)) << output;
+  while (true) {  // the rest of its output
+    absl::StatusOr<std::string> line = slideshow->ReadLine(kTimeout);
+    if (!line.ok()) break;
+    absl::StrAppend(&output, *line, "\n");
+  }
+  EXPECT_THAT(output, HasSubstr("slideshow: the stream broke at frame"));
+  EXPECT_THAT(output, HasSubstr("slideshow: resuming at frame"));
+  EXPECT_THAT(output, HasSubstr("played clip long, all 100 frames, resumed 1 "
+                                "time after a broken stream; 100 frames "
+                                "received, 0 wrong"));
+  EXPECT_THAT(server->Signal(SIGTERM), IsOk());
+  EXPECT_THAT(server->Wait(kTimeout), IsOkAndHolds(0));
+}
+
 TEST(SlideshowUsageTest, ContradictoryFlagsAreUsageErrors) {
   for (const std::vector<std::string>& argv :
        std::vector<std::vector<std::string>>{

@@ -2,9 +2,11 @@
 //
 // Client::WaitForService() and Client::WatchName() through the real broker:
 // an owned name returns at once, a name claimed while waiting returns its
-// owner, a timeout names the name, a lost broker ends the wait; a watch
+// owner, a timeout names the name, a lost broker ends the wait without
+// reconnect and not with it; a watch
 // reports the owner it started with, then a release, a claim, a
 // replacement and an owner's disconnect, in order; bad names are refused.
+#include <csignal>
 #include <cstdint>
 #include <future>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "tests/testing/broker_status.h"
 #include "tests/testing/clients.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/transport.h"
 #include "tests/testing/wait_for.h"
 
@@ -148,16 +151,58 @@ TEST_P(WaitForServiceTest, ATimeoutNamesTheName) {
   EXPECT_THAT(waited.status().message(), HasSubstr("test.never"));
 }
 
-TEST_P(WaitForServiceTest, ALostBrokerEndsTheWait) {
+TEST_P(WaitForServiceTest, WithoutReconnectALostBrokerEndsTheWait) {
+  ConnectOptions options = broker_.connect_options("fixed");
+  options.reconnect.enabled = false;
+  absl::StatusOr<std::unique_ptr<Client>> fixed =
+      Client::Connect(broker_.address(), options);
+  ASSERT_THAT(fixed, IsOk());
   std::future<absl::StatusOr<uint64_t>> waited =
       std::async(std::launch::async, [&] {
-        return waiter_->WaitForService("test.gone", absl::InfiniteDuration());
+        return (*fixed)->WaitForService("test.gone", absl::InfiniteDuration());
       });
-  ASSERT_TRUE(WaitFor(
-      [&] { return Subscribed(*waiter_, "switchboard.name.test.gone"); },
-      kTimeout));
+  ASSERT_TRUE(
+      WaitFor([&] { return Subscribed(**fixed, "switchboard.name.test.gone"); },
+              kTimeout));
   ASSERT_THAT(broker_.Stop(), IsOk());
   EXPECT_THAT(waited.get(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// With reconnect (the default) a restart does not end the wait: the owner
+// that appears on the new broker does.
+TEST(WaitForServiceRestartTest, TheWaitGoesOnAcrossABrokerRestart) {
+  testing::TempDir dir("switchboard-wait-restart");
+  testing::BrokerOptions options;
+  options.dir = dir.path();
+  auto broker = std::make_unique<BrokerProcess>(options);
+  ASSERT_TRUE(broker->started());
+  std::unique_ptr<Client> waiter = ConnectOrDie(*broker, "waiter");
+  std::future<absl::StatusOr<uint64_t>> waited =
+      std::async(std::launch::async, [&] {
+        return waiter->WaitForService("test.later", absl::InfiniteDuration());
+      });
+  {
+    std::unique_ptr<Client> observer = ConnectOrDie(*broker, "observer");
+    // The wait has begun once the broker answered who owns the name (nobody):
+    // the watch subscribed first.
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          absl::StatusOr<v1::BrokerStatus> status = GetBrokerStatus(*observer);
+          if (!status.ok()) return false;
+          for (const v1::SubscriptionStatus& s : status->subscriptions()) {
+            if (s.pattern() == "switchboard.name.test.later") return true;
+          }
+          return false;
+        },
+        kTimeout));
+  }
+  ASSERT_THAT(broker->Stop(SIGKILL), StatusIs(absl::StatusCode::kAborted));
+  broker.reset();
+  broker = std::make_unique<BrokerProcess>(options);
+  ASSERT_TRUE(broker->started());
+  std::unique_ptr<Client> service = ConnectOrDie(*broker, "service");
+  ASSERT_THAT(service->Serve(Service("test.later")), IsOk());
+  EXPECT_THAT(waited.get(), IsOkAndHolds(service->connection_id()));
 }
 
 TEST_P(WaitForServiceTest, WaitingInAHandlerIsRefused) {

@@ -22,12 +22,48 @@
 // The destructor must not run on the dispatch thread (not from a handler or
 // callback), nor on a stream handler's thread.
 // Stream handlers (Service::AddStreamMethod) are the exception to "one at a
-// time": each runs on a thread of its own.
+// time": each runs on a thread of its own. The dispatch thread also
+// reconnects (see "Reconnect") and runs the OnConnectionChange() callback.
+//
+// Signals and fork(). The library's threads block every signal, so a
+// signal sent to the process is delivered to one of the application's
+// threads. A Client does not survive fork(): the child has none of its
+// threads, so in the child neither use nor destroy a Client made before the
+// fork (exec, or leave it be); connect a new one. The parent's Client is
+// unaffected. The connection's descriptors are close-on-exec.
+//
+// Reconnect. When the connection to the broker breaks (a broker that
+// stopped, crashed or restarted, including a clean stop that announced
+// itself with `shutting_down`), the client reconnects to the same address
+// with backoff (ReconnectOptions; on by default) and restores, in order:
+// the names it serves, with the ServeOptions they were served with; its
+// subscriptions, under the same ids, patterns, limits and policies (name
+// watches too); and the message types it has published. Then it reports
+// kConnected. Across the gap:
+//   - calls and streams in flight when the connection broke end once, with
+//     kUnavailable (the callee may or may not have run the call);
+//   - requests made while disconnected (Call, Serve, Subscribe, Publish,
+//     ...) wait for the reconnect, up to their timeout, then fail
+//     kUnavailable; CallAsync() returns at once and its call waits the
+//     same way. Made on the dispatch thread, which does the reconnecting,
+//     they fail kUnavailable at once. Unsubscribe() and Release() while
+//     disconnected take effect locally at once;
+//   - every subscription gets a DropReport with reason "reconnected" and
+//     count 0 (the number missed is unknown): messages published meanwhile
+//     are lost, never silently;
+//   - a name another connection took meanwhile is reported to the
+//     OnNameChange() callback as lost (owned == false), and no longer
+//     served; a queued name that came to this client is reported gained.
+// Connection ids change with each connection (connection_id()). A
+// connection the broker closed on purpose, with an error other than
+// kUnavailable (a limit, such as a subscription's kDisconnect policy, or a
+// protocol error), is not reopened: the client closes with that error.
 //
 // Errors. Every call ends with exactly one result: the callee's reply or
 // status, or one of these from the broker or the library:
 //   kNotFound           no connection owns the service name
-//   kUnavailable        the callee went away mid-call, or the broker did
+//   kUnavailable        the callee went away mid-call, or the broker did,
+//                       or no connection came back within the timeout
 //   kDeadlineExceeded   no reply within the timeout
 //   kResourceExhausted  the callee's queue is full, or a size limit was hit
 //   kInvalidArgument    a malformed service or method name
@@ -58,16 +94,56 @@ namespace switchboard {
 
 inline constexpr absl::Duration kDefaultCallTimeout = absl::Seconds(30);
 
+// What the client does when its connection to the broker breaks (the broker
+// stopped, crashed or restarted). See "Reconnect" above.
+struct ReconnectOptions {
+  // Off: a lost connection stays lost; every later request fails
+  // kUnavailable, as connected() says.
+  bool enabled = true;
+  // Wait before the second attempt (the first is made at once); each
+  // further wait doubles, up to max_delay. Each wait is shortened by a
+  // random part of up to half, so that the clients of a restarted broker do
+  // not all come back at the same instant.
+  absl::Duration first_delay = absl::Milliseconds(10);
+  absl::Duration max_delay = absl::Milliseconds(500);
+  // Gives up after this long without a connection: the client is then
+  // closed for good (ConnectionState::kClosed) and requests fail
+  // kUnavailable at once. Infinite by default: a bus started at login comes
+  // back.
+  absl::Duration give_up_after = absl::InfiniteDuration();
+};
+
 struct ConnectOptions {
   // Shown by admin tools; defaults to the program's name.
   std::string client_name;
   // TCP only: file holding the broker's token. Default:
   // $SWITCHBOARD_TOKEN_FILE, else the "token" file in the runtime folder
-  // ($XDG_RUNTIME_DIR/switchboard or /tmp/switchboard-$UID).
+  // ($XDG_RUNTIME_DIR/switchboard or /tmp/switchboard-$UID). Read again for
+  // each reconnect, so a restarted broker's new token is picked up.
   std::string token_file;
-  // Limit for connecting plus the HELLO/WELCOME handshake.
+  // Limit for connecting plus the HELLO/WELCOME handshake (also for each
+  // reconnect attempt).
   absl::Duration timeout = absl::Seconds(5);
+  ReconnectOptions reconnect;
 };
+
+// The connection's life, as Client::OnConnectionChange() reports it.
+enum class ConnectionState {
+  kDisconnected,  // the connection broke; `reason` says how
+  kReconnecting,  // an attempt failed (`reason`); another follows
+  kConnected,     // connected again, names and subscriptions restored
+  kClosed,        // for good: reconnect is off or gave up
+};
+struct ConnectionEvent {
+  ConnectionState state = ConnectionState::kConnected;
+  // Why the connection broke or the attempt failed; OK for kConnected.
+  absl::Status reason;
+  // kConnected: the new connection's id. Otherwise the last one's.
+  uint64_t connection_id = 0;
+  // Attempts made since the connection broke.
+  int attempts = 0;
+};
+using ConnectionCallback = std::function<void(const ConnectionEvent&)>;
 
 // How Serve() claims a name that another connection may own.
 enum class NameClaim {
@@ -144,8 +220,13 @@ class SWITCHBOARD_EXPORT Client {
   const std::string& address() const;
   // Largest payload the broker accepts, announced in its WELCOME.
   uint64_t max_payload_bytes() const;
-  // False once the connection to the broker is lost or closed.
+  // False while the connection to the broker is lost (until a reconnect
+  // restored it) and once the client is closed.
   bool connected() const;
+  // Replaces the callback for changes of the connection's state. It runs on
+  // the dispatch thread, in order: kDisconnected, then kReconnecting for
+  // each failed attempt, then kConnected or kClosed.
+  void OnConnectionChange(ConnectionCallback callback);
 
   // Claims `service.name()` and serves its methods. Calls for methods the
   // service lacks are answered kUnimplemented. Errors: kAlreadyExists if the
