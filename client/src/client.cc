@@ -33,6 +33,11 @@ bool Client::connected() const { return impl_->connected(); }
 void Client::OnConnectionChange(ConnectionCallback callback) {
   impl_->OnConnectionChange(std::move(callback));
 }
+int Client::fd() const { return impl_->fd(); }
+absl::Duration Client::ProcessTimeout() const {
+  return impl_->ProcessTimeout();
+}
+absl::Status Client::Process() { return impl_->Process(); }
 
 absl::StatusOr<NameState> Client::Serve(Service service,
                                         const ServeOptions& options) {

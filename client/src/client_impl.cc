@@ -45,6 +45,8 @@ constexpr absl::Duration kLocalDeadlineGrace = absl::Seconds(2);
 constexpr size_t kMaxQueuedBytes = 256u << 20;
 // Work done per read by the dispatch thread before it runs handlers.
 constexpr size_t kMaxFramesPerRead = 256;
+// Passes one Process() call makes at most (own-loop mode).
+constexpr int kMaxPassesPerProcess = 16;
 // While a publisher bursts, the dispatch thread waits kLinger before a
 // flush that would write less than kLingerBelowBytes, if its last flush
 // wrote at least kLingerAfterBytes: woken at once, it wrote a few KiB per
@@ -75,6 +77,7 @@ Client::Impl::Impl(client::Handshake handshake, const ConnectOptions& options)
       address_(handshake.address.ToString()),
       options_(options),
       tcp_(handshake.address.transport == io::Transport::kTcp),
+      own_loop_(options.threading == Threading::kOwnLoop),
       connection_id_(handshake.welcome.connection_id()),
       max_payload_bytes_(handshake.welcome.max_payload_bytes()),
       fds_enabled_(FdsEnabled(handshake)),
@@ -106,6 +109,7 @@ absl::Status Client::Impl::Start() {
       WatchFd(epoll_fd_.get(), write_watch_fd_.get(), 0, kTagWrite));
   SB_RETURN_IF_ERROR(
       WatchFd(epoll_fd_.get(), wake_fd_.get(), EPOLLIN, kTagWake));
+  if (own_loop_) return absl::OkStatus();  // the application's loop runs it
   return client::StartLibraryThread("the client's dispatch thread",
                                     dispatch_thread_,
                                     [this] { DispatchLoop(); });
@@ -151,7 +155,7 @@ void Client::Impl::OnConnectionChange(ConnectionCallback callback) {
 }
 
 bool Client::Impl::OnDispatchThread() const {
-  return std::this_thread::get_id() == dispatch_thread_.get_id();
+  return std::this_thread::get_id() == loop_thread_.load();
 }
 
 void Client::Impl::Wake() {
@@ -324,14 +328,16 @@ absl::Status Client::Impl::AwaitUpLocked(absl::Time wait_until) {
   auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return link_ == Link::kUp || link_ == Link::kClosed;
   };
-  if (!settled() && OnDispatchThread()) {
+  if (!settled() && (OnDispatchThread() || own_loop_)) {
     // The dispatch thread restores the connection with requests of its
-    // own; while the connection is down it cannot wait for itself.
+    // own; while the connection is down it cannot wait for itself. In
+    // own-loop mode the reconnect happens only inside Process(), so no
+    // thread waits for it either.
     if (link_ == Link::kRestoring) return closed_;
     return absl::UnavailableError(absl::StrCat(
         "not connected to the broker at ", address_,
-        " (reconnecting; requests made on the dispatch thread cannot wait "
-        "for it): ",
+        " (reconnecting; requests made on the dispatch thread, or in own-loop "
+        "mode, cannot wait for it): ",
         closed_.message()));
   }
   if (!settled()) mu_.AwaitWithDeadline(absl::Condition(&settled), wait_until);
@@ -716,11 +722,51 @@ void Client::Impl::FailAll(const absl::Status& status, uint64_t connection) {
 // ---------------------------------------------------------
 
 void Client::Impl::DispatchLoop() {
-  std::vector<Received> frames;
-  std::vector<Task> running;
-  std::vector<std::pair<uint64_t, CallCallback>> expired;
-  bool readable = true;  // read on the first pass: a WELCOME may carry more
-  while (!stopping_.load()) {
+  loop_thread_.store(std::this_thread::get_id());
+  while (!stopping_.load()) Pass(/*wait=*/true);
+}
+
+absl::Status Client::Impl::Process() {
+  if (!own_loop_) {
+    return absl::FailedPreconditionError(
+        "Process() is for a client connected with Threading::kOwnLoop; this "
+        "one has its own dispatch thread");
+  }
+  std::thread::id none;
+  if (!loop_thread_.compare_exchange_strong(none, std::this_thread::get_id())) {
+    return absl::FailedPreconditionError(
+        none == std::this_thread::get_id()
+            ? "Process() called from a handler or callback it runs"
+            : "Process() already runs on another thread");
+  }
+  // Bounded, so that a flood of frames cannot keep the application's loop
+  // from its other work; ProcessTimeout() is then zero.
+  bool more = true;
+  for (int pass = 0; pass < kMaxPassesPerProcess && more; ++pass) {
+    more = !stopping_.load() && Pass(/*wait=*/false);
+  }
+  more_ready_.store(more);
+  loop_thread_.store(std::thread::id());
+  return absl::OkStatus();
+}
+
+absl::Duration Client::Impl::ProcessTimeout() const {
+  if (!own_loop_) return absl::InfiniteDuration();
+  if (more_ready_.load()) return absl::ZeroDuration();
+  absl::MutexLock lock(&mu_);
+  if (!deferred_.empty()) return absl::ZeroDuration();
+  if (sleep_until_ == absl::InfiniteFuture()) return absl::InfiniteDuration();
+  return std::max(sleep_until_ - absl::Now(), absl::ZeroDuration());
+}
+
+int Client::Impl::fd() const { return own_loop_ ? epoll_fd_.get() : -1; }
+
+bool Client::Impl::Pass(bool wait) {
+  std::vector<Received>& frames = pass_frames_;
+  std::vector<Task>& running = pass_tasks_;
+  std::vector<std::pair<uint64_t, CallCallback>>& expired = pass_expired_;
+  bool readable = std::exchange(readable_, false);
+  {
     bool reader = false;
     {
       absl::MutexLock lock(&mu_);
@@ -788,7 +834,7 @@ void Client::Impl::DispatchLoop() {
     // write delays it. (A reply never waits here for another handler: each
     // task first writes what the one before it queued; see RunTask.)
     // Cleared first: a Publish() after this point asks again.
-    if (writer_.has_queued() && !writer_.waiting_for_socket() &&
+    if (!own_loop_ && writer_.has_queued() && !writer_.waiting_for_socket() &&
         writer_.queued_bytes() < kLingerBelowBytes &&
         last_flush_bytes_ >= kLingerAfterBytes) {
       std::this_thread::sleep_for(kLinger);
@@ -805,13 +851,18 @@ void Client::Impl::DispatchLoop() {
     if (reconnect) {
       RunDeferred();  // what the broken connection left comes first
       Reconnect();
-      readable = true;  // a new connection may have brought frames
-      continue;
+      readable_ = true;  // a new connection may have brought frames
+      return true;
     }
-    if (skip_wait) continue;
+    if (skip_wait) {
+      readable_ = readable;
+      return true;
+    }
 
     epoll_event events[4];
-    const int n = ::epoll_wait(epoll_fd_.get(), events, 4, timeout_ms);
+    const int n =
+        ::epoll_wait(epoll_fd_.get(), events, 4, wait ? timeout_ms : 0);
+    bool woken = false;
     for (int i = 0; i < n; ++i) {
       switch (events[i].data.u32) {
         case kTagRead:
@@ -824,10 +875,13 @@ void Client::Impl::DispatchLoop() {
           uint64_t count;
           ssize_t ignored = ::read(wake_fd_.get(), &count, sizeof count);
           (void)ignored;
+          woken = true;
           break;
         }
       }
     }
+    readable_ = readable;
+    return readable || woken;
   }
 }
 

@@ -96,6 +96,12 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool connected() const;
   void OnConnectionChange(ConnectionCallback callback);
 
+  // Own-loop mode (Threading::kOwnLoop): the application's thread runs the
+  // dispatch thread's passes in Process(), polling fd() between them.
+  int fd() const;
+  absl::Duration ProcessTimeout() const;
+  absl::Status Process();
+
   absl::StatusOr<Payload> Call(absl::string_view service,
                                absl::string_view method, Payload request,
                                absl::string_view request_type,
@@ -285,6 +291,11 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
 
   // Dispatch thread.
   void DispatchLoop();
+  // One pass of the dispatch loop: runs deferred tasks, reads, times out
+  // calls, flushes, reconnects, then waits for the epoll set (with `wait`,
+  // until the next timer; else not at all). Returns whether more work is
+  // ready at once.
+  bool Pass(bool wait);
   void RunDeferred();
   // Dispatch thread: runs one deferred task (a handler, a callback, ...)
   // after writing what the tasks before it queued, so that no reply waits
@@ -404,6 +415,13 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   const std::string address_;
   const ConnectOptions options_;
   const bool tcp_;
+  const bool own_loop_;  // Threading::kOwnLoop: no dispatch thread
+  // The thread that runs the dispatch loop: the dispatch thread, or in
+  // own-loop mode the one inside Process() (none between calls).
+  std::atomic<std::thread::id> loop_thread_;
+  // Own-loop mode: the last Process() stopped with work left (the first
+  // is due at once).
+  std::atomic<bool> more_ready_{true};
   // From the current connection's WELCOME.
   std::atomic<uint64_t> connection_id_;
   std::atomic<uint64_t> max_payload_bytes_;
@@ -426,6 +444,12 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool output_held_ = false;
   // The dispatch thread's epoll set holds the socket (see DispatchLoop).
   bool watching_socket_ = true;
+  // Read on the next pass: on the first, a WELCOME may have brought more.
+  bool readable_ = true;
+  // Pass()'s scratch, kept for their capacity.
+  std::vector<Received> pass_frames_;
+  std::vector<Task> pass_tasks_;
+  std::vector<std::pair<uint64_t, CallCallback>> pass_expired_;
   client::ReconnectBackoff backoff_;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.

@@ -126,6 +126,12 @@ absl::StatusOr<uint64_t> Client::Impl::WaitForService(
         ") cannot run on the dispatch thread (in a handler or callback), "
         "which delivers the events it waits for; use WatchName() there"));
   }
+  if (own_loop_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "WaitForService(", name,
+        ") needs a dispatch thread to deliver the events it waits for; in "
+        "own-loop mode use WatchName()"));
+  }
   const absl::Time deadline = absl::Now() + timeout;
   auto wait = std::make_shared<Wait>();
   SB_ASSIGN_OR_RETURN(const uint64_t watch,

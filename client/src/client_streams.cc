@@ -91,7 +91,9 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
   link.send_cancel = [this, sent] {
     SendCancel(sent->request_id.load(), sent->connection.load());
   };
-  link.delivers_here = [this] { return OnDispatchThread(); };
+  // In own-loop mode nobody delivers while the application waits in
+  // Next(): it takes what Process() delivered.
+  link.delivers_here = [this] { return own_loop_ || OnDispatchThread(); };
   const absl::Duration timeout =
       std::min(options.timeout, absl::Hours(24)) + kStreamDeadlineGrace;
   auto stream = std::make_shared<ReplyStream::Impl>(

@@ -97,13 +97,14 @@ absl::Status Client::Impl::WaitForPublishRoom(absl::Duration timeout) {
   const absl::Status full = absl::ResourceExhaustedError(
       absl::StrCat("more than ", kPublishQueueBytes,
                    " bytes of this client's output still wait for the broker"));
-  if (!OnDispatchThread()) {
+  if (!OnDispatchThread() && !own_loop_) {
     RequestFlush();
     return writer_.WaitForRoom(kPublishQueueBytes, deadline) ? absl::OkStatus()
                                                              : full;
   }
-  // The dispatch thread cannot wait for its own flush: write here, waiting
-  // for the socket to take more.
+  // The dispatch thread cannot wait for its own flush, and in own-loop mode
+  // nobody else flushes until the next Process(): write here, waiting for
+  // the socket to take more.
   while (true) {
     SB_RETURN_IF_ERROR(writer_.Flush());
     if (writer_.queued_bytes() <= kPublishQueueBytes) return absl::OkStatus();

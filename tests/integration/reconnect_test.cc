@@ -288,7 +288,9 @@ class RestartUnderLoadTest : public ReconnectTest,
 
 TEST_P(RestartUnderLoadTest, EverythingComesBack) {
   const int signal = GetParam();
+  // Before the clients: their callbacks use these until they are destroyed.
   ConnectionLog service_log, caller_log, publisher_log, sub_log[2];
+  Inbox inbox[2];
   std::unique_ptr<Client> service = Connect("service");
   std::unique_ptr<Client> caller = Connect("caller");
   std::unique_ptr<Client> streamer = Connect("streamer");
@@ -300,7 +302,6 @@ TEST_P(RestartUnderLoadTest, EverythingComesBack) {
   caller->OnConnectionChange(caller_log.Callback());
   publisher->OnConnectionChange(publisher_log.Callback());
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
-  Inbox inbox[2];
   for (int i = 0; i < 2; ++i) {
     subscriber[i]->OnConnectionChange(sub_log[i].Callback());
     SubscribeOptions options;
@@ -442,12 +443,13 @@ class ReconnectGate {
 };
 
 TEST_F(ReconnectTest, NameTakenDuringTheGapIsReportedLost) {
-  std::unique_ptr<Client> owner = Connect("owner");
-  ASSERT_NE(owner, nullptr);
+  // Before the client: its callbacks use these until it is destroyed.
   ReconnectGate gate;
-  owner->OnConnectionChange(gate.Callback());
   absl::Mutex mu;
   std::vector<std::pair<std::string, bool>> changes;
+  std::unique_ptr<Client> owner = Connect("owner");
+  ASSERT_NE(owner, nullptr);
+  owner->OnConnectionChange(gate.Callback());
   owner->OnNameChange([&](absl::string_view name, bool owned) {
     absl::MutexLock lock(&mu);
     changes.emplace_back(std::string(name), owned);
@@ -490,12 +492,13 @@ TEST_F(ReconnectTest, NameTakenDuringTheGapIsReportedLost) {
 }
 
 TEST_F(ReconnectTest, AQueuedClaimantBackFirstTakesTheName) {
+  // Before the clients: their callbacks use these until they are destroyed.
+  ReconnectGate first_gate;
+  absl::Notification first_lost, second_gained;
   std::unique_ptr<Client> first = Connect("first");
   std::unique_ptr<Client> second = Connect("second");
   ASSERT_TRUE(first && second);
-  ReconnectGate first_gate;
   first->OnConnectionChange(first_gate.Callback());
-  absl::Notification first_lost, second_gained;
   first->OnNameChange([&](absl::string_view name, bool owned) {
     if (name == "test.queue" && !owned) first_lost.Notify();
   });
@@ -522,15 +525,21 @@ TEST_F(ReconnectTest, AQueuedClaimantBackFirstTakesTheName) {
 }
 
 TEST_F(ReconnectTest, CallsMadeWhileDisconnectedWaitForTheReconnect) {
+  // Before the clients: their callbacks may run until they are destroyed.
+  AsyncResults short_async, long_async;
+  ConnectionLog service_log;
+  ReconnectGate gate;
   std::unique_ptr<Client> service = Connect("service");
   std::unique_ptr<Client> caller = Connect("caller");
   ASSERT_TRUE(service && caller);
+  service->OnConnectionChange(service_log.Callback());
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
-  ReconnectGate gate;
   caller->OnConnectionChange(gate.Callback());
 
   RestartBroker(SIGKILL);
   ASSERT_TRUE(gate.WaitDisconnected());
+  // The service is back (its name too) before the caller may be.
+  ASSERT_TRUE(service_log.WaitFor(ConnectionState::kConnected));
   EXPECT_FALSE(caller->connected());
   // Started while the caller cannot reconnect: a call with a short timeout
   // fails kUnavailable at its deadline, sync or async; others wait and go
@@ -541,7 +550,6 @@ TEST_F(ReconnectTest, CallsMadeWhileDisconnectedWaitForTheReconnect) {
                HasSubstr("no connection came back in time")));
   // Async calls park; the dispatch thread (held by the gate) fails the
   // short one at its deadline once it runs again, before it reconnects.
-  AsyncResults short_async, long_async;
   caller->CallAsync("test.echo", "Echo", Payload("short"),
                     absl::Milliseconds(1), short_async.Callback());
   caller->CallAsync("test.echo", "Echo", Payload("long"), kTimeout,
@@ -569,11 +577,12 @@ TEST_F(ReconnectTest, CallsMadeWhileDisconnectedWaitForTheReconnect) {
 }
 
 TEST_F(ReconnectTest, UnsubscribedWhileDisconnectedStaysUnsubscribed) {
+  // Before the client: its callbacks use these until it is destroyed.
+  ReconnectGate gate;
+  Inbox gone, kept;
   std::unique_ptr<Client> subscriber = Connect("subscriber");
   ASSERT_NE(subscriber, nullptr);
-  ReconnectGate gate;
   subscriber->OnConnectionChange(gate.Callback());
-  Inbox gone, kept;
   absl::StatusOr<uint64_t> gone_id =
       subscriber->Subscribe("test.gone", gone.OnMessage());
   absl::StatusOr<uint64_t> kept_id =
@@ -604,9 +613,9 @@ TEST_F(ReconnectTest, UnsubscribedWhileDisconnectedStaysUnsubscribed) {
 TEST_F(ReconnectTest, WithReconnectOffTheClientStaysClosed) {
   ConnectOptions options;
   options.reconnect.enabled = false;
+  ConnectionLog log;  // before the client, whose callbacks use it
   std::unique_ptr<Client> client = Connect("fixed", options);
   ASSERT_NE(client, nullptr);
-  ConnectionLog log;
   client->OnConnectionChange(log.Callback());
   RestartBroker(SIGKILL);
   ASSERT_TRUE(log.WaitFor(ConnectionState::kClosed));
@@ -621,9 +630,9 @@ TEST_F(ReconnectTest, GivesUpAfterTheConfiguredTime) {
   options.reconnect.first_delay = absl::Milliseconds(5);
   options.reconnect.max_delay = absl::Milliseconds(20);
   options.reconnect.give_up_after = absl::Milliseconds(200);
+  ConnectionLog log;  // before the client, whose callbacks use it
   std::unique_ptr<Client> client = Connect("impatient", options);
   ASSERT_NE(client, nullptr);
-  ConnectionLog log;
   client->OnConnectionChange(log.Callback());
   StopBroker(SIGKILL);  // and no new broker
   ASSERT_TRUE(log.WaitFor(ConnectionState::kClosed));
@@ -639,13 +648,13 @@ TEST_F(ReconnectTest, GivesUpAfterTheConfiguredTime) {
 }
 
 TEST_F(ReconnectTest, ClosingWhileReconnectingEndsWaitsAndParkedCalls) {
+  AsyncResults parked;
+  ConnectionLog log;
   std::unique_ptr<Client> client = Connect("closing");
   ASSERT_NE(client, nullptr);
-  ConnectionLog log;
   client->OnConnectionChange(log.Callback());
   StopBroker(SIGKILL);  // and no new broker
   ASSERT_TRUE(log.WaitFor(ConnectionState::kReconnecting));
-  AsyncResults parked;
   client->CallAsync("test.echo", "Echo", Payload(), kTimeout,
                     parked.Callback());
   client.reset();  // runs the parked call's callback, once

@@ -25,6 +25,29 @@
 // time": each runs on a thread of its own. The dispatch thread also
 // reconnects (see "Reconnect") and runs the OnConnectionChange() callback.
 //
+// Your own loop (ConnectOptions::threading = Threading::kOwnLoop). The
+// client starts no thread. Poll fd() for input (POLLIN; it is an epoll
+// descriptor) with a timeout of at most ProcessTimeout(), and call
+// Process() when it is readable or the timeout passed: Process() runs, on
+// the calling thread, everything the dispatch thread would run (reading,
+// handlers, callbacks, call deadlines, writing queued messages, reconnect
+// attempts), never waiting for input, and returns. "The dispatch thread"
+// in this header then means "the thread inside Process()". Synchronous
+// calls (Call, Serve, Subscribe, ...) work from any thread, inside or
+// outside Process(); published messages are written by the next Process()
+// (or once 64 KiB are queued), so call it soon after publishing;
+// ReplyStream::Next() never waits (it returns kFailedPrecondition until a
+// message is there: take messages after Process()); WaitForService() is
+// refused (use WatchName()). A reconnect attempt runs inside Process() and
+// may take up to ConnectOptions::timeout; requests made while disconnected
+// fail kUnavailable at once instead of waiting (CallAsync() still parks its
+// call until its deadline). Stream handlers still run on threads of their
+// own.
+//
+// What a client costs: 4 descriptors (the socket, a duplicate of it for
+// the write watch, an epoll set and an eventfd), plus one thread with the
+// dispatch thread, plus one thread per running stream handler.
+//
 // Signals and fork(). The library's threads block every signal, so a
 // signal sent to the process is delivered to one of the application's
 // threads. A Client does not survive fork(): the child has none of its
@@ -113,6 +136,16 @@ struct ReconnectOptions {
   absl::Duration give_up_after = absl::InfiniteDuration();
 };
 
+// Who runs the client's handlers and callbacks.
+enum class Threading {
+  // A thread of the client's own, its dispatch thread (see "Threads").
+  kDispatchThread,
+  // No thread: the application polls fd() in its own loop (a GUI's main
+  // loop, an event library's) and calls Process(), which does on the
+  // calling thread what the dispatch thread would (see "Your own loop").
+  kOwnLoop,
+};
+
 struct ConnectOptions {
   // Shown by admin tools; defaults to the program's name.
   std::string client_name;
@@ -125,6 +158,7 @@ struct ConnectOptions {
   // reconnect attempt).
   absl::Duration timeout = absl::Seconds(5);
   ReconnectOptions reconnect;
+  Threading threading = Threading::kDispatchThread;
 };
 
 // The connection's life, as Client::OnConnectionChange() reports it.
@@ -227,6 +261,19 @@ class SWITCHBOARD_EXPORT Client {
   // the dispatch thread, in order: kDisconnected, then kReconnecting for
   // each failed attempt, then kConnected or kClosed.
   void OnConnectionChange(ConnectionCallback callback);
+
+  // Own-loop mode (see "Your own loop"). The descriptor to poll for POLLIN;
+  // -1 for a client with a dispatch thread.
+  int fd() const;
+  // How long the application may wait for fd() before it must call
+  // Process() anyway (a call's deadline, a reconnect attempt): zero when
+  // work is ready now, absl::InfiniteDuration() when nothing is due.
+  absl::Duration ProcessTimeout() const;
+  // Runs what is ready on the calling thread and returns without waiting.
+  // Errors: kFailedPrecondition for a client with a dispatch thread, when
+  // called from a handler or callback that Process() runs, or while
+  // another thread is inside Process().
+  absl::Status Process();
 
   // Claims `service.name()` and serves its methods. Calls for methods the
   // service lacks are answered kUnimplemented. Errors: kAlreadyExists if the
