@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -301,13 +302,15 @@ TEST_P(RestartUnderLoadTest, EverythingComesBack) {
   publisher->OnConnectionChange(publisher_log.Callback());
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
   Inbox inbox[2];
+  Subscription subscriptions[2];  // restored with their connections
   for (int i = 0; i < 2; ++i) {
     subscriber[i]->OnConnectionChange(sub_log[i].Callback());
     SubscribeOptions options;
     options.on_drop = inbox[i].OnDrop();
-    ASSERT_THAT(
-        subscriber[i]->Subscribe("load.>", inbox[i].OnMessage(), options),
-        IsOk());
+    absl::StatusOr<Subscription> subscription =
+        subscriber[i]->Subscribe("load.>", inbox[i].OnMessage(), options);
+    ASSERT_THAT(subscription, IsOk());
+    subscriptions[i] = *std::move(subscription);
   }
 
   // Load: calls, a stream, messages.
@@ -574,16 +577,16 @@ TEST_F(ReconnectTest, UnsubscribedWhileDisconnectedStaysUnsubscribed) {
   ReconnectGate gate;
   subscriber->OnConnectionChange(gate.Callback());
   Inbox gone, kept;
-  absl::StatusOr<uint64_t> gone_id =
+  absl::StatusOr<Subscription> gone_subscription =
       subscriber->Subscribe("test.gone", gone.OnMessage());
-  absl::StatusOr<uint64_t> kept_id =
+  absl::StatusOr<Subscription> kept_subscription =
       subscriber->Subscribe("test.kept", kept.OnMessage());
-  ASSERT_THAT(gone_id, IsOk());
-  ASSERT_THAT(kept_id, IsOk());
+  ASSERT_THAT(gone_subscription, IsOk());
+  ASSERT_THAT(kept_subscription, IsOk());
 
   RestartBroker(SIGKILL);
   ASSERT_TRUE(gate.WaitDisconnected());
-  EXPECT_THAT(subscriber->Unsubscribe(*gone_id), IsOk());
+  EXPECT_THAT(gone_subscription->Unsubscribe(), IsOk());
   gate.Release();
   ASSERT_TRUE(gate.WaitConnected());
 
