@@ -55,9 +55,9 @@ class SwitchboardTopicPublisher : public TopicPublisher {
 // What the subscription's callbacks share with the main thread. The tally
 // and the drop figures are touched only on the dispatch thread, and read by
 // the main thread only after the Client (and so that thread) is gone.
-class Subscription {
+class SubscriberState {
  public:
-  explicit Subscription(Workload workload) : tally_(workload) {}
+  explicit SubscriberState(Workload workload) : tally_(workload) {}
 
   // On the dispatch thread.
   void OnMessage(const Message& message) {
@@ -130,34 +130,32 @@ int RunSwitchboardSubscriber(Workload workload, absl::string_view address) {
       Client::Connect(address, connect);
   if (!client.ok()) return fail(client.status());
 
-  Subscription subscription(workload);
+  SubscriberState state(workload);
   SubscribeOptions options;
   options.max_messages = kQueueMessages;
   options.max_bytes = std::numeric_limits<uint64_t>::max();
   options.policy = OverflowPolicy::kDropOldest;
-  options.on_drop = [&subscription](const DropReport& report) {
-    subscription.OnDrop(report);
+  options.on_drop = [&state](const DropReport& report) {
+    state.OnDrop(report);
   };
-  absl::StatusOr<uint64_t> id = (*client)->Subscribe(
+  // Kept to the end: the subscription ends with the client, reset below.
+  absl::StatusOr<switchboard::Subscription> subscription = (*client)->Subscribe(
       TopicOf(workload),
-      [&subscription](const Message& message) {
-        subscription.OnMessage(message);
-      },
-      options);
-  if (!id.ok()) return fail(id.status());
+      [&state](const Message& message) { state.OnMessage(message); }, options);
+  if (!subscription.ok()) return fail(subscription.status());
   if (absl::Status s = AnnounceReady(); !s.ok()) return fail(s);
 
-  bool ended = subscription.AwaitEnd();
+  bool ended = state.AwaitEnd();
   client->reset();  // joins the dispatch thread: the tally is ours now
   if (!ended) {
     std::fprintf(stderr,
                  "switchboard-bench subscriber: no end marker, and no message "
                  "for %s after %llu messages; counting what arrived\n",
                  absl::FormatDuration(kDrainIdle).c_str(),
-                 static_cast<unsigned long long>(subscription.seen()));
+                 static_cast<unsigned long long>(state.seen()));
   }
-  ClientReport report = subscription.tally().report();
-  report.dropped = subscription.dropped();
+  ClientReport report = state.tally().report();
+  report.dropped = state.dropped();
   if (absl::Status s = SendReport(report); !s.ok()) return fail(s);
   return 0;
 }

@@ -64,12 +64,11 @@ absl::Status RunSubscribe(const Options& options) {
                                   : absl::InfiniteFuture();
   SubscribeOptions subscribe;
   subscribe.on_drop = [](const DropReport& drop) { inbox->Push(drop); };
-  SB_RETURN_IF_ERROR(client
-                         ->Subscribe(
-                             options.args[0],
-                             [](const Message& m) { inbox->Push(m); },
-                             subscribe)
-                         .status());
+  // Messages come for as long as the handle lives: to the end of this run.
+  SB_ASSIGN_OR_RETURN(Subscription subscription,
+                      client->Subscribe(
+                          options.args[0],
+                          [](const Message& m) { inbox->Push(m); }, subscribe));
   Schemas schemas(*client, kDefaultTimeout);
   int64_t received = 0;
   // Drops reported so far: `total` in the drop lines counts both, so it is

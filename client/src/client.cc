@@ -6,7 +6,9 @@
 
 #include <utility>
 
+#include "client/src/async_call.h"
 #include "client/src/client_impl.h"
+#include "client/src/handle_link.h"
 #include "client/src/handshake.h"
 #include "switchboard/status_macros.h"
 
@@ -21,8 +23,15 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Client::~Client() = default;
+Client::Client(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)),
+      link_(std::make_shared<client::HandleLink>(impl_.get())) {}
+
+Client::~Client() {
+  // Handles that outlive the Client find it gone; one that unsubscribes or
+  // cancels right now finishes first, while the connection still exists.
+  link_->Detach();
+}
 
 uint64_t Client::connection_id() const { return impl_->connection_id(); }
 const std::string& Client::address() const { return impl_->address(); }
@@ -58,9 +67,11 @@ absl::StatusOr<uint64_t> Client::WaitForService(
   return impl_->WaitForService(name, timeout, options);
 }
 
-absl::StatusOr<uint64_t> Client::WatchName(absl::string_view name,
-                                           NameOwnerCallback callback) {
-  return impl_->WatchName(name, std::move(callback), nullptr);
+absl::StatusOr<Subscription> Client::WatchName(absl::string_view name,
+                                               NameOwnerCallback callback) {
+  SB_ASSIGN_OR_RETURN(const uint64_t id,
+                      impl_->WatchName(name, std::move(callback), nullptr));
+  return Subscription(link_, id);
 }
 
 absl::StatusOr<Payload> Client::Call(absl::string_view service,
@@ -78,11 +89,15 @@ absl::StatusOr<Payload> Client::CallWithType(absl::string_view service,
                      timeout);
 }
 
-void Client::CallAsync(absl::string_view service, absl::string_view method,
-                       Payload request, absl::Duration timeout,
-                       CallCallback done) {
-  impl_->CallAsync(service, method, std::move(request), timeout,
-                   std::move(done));
+PendingCall Client::CallAsync(absl::string_view service,
+                              absl::string_view method, Payload request,
+                              absl::Duration timeout, CallCallback done) {
+  auto call = std::make_shared<client::AsyncCall>(std::move(done));
+  if (!impl_->CallAsync(service, method, std::move(request), timeout,
+                        client::AsyncCallCallback{call})) {
+    return PendingCall();  // the callback got the error
+  }
+  return PendingCall(link_, std::move(call));
 }
 
 absl::Status Client::Ping(absl::Duration timeout) {
@@ -132,10 +147,13 @@ absl::StatusOr<PublishResult> Client::PublishConfirmed(
                                  message.GetTypeName(), timeout);
 }
 
-absl::StatusOr<uint64_t> Client::Subscribe(absl::string_view pattern,
-                                           MessageCallback on_message,
-                                           const SubscribeOptions& options) {
-  return impl_->Subscribe(pattern, std::move(on_message), options);
+absl::StatusOr<Subscription> Client::Subscribe(
+    absl::string_view pattern, MessageCallback on_message,
+    const SubscribeOptions& options) {
+  SB_ASSIGN_OR_RETURN(
+      const uint64_t id,
+      impl_->Subscribe(pattern, std::move(on_message), options));
+  return Subscription(link_, id);
 }
 
 absl::Status Client::Unsubscribe(uint64_t subscription) {

@@ -1157,7 +1157,7 @@ absl::StatusOr<Payload> Client::Impl::Call(absl::string_view service,
                  /*is_call=*/true);
 }
 
-void Client::Impl::CallAsync(absl::string_view service,
+bool Client::Impl::CallAsync(absl::string_view service,
                              absl::string_view method, Payload request,
                              absl::Duration timeout, CallCallback done) {
   {
@@ -1169,9 +1169,13 @@ void Client::Impl::CallAsync(absl::string_view service,
                                    std::move(request), absl::Now() + timeout,
                                    std::move(done)});
       if (parked_.back().deadline < sleep_until_) Wake();
-      return;
+      return true;
     }
   }
+  // A PendingCall's call (Client::CallAsync): not sent once cancelled, as
+  // a parked call may be before a reconnect sends it.
+  std::shared_ptr<client::AsyncCall> tracked = client::AsyncCallOf(done);
+  if (tracked != nullptr && tracked->cancelled()) return true;
   v1::Header header;
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));
@@ -1195,8 +1199,9 @@ void Client::Impl::CallAsync(absl::string_view service,
                            status = started.status()] { on_failure(status); });
     }
     Wake();
-    return;
+    return false;
   }
+  if (tracked != nullptr) TrackSent(*tracked, started->request_id);
   // The dispatch thread may be sleeping past this call's deadline.
   bool wake;
   {
@@ -1204,6 +1209,7 @@ void Client::Impl::CallAsync(absl::string_view service,
     wake = absl::Now() + timeout + kLocalDeadlineGrace < sleep_until_;
   }
   if (wake) Wake();
+  return true;
 }
 
 absl::Status Client::Impl::Ping(absl::Duration timeout) {
@@ -1305,6 +1311,50 @@ void Client::Impl::OnNameChange(NameCallback callback) {
   absl::MutexLock lock(&mu_);
   name_callback_ = std::move(callback);
   UpdateReadWatchLocked();
+}
+
+bool Client::Impl::CancelCall(client::AsyncCall& call) {
+  // Whoever takes the application's callback first decides the outcome: the
+  // library when it hands over a result, or this.
+  std::optional<client::AsyncCall::Cancelled> cancelled = call.TakeForCancel();
+  if (!cancelled.has_value()) return false;
+  uint64_t cancel_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    deferred_.push_back([done = std::move(cancelled->done)] {
+      done(absl::CancelledError("the call was cancelled by the caller"));
+    });
+    if (cancelled->request_id != 0) {
+      // Still pending: its reply and its deadline now find nothing. (If it
+      // ended, its callback is queued and finds the call cancelled.)
+      if (pending_.Take(cancelled->request_id)) {
+        cancel_id = cancelled->request_id;
+      }
+    } else {
+      // Parked while disconnected: never sent, and now never will be. (If a
+      // reconnect is sending it right now, TrackSent() ends it.)
+      std::erase_if(parked_, [&call](const ParkedCall& parked) {
+        return client::AsyncCallOf(parked.done).get() == &call;
+      });
+    }
+  }
+  Wake();
+  // As for a call that timed out locally: the broker forgets the call, tells
+  // the callee, and answers CANCELLED itself, which finds nothing here.
+  if (cancel_id != 0) SendCancel(cancel_id);
+  return true;
+}
+
+void Client::Impl::TrackSent(client::AsyncCall& call, uint64_t request_id) {
+  if (call.Sent(request_id)) return;
+  // Cancelled while a reconnect was sending it: CancelCall() found it in
+  // neither the pending table nor the parked calls, so end it here.
+  bool taken;
+  {
+    absl::MutexLock lock(&mu_);
+    taken = pending_.Take(request_id).has_value();
+  }
+  if (taken) SendCancel(request_id);
 }
 
 }  // namespace switchboard

@@ -57,6 +57,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/fd.h"
+#include "client/src/async_call.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
 #include "client/src/name_watch.h"
@@ -106,8 +107,15 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
                                absl::string_view method, Payload request,
                                absl::string_view request_type,
                                absl::Duration timeout);
-  void CallAsync(absl::string_view service, absl::string_view method,
+  // Returns false if the call could not start (`done` then runs with the
+  // error on the dispatch thread); true once it was sent or parked.
+  bool CallAsync(absl::string_view service, absl::string_view method,
                  Payload request, absl::Duration timeout, CallCallback done);
+  // PendingCall::Cancel() of a call Client::CallAsync() made: unless its
+  // callback already has the outcome, queues the callback with kCancelled,
+  // takes the call out of the pending table (sending the broker a CANCEL)
+  // or out of the parked calls, and returns true; false otherwise.
+  bool CancelCall(client::AsyncCall& call);
   absl::Status Ping(absl::Duration timeout);
   absl::StatusOr<NameState> Serve(Service service, const ServeOptions& options);
   absl::Status Release(absl::string_view name);
@@ -265,6 +273,9 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // so that a failure seen on an old connection never ends a new one.
   void FailAll(const absl::Status& status, uint64_t connection = 0);
   void SendCancel(uint64_t request_id, uint64_t connection = 0);
+  // CallAsync(): `call` was sent as `request_id`; ends it again if its
+  // PendingCall cancelled it meanwhile.
+  void TrackSent(client::AsyncCall& call, uint64_t request_id);
 
   // Reconnecting (client_reconnect.cc). Dispatch thread: makes one attempt
   // and, connected, restores what the client had; reschedules on failure.

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -139,13 +140,21 @@ void PrintLine(const std::optional<std::string>& line) {
   std::fflush(stdout);
 }
 
+// What a member listens to: the broker's connection events, and the room.
+struct RoomSubscriptions {
+  Subscription closed;
+  Subscription chat;
+};
+
 // Subscribes to the broker's connection events, then to the room, so that
-// a member who disconnects without leaving is reported. `room` must outlive
-// the client: the callbacks run on its dispatch thread, one at a time, which
-// is all the locking ChatRoom needs.
-absl::Status SubscribeToRoom(Client& client, const Options& options,
-                             ChatRoom& room) {
-  absl::StatusOr<uint64_t> closed =
+// a member who disconnects without leaving is reported. The subscriptions
+// last as long as the handles returned. `room` must outlive them: the
+// callbacks run on the client's dispatch thread, one at a time, which is
+// all the locking ChatRoom needs.
+absl::StatusOr<RoomSubscriptions> SubscribeToRoom(Client& client,
+                                                  const Options& options,
+                                                  ChatRoom& room) {
+  absl::StatusOr<Subscription> closed =
       client.Subscribe(kConnectionClosedTopic, [&room](const Message& message) {
         absl::StatusOr<v1::ConnectionEvent> event =
             message.As<v1::ConnectionEvent>();
@@ -154,7 +163,7 @@ absl::Status SubscribeToRoom(Client& client, const Options& options,
             room.OnConnectionClosed(event->connection_id(), message.received));
       });
   if (!closed.ok()) return closed.status();
-  absl::StatusOr<uint64_t> chat = client.Subscribe(
+  absl::StatusOr<Subscription> chat = client.Subscribe(
       RoomTopic(options.room), [&room](const Message& message) {
         absl::StatusOr<ChatMessage> said = message.As<ChatMessage>();
         PrintLine(said.ok()
@@ -162,7 +171,8 @@ absl::Status SubscribeToRoom(Client& client, const Options& options,
                       : std::optional<std::string>(room.OnForeignMessage(
                             message.sender, message.received)));
       });
-  return chat.status();
+  if (!chat.ok()) return chat.status();
+  return RoomSubscriptions{*std::move(closed), *std::move(chat)};
 }
 
 // Why the input loop ended.
@@ -240,10 +250,12 @@ int Run(const Options& options) {
   }
   const uint64_t own_id = (*client)->connection_id();
   room.emplace(own_id, absl::LocalTimeZone());
-  if (absl::Status subscribed = SubscribeToRoom(**client, options, *room);
-      !subscribed.ok()) {
+  // Declared after the client: the subscriptions end before it closes.
+  absl::StatusOr<RoomSubscriptions> subscriptions =
+      SubscribeToRoom(**client, options, *room);
+  if (!subscriptions.ok()) {
     absl::FPrintF(stderr, "chat: cannot subscribe to %s: %s\n",
-                  RoomTopic(options.room), subscribed.ToString());
+                  RoomTopic(options.room), subscriptions.status().ToString());
     return 1;
   }
   ChatMessage joined = NewMessage(options);

@@ -44,7 +44,9 @@ TEST(PollLoopTest, ServesPublishesAndHearsWithNoLibraryThread) {
     absl::MutexLock lock(&mu);
     heard.push_back(absl::StrCat(message.topic, " ", message.payload.view()));
   };
-  ASSERT_THAT(observer->Subscribe("demo.poll_loop.>", record), IsOk());
+  absl::StatusOr<Subscription> observing =
+      observer->Subscribe("demo.poll_loop.>", record);
+  ASSERT_THAT(observing, IsOk());
 
   // Two lines on stdin, then its end; three ticks 100 ms apart.
   absl::StatusOr<ChildProcess> loop = ChildProcess::Start(

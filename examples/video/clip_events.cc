@@ -24,7 +24,7 @@ bool SameClip(const ClipLoaded& a, const ClipLoaded& b) {
 
 absl::StatusOr<std::unique_ptr<ClipEvents>> ClipEvents::Subscribe(
     Client& client) {
-  std::unique_ptr<ClipEvents> events(new ClipEvents(client));
+  std::unique_ptr<ClipEvents> events(new ClipEvents());
   SubscribeOptions options;
   options.on_drop = [](const DropReport& report) {
     absl::PrintF("slideshow: the broker dropped %d video events (%s)\n",
@@ -32,18 +32,12 @@ absl::StatusOr<std::unique_ptr<ClipEvents>> ClipEvents::Subscribe(
     std::fflush(stdout);
   };
   ClipEvents* raw = events.get();
-  absl::StatusOr<uint64_t> subscription = client.Subscribe(
+  absl::StatusOr<Subscription> subscription = client.Subscribe(
       kVideoEventsPattern, [raw](const Message& m) { raw->OnMessage(m); },
       options);
   if (!subscription.ok()) return subscription.status();
-  events->subscription_ = *subscription;
+  events->subscription_ = *std::move(subscription);
   return events;
-}
-
-ClipEvents::~ClipEvents() {
-  // After Unsubscribe() returns the callback, which uses `this`, no longer
-  // runs. If the connection is gone there is nothing left to undo.
-  client_.Unsubscribe(subscription_).IgnoreError();
 }
 
 void ClipEvents::OnMessage(const Message& message) {

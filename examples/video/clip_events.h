@@ -26,13 +26,14 @@ inline constexpr char kVideoEventsPattern[] = "video.events.>";
 
 class ClipEvents {
  public:
-  // Subscribes `client`, which must outlive the result, to
-  // kVideoEventsPattern. Events published after this returns are printed on
-  // stdout from the client's dispatch thread. Errors as Client::Subscribe().
+  // Subscribes `client` to kVideoEventsPattern, for as long as the result
+  // lives. Events published after this returns are printed on stdout from
+  // the client's dispatch thread. Errors as Client::Subscribe().
   static absl::StatusOr<std::unique_ptr<ClipEvents>> Subscribe(Client& client);
 
-  // Unsubscribes.
-  ~ClipEvents();
+  // Unsubscribes (the handle does), so the callback, which uses `this`, no
+  // longer runs.
+  ~ClipEvents() = default;
   ClipEvents(const ClipEvents&) = delete;
   ClipEvents& operator=(const ClipEvents&) = delete;
 
@@ -43,13 +44,14 @@ class ClipEvents {
   int64_t clips_seen() const;
 
  private:
-  explicit ClipEvents(Client& client) : client_(client) {}
+  ClipEvents() = default;
   void OnMessage(const Message& message);
 
-  Client& client_;
-  uint64_t subscription_ = 0;
   mutable absl::Mutex mutex_;
   std::vector<ClipLoaded> clips_ ABSL_GUARDED_BY(mutex_);
+  // Declared last: destroyed first, so no callback runs on a half-destroyed
+  // object.
+  Subscription subscription_;
 };
 
 }  // namespace switchboard::examples::video

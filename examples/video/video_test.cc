@@ -139,15 +139,14 @@ TEST_F(VideoTest, TheServerAnnouncesItsClipWhenItStarts) {
   absl::Mutex mutex;
   std::vector<ClipLoaded> clips;
   std::vector<std::string> topics;
-  ASSERT_THAT(watcher->Subscribe("video.events.>",
-                                 [&](const Message& message) {
-                                   absl::StatusOr<ClipLoaded> clip =
-                                       message.As<ClipLoaded>();
-                                   absl::MutexLock lock(&mutex);
-                                   topics.push_back(message.topic);
-                                   if (clip.ok()) clips.push_back(*clip);
-                                 }),
-              IsOk());
+  absl::StatusOr<Subscription> events =
+      watcher->Subscribe("video.events.>", [&](const Message& message) {
+        absl::StatusOr<ClipLoaded> clip = message.As<ClipLoaded>();
+        absl::MutexLock lock(&mutex);
+        topics.push_back(message.topic);
+        if (clip.ok()) clips.push_back(*clip);
+      });
+  ASSERT_THAT(events, IsOk());
   StartServer();
   ASSERT_TRUE(WaitFor(
       [&] {

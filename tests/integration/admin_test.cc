@@ -212,7 +212,9 @@ TEST_P(AdminTest, AServedServiceIsListedWithItsTypes) {
 
 TEST_P(AdminTest, ListConnectionsShowsThisProcessAndItsTraffic) {
   ASSERT_THAT(server_->Serve(EchoService()), IsOk());
-  ASSERT_THAT(server_->Subscribe("test.>", [](const Message&) {}), IsOk());
+  absl::StatusOr<Subscription> subscription =
+      server_->Subscribe("test.>", [](const Message&) {});
+  ASSERT_THAT(subscription, IsOk());
   absl::StatusOr<v1::ConnectionInfo> server =
       ConnectionOf(server_->connection_id());
   ASSERT_THAT(server, IsOk());

@@ -86,9 +86,10 @@ class BrokerEventsTest : public ::testing::TestWithParam<Transport> {
   void SetUp() override {
     ASSERT_TRUE(broker_.started());
     watcher_ = ConnectOrDie(broker_, "watcher");
-    ASSERT_THAT(watcher_->Subscribe("switchboard.>", log_.OnMessage(),
-                                    log_.Options(65536)),
-                IsOk());
+    absl::StatusOr<Subscription> events = watcher_->Subscribe(
+        "switchboard.>", log_.OnMessage(), log_.Options(65536));
+    ASSERT_THAT(events, IsOk());
+    events_ = *std::move(events);
   }
 
   // The ConnectionEvent on `topic` for connection `id`, once it came.
@@ -140,6 +141,7 @@ class BrokerEventsTest : public ::testing::TestWithParam<Transport> {
   BrokerProcess broker_{GetParam()};
   MessageLog log_;
   std::unique_ptr<Client> watcher_;
+  Subscription events_;  // watcher_'s, to switchboard.>
 };
 
 TEST_P(BrokerEventsTest, ConnectionsOpenAndCloseWithTheirIds) {
@@ -212,13 +214,13 @@ TEST_P(BrokerEventsTest, PatternsMatchReservedTopicsLikeAnyOther) {
   };
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   std::vector<std::unique_ptr<MessageLog>> logs;
-  std::vector<uint64_t> ids;
+  std::vector<Subscription> subscriptions;
   for (const Case& c : cases) {
     logs.push_back(std::make_unique<MessageLog>());
-    absl::StatusOr<uint64_t> id = subscriber->Subscribe(
+    absl::StatusOr<Subscription> subscription = subscriber->Subscribe(
         c.pattern, logs.back()->OnMessage(), logs.back()->Options(65536));
-    ASSERT_THAT(id, IsOk()) << c.pattern;
-    ids.push_back(*id);
+    ASSERT_THAT(subscription, IsOk()) << c.pattern;
+    subscriptions.push_back(*std::move(subscription));
   }
   std::unique_ptr<Client> visitor = ConnectOrDie(broker_, "visitor");
   for (size_t i = 0; i < logs.size(); ++i) {
@@ -237,8 +239,8 @@ TEST_P(BrokerEventsTest, PatternsMatchReservedTopicsLikeAnyOther) {
   ASSERT_THAT(status, IsOk());
   for (size_t i = 0; i < logs.size(); ++i) {
     SCOPED_TRACE(cases[i].pattern);
-    absl::StatusOr<v1::SubscriptionStatus> s =
-        FindSubscription(*status, subscriber->connection_id(), ids[i]);
+    absl::StatusOr<v1::SubscriptionStatus> s = FindSubscription(
+        *status, subscriber->connection_id(), subscriptions[i].id());
     ASSERT_THAT(s, IsOk());
     EXPECT_EQ(s->delivered() + s->dropped(), cases[i].matches ? 1u : 0u);
     if (!cases[i].matches) {
@@ -298,9 +300,9 @@ TEST_P(BrokerEventsTest, NameOwnerChangesArePublishedInOrder) {
 TEST_P(BrokerEventsTest, ASubscriptionToOneNameSeesOnlyThatName) {
   std::unique_ptr<Client> narrow = ConnectOrDie(broker_, "narrow");
   MessageLog narrow_log;
-  ASSERT_THAT(
-      narrow->Subscribe("switchboard.name.events.one", narrow_log.OnMessage()),
-      IsOk());
+  absl::StatusOr<Subscription> subscription =
+      narrow->Subscribe("switchboard.name.events.one", narrow_log.OnMessage());
+  ASSERT_THAT(subscription, IsOk());
   std::unique_ptr<Client> owner = ConnectOrDie(broker_, "owner");
   ASSERT_THAT(owner->Serve(Named("events.two")), IsOk());
   ASSERT_THAT(owner->Serve(Named("events.one")), IsOk());

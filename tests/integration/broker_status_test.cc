@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -77,15 +78,17 @@ TEST_P(BrokerStatusTest, DescribesTheBroker) {
 }
 
 TEST_P(BrokerStatusTest, CountsPublishesDeliveriesAndSubscriptions) {
-  MessageLog wide;
-  MessageLog narrow;
-  absl::StatusOr<uint64_t> wide_id =
-      subscriber_->Subscribe("status.>", wide.OnMessage(),
-                             wide.Options(10, OverflowPolicy::kDropNewest));
-  ASSERT_THAT(wide_id, IsOk());
-  absl::StatusOr<uint64_t> narrow_id =
-      subscriber_->Subscribe("status.a", narrow.OnMessage());
-  ASSERT_THAT(narrow_id, IsOk());
+  MessageLog wide_log;
+  MessageLog narrow_log;
+  absl::StatusOr<Subscription> wide =
+      subscriber_->Subscribe("status.>", wide_log.OnMessage(),
+                             wide_log.Options(10, OverflowPolicy::kDropNewest));
+  ASSERT_THAT(wide, IsOk());
+  const uint64_t wide_id = wide->id();
+  absl::StatusOr<Subscription> narrow =
+      subscriber_->Subscribe("status.a", narrow_log.OnMessage());
+  ASSERT_THAT(narrow, IsOk());
+  const uint64_t narrow_id = narrow->id();
 
   absl::StatusOr<v1::BrokerStatus> before = Status();
   ASSERT_THAT(before, IsOk());
@@ -96,8 +99,8 @@ TEST_P(BrokerStatusTest, CountsPublishesDeliveriesAndSubscriptions) {
     ASSERT_THAT(publisher_->PublishConfirmed("status.b", Payload("b")), IsOk());
   }
   ASSERT_THAT(publisher_->PublishConfirmed("elsewhere", Payload("c")), IsOk());
-  ASSERT_TRUE(wide.WaitForMessages(7, kTimeout));
-  ASSERT_TRUE(narrow.WaitForMessages(5, kTimeout));
+  ASSERT_TRUE(wide_log.WaitForMessages(7, kTimeout));
+  ASSERT_TRUE(narrow_log.WaitForMessages(5, kTimeout));
   ASSERT_THAT(subscriber_->Ping(), IsOk());
 
   absl::StatusOr<v1::BrokerStatus> after = Status();
@@ -108,7 +111,7 @@ TEST_P(BrokerStatusTest, CountsPublishesDeliveriesAndSubscriptions) {
 
   const uint64_t connection = subscriber_->connection_id();
   absl::StatusOr<v1::SubscriptionStatus> w =
-      FindSubscription(*after, connection, *wide_id);
+      FindSubscription(*after, connection, wide_id);
   ASSERT_THAT(w, IsOk());
   EXPECT_EQ(w->pattern(), "status.>");
   EXPECT_EQ(w->policy(), "drop_newest");
@@ -119,7 +122,7 @@ TEST_P(BrokerStatusTest, CountsPublishesDeliveriesAndSubscriptions) {
   EXPECT_EQ(w->queued_messages(), 0u);
   EXPECT_EQ(w->queued_bytes(), 0u);
   absl::StatusOr<v1::SubscriptionStatus> n =
-      FindSubscription(*after, connection, *narrow_id);
+      FindSubscription(*after, connection, narrow_id);
   ASSERT_THAT(n, IsOk());
   EXPECT_EQ(n->pattern(), "status.a");
   EXPECT_EQ(n->policy(), "drop_oldest");
@@ -127,12 +130,12 @@ TEST_P(BrokerStatusTest, CountsPublishesDeliveriesAndSubscriptions) {
   EXPECT_EQ(n->delivered(), 5u);
 
   // Ended subscriptions leave the list.
-  ASSERT_THAT(subscriber_->Unsubscribe(*narrow_id), IsOk());
+  ASSERT_THAT(narrow->Unsubscribe(), IsOk());
   absl::StatusOr<v1::BrokerStatus> unsubscribed = Status();
   ASSERT_THAT(unsubscribed, IsOk());
-  EXPECT_THAT(FindSubscription(*unsubscribed, connection, *narrow_id),
+  EXPECT_THAT(FindSubscription(*unsubscribed, connection, narrow_id),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(FindSubscription(*unsubscribed, connection, *wide_id), IsOk());
+  EXPECT_THAT(FindSubscription(*unsubscribed, connection, wide_id), IsOk());
   // A closed connection's subscriptions go with it (the broker notices the
   // close on its own time, so wait for it).
   subscriber_.reset();
@@ -180,10 +183,12 @@ TEST_P(BrokerStatusTest, CountsDropsOfASlowSubscription) {
   // A subscriber held in its first callback cannot take the rest; with a
   // queue of 1 and drop_newest, what does not fit is dropped and counted.
   MessageLog held(/*hold_first=*/true);
-  absl::StatusOr<uint64_t> id =
+  absl::StatusOr<Subscription> subscription =
       subscriber_->Subscribe("status.slow", held.OnMessage(),
                              held.Options(1, OverflowPolicy::kDropNewest, 1));
-  ASSERT_THAT(id, IsOk());
+  ASSERT_THAT(subscription, IsOk());
+  // Dropping the handle waits for the held callback: release it first.
+  absl::Cleanup release = [&held] { held.Release(); };
   ASSERT_THAT(publisher_->PublishConfirmed("status.slow", Payload("first")),
               IsOk());
   ASSERT_TRUE(held.WaitForMessages(1, kTimeout));
@@ -201,12 +206,11 @@ TEST_P(BrokerStatusTest, CountsDropsOfASlowSubscription) {
   absl::StatusOr<v1::BrokerStatus> after = Status();
   ASSERT_THAT(after, IsOk());
   EXPECT_EQ(after->messages_dropped() - before->messages_dropped(), 1u);
-  absl::StatusOr<v1::SubscriptionStatus> s =
-      FindSubscription(*after, subscriber_->connection_id(), *id);
+  absl::StatusOr<v1::SubscriptionStatus> s = FindSubscription(
+      *after, subscriber_->connection_id(), subscription->id());
   ASSERT_THAT(s, IsOk());
   EXPECT_EQ(s->dropped(), 1u);
   EXPECT_EQ(s->queued_messages(), 1u);
-  held.Release();
 }
 
 TEST_P(BrokerStatusTest, OtherMethodsAreUnimplemented) {

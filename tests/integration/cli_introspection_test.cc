@@ -225,8 +225,9 @@ TEST_F(CliIntrospectionTest, StatusShowsUsageAgainstTheLimits) {
 }
 
 TEST_F(CliIntrospectionTest, StatusListsTheSubscriptions) {
-  ASSERT_THAT(client_->Subscribe("test.status.>", [](const Message&) {}),
-              IsOk());
+  absl::StatusOr<Subscription> subscription =
+      client_->Subscribe("test.status.>", [](const Message&) {});
+  ASSERT_THAT(subscription, IsOk());
   const CliResult human = Run({"status"});
   ASSERT_EQ(human.exit_code, 0) << human;
   const size_t table = human.stdout_text.find("CONNECTION");

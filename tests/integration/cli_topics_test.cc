@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -57,14 +58,14 @@ class CliTopicsTest : public CliTestBase {
  protected:
   // Subscribes the test's client to `pattern`, collecting into received_.
   void SubscribeLibrary(const std::string& pattern) {
-    ASSERT_THAT(client_->Subscribe(pattern,
-                                   [this](const Message& message) {
-                                     absl::MutexLock lock(&mutex_);
-                                     received_.push_back(
-                                         {message.topic, message.message_type,
-                                          message.payload.ToString()});
-                                   }),
-                IsOk());
+    absl::StatusOr<Subscription> subscription =
+        client_->Subscribe(pattern, [this](const Message& message) {
+          absl::MutexLock lock(&mutex_);
+          received_.push_back({message.topic, message.message_type,
+                               message.payload.ToString()});
+        });
+    ASSERT_THAT(subscription, IsOk());
+    subscriptions_.push_back(*std::move(subscription));
   }
 
   // Waits until the test's subscriber has `count` messages; returns them.
@@ -118,6 +119,8 @@ class CliTopicsTest : public CliTestBase {
 
   absl::Mutex mutex_;
   std::vector<Received> received_ ABSL_GUARDED_BY(mutex_);
+  // Declared last: they end first, before the callbacks' state goes.
+  std::vector<Subscription> subscriptions_;
 };
 
 // The string field `key` of `object`, or "" if it has none.

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -271,9 +272,12 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
   const int n = MessagesToOverflow();
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   MessageLog log(/*hold_first=*/true);
-  absl::StatusOr<uint64_t> id = subscriber->Subscribe(
+  absl::StatusOr<Subscription> subscription = subscriber->Subscribe(
       kTopic, log.OnMessage(), log.Options(kMaxMessages, policy));
-  ASSERT_THAT(id, IsOk());
+  ASSERT_THAT(subscription, IsOk());
+  const uint64_t id = subscription->id();
+  // Dropping the handle waits for the held callback: release it first.
+  absl::Cleanup release = [&log] { log.Release(); };
 
   PublishRange(0, 1);
   ASSERT_TRUE(WaitFor([&] { return log.holding(); }, kTimeout));
@@ -281,7 +285,7 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
 
   // Held: the broker's queue is full and the rest went by the policy.
   absl::StatusOr<v1::SubscriptionStatus> held =
-      Status(subscriber->connection_id(), *id);
+      Status(subscriber->connection_id(), id);
   ASSERT_THAT(held, IsOk());
   EXPECT_EQ(held->queued_messages(), kMaxMessages);
   EXPECT_GT(held->dropped(), 0u);
@@ -291,7 +295,7 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
                                 : "drop_newest");
 
   log.Release();
-  ASSERT_TRUE(WaitDrained(subscriber->connection_id(), *id));
+  ASSERT_TRUE(WaitDrained(subscriber->connection_id(), id));
   absl::StatusOr<PublishResult> marker =
       publisher_->PublishConfirmed(kTopic, Payload(SequencePayload(n)));
   ASSERT_THAT(marker, IsOk());
@@ -305,7 +309,7 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
       kTimeout));
 
   std::vector<int> received =
-      CheckAccounting(ItemsOf(log, *id), TimingOf(policy));
+      CheckAccounting(ItemsOf(log, id), TimingOf(policy));
   ASSERT_FALSE(received.empty());
   ASSERT_EQ(received.back(), n);
   received.pop_back();  // the marker
@@ -335,13 +339,12 @@ TEST_P(LibraryOverflowTest, EveryMessageIsReceivedOrReportedDropped) {
   }
 
   // The library's and the broker's counters agree with what arrived.
-  absl::StatusOr<SubscriptionStats> stats =
-      subscriber->GetSubscriptionStats(*id);
+  absl::StatusOr<SubscriptionStats> stats = subscription->stats();
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->received, received.size() + 1);
   EXPECT_EQ(stats->dropped, log.dropped());
   absl::StatusOr<v1::SubscriptionStatus> after =
-      Status(subscriber->connection_id(), *id);
+      Status(subscriber->connection_id(), id);
   ASSERT_THAT(after, IsOk());
   EXPECT_EQ(after->dropped(), log.dropped());
   EXPECT_EQ(after->delivered(), received.size() + 1);
@@ -488,18 +491,20 @@ TEST_F(OverflowTest, DisconnectClosesOnlyTheSlowSubscriber) {
   const int n = MessagesToOverflow();
   std::unique_ptr<Client> slow = ConnectOrDie(broker_, "slow");
   MessageLog slow_log(/*hold_first=*/true);
-  ASSERT_THAT(slow->Subscribe(
-                  kTopic, slow_log.OnMessage(),
-                  slow_log.Options(kMaxMessages, OverflowPolicy::kDisconnect)),
-              IsOk());
+  absl::StatusOr<Subscription> slow_subscription = slow->Subscribe(
+      kTopic, slow_log.OnMessage(),
+      slow_log.Options(kMaxMessages, OverflowPolicy::kDisconnect));
+  ASSERT_THAT(slow_subscription, IsOk());
+  // Dropping the handle waits for the held callback: release it first.
+  absl::Cleanup release = [&slow_log] { slow_log.Release(); };
   std::unique_ptr<Client> steady = ConnectOrDie(broker_, "steady");
   MessageLog steady_log;
   // Room for the whole burst, however far behind the publisher it falls.
-  ASSERT_THAT(
+  absl::StatusOr<Subscription> steady_subscription =
       steady->Subscribe(kTopic, steady_log.OnMessage(),
                         steady_log.Options(65536, OverflowPolicy::kDropOldest,
-                                           2 * n * (kPayloadBytes + 1024))),
-      IsOk());
+                                           2 * n * (kPayloadBytes + 1024)));
+  ASSERT_THAT(steady_subscription, IsOk());
 
   PublishRange(0, 1);
   ASSERT_TRUE(WaitFor([&] { return slow_log.holding(); }, kTimeout));

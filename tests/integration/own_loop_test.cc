@@ -191,7 +191,7 @@ TEST_F(OwnLoopTest, HandlersAndCallbacksRunInsideProcessOnTheLoopThread) {
   EXPECT_THAT(*served, IsOkAndHolds(Payload("hi")));
 
   // Subscribing: messages the ordinary client publishes.
-  absl::StatusOr<uint64_t> subscription =
+  absl::StatusOr<Subscription> subscription =
       client->Subscribe("test.in", [&](const Message& message) {
         on_loop();
         EXPECT_EQ(message.payload.view(), std::to_string(received));
@@ -204,7 +204,7 @@ TEST_F(OwnLoopTest, HandlersAndCallbacksRunInsideProcessOnTheLoopThread) {
   ASSERT_TRUE(RunLoopUntil(*client, [&] { return received == 5; }));
 
   // Publishing: Process() writes what Publish() queued.
-  absl::StatusOr<uint64_t> listening = other_->Subscribe(
+  absl::StatusOr<Subscription> listening = other_->Subscribe(
       "test.out", [&](const Message&) { heard.fetch_add(1); });
   ASSERT_THAT(listening, IsOk());
   for (int i = 0; i < 5; ++i) {

@@ -67,13 +67,14 @@ class PublishBuffersTest : public ::testing::Test {
     tcp_subscriber_ = Connect(broker_.tcp_address(), "tcp-subscriber");
     ASSERT_NE(unix_subscriber_, nullptr);
     ASSERT_NE(tcp_subscriber_, nullptr);
-    absl::StatusOr<uint64_t> u = unix_subscriber_->Subscribe(
+    absl::StatusOr<Subscription> u = unix_subscriber_->Subscribe(
         "buffers.>", unix_log_.OnMessage(), unix_log_.Options());
     ASSERT_THAT(u, IsOk());
-    absl::StatusOr<uint64_t> t = tcp_subscriber_->Subscribe(
+    unix_subscription_ = *std::move(u);
+    absl::StatusOr<Subscription> t = tcp_subscriber_->Subscribe(
         "buffers.>", tcp_log_.OnMessage(), tcp_log_.Options());
     ASSERT_THAT(t, IsOk());
-    tcp_subscription_ = *t;
+    tcp_subscription_ = *std::move(t);
   }
 
   std::unique_ptr<Client> Connect(const std::string& address,
@@ -89,7 +90,9 @@ class PublishBuffersTest : public ::testing::Test {
   MessageLog tcp_log_;
   std::unique_ptr<Client> unix_subscriber_;
   std::unique_ptr<Client> tcp_subscriber_;
-  uint64_t tcp_subscription_ = 0;
+  // Declared after the clients: the subscriptions end first.
+  Subscription unix_subscription_;
+  Subscription tcp_subscription_;
 };
 
 TEST_F(PublishBuffersTest, MemfdReachesUnixAndTcpGetsADropReport) {
@@ -122,7 +125,7 @@ TEST_F(PublishBuffersTest, MemfdReachesUnixAndTcpGetsADropReport) {
   std::vector<MessageLog::Entry> entries = tcp_log_.Entries();
   ASSERT_EQ(entries.size(), 2u);
   ASSERT_TRUE(entries[0].dropped);
-  EXPECT_EQ(entries[0].drop.subscription, tcp_subscription_);
+  EXPECT_EQ(entries[0].drop.subscription, tcp_subscription_.id());
   EXPECT_EQ(entries[0].drop.count, 1u);
   EXPECT_EQ(entries[0].drop.total, 1u);
   ASSERT_FALSE(entries[1].dropped);

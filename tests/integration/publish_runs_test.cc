@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -141,19 +142,21 @@ class PublishRunsTest : public ::testing::TestWithParam<Transport> {
 TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
   std::unique_ptr<Client> reader = ConnectOrDie(broker_, "reader");
   MessageLog all;
-  ASSERT_THAT(
-      reader->Subscribe(
-          kTopic, all.OnMessage(),
-          all.Options(kRoomyQueue, OverflowPolicy::kDropNewest, kRoomyBytes)),
-      IsOk());
+  absl::StatusOr<Subscription> reader_subscription = reader->Subscribe(
+      kTopic, all.OnMessage(),
+      all.Options(kRoomyQueue, OverflowPolicy::kDropNewest, kRoomyBytes));
+  ASSERT_THAT(reader_subscription, IsOk());
   // The slow subscriber's callback waits in the first message until the
   // publisher is done, so its queue overflows while the loop runs.
   std::unique_ptr<Client> slow = ConnectOrDie(broker_, "slow");
   MessageLog held(/*hold_first=*/true);
-  absl::StatusOr<uint64_t> slow_id =
+  absl::StatusOr<Subscription> slow_subscription =
       slow->Subscribe(kTopic, held.OnMessage(),
                       held.Options(kSlowQueue, OverflowPolicy::kDropOldest));
-  ASSERT_THAT(slow_id, IsOk());
+  ASSERT_THAT(slow_subscription, IsOk());
+  const uint64_t slow_id = slow_subscription->id();
+  // Dropping the handle waits for the held callback: release it first.
+  absl::Cleanup release_held = [&held] { held.Release(); };
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   const uint64_t sender = publisher->connection_id();
 
@@ -166,7 +169,7 @@ TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
         PublishLoop(*publisher, published, published + kCount));
     published += kCount;
     absl::StatusOr<uint64_t> now =
-        Dropped(*publisher, slow->connection_id(), *slow_id);
+        Dropped(*publisher, slow->connection_id(), slow_id);
     ASSERT_THAT(now, IsOk());
     dropped = *now;
   }
@@ -215,7 +218,7 @@ TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
   for (const MessageLog::Entry& entry : held.Entries()) {
     if (!entry.dropped) continue;
     ++reports;
-    EXPECT_EQ(entry.drop.subscription, *slow_id);
+    EXPECT_EQ(entry.drop.subscription, slow_id);
     EXPECT_GT(entry.drop.count, 0u);
     reported += entry.drop.count;
     EXPECT_EQ(entry.drop.total, reported);
@@ -234,13 +237,12 @@ TEST_P(PublishRunsTest, ATightLoopArrivesWholeInOrderAndOverflowsByPolicy) {
   }
   EXPECT_GE(last_total, dropped);
   EXPECT_EQ(received.size() + last_total, static_cast<size_t>(published));
-  absl::StatusOr<SubscriptionStats> stats =
-      slow->GetSubscriptionStats(*slow_id);
+  absl::StatusOr<SubscriptionStats> stats = slow->GetSubscriptionStats(slow_id);
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->received, received.size());
   EXPECT_EQ(stats->dropped, last_total);
   absl::StatusOr<uint64_t> broker_dropped =
-      Dropped(*publisher, slow->connection_id(), *slow_id);
+      Dropped(*publisher, slow->connection_id(), slow_id);
   ASSERT_THAT(broker_dropped, IsOk());
   EXPECT_EQ(*broker_dropped, last_total);
 }
@@ -272,8 +274,12 @@ TEST_P(PublishRunsTest, TwoSubscriptionsOfOneConnectionGetEachMessageInTurn) {
     };
   };
   std::unique_ptr<Client> reader = ConnectOrDie(broker_, "reader");
-  ASSERT_THAT(reader->Subscribe(kTopic, record(0), roomy_options()), IsOk());
-  ASSERT_THAT(reader->Subscribe("runs.*", record(1), roomy_options()), IsOk());
+  absl::StatusOr<Subscription> exact =
+      reader->Subscribe(kTopic, record(0), roomy_options());
+  ASSERT_THAT(exact, IsOk());
+  absl::StatusOr<Subscription> wildcard =
+      reader->Subscribe("runs.*", record(1), roomy_options());
+  ASSERT_THAT(wildcard, IsOk());
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   ASSERT_NO_FATAL_FAILURE(PublishLoop(*publisher, 0, kCount));
   absl::StatusOr<PublishResult> last =

@@ -97,9 +97,9 @@ TEST_P(PubSubTest, PatternsMatchTopicsAsTheSpecSays) {
         absl::StrCat("pattern \"", c.pattern, "\", topic \"", c.topic, "\""));
     const std::string payload = absl::StrCat("row ", row++);
     MessageLog log;
-    absl::StatusOr<uint64_t> id =
+    absl::StatusOr<Subscription> subscription =
         subscriber->Subscribe(c.pattern, log.OnMessage(), log.Options());
-    ASSERT_THAT(id, IsOk());
+    ASSERT_THAT(subscription, IsOk());
     // The only live subscription: the broker's count says whether it
     // matched.
     absl::StatusOr<PublishResult> result =
@@ -113,7 +113,7 @@ TEST_P(PubSubTest, PatternsMatchTopicsAsTheSpecSays) {
       EXPECT_EQ(messages[0].topic, c.topic);
       EXPECT_EQ(messages[0].payload, payload);
     }
-    ASSERT_THAT(subscriber->Unsubscribe(*id), IsOk());
+    ASSERT_THAT(subscription->Unsubscribe(), IsOk());
     EXPECT_EQ(log.message_count(), c.matches ? 1u : 0u);
   }
 }
@@ -122,7 +122,9 @@ TEST_P(PubSubTest, MessageCarriesTopicTypeSenderAndPayload) {
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   MessageLog log;
-  ASSERT_THAT(subscriber->Subscribe("video.>", log.OnMessage()), IsOk());
+  absl::StatusOr<Subscription> subscription =
+      subscriber->Subscribe("video.>", log.OnMessage());
+  ASSERT_THAT(subscription, IsOk());
 
   ASSERT_THAT(
       publisher->Publish("video.raw", Payload("raw bytes"), "example.Raw"),
@@ -192,9 +194,9 @@ TEST_P(PubSubTest, OnePublishersMessagesArriveInOrder) {
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   MessageLog log;
-  ASSERT_THAT(subscriber->Subscribe("order.one", log.OnMessage(),
-                                    log.Options(kRoomyQueue)),
-              IsOk());
+  absl::StatusOr<Subscription> subscription = subscriber->Subscribe(
+      "order.one", log.OnMessage(), log.Options(kRoomyQueue));
+  ASSERT_THAT(subscription, IsOk());
   PublishSequence(*publisher, "order.one", kCount);
   ASSERT_TRUE(log.WaitForMessages(kCount, kTimeout))
       << log.message_count() << " of " << kCount;
@@ -210,13 +212,14 @@ TEST_P(PubSubTest, EachPublishersOrderHoldsAtEverySubscriber) {
   constexpr int kCount = 1500;
   std::vector<std::unique_ptr<Client>> subscribers;
   std::vector<std::unique_ptr<MessageLog>> logs;
+  std::vector<Subscription> subscriptions;
   for (int i = 0; i < kSubscribers; ++i) {
     subscribers.push_back(ConnectOrDie(broker_, absl::StrCat("sub", i)));
     logs.push_back(std::make_unique<MessageLog>());
-    ASSERT_THAT(
-        subscribers.back()->Subscribe("order.*", logs.back()->OnMessage(),
-                                      logs.back()->Options(kRoomyQueue)),
-        IsOk());
+    absl::StatusOr<Subscription> subscription = subscribers.back()->Subscribe(
+        "order.*", logs.back()->OnMessage(), logs.back()->Options(kRoomyQueue));
+    ASSERT_THAT(subscription, IsOk());
+    subscriptions.push_back(*std::move(subscription));
   }
   std::vector<std::unique_ptr<Client>> publishers;
   for (int i = 0; i < kPublishers; ++i) {
@@ -250,13 +253,14 @@ TEST_P(PubSubTest, FanOutReachesEverySubscriberExactlyOnce) {
   constexpr int kCount = 300;
   std::vector<std::unique_ptr<Client>> subscribers;
   std::vector<std::unique_ptr<MessageLog>> logs;
+  std::vector<Subscription> subscriptions;
   for (int i = 0; i < kSubscribers; ++i) {
     subscribers.push_back(ConnectOrDie(broker_, absl::StrCat("sub", i)));
     logs.push_back(std::make_unique<MessageLog>());
-    ASSERT_THAT(
-        subscribers.back()->Subscribe("fan.out", logs.back()->OnMessage(),
-                                      logs.back()->Options(kRoomyQueue)),
-        IsOk());
+    absl::StatusOr<Subscription> subscription = subscribers.back()->Subscribe(
+        "fan.out", logs.back()->OnMessage(), logs.back()->Options(kRoomyQueue));
+    ASSERT_THAT(subscription, IsOk());
+    subscriptions.push_back(*std::move(subscription));
   }
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   PublishSequence(*publisher, "fan.out", kCount - 1);
@@ -288,9 +292,15 @@ TEST_P(PubSubTest, TwoMatchingSubscriptionsOnOneConnectionGetOneCopyEach) {
   MessageLog star;
   MessageLog tail;
   MessageLog other;
-  ASSERT_THAT(subscriber->Subscribe("dup.*", star.OnMessage()), IsOk());
-  ASSERT_THAT(subscriber->Subscribe("dup.>", tail.OnMessage()), IsOk());
-  ASSERT_THAT(subscriber->Subscribe("dup.x.y", other.OnMessage()), IsOk());
+  absl::StatusOr<Subscription> star_subscription =
+      subscriber->Subscribe("dup.*", star.OnMessage());
+  ASSERT_THAT(star_subscription, IsOk());
+  absl::StatusOr<Subscription> tail_subscription =
+      subscriber->Subscribe("dup.>", tail.OnMessage());
+  ASSERT_THAT(tail_subscription, IsOk());
+  absl::StatusOr<Subscription> other_subscription =
+      subscriber->Subscribe("dup.x.y", other.OnMessage());
+  ASSERT_THAT(other_subscription, IsOk());
 
   absl::StatusOr<PublishResult> first =
       publisher->PublishConfirmed("dup.a", Payload("one"));
@@ -313,7 +323,9 @@ TEST_P(PubSubTest, TwoMatchingSubscriptionsOnOneConnectionGetOneCopyEach) {
 TEST_P(PubSubTest, APublisherReceivesWhatItPublishesOnItsOwnSubscription) {
   std::unique_ptr<Client> client = ConnectOrDie(broker_, "both");
   MessageLog log;
-  ASSERT_THAT(client->Subscribe("self.*", log.OnMessage()), IsOk());
+  absl::StatusOr<Subscription> subscription =
+      client->Subscribe("self.*", log.OnMessage());
+  ASSERT_THAT(subscription, IsOk());
   absl::StatusOr<PublishResult> result =
       client->PublishConfirmed("self.echo", Payload("to myself"));
   ASSERT_THAT(result, IsOk());
@@ -328,23 +340,27 @@ TEST_P(PubSubTest, UnsubscribedCallbackIsNotCalledAgain) {
   std::unique_ptr<Client> subscriber = ConnectOrDie(broker_, "subscriber");
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   MessageLog log;
-  absl::StatusOr<uint64_t> id =
+  absl::StatusOr<Subscription> subscription =
       subscriber->Subscribe("gone.soon", log.OnMessage());
-  ASSERT_THAT(id, IsOk());
+  ASSERT_THAT(subscription, IsOk());
+  const uint64_t id = subscription->id();
   ASSERT_THAT(publisher->PublishConfirmed("gone.soon", Payload("before")),
               IsOk());
   ASSERT_TRUE(log.WaitForMessages(1, kTimeout));
-  ASSERT_THAT(subscriber->Unsubscribe(*id), IsOk());
+  ASSERT_THAT(subscription->Unsubscribe(), IsOk());
+  EXPECT_FALSE(*subscription);
   absl::StatusOr<PublishResult> after =
       publisher->PublishConfirmed("gone.soon", Payload("after"));
   ASSERT_THAT(after, IsOk());
   EXPECT_EQ(after->delivered, 0u);
   ASSERT_THAT(subscriber->Ping(), IsOk());
   EXPECT_THAT(log.Payloads(), ElementsAre("before"));
-  EXPECT_THAT(subscriber->Unsubscribe(*id),
+  EXPECT_THAT(subscriber->Unsubscribe(id),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(subscriber->GetSubscriptionStats(*id),
+  EXPECT_THAT(subscriber->GetSubscriptionStats(id),
               StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(subscription->Unsubscribe(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_P(PubSubTest, SubscriptionStatsShowTheLimitsInForceAndCounts) {
@@ -352,11 +368,11 @@ TEST_P(PubSubTest, SubscriptionStatsShowTheLimitsInForceAndCounts) {
   std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
   MessageLog defaults_log;
   MessageLog capped_log;
-  absl::StatusOr<uint64_t> defaults =
+  absl::StatusOr<Subscription> defaults =
       subscriber->Subscribe("stats.a", defaults_log.OnMessage());
   ASSERT_THAT(defaults, IsOk());
   // Over the broker's maximum of 65536 messages: lowered, not refused.
-  absl::StatusOr<uint64_t> capped = subscriber->Subscribe(
+  absl::StatusOr<Subscription> capped = subscriber->Subscribe(
       "stats.>", capped_log.OnMessage(),
       capped_log.Options(1u << 20, OverflowPolicy::kDropNewest));
   ASSERT_THAT(capped, IsOk());
@@ -367,7 +383,7 @@ TEST_P(PubSubTest, SubscriptionStatsShowTheLimitsInForceAndCounts) {
   ASSERT_TRUE(capped_log.WaitForMessages(3, kTimeout));
 
   absl::StatusOr<SubscriptionStats> a =
-      subscriber->GetSubscriptionStats(*defaults);
+      subscriber->GetSubscriptionStats(defaults->id());
   ASSERT_THAT(a, IsOk());
   EXPECT_EQ(a->pattern, "stats.a");
   EXPECT_EQ(a->max_messages, 1024u);
@@ -375,8 +391,7 @@ TEST_P(PubSubTest, SubscriptionStatsShowTheLimitsInForceAndCounts) {
   EXPECT_EQ(a->policy, OverflowPolicy::kDropOldest);
   EXPECT_EQ(a->received, 3u);
   EXPECT_EQ(a->dropped, 0u);
-  absl::StatusOr<SubscriptionStats> b =
-      subscriber->GetSubscriptionStats(*capped);
+  absl::StatusOr<SubscriptionStats> b = capped->stats();
   ASSERT_THAT(b, IsOk());
   EXPECT_EQ(b->max_messages, 65536u);
   EXPECT_EQ(b->policy, OverflowPolicy::kDropNewest);

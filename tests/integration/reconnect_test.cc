@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -302,13 +303,15 @@ TEST_P(RestartUnderLoadTest, EverythingComesBack) {
   caller->OnConnectionChange(caller_log.Callback());
   publisher->OnConnectionChange(publisher_log.Callback());
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
+  Subscription subscriptions[2];  // restored with their connections
   for (int i = 0; i < 2; ++i) {
     subscriber[i]->OnConnectionChange(sub_log[i].Callback());
     SubscribeOptions options;
     options.on_drop = inbox[i].OnDrop();
-    ASSERT_THAT(
-        subscriber[i]->Subscribe("load.>", inbox[i].OnMessage(), options),
-        IsOk());
+    absl::StatusOr<Subscription> subscription =
+        subscriber[i]->Subscribe("load.>", inbox[i].OnMessage(), options);
+    ASSERT_THAT(subscription, IsOk());
+    subscriptions[i] = *std::move(subscription);
   }
 
   // Load: calls, a stream, messages.
@@ -576,6 +579,57 @@ TEST_F(ReconnectTest, CallsMadeWhileDisconnectedWaitForTheReconnect) {
   EXPECT_TRUE(caller->connected());
 }
 
+// A CallAsync() made while disconnected is parked; cancelling its
+// PendingCall then ends it at once and it is never sent.
+TEST_F(ReconnectTest, ACallCancelledWhileParkedIsNeverSent) {
+  // Declared before the clients, whose callbacks use them.
+  absl::Mutex mu;
+  std::vector<std::string> received;  // guarded by mu
+  ReconnectGate service_gate, gate;
+  std::unique_ptr<Client> service = Connect("service");
+  std::unique_ptr<Client> caller = Connect("caller");
+  ASSERT_TRUE(service && caller);
+  Service recorder("test.recorder");
+  recorder.AddMethod(
+      "Record",
+      [&](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
+        absl::MutexLock lock(&mu);
+        received.emplace_back(request.view());
+        return Payload(std::string(request.view()));
+      });
+  ASSERT_THAT(service->Serve(std::move(recorder)), IsOk());
+  service->OnConnectionChange(service_gate.Callback());
+  caller->OnConnectionChange(gate.Callback());
+
+  RestartBroker(SIGKILL);
+  service_gate.Release();
+  ASSERT_TRUE(gate.WaitDisconnected());
+  AsyncResults cancelled_result, kept_result;
+  PendingCall cancelled =
+      caller->CallAsync("test.recorder", "Record", Payload("cancelled"),
+                        kTimeout, cancelled_result.Callback());
+  PendingCall kept =
+      caller->CallAsync("test.recorder", "Record", Payload("kept"), kTimeout,
+                        kept_result.Callback());
+  ASSERT_TRUE(cancelled && kept);
+  EXPECT_TRUE(cancelled.Cancel());
+  EXPECT_FALSE(cancelled.Cancel());
+  // The service serves its name again before the caller comes back.
+  ASSERT_TRUE(service_gate.WaitConnected());
+  gate.Release();
+  ASSERT_TRUE(gate.WaitConnected());
+
+  ASSERT_TRUE(kept_result.WaitForCount(1, kTimeout));
+  EXPECT_THAT(kept_result.Results(), ::testing::ElementsAre(IsOk()));
+  ASSERT_TRUE(cancelled_result.WaitForCount(1, kTimeout));
+  EXPECT_THAT(cancelled_result.Results(),
+              ::testing::ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
+  // Parked calls go out in the order made: had the cancelled one gone, the
+  // service would have had it before "kept".
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(received, ::testing::ElementsAre("kept"));
+}
+
 TEST_F(ReconnectTest, UnsubscribedWhileDisconnectedStaysUnsubscribed) {
   // Before the client: its callbacks use these until it is destroyed.
   ReconnectGate gate;
@@ -583,16 +637,16 @@ TEST_F(ReconnectTest, UnsubscribedWhileDisconnectedStaysUnsubscribed) {
   std::unique_ptr<Client> subscriber = Connect("subscriber");
   ASSERT_NE(subscriber, nullptr);
   subscriber->OnConnectionChange(gate.Callback());
-  absl::StatusOr<uint64_t> gone_id =
+  absl::StatusOr<Subscription> gone_subscription =
       subscriber->Subscribe("test.gone", gone.OnMessage());
-  absl::StatusOr<uint64_t> kept_id =
+  absl::StatusOr<Subscription> kept_subscription =
       subscriber->Subscribe("test.kept", kept.OnMessage());
-  ASSERT_THAT(gone_id, IsOk());
-  ASSERT_THAT(kept_id, IsOk());
+  ASSERT_THAT(gone_subscription, IsOk());
+  ASSERT_THAT(kept_subscription, IsOk());
 
   RestartBroker(SIGKILL);
   ASSERT_TRUE(gate.WaitDisconnected());
-  EXPECT_THAT(subscriber->Unsubscribe(*gone_id), IsOk());
+  EXPECT_THAT(gone_subscription->Unsubscribe(), IsOk());
   gate.Release();
   ASSERT_TRUE(gate.WaitConnected());
 

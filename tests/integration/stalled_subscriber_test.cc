@@ -145,9 +145,9 @@ TEST_F(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
   std::unique_ptr<Client> steady = ConnectOrDie(*broker_, "steady");
   SubscribeOptions options;
   options.max_messages = 65536;
-  absl::StatusOr<uint64_t> steady_id =
+  absl::StatusOr<Subscription> steady_subscription =
       steady->Subscribe(kTopic, counter.OnMessage(), options);
-  ASSERT_THAT(steady_id, IsOk());
+  ASSERT_THAT(steady_subscription, IsOk());
   std::unique_ptr<Client> publisher = ConnectOrDie(*broker_, "publisher");
   ASSERT_THAT(publisher->Ping(), IsOk());
 
@@ -195,8 +195,8 @@ TEST_F(StalledSubscriberTest, BrokerMemoryStaysBoundedAndOthersGetEverything) {
   EXPECT_EQ(stalled_status->delivered() + stalled_status->dropped(),
             static_cast<uint64_t>(kMessages));
   EXPECT_LE(stalled_status->queued_messages(), stalled_status->delivered());
-  absl::StatusOr<v1::SubscriptionStatus> steady_status =
-      FindSubscription(*status, steady->connection_id(), *steady_id);
+  absl::StatusOr<v1::SubscriptionStatus> steady_status = FindSubscription(
+      *status, steady->connection_id(), steady_subscription->id());
   ASSERT_THAT(steady_status, IsOk());
   EXPECT_EQ(steady_status->delivered(), static_cast<uint64_t>(kMessages));
   EXPECT_EQ(steady_status->dropped(), 0u);

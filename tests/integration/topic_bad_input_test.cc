@@ -94,7 +94,10 @@ class TopicBadInputTest : public ::testing::TestWithParam<Transport> {
     ASSERT_THAT(token, IsOk());
     token_ = *token;
     subscriber_ = ConnectOrDie(broker_, "subscriber");
-    ASSERT_THAT(subscriber_->Subscribe("fine.>", log_.OnMessage()), IsOk());
+    absl::StatusOr<Subscription> fine =
+        subscriber_->Subscribe("fine.>", log_.OnMessage());
+    ASSERT_THAT(fine, IsOk());
+    fine_ = *std::move(fine);
     publisher_ = ConnectOrDie(broker_, "publisher");
   }
 
@@ -116,6 +119,7 @@ class TopicBadInputTest : public ::testing::TestWithParam<Transport> {
   MessageLog log_;
   std::unique_ptr<Client> subscriber_;
   std::unique_ptr<Client> publisher_;
+  Subscription fine_;  // subscriber_'s to fine.>, checked by TearDown()
 };
 
 TEST_P(TopicBadInputTest, LibraryRefusesMalformedTopics) {
@@ -361,8 +365,12 @@ TEST_P(TopicBadInputTest, TooManySubscriptionsIsResourceExhausted) {
 
   // Through the library: the fixture's subscriber already has one.
   MessageLog log;
+  std::vector<Subscription> kept;  // each one counts while its handle lives
   for (int i = 1; i < kMaxSubscriptions; ++i) {
-    ASSERT_THAT(subscriber_->Subscribe("lib.many", log.OnMessage()), IsOk());
+    absl::StatusOr<Subscription> subscription =
+        subscriber_->Subscribe("lib.many", log.OnMessage());
+    ASSERT_THAT(subscription, IsOk());
+    kept.push_back(*std::move(subscription));
   }
   EXPECT_THAT(subscriber_->Subscribe("lib.many", log.OnMessage()),
               StatusIs(absl::StatusCode::kResourceExhausted));

@@ -232,7 +232,7 @@ TEST_P(WaitForServiceTest, AWatchSeesTheOwnerThenEachChangeInOrder) {
   std::unique_ptr<Client> a = ConnectOrDie(broker_, "a");
   ASSERT_THAT(a->Serve(Service("test.watched")), IsOk());
   const uint64_t a_id = a->connection_id();
-  absl::StatusOr<uint64_t> watch =
+  absl::StatusOr<Subscription> watch =
       waiter_->WatchName("test.watched", reports_.Callback());
   ASSERT_THAT(watch, IsOk());
   ASSERT_THAT(reports_.WaitForCount(1),
@@ -258,11 +258,13 @@ TEST_P(WaitForServiceTest, AWatchSeesTheOwnerThenEachChangeInOrder) {
                           absl::StrCat("test.watched ", b_id, "<-0"),
                           absl::StrCat("test.watched ", c_id, "<-", b_id),
                           absl::StrCat("test.watched 0<-", c_id)));
-  EXPECT_THAT(waiter_->Unsubscribe(*watch), IsOk());
+  EXPECT_THAT(watch->Unsubscribe(), IsOk());
 }
 
 TEST_P(WaitForServiceTest, AWatchOfAnUnownedNameStartsWithNoOwner) {
-  ASSERT_THAT(waiter_->WatchName("test.free", reports_.Callback()), IsOk());
+  absl::StatusOr<Subscription> watch =
+      waiter_->WatchName("test.free", reports_.Callback());
+  ASSERT_THAT(watch, IsOk());
   ASSERT_THAT(reports_.WaitForCount(1), ElementsAre("*test.free 0<-0"));
   std::unique_ptr<Client> a = ConnectOrDie(broker_, "a");
   ASSERT_THAT(a->Serve(Service("test.free")), IsOk());
@@ -277,7 +279,9 @@ TEST_P(WaitForServiceTest, ALongNameIsWatchedToo) {
   // takes every name's events and keeps this one's.
   const std::string name = absl::StrCat("test.", std::string(245, 'n'));
   std::unique_ptr<Client> other = ConnectOrDie(broker_, "other");
-  ASSERT_THAT(waiter_->WatchName(name, reports_.Callback()), IsOk());
+  absl::StatusOr<Subscription> watch =
+      waiter_->WatchName(name, reports_.Callback());
+  ASSERT_THAT(watch, IsOk());
   ASSERT_EQ(reports_.WaitForCount(1).size(), 1u);
   ASSERT_THAT(other->Serve(Service("test.unrelated")), IsOk());
   std::unique_ptr<Client> a = ConnectOrDie(broker_, "a");

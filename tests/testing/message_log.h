@@ -13,8 +13,14 @@
 //
 //   MessageLog log;
 //   SubscribeOptions options = log.Options();
-//   ASSERT_THAT(client->Subscribe("a.>", log.OnMessage(), options), IsOk());
+//   absl::StatusOr<Subscription> subscription =
+//       client->Subscribe("a.>", log.OnMessage(), options);
+//   ASSERT_THAT(subscription, IsOk());  // keep it: dropping it unsubscribes
 //   ASSERT_TRUE(log.WaitForMessages(3, kTimeout));
+//
+// A held callback keeps Subscription::Unsubscribe() (and so the handle's
+// destructor) waiting: release the log before the handle goes, e.g. with
+// an absl::Cleanup declared after the handle.
 #ifndef SWITCHBOARD_TESTS_TESTING_MESSAGE_LOG_H_
 #define SWITCHBOARD_TESTS_TESTING_MESSAGE_LOG_H_
 

@@ -82,6 +82,15 @@
 // kUnavailable (a limit, such as a subscription's kDisconnect policy, or a
 // protocol error), is not reopened: the client closes with that error.
 //
+// Handles. Subscribe() and WatchName() return a Subscription, which ends
+// the subscription when it is dropped (switchboard/subscription.h);
+// CallAsync() returns a PendingCall, with which the call can be cancelled
+// (switchboard/pending_call.h). A handle may be dropped on any thread,
+// including the dispatch thread inside a callback, even its own
+// subscription's. Neither kind keeps the Client alive, and both may outlive
+// it: they do nothing then. If ~Client runs while another thread drops a
+// handle, ~Client waits for that unsubscribe to finish first.
+//
 // Errors. Every call ends with exactly one result: the callee's reply or
 // status, or one of these from the broker or the library:
 //   kNotFound           no connection owns the service name
@@ -90,7 +99,8 @@
 //   kDeadlineExceeded   no reply within the timeout
 //   kResourceExhausted  the callee's queue is full, or a size limit was hit
 //   kInvalidArgument    a malformed service or method name
-//   kCancelled          this Client was closed while the call was pending
+//   kCancelled          this Client was closed while the call was pending,
+//                       or CallAsync()'s PendingCall::Cancel() gave it up
 //   kFailedPrecondition an attached SharedBuffer is not size-sealed
 #ifndef SWITCHBOARD_CLIENT_H_
 #define SWITCHBOARD_CLIENT_H_
@@ -109,9 +119,11 @@
 #include "switchboard/export.h"
 #include "switchboard/message.h"
 #include "switchboard/payload.h"
+#include "switchboard/pending_call.h"
 #include "switchboard/service.h"
 #include "switchboard/shared_buffer.h"
 #include "switchboard/stream.h"
+#include "switchboard/subscription.h"
 
 namespace switchboard {
 
@@ -314,19 +326,19 @@ class SWITCHBOARD_EXPORT Client {
   // with the owner when the watch started (owner 0 if none, initial true),
   // then once per change, in the order the broker made them: a claim, a
   // release, a replacement (kReplace), a queued connection taking over, an
-  // owner that disconnected. Returns the watch's subscription id once the
-  // broker confirmed the subscription; end the watch with Unsubscribe(),
-  // after which the callback does not run (as for Subscribe()). The first
-  // report comes shortly after this returns, so it can be called from
-  // handlers and callbacks too. If the broker drops events for the watch
-  // (its queue full), the watch asks for the owner again and reports it if
-  // it changed: a report is never wrong for long, but changes in between
-  // are folded into one. If the broker cannot answer the question (other
-  // than for lack of an owner), the next change is the first report. The
+  // owner that disconnected. Returns the watch's handle once the broker
+  // confirmed the subscription; dropping the handle (or its Unsubscribe())
+  // ends the watch, after which the callback does not run (as for
+  // Subscribe()). The first report comes shortly after this returns, so it
+  // can be called from handlers and callbacks too. If the broker drops events
+  // for the watch (its queue full), the watch asks for the owner again and
+  // reports it if it changed: a report is never wrong for long, but changes in
+  // between are folded into one. If the broker cannot answer the question
+  // (other than for lack of an owner), the next change is the first report. The
   // watch ends with the connection. Errors: kInvalidArgument as
   // WaitForService(); those of Subscribe().
-  absl::StatusOr<uint64_t> WatchName(absl::string_view name,
-                                     NameOwnerCallback callback);
+  absl::StatusOr<Subscription> WatchName(absl::string_view name,
+                                         NameOwnerCallback callback);
 
   // Calls `service`/`method` and waits for the reply. See "Errors" above.
   absl::StatusOr<Payload> Call(absl::string_view service,
@@ -382,9 +394,14 @@ class SWITCHBOARD_EXPORT Client {
   }
 
   // Starts a call; `done` runs exactly once on the dispatch thread with the
-  // reply or the error. Returns immediately.
-  void CallAsync(absl::string_view service, absl::string_view method,
-                 Payload request, absl::Duration timeout, CallCallback done);
+  // reply or the error (see "Errors" above), or with kCancelled once the
+  // returned handle's Cancel() gave up on the call. Returns immediately. The
+  // handle may be ignored: dropping it does not cancel the call. If the call
+  // cannot start (kUnavailable, a payload too large, ...), `done` gets that
+  // error on the dispatch thread and the handle is empty.
+  PendingCall CallAsync(absl::string_view service, absl::string_view method,
+                        Payload request, absl::Duration timeout,
+                        CallCallback done);
 
   // Round trip to the broker. Errors: kUnavailable, kDeadlineExceeded.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(5));
@@ -438,24 +455,30 @@ class SWITCHBOARD_EXPORT Client {
       absl::Duration timeout = kDefaultCallTimeout);
 
   // Subscribes to the topics `pattern` matches; `on_message` runs on the
-  // dispatch thread for each message. Returns the subscription's id (for
-  // Unsubscribe), once the broker has confirmed it: a message published
-  // after Subscribe() returns reaches it. Errors: kInvalidArgument
-  // (malformed pattern), kResourceExhausted (too many subscriptions),
-  // kUnavailable.
-  absl::StatusOr<uint64_t> Subscribe(absl::string_view pattern,
-                                     MessageCallback on_message,
-                                     const SubscribeOptions& options = {});
-  // Ends a subscription; its callback is not called after this returns
-  // (unless Unsubscribe() runs on the dispatch thread inside that very
-  // callback). Errors: kNotFound for an unknown id, kUnavailable.
+  // dispatch thread for each message. Returns the subscription's handle
+  // once the broker has confirmed it: a message published after
+  // Subscribe() returns reaches it. The subscription lives as long as the
+  // handle (switchboard/subscription.h): keep it for as long as the
+  // messages matter, or Release() it and end it with Unsubscribe(id).
+  // Errors: kInvalidArgument (malformed pattern), kResourceExhausted (too
+  // many subscriptions), kUnavailable.
+  absl::StatusOr<Subscription> Subscribe(absl::string_view pattern,
+                                         MessageCallback on_message,
+                                         const SubscribeOptions& options = {});
+  // Ends the subscription with id `subscription` (one a handle released,
+  // or any handle's id(): the handle then finds it ended); its callback is
+  // not called after this returns (unless Unsubscribe() runs on the
+  // dispatch thread inside that very callback). Errors: kNotFound for an
+  // unknown id, kUnavailable.
   absl::Status Unsubscribe(uint64_t subscription);
-  // Counters of a live subscription; kNotFound for an unknown id.
+  // Counters of a live subscription (also Subscription::stats()); kNotFound
+  // for an unknown id.
   absl::StatusOr<SubscriptionStats> GetSubscriptionStats(
       uint64_t subscription) const;
 
  private:
   class Impl;
+  friend class client::HandleLink;
   explicit Client(std::unique_ptr<Impl> impl);
   absl::StatusOr<Payload> CallWithType(absl::string_view service,
                                        absl::string_view method,
@@ -464,6 +487,9 @@ class SWITCHBOARD_EXPORT Client {
                                        absl::Duration timeout);
 
   std::unique_ptr<Impl> impl_;
+  // Shared with the handles given out; detached by ~Client before impl_
+  // goes.
+  std::shared_ptr<client::HandleLink> link_;
 };
 
 }  // namespace switchboard

@@ -3,10 +3,11 @@
 // Topics: publish a message on a topic, subscribe to the topics a pattern
 // matches (docs/PROTOCOL.md 5.5).
 //
-//   client->Subscribe("video.events.>", [](const switchboard::Message& m) {
-//     absl::StatusOr<ClipLoaded> clip = m.As<ClipLoaded>();
-//     ...
-//   });
+//   absl::StatusOr<switchboard::Subscription> events = client->Subscribe(
+//       "video.events.>", [](const switchboard::Message& m) {
+//         absl::StatusOr<ClipLoaded> clip = m.As<ClipLoaded>();
+//         ...
+//       });  // messages arrive while the handle lives (subscription.h)
 //   client->Publish("video.events.clip_loaded", clip);
 //
 // Topics are dot-separated tokens of A-Z a-z 0-9 _ - (at most 255 bytes);
