@@ -118,6 +118,10 @@ absl::Status Client::Impl::Start() {
 Client::Impl::~Impl() {
   SB_CHECK(!OnDispatchThread()) << "a Client must not be destroyed by its own "
                                    "handler or callback";
+  // Messages published just before closing go out if the socket takes
+  // them now (it never waits): a program that publishes and exits loses
+  // nothing the kernel would accept.
+  writer_.Flush().IgnoreError();
   const absl::Status closing = absl::CancelledError("the client was closed");
   {
     absl::MutexLock lock(&mu_);

@@ -241,6 +241,9 @@ int Run(const Options& options) {
   std::optional<ChatRoom> room;
   ConnectOptions connect_options;
   connect_options.client_name = absl::StrCat("chat ", options.nick);
+  // The room knows this member by its connection id, which a reconnect
+  // would change: chat leaves when the broker goes (exit status 1).
+  connect_options.reconnect.enabled = false;
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(options.address, connect_options);
   if (!client.ok()) {

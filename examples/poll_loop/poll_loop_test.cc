@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -68,7 +69,11 @@ TEST(PollLoopTest, ServesPublishesAndHearsWithNoLibraryThread) {
         absl::MutexLock lock(&mu);
         return heard.size() >= 5;
       },
-      kTimeout));
+      kTimeout))
+      << [&] {
+           absl::MutexLock lock(&mu);
+           return absl::StrJoin(heard, ", ");
+         }();
   {
     absl::MutexLock lock(&mu);
     EXPECT_THAT(

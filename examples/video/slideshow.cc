@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -82,8 +83,15 @@ sigset_t BlockStopSignals() {
 
 // --watch: waits for SIGINT or SIGTERM (0) or a lost broker (1) while the
 // subscription prints events.
-int Watch(const Client& client, const ClipEvents& events,
+int Watch(Client& client, const ClipEvents& events,
           const sigset_t& stop_signals) {
+  // The client reconnects by itself when the broker restarts; only a
+  // connection lost for good ends the watch.
+  // Shared: a report already queued may still run after this returns.
+  auto lost = std::make_shared<std::atomic<bool>>(false);
+  client.OnConnectionChange([lost](const ConnectionEvent& event) {
+    if (event.state == ConnectionState::kClosed) lost->store(true);
+  });
   absl::PrintF("slideshow: watching %s on %s; Ctrl-C to stop\n",
                kVideoEventsPattern, client.address());
   std::fflush(stdout);
@@ -96,7 +104,7 @@ int Watch(const Client& client, const ClipEvents& events,
                     std::generic_category().message(errno));
       return 1;
     }
-    if (!client.connected()) {
+    if (lost->load()) {
       absl::FPrintF(stderr, "slideshow: lost the connection to the broker\n");
       return 1;
     }

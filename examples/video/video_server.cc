@@ -122,9 +122,10 @@ ClipLoaded FirstClipOrExit(const Options& options) {
 // Blocks until SIGINT or SIGTERM arrives (OK) or the client loses the broker
 // (kUnavailable). The signals must already be blocked in every thread.
 absl::Status WaitForStopSignal(const sigset_t& stop_signals,
-                               const Client& client) {
-  // Poll the connection between waits: the client reports a lost broker only
-  // through connected(), and a server without a broker serves nobody.
+                               const std::atomic<bool>& lost) {
+  // Look at the connection between waits: the client reconnects by itself
+  // when the broker restarts, and reports a connection lost for good (see
+  // `lost` in Run()); a server without a broker serves nobody.
   const timespec poll_interval = {0, 250'000'000};
   while (true) {
     const int received = sigtimedwait(&stop_signals, nullptr, &poll_interval);
@@ -132,7 +133,7 @@ absl::Status WaitForStopSignal(const sigset_t& stop_signals,
     if (received < 0 && errno != EAGAIN && errno != EINTR) {
       return absl::ErrnoToStatus(errno, "sigtimedwait");
     }
-    if (!client.connected()) {
+    if (lost.load()) {
       return absl::UnavailableError("lost the connection to the broker");
     }
   }
@@ -178,6 +179,9 @@ int Run(const Options& options) {
 
   // Before Connect() starts the client's threads, so they inherit the mask.
   const sigset_t stop_signals = BlockStopSignals();
+  // Set by the client when its connection is gone for good (a restarted
+  // broker is reconnected to, with video.frames served again).
+  std::atomic<bool> lost{false};
 
   ConnectOptions connect_options;
   connect_options.client_name = "video-server";
@@ -191,6 +195,9 @@ int Run(const Options& options) {
 
   const ClipLoaded first = clip.Get();
   const uint64_t frame_bytes = FrameBytes(first.width(), first.height());
+  (*client)->OnConnectionChange([&lost](const ConnectionEvent& event) {
+    if (event.state == ConnectionState::kClosed) lost.store(true);
+  });
   const uint64_t max_payload_bytes = (*client)->max_payload_bytes();
   if (frame_bytes + kFrameOverheadBytes > max_payload_bytes) {
     absl::FPrintF(stderr,
@@ -217,7 +224,7 @@ int Run(const Options& options) {
                first.height(), DescribeClip(first));
   std::fflush(stdout);
 
-  const absl::Status stopped = WaitForStopSignal(stop_signals, **client);
+  const absl::Status stopped = WaitForStopSignal(stop_signals, lost);
   if (!stopped.ok()) {
     absl::FPrintF(stderr, "video-server: %s\n", stopped.ToString());
     return 1;

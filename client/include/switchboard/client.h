@@ -255,7 +255,9 @@ class SWITCHBOARD_EXPORT Client {
 
   // Closes the connection; pending calls and streams end with kCancelled.
   // Running stream handlers see Write() fail with kUnavailable; the
-  // destructor waits for them to return.
+  // destructor waits for them to return. Published messages still queued
+  // are written first if the socket takes them at once (it does not wait:
+  // PublishConfirmed() is the way to know a message reached the broker).
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
