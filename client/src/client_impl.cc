@@ -380,7 +380,9 @@ absl::StatusOr<Payload> Client::Impl::Await(
     }
     absl::MutexLock lock(&mu_);
     if (reader) ReleaseReaderLocked(leftover);
-    auto ready = [&] { return waiter->done || !reader_active_; };
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return waiter->done || !reader_active_;
+    };
     if (!ready()) mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
     if (waiter->done) return std::move(waiter->result);
     if (absl::Now() >= deadline) {
