@@ -9,6 +9,12 @@ if(SWITCHBOARD_WERROR)
   list(APPEND SWITCHBOARD_WARNING_FLAGS -Werror)
 endif()
 
+# clang checks the lock annotations (ABSL_GUARDED_BY, ABSL_LOCKS_EXCLUDED,
+# ...) at compile time; gcc has no such check.
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  list(APPEND SWITCHBOARD_WARNING_FLAGS -Wthread-safety)
+endif()
+
 if(SWITCHBOARD_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
