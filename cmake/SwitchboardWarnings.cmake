@@ -15,10 +15,26 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   list(APPEND SWITCHBOARD_WARNING_FLAGS -Wthread-safety)
 endif()
 
+if(SWITCHBOARD_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "SWITCHBOARD_FUZZ needs clang (libFuzzer); configure "
+                      "with -DCMAKE_CXX_COMPILER=clang++ or the asan preset")
+endif()
+if(SWITCHBOARD_FUZZ AND NOT SWITCHBOARD_SANITIZE)
+  message(FATAL_ERROR "SWITCHBOARD_FUZZ needs SWITCHBOARD_SANITIZE=ON: the "
+                      "fuzz targets link the project's libraries as built")
+endif()
+
+# The whole tree, dependencies excepted (they come from the system).
 if(SWITCHBOARD_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+endif()
+# With SWITCHBOARD_FUZZ every library is also compiled with libFuzzer's
+# coverage instrumentation, so the fuzz targets (tests/fuzz/) link the same
+# libraries as the tests, and one ASan+UBSan build serves both.
+if(SWITCHBOARD_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
 
 # Applies the project's warnings to one of its own targets.
