@@ -142,7 +142,10 @@ absl::Status Client::Impl::Start() {
     }
   }
   try {
-    dispatch_thread_ = std::thread([this] { DispatchLoop(); });
+    dispatch_thread_ = std::thread([this] {
+      dispatch_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+      DispatchLoop();
+    });
   } catch (const std::system_error& error) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "setting up the client: cannot start its thread: ", error.what()));
@@ -178,7 +181,8 @@ bool Client::Impl::connected() const {
 }
 
 bool Client::Impl::OnDispatchThread() const {
-  return std::this_thread::get_id() == dispatch_thread_.get_id();
+  return std::this_thread::get_id() ==
+         dispatch_id_.load(std::memory_order_relaxed);
 }
 
 void Client::Impl::Wake() {

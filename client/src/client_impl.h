@@ -380,6 +380,12 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
 
   client::PublishedTypes published_types_;
 
+  // The dispatch thread's id, stored by that thread before it does anything
+  // else. OnDispatchThread() reads this rather than dispatch_thread_, which
+  // Start() assigns while the new thread may already be running. A thread
+  // compares it with its own id only, so a relaxed load suffices: the one
+  // thread that can find its own id there is the one that stored it.
+  std::atomic<std::thread::id> dispatch_id_;
   // Declared last: started when everything above exists, joined first.
   std::thread dispatch_thread_;
 };
