@@ -15,9 +15,14 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   list(APPEND SWITCHBOARD_WARNING_FLAGS -Wthread-safety)
 endif()
 
-if(SWITCHBOARD_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
-  message(FATAL_ERROR "SWITCHBOARD_FUZZ needs clang (libFuzzer); configure "
-                      "with -DCMAKE_CXX_COMPILER=clang++ or the asan preset")
+if(SWITCHBOARD_TSAN AND SWITCHBOARD_SANITIZE)
+  message(FATAL_ERROR "SWITCHBOARD_TSAN and SWITCHBOARD_SANITIZE exclude each "
+                      "other: use two build folders")
+endif()
+if((SWITCHBOARD_FUZZ OR SWITCHBOARD_TSAN)
+   AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "SWITCHBOARD_FUZZ and SWITCHBOARD_TSAN need clang: "
+                      "configure with -DCMAKE_CXX_COMPILER=clang++ or a preset")
 endif()
 if(SWITCHBOARD_FUZZ AND NOT SWITCHBOARD_SANITIZE)
   message(FATAL_ERROR "SWITCHBOARD_FUZZ needs SWITCHBOARD_SANITIZE=ON: the "
@@ -35,6 +40,14 @@ endif()
 # libraries as the tests, and one ASan+UBSan build serves both.
 if(SWITCHBOARD_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+if(SWITCHBOARD_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+  # Every executable gets base/tsan_absl_mutex.cc, which shows ThreadSanitizer
+  # the system Abseil's locks (see that file).
+  link_libraries(
+    "$<$<STREQUAL:$<TARGET_PROPERTY:TYPE>,EXECUTABLE>:switchboard_tsan_absl_mutex>")
 endif()
 
 # Applies the project's warnings to one of its own targets.
