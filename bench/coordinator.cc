@@ -83,7 +83,8 @@ constexpr Ratio kRatios[] = {
 // Two decimals, three below 0.1, so that a small ratio keeps two
 // significant digits.
 std::string FormatRatio(double ratio) {
-  return absl::StrFormat(ratio < 0.1 ? "%.3f" : "%.2f", ratio);
+  return ratio < 0.1 ? absl::StrFormat("%.3f", ratio)
+                     : absl::StrFormat("%.2f", ratio);
 }
 
 class Coordinator {

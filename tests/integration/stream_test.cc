@@ -273,7 +273,7 @@ TEST_P(StreamTest, CancelStopsTheCalleeAndTheCaller) {
   ASSERT_THAT(again, IsOk());
   EXPECT_THAT((*again)->Next(), IsOkAndHolds(Optional(CountMessage(0))));
   EXPECT_THAT((*again)->Next(), IsOkAndHolds(Optional(CountMessage(1))));
-  EXPECT_THAT((*again)->Next(), IsOkAndHolds(std::optional<Payload>()));
+  EXPECT_THAT((*again)->Next(), IsOkAndHolds(::testing::Eq(std::nullopt)));
 }
 
 TEST_P(StreamTest, DestroyingTheStreamCancelsTheCallee) {
@@ -409,7 +409,7 @@ TEST_P(StreamTest, StreamMessagesCarrySharedBuffers) {
       EXPECT_EQ(buffer.fd(), -1) << "TCP carries buffers inline";
     }
   }
-  EXPECT_THAT((*stream)->Next(), IsOkAndHolds(std::optional<Payload>()));
+  EXPECT_THAT((*stream)->Next(), IsOkAndHolds(::testing::Eq(std::nullopt)));
 }
 
 TEST_P(StreamTest, BrokerShutdownEndsTheStreamWithUnavailable) {
