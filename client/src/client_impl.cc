@@ -88,31 +88,88 @@ Client::Impl::Impl(client::Handshake handshake, const ConnectOptions& options)
       decoder_(ClientLimits(handshake.welcome)) {}
 
 absl::Status Client::Impl::Start() {
+  SB_RETURN_IF_ERROR(SetReadSlice(fd_.get()));
+  if (!own_loop_) return absl::OkStatus();  // the loop starts when needed
+  // The application's loop runs the passes; it polls the epoll set.
+  absl::MutexLock lock(&mu_);
+  return CreateLoopLocked();
+}
+
+absl::Status Client::Impl::CreateLoopLocked() {
   // Each step may fail for want of descriptors, memory or threads (EMFILE,
   // ENOMEM, EAGAIN): the application gets the error, never an abort.
-  write_watch_fd_ = Fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!write_watch_fd_.valid()) {
+  Fd write_watch(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!write_watch.valid()) {
     return absl::ErrnoToStatus(errno, "setting up the client: F_DUPFD_CLOEXEC");
   }
-  epoll_fd_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd_.valid()) {
+  Fd epoll(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll.valid()) {
     return absl::ErrnoToStatus(errno, "setting up the client: epoll_create1");
   }
-  wake_fd_ = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!wake_fd_.valid()) {
+  Fd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake.valid()) {
     return absl::ErrnoToStatus(errno, "setting up the client: eventfd");
   }
-  SB_RETURN_IF_ERROR(SetReadSlice(fd_.get()));
-  // The read watch starts off: see UpdateReadWatchLocked.
-  SB_RETURN_IF_ERROR(WatchFd(epoll_fd_.get(), fd_.get(), 0, kTagRead));
-  SB_RETURN_IF_ERROR(
-      WatchFd(epoll_fd_.get(), write_watch_fd_.get(), 0, kTagWrite));
-  SB_RETURN_IF_ERROR(
-      WatchFd(epoll_fd_.get(), wake_fd_.get(), EPOLLIN, kTagWake));
-  if (own_loop_) return absl::OkStatus();  // the application's loop runs it
-  return client::StartLibraryThread("the client's dispatch thread",
-                                    dispatch_thread_,
-                                    [this] { DispatchLoop(); });
+  // The read and write watches start off: see UpdateReadWatchLocked and
+  // FrameWriter.
+  SB_RETURN_IF_ERROR(WatchFd(epoll.get(), fd_.get(), 0, kTagRead));
+  SB_RETURN_IF_ERROR(WatchFd(epoll.get(), write_watch.get(), 0, kTagWrite));
+  SB_RETURN_IF_ERROR(WatchFd(epoll.get(), wake.get(), EPOLLIN, kTagWake));
+  write_watch_fd_ = std::move(write_watch);
+  epoll_fd_ = std::move(epoll);
+  wake_fd_ = std::move(wake);
+  read_watch_on_ = false;
+  loop_ready_.store(true, std::memory_order_release);
+  UpdateReadWatchLocked();
+  // Frames a synchronous caller left queued are flushed once the socket
+  // takes them.
+  writer_.RepeatWatch();
+  return absl::OkStatus();
+}
+
+absl::Status Client::Impl::StartDispatchLocked() {
+  if (loop_ready_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::Status started = CreateLoopLocked();
+  if (started.ok()) {
+    started = client::StartLibraryThread("the client's dispatch thread",
+                                         dispatch_thread_,
+                                         [this] { DispatchLoop(); });
+  }
+  if (!started.ok()) {
+    // Without its dispatch thread the client cannot deliver what it
+    // promised, nor reconnect: it closes for good (the caller fails the
+    // connection with this status).
+    link_ = Link::kClosed;
+  }
+  return started;
+}
+
+absl::Status Client::Impl::NeedDispatch() {
+  if (loop_ready_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::Status started;
+  {
+    absl::MutexLock lock(&mu_);
+    started = StartDispatchLocked();
+  }
+  if (!started.ok()) FailAll(started);
+  return started;
+}
+
+void Client::Impl::ReadIfIdle() {
+  // A client without its dispatch thread reads only inside its requests,
+  // so a broker that went away (or an event that came) while it was idle is
+  // seen here, before the request is written into a dead connection: the
+  // request then waits for the reconnect like one made while disconnected.
+  pollfd p{fd_.get(), POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!closed_.ok() || !TakeReaderLocked()) return;
+  }
+  std::vector<Received> frames;
+  absl::Status status = ReadAvailable(frames, /*block=*/false);
+  Route(frames, nullptr, /*release_reader=*/true);
+  if (!status.ok()) FailAll(status);
 }
 
 Client::Impl::~Impl() {
@@ -154,6 +211,9 @@ bool Client::Impl::connected() const {
 }
 
 void Client::Impl::OnConnectionChange(ConnectionCallback callback) {
+  // The callback runs on the dispatch thread. Should it fail to start, the
+  // client closes and its requests say why.
+  NeedDispatch().IgnoreError();
   absl::MutexLock lock(&mu_);
   connection_callback_ = std::move(callback);
 }
@@ -163,6 +223,8 @@ bool Client::Impl::OnDispatchThread() const {
 }
 
 void Client::Impl::Wake() {
+  // No loop yet: nothing sleeps in it.
+  if (!loop_ready_.load(std::memory_order_acquire)) return;
   uint64_t one = 1;
   ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
   (void)ignored;  // EAGAIN: the counter is already non-zero, a wake is due
@@ -174,6 +236,7 @@ void Client::Impl::UpdateReadWatchLocked() {
   // A client that only makes synchronous calls needs no watch, so its calls
   // cost no epoll_ctl. With the watch off, epoll still reports HUP and ERR,
   // so a broker that goes away is noticed.
+  if (!loop_ready_.load(std::memory_order_relaxed)) return;
   const bool want = closed_.ok() && !foreign_reader_ &&
                     (dispatch_should_read_ || !services_.empty() ||
                      uses_async_ || subscribed_ || name_callback_ != nullptr);
@@ -186,6 +249,9 @@ void Client::Impl::UpdateReadWatchLocked() {
 }
 
 void Client::Impl::SetWriteWatch(bool enabled) {
+  // No loop yet: a synchronous caller flushes what it queued (ReadUntilDone),
+  // and CreateLoopLocked() turns the watch on if frames still wait.
+  if (!loop_ready_.load(std::memory_order_acquire)) return;
   epoll_event event{};
   event.events = enabled ? uint32_t{EPOLLOUT} : 0u;
   event.data.u32 = kTagWrite;
@@ -292,6 +358,7 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
   if (as_fds && kind == wire::Kind::kCall) {
     pending.retry = std::make_unique<InlineRetry>(InlineRetry{header, payload});
   }
+  if (!loop_ready_.load(std::memory_order_acquire)) ReadIfIdle();
   Started started;
   uint64_t connection;
   {
@@ -538,6 +605,9 @@ bool Client::Impl::Route(std::vector<Received>& frames, const Waiter* waiter,
       if (!fatal.ok()) break;
     }
     if (release_reader) ReleaseReaderLocked(/*leftover=*/false);
+    // Frames only the dispatch thread handles (an event, a late reply's
+    // callback) start it in a client that had none.
+    if (!deferred_.empty() && fatal.ok()) fatal = StartDispatchLocked();
     done = (waiter != nullptr && waiter->done) || !closed_.ok();
     wake = !OnDispatchThread() && !deferred_.empty();
   }
@@ -682,7 +752,18 @@ void Client::Impl::FailAll(const absl::Status& status, uint64_t connection) {
       // down (UNAVAILABLE) is.
       const bool refused =
           closed_by_broker_ && status.code() != absl::StatusCode::kUnavailable;
+      // The dispatch thread reconnects: a client that had none starts it.
+      absl::Status loop;
       if (options_.reconnect.enabled && !refused &&
+          status.code() != absl::StatusCode::kCancelled) {
+        loop = StartDispatchLocked();
+      }
+      if (!loop.ok()) {
+        closed_ = absl::Status(
+            loop.code(), absl::StrCat(status.message(),
+                                      "; cannot reconnect: ", loop.message()));
+      }
+      if (options_.reconnect.enabled && !refused && loop.ok() &&
           status.code() != absl::StatusCode::kCancelled) {
         if (link_ == Link::kUp) {
           ReportLinkLocked(ConnectionState::kDisconnected, status, 0);
@@ -692,8 +773,8 @@ void Client::Impl::FailAll(const absl::Status& status, uint64_t connection) {
         next_attempt_ = absl::Now();  // the first attempt is immediate
       } else {
         link_ = Link::kClosed;
-        ReportLinkLocked(ConnectionState::kClosed, status, 0);
-        ExpireParkedLocked(absl::Now(), /*all=*/true, status);
+        ReportLinkLocked(ConnectionState::kClosed, closed_, 0);
+        ExpireParkedLocked(absl::Now(), /*all=*/true, closed_);
       }
     }
     for (auto& [id, pending] : pending_.TakeAll()) {
@@ -1166,6 +1247,10 @@ absl::StatusOr<Payload> Client::Impl::Call(absl::string_view service,
 bool Client::Impl::CallAsync(absl::string_view service,
                              absl::string_view method, Payload request,
                              absl::Duration timeout, CallCallback done) {
+  if (absl::Status loop = NeedDispatch(); !loop.ok()) {
+    done(loop);  // no dispatch thread to run it on
+    return false;
+  }
   {
     absl::MutexLock lock(&mu_);
     if ((link_ == Link::kDown || link_ == Link::kRestoring) &&
@@ -1226,6 +1311,8 @@ absl::Status Client::Impl::Ping(absl::Duration timeout) {
 
 absl::StatusOr<NameState> Client::Impl::Serve(Service service,
                                               const ServeOptions& options) {
+  // Calls to the name are handled on the dispatch thread.
+  SB_RETURN_IF_ERROR(NeedDispatch());
   const std::string name = service.name();
   // The schema lets tools describe and call the methods (PROTOCOL.md 5.1).
   std::string schema = client::BuildServiceSchema(service).SerializeAsString();
@@ -1314,6 +1401,7 @@ absl::Status Client::Impl::Release(absl::string_view name) {
 }
 
 void Client::Impl::OnNameChange(NameCallback callback) {
+  NeedDispatch().IgnoreError();  // as in OnConnectionChange()
   absl::MutexLock lock(&mu_);
   name_callback_ = std::move(callback);
   UpdateReadWatchLocked();

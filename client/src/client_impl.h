@@ -3,6 +3,10 @@
 // Client::Impl: one connection to the broker, its dispatch thread, and the
 // table of requests waiting for replies (PendingRequests).
 //
+// The dispatch thread starts when something first needs it (see
+// StartDispatchLocked): a client that only makes synchronous calls holds
+// its socket and nothing else.
+//
 // Reading. Exactly one thread at a time holds the *reader role* and reads
 // from the socket: normally the dispatch thread, but a thread blocked in a
 // synchronous Call() takes the role itself when it is free, so its reply
@@ -83,9 +87,12 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // Takes a connection that completed its handshake; `options` are those it
   // was made with, kept for reconnecting.
   Impl(client::Handshake handshake, const ConnectOptions& options);
-  // Creates the client's descriptors and starts its dispatch thread.
-  // Errors (the client is then unusable; destroy it): kResourceExhausted
-  // and friends from the failing system call (EMFILE, ENOMEM, EAGAIN).
+  // Readies the socket; in own-loop mode also creates the epoll set the
+  // application polls. A client with a dispatch thread starts it, and
+  // creates the descriptors its loop needs, only when something first
+  // needs it (StartDispatchLocked). Errors (the client is then unusable;
+  // destroy it): kResourceExhausted and friends from the failing system
+  // call (EMFILE, ENOMEM).
   absl::Status Start();
   // Fails pending requests with kCancelled, stops and joins the dispatch
   // thread, closes the socket.
@@ -239,6 +246,24 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // requires; one epoll_ctl only when that changes.
   void UpdateReadWatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetWriteWatch(bool enabled);
+  // Creates the loop's descriptors (the epoll set, the eventfd, the write
+  // watch's duplicate) and registers them; sets loop_ready_.
+  absl::Status CreateLoopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lazy start. A client that only makes synchronous requests never
+  // needs a dispatch thread: its callers read their own replies (the reader
+  // role). Serving a name, subscribing, publishing, async calls, streams,
+  // the callbacks, a frame only the dispatch thread handles, and a
+  // reconnect start it; once started it runs until the client is
+  // destroyed. On failure the client is closed for good (link_ kClosed)
+  // and the caller fails the connection with the returned status.
+  absl::Status StartDispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // StartDispatchLocked() for a public operation: takes mu_, and on
+  // failure fails the connection.
+  absl::Status NeedDispatch();
+  // Before a request of a client without a dispatch thread: reads what came
+  // while nobody read (a hangup, an event), so that a broker that went away
+  // meanwhile is noticed and the request waits for the reconnect.
+  void ReadIfIdle();
   void Wake();
   bool OnDispatchThread() const;
 
@@ -420,9 +445,12 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // under mu_.
   Fd fd_;
   Fd write_watch_fd_;  // dup of fd_, watched for EPOLLOUT on its own
-  // Immutable after Start().
+  // Created by CreateLoopLocked() and immutable from then on.
   Fd epoll_fd_;
   Fd wake_fd_;  // eventfd: deferred work or stop
+  // The three descriptors above exist (acquire to use them without mu_):
+  // from Start() in own-loop mode, else from the dispatch thread's start.
+  std::atomic<bool> loop_ready_{false};
   const std::string address_;
   const ConnectOptions options_;
   const bool tcp_;

@@ -60,6 +60,8 @@ absl::StatusOr<std::unique_ptr<ReplyStream>> Client::Impl::CallStream(
     return absl::InvalidArgumentError("a stream's window must be at least 1");
   }
   SB_RETURN_IF_ERROR(CheckCallNames(service, method));
+  // The stream's messages arrive unasked, read by the dispatch thread.
+  SB_RETURN_IF_ERROR(NeedDispatch());
   v1::Header header;
   v1::Call* call = header.mutable_call();
   call->set_service(std::string(service));

@@ -151,6 +151,8 @@ absl::Status Client::Impl::PublishOn(absl::string_view topic, Payload message,
     header.SerializeToString(&header_bytes);
     header_current = true;
   }
+  // The dispatch thread writes queued messages in batches.
+  SB_RETURN_IF_ERROR(NeedDispatch());
   if (closed_flag_.load(std::memory_order_relaxed)) {
     // Disconnected: wait for the reconnect (or fail) rather than drop it.
     absl::MutexLock lock(&mu_);
@@ -230,6 +232,8 @@ absl::StatusOr<uint64_t> Client::Impl::SubscribeAs(
     uint64_t id, absl::string_view pattern, MessageCallback on_message,
     const SubscribeOptions& options) {
   SB_RETURN_IF_ERROR(wire::ValidatePattern(pattern));
+  // Messages are delivered on the dispatch thread.
+  SB_RETURN_IF_ERROR(NeedDispatch());
   // Added before the broker confirms: MESSAGE frames for it may follow the
   // REPLY closely, and they are handled on the dispatch thread.
   subscriptions_.Add(id, std::string(pattern), std::move(on_message),

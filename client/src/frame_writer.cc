@@ -126,6 +126,11 @@ void FrameWriter::Reset(int fd, absl::FunctionRef<void()> while_locked) {
   if (room_waiters_ > 0) room_.notify_all();
 }
 
+void FrameWriter::RepeatWatch() {
+  PlainMutexLock lock(&mu_);
+  if (watching_) set_want_writable_(true);
+}
+
 bool FrameWriter::WaitForRoom(size_t limit, absl::Time deadline) {
   PlainMutexLock lock(&mu_);
   auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -76,6 +76,9 @@ class FrameWriter {
   // and generation() advances. `while_locked` runs under the writer's lock,
   // so that no set_want_writable call sees a half-swapped watch.
   void Reset(int fd, absl::FunctionRef<void()> while_locked);
+  // Tells set_want_writable again what it was last told, under the lock
+  // its calls are made under: for a watch set up after the writer started.
+  void RepeatWatch();
   // Starts at 1; Reset() adds one.
   uint64_t generation() const {
     return generation_.load(std::memory_order_acquire);

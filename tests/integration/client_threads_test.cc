@@ -92,6 +92,8 @@ TEST(ClientThreadsTest, LibraryThreadsBlockSignalsTheApplicationTakes) {
   ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &none, nullptr), 0);
   const std::set<int> before = NumberedEntries("/proc/self/task");
   std::unique_ptr<Client> client = ConnectOrDie(broker, "signals");
+  // Serving a name starts the dispatch thread.
+  ASSERT_THAT(client->Serve(Service("test.signals")), IsOk());
   int library_threads = 0;
   for (int tid : NumberedEntries("/proc/self/task")) {
     if (before.count(tid) != 0) continue;

@@ -8,7 +8,8 @@
 //   absl::StatusOr<switchboard::Payload> reply =
 //       (*client)->Call("video.frames", "GetFrame", request_bytes);
 //
-// Threads. Each Client runs one background thread, its dispatch thread. It
+// Threads. A Client runs one background thread, its dispatch thread, from
+// the first time it needs one (see "What a client costs"). It
 // reads from the broker and runs every handler (Service methods) and every
 // CallAsync() callback, one at a time, in the order their frames arrived. A
 // handler that takes long delays the others: hand slow work to your own
@@ -44,9 +45,21 @@
 // call until its deadline). Stream handlers still run on threads of their
 // own.
 //
-// What a client costs: 4 descriptors (the socket, a duplicate of it for
-// the write watch, an epoll set and an eventfd), plus one thread with the
-// dispatch thread, plus one thread per running stream handler.
+// What a client costs. A client that only makes synchronous requests
+// (Call, PublishConfirmed, Ping, Release, connected()) holds 1 descriptor,
+// its socket, and no thread: each caller reads its own reply. The first
+// use of anything delivered later (Serve, Subscribe, WatchName,
+// WaitForService, Publish, CallAsync, CallStream, OnNameChange,
+// OnConnectionChange) starts the dispatch thread, which then runs until the
+// client is destroyed, and 3 more descriptors (a duplicate of the socket
+// for the write watch, an epoll set and an eventfd): 4 descriptors and 1
+// thread. So does a reconnect. Own-loop mode: 4 descriptors from Connect()
+// on, no thread. Each running stream handler adds a thread. A client
+// without its dispatch thread notices a broken connection at its next
+// request, which then waits for the reconnect as usual; connected() asks
+// the socket. Should the dispatch thread fail to start (EAGAIN, EMFILE),
+// the operation that needed it fails with kResourceExhausted (CallAsync()
+// runs `done` with it on the calling thread) and the client closes.
 //
 // Signals and fork(). The library's threads block every signal, so a
 // signal sent to the process is delivered to one of the application's
@@ -400,7 +413,8 @@ class SWITCHBOARD_EXPORT Client {
   // returned handle's Cancel() gave up on the call. Returns immediately. The
   // handle may be ignored: dropping it does not cancel the call. If the call
   // cannot start (kUnavailable, a payload too large, ...), `done` gets that
-  // error on the dispatch thread and the handle is empty.
+  // error on the dispatch thread (on the calling thread if the dispatch
+  // thread could not start) and the handle is empty.
   PendingCall CallAsync(absl::string_view service, absl::string_view method,
                         Payload request, absl::Duration timeout,
                         CallCallback done);
