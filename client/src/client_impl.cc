@@ -84,8 +84,8 @@ Client::Impl::Impl(client::Handshake handshake, const ConnectOptions& options)
       max_fds_per_frame_(MaxFdsPerFrame(handshake.welcome)),
       writer_(fd_.get(), kMaxQueuedBytes,
               [this](bool enabled) { SetWriteWatch(enabled); }),
-      backoff_(options.reconnect),
-      decoder_(ClientLimits(handshake.welcome)) {}
+      decoder_(ClientLimits(handshake.welcome)),
+      link_(options.reconnect) {}
 
 absl::Status Client::Impl::Start() {
   SB_RETURN_IF_ERROR(SetReadSlice(fd_.get()));
@@ -139,7 +139,7 @@ absl::Status Client::Impl::StartDispatchLocked() {
     // Without its dispatch thread the client cannot deliver what it
     // promised, nor reconnect: it closes for good (the caller fails the
     // connection with this status).
-    link_ = Link::kClosed;
+    link_.Close();
   }
   return started;
 }
@@ -182,7 +182,7 @@ Client::Impl::~Impl() {
   const absl::Status closing = absl::CancelledError("the client was closed");
   {
     absl::MutexLock lock(&mu_);
-    link_ = Link::kClosed;  // no reconnecting from here on
+    link_.Close();  // no reconnecting from here on
     ExpireParkedLocked(absl::Now(), /*all=*/true, closing);
   }
   FailAll(closing);
@@ -203,7 +203,7 @@ Client::Impl::~Impl() {
 
 bool Client::Impl::connected() const {
   absl::MutexLock lock(&mu_);
-  if (!closed_.ok() || link_ != Link::kUp) return false;
+  if (!closed_.ok() || !link_.up()) return false;
   // Nothing may be reading (see UpdateReadWatchLocked), so ask the socket
   // whether the broker hung up.
   pollfd p{fd_.get(), POLLRDHUP, 0};
@@ -397,14 +397,16 @@ absl::StatusOr<Client::Impl::Started> Client::Impl::StartRequest(
 
 absl::Status Client::Impl::AwaitUpLocked(absl::Time wait_until) {
   auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return link_ == Link::kUp || link_ == Link::kClosed;
+    return !link_.reconnecting();
   };
   if (!settled() && (OnDispatchThread() || own_loop_)) {
     // The dispatch thread restores the connection with requests of its
     // own; while the connection is down it cannot wait for itself. In
     // own-loop mode the reconnect happens only inside Process(), so no
     // thread waits for it either.
-    if (link_ == Link::kRestoring) return closed_;
+    if (link_.state() == client::ConnectionLink::State::kRestoring) {
+      return closed_;
+    }
     return absl::UnavailableError(absl::StrCat(
         "not connected to the broker at ", address_,
         " (reconnecting; requests made on the dispatch thread, or in own-loop "
@@ -412,7 +414,7 @@ absl::Status Client::Impl::AwaitUpLocked(absl::Time wait_until) {
         closed_.message()));
   }
   if (!settled()) mu_.AwaitWithDeadline(absl::Condition(&settled), wait_until);
-  if (link_ == Link::kUp || link_ == Link::kClosed) return closed_;
+  if (!link_.reconnecting()) return closed_;
   return absl::UnavailableError(
       absl::StrCat("not connected to the broker at ", address_,
                    ": no connection came back in time (reconnecting after: ",
@@ -656,7 +658,7 @@ absl::Status Client::Impl::RouteLocked(wire::Frame frame,
                                 : header.status();
       if (status.ok())
         status = absl::UnknownError("ERROR frame without a code");
-      closed_by_broker_ = true;
+      link_.ClosedByBroker();
       return absl::Status(
           status.code(),
           absl::StrCat("the broker closed the connection: ", status.message()));
@@ -746,34 +748,20 @@ void Client::Impl::FailAll(const absl::Status& status, uint64_t connection) {
     if (connection != 0 && connection != writer_.generation()) return;
     closed_ = status;
     closed_flag_.store(true);
-    if (link_ != Link::kClosed) {
-      // A connection the broker closed on purpose (an ERROR frame: a limit,
-      // a policy, a protocol error) is not reopened; one it lost or shut
-      // down (UNAVAILABLE) is.
-      const bool refused =
-          closed_by_broker_ && status.code() != absl::StatusCode::kUnavailable;
-      // The dispatch thread reconnects: a client that had none starts it.
-      absl::Status loop;
-      if (options_.reconnect.enabled && !refused &&
-          status.code() != absl::StatusCode::kCancelled) {
-        loop = StartDispatchLocked();
-      }
-      if (!loop.ok()) {
-        closed_ = absl::Status(
-            loop.code(), absl::StrCat(status.message(),
-                                      "; cannot reconnect: ", loop.message()));
-      }
-      if (options_.reconnect.enabled && !refused && loop.ok() &&
-          status.code() != absl::StatusCode::kCancelled) {
-        if (link_ == Link::kUp) {
-          ReportLinkLocked(ConnectionState::kDisconnected, status, 0);
-          down_since_ = absl::Now();
+    if (!link_.closed()) {
+      std::optional<ConnectionState> report = link_.Break(status, absl::Now());
+      if (link_.state() == client::ConnectionLink::State::kDown) {
+        // The dispatch thread reconnects: a client that had none starts it.
+        if (absl::Status loop = StartDispatchLocked(); !loop.ok()) {
+          closed_ = absl::Status(
+              loop.code(),
+              absl::StrCat(status.message(),
+                           "; cannot reconnect: ", loop.message()));
+          report = ConnectionState::kClosed;
         }
-        link_ = Link::kDown;
-        next_attempt_ = absl::Now();  // the first attempt is immediate
-      } else {
-        link_ = Link::kClosed;
-        ReportLinkLocked(ConnectionState::kClosed, closed_, 0);
+      }
+      if (report.has_value()) ReportLinkLocked(*report, closed_, 0);
+      if (link_.closed()) {
         ExpireParkedLocked(absl::Now(), /*all=*/true, closed_);
       }
     }
@@ -886,13 +874,11 @@ bool Client::Impl::Pass(bool wait) {
       CollectExpiredLocked(now, expired);
       const absl::Time next_parked =
           ExpireParkedLocked(now, /*all=*/false, absl::OkStatus());
-      reconnect = link_ == Link::kDown && now >= next_attempt_;
+      reconnect = link_.AttemptDue(now);
       skip_wait = more_to_read || !deferred_.empty() || !expired.empty() ||
                   dispatch_should_read_ || reconnect;
       sleep_until_ = std::min(pending_.next_deadline(), next_parked);
-      if (link_ == Link::kDown) {
-        sleep_until_ = std::min(sleep_until_, next_attempt_);
-      }
+      sleep_until_ = std::min(sleep_until_, link_.next_attempt());
       if (skip_wait) {
         sleep_until_ = absl::InfiniteFuture();
       } else if (sleep_until_ != absl::InfiniteFuture()) {
@@ -1253,8 +1239,7 @@ bool Client::Impl::CallAsync(absl::string_view service,
   }
   {
     absl::MutexLock lock(&mu_);
-    if ((link_ == Link::kDown || link_ == Link::kRestoring) &&
-        !OnDispatchThread()) {
+    if (link_.reconnecting() && !OnDispatchThread()) {
       // Started once the connection is back, or failed at its deadline.
       parked_.push_back(ParkedCall{std::string(service), std::string(method),
                                    std::move(request), absl::Now() + timeout,
@@ -1376,7 +1361,7 @@ v1::Header Client::Impl::RegisterNameHeader(const std::string& name,
 absl::Status Client::Impl::Release(absl::string_view name) {
   {
     absl::MutexLock lock(&mu_);
-    if (link_ == Link::kDown) {
+    if (link_.state() == client::ConnectionLink::State::kDown) {
       // The broker forgot the name with the connection; only the restore
       // would claim it again.
       if (services_.erase(std::string(name)) == 0) {

@@ -25,13 +25,13 @@
 // joins the queue too, and the dispatch thread writes it before it runs its
 // next task or sleeps (RunTask): a reply never waits for a later handler.
 //
-// Reconnecting. The connection's state (Link) is kUp while connected,
-// kDown after it broke (the dispatch thread then makes attempts as
-// ReconnectBackoff says), kRestoring while the dispatch thread, connected
-// again, restores names, subscriptions and types with requests of its own,
-// and kClosed for good. Requests from other threads wait while it is kDown
-// or kRestoring (AwaitUpLocked). Only the dispatch thread swaps in a new
-// connection (AdoptLocked), under mu_ and while nobody holds the reader
+// Reconnecting. The connection's state (ConnectionLink) is kUp while
+// connected, kDown after it broke (the dispatch thread then makes attempts
+// as ReconnectBackoff says), kRestoring while the dispatch thread,
+// connected again, restores names, subscriptions and types with requests
+// of its own, and kClosed for good. Requests from other threads wait while it
+// is kDown or kRestoring (AwaitUpLocked). Only the dispatch thread swaps in a
+// new connection (AdoptLocked), under mu_ and while nobody holds the reader
 // role; FrameWriter's generation keeps a frame made for the old connection
 // from going out on the new one.
 //
@@ -62,6 +62,7 @@
 #include "absl/time/time.h"
 #include "base/fd.h"
 #include "client/src/async_call.h"
+#include "client/src/connection_link.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
 #include "client/src/name_watch.h"
@@ -69,7 +70,6 @@
 #include "client/src/pending_requests.h"
 #include "client/src/published_types.h"
 #include "client/src/received_fds.h"
-#include "client/src/reconnect_backoff.h"
 #include "client/src/reply_stream.h"
 #include "client/src/running_streams.h"
 #include "client/src/stream_writer.h"
@@ -178,7 +178,6 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
     bool reader = false;      // the caller holds the reader role
     uint64_t connection = 0;  // the writer's generation it was sent on
   };
-  enum class Link { kUp, kDown, kRestoring, kClosed };
   // A name this client serves, with what restoring it needs.
   struct Served {
     std::shared_ptr<const Service> service;
@@ -489,7 +488,6 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   std::vector<Received> pass_frames_;
   std::vector<Task> pass_tasks_;
   std::vector<std::pair<uint64_t, CallCallback>> pass_expired_;
-  client::ReconnectBackoff backoff_;
   client::Subscriptions subscriptions_;
   // Stream handlers this client serves; stopped (threads joined) by ~Impl.
   client::RunningStreams streams_{kMaxConcurrentStreams};
@@ -513,13 +511,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   bool uses_async_ ABSL_GUARDED_BY(mu_) = false;
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;  // Subscribe() was used
   absl::Status closed_ ABSL_GUARDED_BY(mu_);      // not OK once disconnected
-  Link link_ ABSL_GUARDED_BY(mu_) = Link::kUp;
-  // The broker ended the connection with an ERROR frame.
-  bool closed_by_broker_ ABSL_GUARDED_BY(mu_) = false;
-  // When the connection last broke while up.
-  absl::Time down_since_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // kDown: when the dispatch thread makes the next attempt.
-  absl::Time next_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  client::ConnectionLink link_ ABSL_GUARDED_BY(mu_);
   ConnectionCallback connection_callback_ ABSL_GUARDED_BY(mu_);
   std::vector<ParkedCall> parked_ ABSL_GUARDED_BY(mu_);
   // Subscriptions ended while disconnected: not to be restored.

@@ -155,12 +155,12 @@ absl::StatusOr<uint64_t> Client::Impl::WaitForService(
     {
       absl::MutexLock lock(&mu_);
       auto answered = [this, &wait]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return wait->answered || link_ == Link::kClosed;
+        return wait->answered || link_.closed();
       };
       mu_.Await(absl::Condition(&answered));
       if (wait->owner != 0) return wait->owner;
       if (!wait->error.ok()) return wait->error;
-      if (link_ == Link::kClosed) return closed_;
+      if (link_.closed()) return closed_;
     }
     if (options.start_activatable && absl::Now() < deadline) {
       // Answers at once if the name was claimed meanwhile; starts the
@@ -187,12 +187,12 @@ absl::StatusOr<uint64_t> Client::Impl::WaitForService(
     }
     absl::MutexLock lock(&mu_);
     auto owned = [this, &wait]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return wait->owner != 0 || !wait->error.ok() || link_ == Link::kClosed;
+      return wait->owner != 0 || !wait->error.ok() || link_.closed();
     };
     mu_.AwaitWithDeadline(absl::Condition(&owned), deadline);
     if (wait->owner != 0) return wait->owner;
     if (!wait->error.ok()) return wait->error;
-    if (link_ == Link::kClosed) return closed_;
+    if (link_.closed()) return closed_;
     return absl::DeadlineExceededError(absl::StrCat(
         name, " had no owner within ", absl::FormatDuration(timeout)));
   }();

@@ -22,14 +22,15 @@ namespace {
 
 constexpr absl::string_view kBrokerService = "switchboard.Broker";
 constexpr absl::string_view kGapReason = "reconnected";
+using State = client::ConnectionLink::State;
 
 }  // namespace
 
 void Client::Impl::Reconnect() {
   {
     absl::MutexLock lock(&mu_);
-    if (link_ != Link::kDown) return;
-    if (backoff_.since() != down_since_) backoff_.Start(down_since_);
+    if (link_.state() != State::kDown) return;
+    link_.StartAttempt();
   }
   const client::HandshakeCancel cancel{wake_fd_.get(),
                                        [this] { return stopping_.load(); }};
@@ -38,7 +39,7 @@ void Client::Impl::Reconnect() {
   absl::Status failed = handshake.status();
   if (handshake.ok()) {
     absl::MutexLock lock(&mu_);
-    if (link_ != Link::kDown) return;  // closed meanwhile
+    if (link_.state() != State::kDown) return;  // closed meanwhile
     // Readers leave once the connection broke (their waits all ended); the
     // connection is swapped only when none is left.
     auto no_reader = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -50,21 +51,17 @@ void Client::Impl::Reconnect() {
   if (!failed.ok()) {
     if (stopping_.load()) return;
     absl::MutexLock lock(&mu_);
-    if (link_ != Link::kDown) return;
+    if (link_.state() != State::kDown) return;
     const absl::Time now = absl::Now();
-    next_attempt_ = backoff_.Failed(now);
-    if (next_attempt_ != absl::InfiniteFuture()) {
+    absl::Status gave_up;
+    if (link_.AttemptFailed(now, failed, address_, gave_up) ==
+        ConnectionState::kReconnecting) {
       ReportLinkLocked(ConnectionState::kReconnecting, failed,
-                       backoff_.attempts());
+                       link_.attempts());
       return;
     }
-    link_ = Link::kClosed;
-    closed_ = absl::UnavailableError(absl::StrCat(
-        "gave up reconnecting to the broker at ", address_, " after ",
-        backoff_.attempts(), " attempts in ",
-        absl::FormatDuration(absl::Trunc(now - down_since_, absl::Seconds(1))),
-        ": ", failed.message()));
-    ReportLinkLocked(ConnectionState::kClosed, closed_, backoff_.attempts());
+    closed_ = gave_up;
+    ReportLinkLocked(ConnectionState::kClosed, closed_, link_.attempts());
     ExpireParkedLocked(now, /*all=*/true, closed_);
     return;
   }
@@ -78,24 +75,19 @@ void Client::Impl::Reconnect() {
     SB_LOG(DEBUG) << "client lost the connection again while restoring: "
                   << restored;
     absl::MutexLock lock(&mu_);
-    if (link_ == Link::kDown) {
-      next_attempt_ = backoff_.Failed(absl::Now());
-      if (next_attempt_ == absl::InfiniteFuture()) next_attempt_ = absl::Now();
-    }
+    link_.RestoreFailed(absl::Now());
     return;
   }
   std::vector<ParkedCall> parked;
   {
     absl::MutexLock lock(&mu_);
-    if (link_ != Link::kRestoring) return;
-    link_ = Link::kUp;
+    if (link_.state() != State::kRestoring) return;
+    const int attempts = link_.Restored();
     closed_flag_.store(false);
-    ReportLinkLocked(ConnectionState::kConnected, absl::OkStatus(),
-                     backoff_.attempts() + 1);
+    ReportLinkLocked(ConnectionState::kConnected, absl::OkStatus(), attempts);
     for (Task& task : after) deferred_.push_back(std::move(task));
     parked.swap(parked_);
   }
-  backoff_.Start(absl::InfinitePast());  // the next break starts over
   const absl::Time now = absl::Now();
   for (ParkedCall& call : parked) {
     CallAsync(call.service, call.method, std::move(call.request),
@@ -139,8 +131,7 @@ absl::Status Client::Impl::AdoptLocked(client::Handshake& handshake) {
   fds_enabled_.store(client::FdsEnabled(handshake));
   max_fds_per_frame_.store(client::MaxFdsPerFrame(handshake.welcome));
   closed_ = absl::OkStatus();
-  closed_by_broker_ = false;
-  link_ = Link::kRestoring;
+  link_.Adopted();
   dispatch_should_read_ = false;
   UpdateReadWatchLocked();
   return absl::OkStatus();
@@ -184,7 +175,7 @@ absl::Status Client::Impl::RestoreNames(std::vector<Task>& after) {
     bool was_owner;
     {
       absl::MutexLock lock(&mu_);
-      if (link_ != Link::kRestoring) return closed_;
+      if (link_.state() != State::kRestoring) return closed_;
       auto it = services_.find(claim.name);
       if (it == services_.end()) continue;
       was_owner = it->second.owner;
@@ -228,7 +219,7 @@ absl::Status Client::Impl::RestoreSubscriptions(std::vector<Task>& after) {
                       entry.max_bytes, entry.policy);
     {
       absl::MutexLock lock(&mu_);
-      if (link_ != Link::kRestoring) return closed_;
+      if (link_.state() != State::kRestoring) return closed_;
     }
     DropReport report;
     report.subscription = entry.id;
@@ -264,7 +255,7 @@ absl::Status Client::Impl::RestoreTypes() {
       kBrokerService, "RegisterTypes", Payload(request.SerializeAsString()),
       request.GetTypeName(), kDefaultCallTimeout);
   absl::MutexLock lock(&mu_);
-  if (link_ != Link::kRestoring) return closed_;
+  if (link_.state() != State::kRestoring) return closed_;
   if (!reply.ok()) {
     // Only tools that decode messages miss them; publishing goes on.
     SB_LOG(WARNING) << "after reconnecting to " << address_

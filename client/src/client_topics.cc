@@ -285,7 +285,7 @@ absl::Status Client::Impl::Unsubscribe(uint64_t subscription) {
     absl::MutexLock lock(&mu_);
     // The broker forgot it with the connection; the restore must not
     // subscribe it again.
-    down = link_ == Link::kDown;
+    down = link_.state() == client::ConnectionLink::State::kDown;
     if (down) unsubscribed_while_down_.push_back(subscription);
   }
   if (!subscriptions_.Remove(subscription)) {
