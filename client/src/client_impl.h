@@ -35,10 +35,12 @@
 // role; FrameWriter's generation keeps a frame made for the old connection
 // from going out on the new one.
 //
-// The parts beyond calls live in their own files: topics (client_topics.cc
-// with Subscriptions), streams (client_streams.cc with ReplyStream::Impl,
-// StreamWriter::Impl and RunningStreams), names (client_names.cc), and
-// reconnecting (client_reconnect.cc with ReconnectBackoff).
+// The parts beyond calls live in their own files: serving names and
+// handling incoming calls (client_serving.cc with ServedNames), topics
+// (client_topics.cc with Subscriptions), streams (client_streams.cc with
+// ReplyStream::Impl, StreamWriter::Impl and RunningStreams), waiting for
+// names (client_names.cc with NameWatch), and reconnecting
+// (client_reconnect.cc with ConnectionLink and ReconnectBackoff).
 #ifndef SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 #define SWITCHBOARD_CLIENT_SRC_CLIENT_IMPL_H_
 
@@ -72,6 +74,7 @@
 #include "client/src/received_fds.h"
 #include "client/src/reply_stream.h"
 #include "client/src/running_streams.h"
+#include "client/src/served_names.h"
 #include "client/src/stream_writer.h"
 #include "client/src/subscriptions.h"
 #include "switchboard/client.h"
@@ -178,13 +181,6 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
     bool reader = false;      // the caller holds the reader role
     uint64_t connection = 0;  // the writer's generation it was sent on
   };
-  // A name this client serves, with what restoring it needs.
-  struct Served {
-    std::shared_ptr<const Service> service;
-    ServeOptions options;
-    bool confirmed = false;  // the broker answered the RegisterName
-    bool owner = false;      // owner (else queued), as last known
-  };
   // A CallAsync() made while disconnected, started once connected again.
   struct ParkedCall {
     std::string service;
@@ -203,6 +199,11 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   absl::StatusOr<client::FrameWriter::Buffers> PlanBuffers(
       const Payload& payload, bool receiver_takes_fds, const v1::Header& header,
       absl::string_view what, v1::Header& inline_header) const;
+  // The prefix of a frame carrying `payload` with its buffers sent as
+  // `buffers` says (their descriptors counted, or their bytes inline).
+  static wire::Prefix PayloadPrefix(wire::Kind kind, uint64_t request_id,
+                                    const Payload& payload,
+                                    client::FrameWriter::Buffers buffers);
   // Encodes and sends one frame whose buffers travel as `buffers` says.
   // `connection`: FrameWriter::Send()'s (0: whatever connection is up).
   absl::Status SendFrame(wire::Kind kind, uint64_t request_id,
@@ -529,7 +530,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   std::unique_ptr<MessageBatch> spare_batch_ ABSL_GUARDED_BY(mu_);
   // A reader on the dispatch thread left bytes in the decoder.
   bool dispatch_should_read_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, Served> services_ ABSL_GUARDED_BY(mu_);
+  client::ServedNames served_ ABSL_GUARDED_BY(mu_);
   NameCallback name_callback_ ABSL_GUARDED_BY(mu_);
   // When the dispatch thread's epoll_wait will time out by itself.
   absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

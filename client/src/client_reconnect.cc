@@ -144,58 +144,42 @@ absl::Status Client::Impl::Restore(std::vector<Task>& after) {
 }
 
 absl::Status Client::Impl::RestoreNames(std::vector<Task>& after) {
-  struct Claim {
-    std::string name;
-    Served served;
-  };
-  std::vector<Claim> claims;
+  std::vector<client::ServedNames::Claim> claims;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [name, served] : services_) {
-      if (served.confirmed) claims.push_back({name, served});
-    }
+    claims = served_.Confirmed();
   }
-  // In name order: the same order every time, whatever the hash map's.
-  std::sort(claims.begin(), claims.end(),
-            [](const Claim& a, const Claim& b) { return a.name < b.name; });
-  for (Claim& claim : claims) {
-    absl::StatusOr<Payload> reply =
-        Request(wire::Kind::kRegisterName,
-                RegisterNameHeader(claim.name, claim.served.options),
-                Payload(client::BuildServiceSchema(*claim.served.service)
-                            .SerializeAsString()),
-                kDefaultCallTimeout, /*is_call=*/false);
+  for (client::ServedNames::Claim& claim : claims) {
+    absl::StatusOr<Payload> reply = Request(
+        wire::Kind::kRegisterName,
+        RegisterNameHeader(claim.name, claim.options),
+        Payload(client::BuildServiceSchema(*claim.service).SerializeAsString()),
+        kDefaultCallTimeout, /*is_call=*/false);
     v1::RegisterNameResult result;
     if (reply.ok() && !result.ParseFromArray(reply->data(),
                                              static_cast<int>(reply->size()))) {
       reply = absl::InternalError("broker sent a malformed RegisterNameResult");
     }
-    const bool owner =
-        reply.ok() && result.state() != v1::RegisterNameResult::STATE_QUEUED;
-    bool was_owner;
+    std::optional<bool> owner_now;
     {
       absl::MutexLock lock(&mu_);
       if (link_.state() != State::kRestoring) return closed_;
-      auto it = services_.find(claim.name);
-      if (it == services_.end()) continue;
-      was_owner = it->second.owner;
-      if (reply.ok()) {
-        it->second.owner = owner;
-      } else {
-        // Taken by another connection during the gap (or refused for
-        // another reason): no longer served.
-        services_.erase(it);
-        UpdateReadWatchLocked();
-      }
+      // Refused: taken by another connection during the gap (or refused
+      // for another reason), so no longer served.
+      owner_now = served_.Reclaimed(
+          claim.name, reply.ok(),
+          result.state() != v1::RegisterNameResult::STATE_QUEUED);
+      if (!reply.ok()) UpdateReadWatchLocked();
     }
     if (!reply.ok()) {
       SB_LOG(WARNING) << "after reconnecting to " << address_
                       << ", the broker did not give back " << claim.name << ": "
                       << reply.status();
     }
-    if (was_owner != owner) {
-      after.push_back(
-          [this, name = claim.name, owner] { ReportName(name, owner); });
+    if (owner_now.has_value()) {
+      after.push_back([this, name = claim.name, owner = *owner_now] {
+        ReportName(name, owner);
+      });
     }
   }
   return absl::OkStatus();

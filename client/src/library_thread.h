@@ -3,8 +3,10 @@
 // Starting the library's own threads (the dispatch thread, stream handler
 // threads) with every signal blocked, so that a signal sent to the process
 // is delivered to one of the application's threads, never to the library's,
-// whatever mask the thread that created the Client had. Failure to start a
-// thread is an error, never an abort of the host.
+// whatever mask the thread that created the Client had. Each is named
+// (what `top -H`, `ps -L` and gdb show), so an application's own threads
+// are told from the library's. Failure to start a thread is an error, never
+// an abort of the host.
 #ifndef SWITCHBOARD_CLIENT_SRC_LIBRARY_THREAD_H_
 #define SWITCHBOARD_CLIENT_SRC_LIBRARY_THREAD_H_
 
@@ -21,12 +23,16 @@
 
 namespace switchboard::client {
 
-// Starts `body` on a new thread with all signals blocked and stores it in
-// `thread`. Errors: kResourceExhausted (EAGAIN: no threads left), naming
-// `what`.
+// The library's threads' names (at most 15 characters each).
+inline constexpr char kDispatchThreadName[] = "sb-dispatch";
+inline constexpr char kStreamThreadName[] = "sb-stream";
+
+// Starts `body` on a new thread named `name` with all signals blocked and
+// stores it in `thread`. Errors: kResourceExhausted (EAGAIN: no threads
+// left), naming `what`.
 template <typename Body>
-absl::Status StartLibraryThread(absl::string_view what, std::thread& thread,
-                                Body&& body) {
+absl::Status StartLibraryThread(absl::string_view what, const char* name,
+                                std::thread& thread, Body&& body) {
   sigset_t all;
   sigset_t saved;
   sigfillset(&all);
@@ -36,6 +42,7 @@ absl::Status StartLibraryThread(absl::string_view what, std::thread& thread,
   absl::Status status;
   try {
     thread = std::thread(std::forward<Body>(body));
+    pthread_setname_np(thread.native_handle(), name);
   } catch (const std::system_error& error) {
     status = absl::ResourceExhaustedError(
         absl::StrCat("cannot start ", what, ": ", error.what()));

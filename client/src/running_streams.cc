@@ -35,7 +35,7 @@ absl::Status RunningStreams::Start(uint64_t id,
   by_call_[id] = key;
   // Started under the lock, so the thread's Finished() finds its entry.
   absl::Status started = StartLibraryThread(
-      "a stream handler's thread", entry.thread,
+      "a stream handler's thread", kStreamThreadName, entry.thread,
       [this, key, body = std::move(body)]() mutable {
         body();
         body = nullptr;  // its captures go before the thread is joined

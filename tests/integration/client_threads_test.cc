@@ -95,9 +95,14 @@ TEST(ClientThreadsTest, LibraryThreadsBlockSignalsTheApplicationTakes) {
   // Serving a name starts the dispatch thread.
   ASSERT_THAT(client->Serve(Service("test.signals")), IsOk());
   int library_threads = 0;
+  int named_dispatch = 0;
   for (int tid : NumberedEntries("/proc/self/task")) {
     if (before.count(tid) != 0) continue;
     ++library_threads;
+    std::ifstream comm("/proc/self/task/" + std::to_string(tid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "sb-dispatch") ++named_dispatch;
     const uint64_t blocked = BlockedSignals(tid);
     for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
                        SIGCHLD, SIGPIPE, SIGALRM, SIGWINCH}) {
@@ -106,6 +111,7 @@ TEST(ClientThreadsTest, LibraryThreadsBlockSignalsTheApplicationTakes) {
     }
   }
   EXPECT_GE(library_threads, 1);
+  EXPECT_EQ(named_dispatch, 1) << "the dispatch thread says what it is";
   // The caller's own mask is as it was.
   EXPECT_EQ(BlockedSignals(static_cast<int>(::gettid())) &
                 (Bit(SIGINT) | Bit(SIGTERM) | Bit(SIGUSR1)),

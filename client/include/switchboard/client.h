@@ -61,7 +61,8 @@
 // the operation that needed it fails with kResourceExhausted (CallAsync()
 // runs `done` with it on the calling thread) and the client closes.
 //
-// Signals and fork(). The library's threads block every signal, so a
+// Signals and fork(). The library's threads (named sb-dispatch and
+// sb-stream, as `top -H` shows them) block every signal, so a
 // signal sent to the process is delivered to one of the application's
 // threads. A Client does not survive fork(): the child has none of its
 // threads, so in the child neither use nor destroy a Client made before the
