@@ -37,6 +37,7 @@
 #include "switchboard/stream.h"
 #include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
+#include "tests/testing/echo_service.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/wait_for.h"
@@ -47,6 +48,7 @@ namespace {
 using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
+using ::switchboard::testing::EchoService;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::StatusIs;
@@ -122,26 +124,6 @@ class Inbox {
   std::string last_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> reasons_ ABSL_GUARDED_BY(mu_);
 };
-
-Service EchoService(const std::string& name) {
-  Service service(name);
-  service.AddMethod(
-      "Echo",
-      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
-        return Payload(std::string(request.view()));
-      });
-  // Writes until the stream is over (the caller went, or the broker did).
-  service.AddStreamMethod(
-      "Ticks",
-      [](const CallInfo&, const Payload&, StreamWriter& out) -> absl::Status {
-        for (int i = 0;; ++i) {
-          if (absl::Status s = out.Write(Payload(absl::StrCat(i))); !s.ok()) {
-            return s;
-          }
-        }
-      });
-  return service;
-}
 
 class ReconnectTest : public ::testing::Test {
  protected:
