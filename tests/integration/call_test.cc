@@ -33,9 +33,12 @@
 #include "switchboard/service.h"
 #include "switchboard/testing/echo.pb.h"
 #include "switchboard/v1/header.pb.h"
+#include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/clients.h"
+#include "tests/testing/echo_service.h"
+#include "tests/testing/raw_clients.h"
 #include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
@@ -45,10 +48,14 @@
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ChildProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::ConnectRaw;
+using ::switchboard::testing::ConnectRawCallee;
+using ::switchboard::testing::EchoService;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::RawConnection;
@@ -58,6 +65,7 @@ using ::switchboard::testing::StatusIs;
 using ::switchboard::testing::Transport;
 using ::switchboard::testing::TransportTestName;
 using ::switchboard::testing::WaitFor;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Long enough never to expire on a loaded machine when things work.
@@ -67,14 +75,9 @@ constexpr absl::Duration kTimeout = absl::Seconds(20);
 // machine, yet far below the call timeouts involved.
 constexpr absl::Duration kPromptly = absl::Seconds(5);
 
-// "Echo" answers with the request; "Fail" with FAILED_PRECONDITION.
-Service EchoService(const std::string& name) {
-  Service service(name);
-  service.AddMethod(
-      "Echo",
-      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
-        return Payload::Copy(request.view());
-      });
+// The kit's EchoService, and "Fail", which answers FAILED_PRECONDITION.
+Service EchoAndFailService(const std::string& name) {
+  Service service = EchoService(name);
   service.AddMethod(
       "Fail",
       [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
@@ -106,72 +109,6 @@ Service BlockingService(const std::string& name, std::shared_ptr<Gate> gate) {
                       return Payload::Copy(request.view());
                     });
   return service;
-}
-
-// The outcome of an async call, filled in by its callback.
-struct AsyncResult {
-  absl::Mutex mu;
-  int calls ABSL_GUARDED_BY(mu) = 0;
-  absl::StatusOr<Payload> result ABSL_GUARDED_BY(mu) =
-      absl::UnknownError("no result yet");
-
-  CallCallback Callback() {
-    return [this](absl::StatusOr<Payload> r) {
-      absl::MutexLock lock(&mu);
-      ++calls;
-      result = std::move(r);
-    };
-  }
-  bool WaitDone(absl::Duration timeout) {
-    return WaitFor(
-        [this] {
-          absl::MutexLock lock(&mu);
-          return calls > 0;
-        },
-        timeout);
-  }
-  absl::StatusOr<Payload> Result() {
-    absl::MutexLock lock(&mu);
-    return result;
-  }
-  int Calls() {
-    absl::MutexLock lock(&mu);
-    return calls;
-  }
-};
-
-// A raw connection that claims `name` and then reads nothing unless asked.
-absl::StatusOr<RawConnection> ConnectRawCallee(const BrokerProcess& broker,
-                                               const std::string& name) {
-  absl::StatusOr<std::string> token = broker.ReadToken();
-  if (!token.ok()) return token.status();
-  absl::StatusOr<RawConnection> callee =
-      RawConnection::Connect(broker.address());
-  if (!callee.ok()) return callee.status();
-  if (absl::StatusOr<v1::Welcome> welcome = callee->Handshake(*token);
-      !welcome.ok()) {
-    return welcome.status();
-  }
-  v1::Header claim;
-  claim.mutable_register_name()->set_name(name);
-  if (absl::Status sent =
-          callee->SendFrame(wire::Kind::kRegisterName, 1, claim);
-      !sent.ok()) {
-    return sent;
-  }
-  absl::StatusOr<wire::Frame> reply = callee->ReadFrame(kTimeout);
-  if (!reply.ok()) return reply.status();
-  if (reply->kind() != wire::Kind::kReply) {
-    return absl::InternalError(absl::StrCat("claiming ", name, ": got ",
-                                            wire::KindName(reply->kind())));
-  }
-  absl::StatusOr<v1::Header> header = reply->ParseHeader();
-  if (!header.ok()) return header.status();
-  if (header->reply().code() != 0) {
-    return absl::InternalError(
-        absl::StrCat("claiming ", name, ": ", header->reply().message()));
-  }
-  return callee;
 }
 
 class CallTest : public ::testing::TestWithParam<Transport> {
@@ -291,7 +228,7 @@ TEST_P(CallTest, TypedCallReportsAReplyThatDoesNotParseAsInternal) {
 
 TEST_P(CallTest, HandlerErrorReachesTheCallerUnchanged) {
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
-  ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
+  ASSERT_THAT(service->Serve(EchoAndFailService("test.echo")), IsOk());
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   EXPECT_THAT(
       caller->Call("test.echo", "Fail", "lunch", kTimeout),
@@ -445,7 +382,7 @@ TEST_P(CallTest, AsyncCallsEachCompleteExactlyOnce) {
   absl::Mutex mu;
   std::map<int, int> completions;  // call index -> callbacks run
   std::vector<std::string> wrong;
-  AsyncResult barrier;
+  AsyncResults barrier;
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
@@ -479,7 +416,7 @@ TEST_P(CallTest, AsyncCallsEachCompleteExactlyOnce) {
   // callback ran, no duplicate of an earlier one is still queued.
   caller->CallAsync("test.echo", "Echo", "barrier", kTimeout,
                     barrier.Callback());
-  ASSERT_TRUE(barrier.WaitDone(kTimeout));
+  ASSERT_TRUE(barrier.WaitForCount(1, kTimeout));
   absl::MutexLock lock(&mu);
   for (const auto& [index, count] : completions) {
     EXPECT_EQ(count, 1) << "call " << index;
@@ -571,24 +508,10 @@ TEST_P(CallTest, SlowCalleeGivesTheCallerDeadlineExceededPromptly) {
 // own (a raw connection) still gets DEADLINE_EXCEEDED, the callee gets a
 // CANCEL, and the callee's late reply is dropped.
 TEST_P(CallTest, BrokerExpiresTheCallCancelsTheCalleeAndDropsTheLateReply) {
-  absl::StatusOr<std::string> token = broker_.ReadToken();
-  ASSERT_THAT(token, IsOk());
-  absl::StatusOr<RawConnection> callee =
-      RawConnection::Connect(broker_.address());
+  absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
   ASSERT_THAT(callee, IsOk());
-  ASSERT_THAT(callee->Handshake(*token), IsOk());
-  v1::Header claim;
-  claim.mutable_register_name()->set_name("test.raw");
-  ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
-  absl::StatusOr<wire::Frame> claimed = callee->ReadFrame(kTimeout);
-  ASSERT_THAT(claimed, IsOk());
-  ASSERT_EQ(claimed->kind(), wire::Kind::kReply);
-  ASSERT_EQ(claimed->request_id(), 1u);
-
-  absl::StatusOr<RawConnection> caller =
-      RawConnection::Connect(broker_.address());
+  absl::StatusOr<RawConnection> caller = ConnectRaw(broker_);
   ASSERT_THAT(caller, IsOk());
-  ASSERT_THAT(caller->Handshake(*token), IsOk());
   v1::Header call;
   call.mutable_call()->set_service("test.raw");
   call.mutable_call()->set_method("Wait");
@@ -643,13 +566,13 @@ TEST_P(CallTest, ClosingTheCallerEndsItsPendingCallsWithCancelled) {
   auto gate = std::make_shared<Gate>();
   ASSERT_THAT(service->Serve(BlockingService("test.slow", gate)), IsOk());
   absl::Cleanup open_gate = [gate] { gate->Open(); };
-  AsyncResult result;
+  AsyncResults result;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   caller->CallAsync("test.slow", "Block", "x", kTimeout, result.Callback());
   ASSERT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
   caller.reset();
-  EXPECT_EQ(result.Calls(), 1);
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
   // The broker forgot the call: the callee's eventual reply harms nobody
   // and the service keeps serving.
   gate->Open();
@@ -659,18 +582,10 @@ TEST_P(CallTest, ClosingTheCallerEndsItsPendingCallsWithCancelled) {
 }
 
 TEST_P(CallTest, CallerDisconnectingCancelsItsCallsAtTheCallee) {
-  absl::StatusOr<std::string> token = broker_.ReadToken();
-  ASSERT_THAT(token, IsOk());
-  absl::StatusOr<RawConnection> callee =
-      RawConnection::Connect(broker_.address());
+  absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
   ASSERT_THAT(callee, IsOk());
-  ASSERT_THAT(callee->Handshake(*token), IsOk());
-  v1::Header claim;
-  claim.mutable_register_name()->set_name("test.raw");
-  ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
-  ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
 
-  AsyncResult result;
+  AsyncResults result;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   caller->CallAsync("test.raw", "Wait", "x", kTimeout, result.Callback());
   absl::StatusOr<wire::Frame> call = callee->ReadFrame(kTimeout);
@@ -682,28 +597,20 @@ TEST_P(CallTest, CallerDisconnectingCancelsItsCallsAtTheCallee) {
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->kind(), wire::Kind::kCancel);
   EXPECT_EQ(cancel->request_id(), call->request_id());
-  EXPECT_EQ(result.Calls(), 1);  // kCancelled, from the library
+  // Ended by the library as the caller closed.
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
 }
 
 TEST_P(CallTest, CalleeDisconnectingEndsAllItsPendingCallsWithUnavailable) {
-  absl::StatusOr<std::string> token = broker_.ReadToken();
-  ASSERT_THAT(token, IsOk());
-  absl::StatusOr<RawConnection> callee =
-      RawConnection::Connect(broker_.address());
+  absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
   ASSERT_THAT(callee, IsOk());
-  ASSERT_THAT(callee->Handshake(*token), IsOk());
-  v1::Header claim;
-  claim.mutable_register_name()->set_name("test.raw");
-  ASSERT_THAT(callee->SendFrame(wire::Kind::kRegisterName, 1, claim), IsOk());
-  ASSERT_THAT(callee->ReadFrame(kTimeout), IsOk());
 
   constexpr int kCalls = 10;
-  std::vector<std::unique_ptr<AsyncResult>> results;
+  AsyncResults results;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   for (int i = 0; i < kCalls; ++i) {
-    results.push_back(std::make_unique<AsyncResult>());
-    caller->CallAsync("test.raw", "Wait", "x", kTimeout,
-                      results.back()->Callback());
+    caller->CallAsync("test.raw", "Wait", "x", kTimeout, results.Callback());
   }
   for (int i = 0; i < kCalls; ++i) {
     absl::StatusOr<wire::Frame> call = callee->ReadFrame(kTimeout);
@@ -711,12 +618,11 @@ TEST_P(CallTest, CalleeDisconnectingEndsAllItsPendingCallsWithUnavailable) {
     ASSERT_EQ(call->kind(), wire::Kind::kCall);
   }
   callee->Close();
-  for (int i = 0; i < kCalls; ++i) {
-    ASSERT_TRUE(results[i]->WaitDone(kPromptly)) << "call " << i;
-    EXPECT_THAT(results[i]->Result(), StatusIs(absl::StatusCode::kUnavailable))
-        << "call " << i;
-    EXPECT_EQ(results[i]->Calls(), 1) << "call " << i;
-  }
+  ASSERT_TRUE(results.WaitForCount(kCalls, kPromptly));
+  EXPECT_THAT(results.Results(),
+              ::testing::AllOf(
+                  ::testing::SizeIs(kCalls),
+                  ::testing::Each(StatusIs(absl::StatusCode::kUnavailable))));
 }
 
 TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
@@ -729,7 +635,7 @@ TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
   absl::StatusOr<ChildProcess> callee = ChildProcess::Start(argv, "");
   ASSERT_THAT(callee, IsOk());
   ASSERT_THAT(callee->ReadLine(kTimeout), IsOkAndHolds("ready"));
-  AsyncResult result;
+  AsyncResults result;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
   ASSERT_THAT(caller->Call("test.callee", "Echo", "alive", kTimeout),
               IsOkAndHolds("alive"));
@@ -744,12 +650,12 @@ TEST_P(CallTest, CalleeKilledMidCallGivesTheCallerUnavailablePromptly) {
   EXPECT_THAT(callee->Stop(SIGKILL, kTimeout),
               StatusIs(absl::StatusCode::kAborted, HasSubstr("signal 9")));
 
-  ASSERT_TRUE(result.WaitDone(kPromptly))
+  ASSERT_TRUE(result.WaitForCount(1, kPromptly))
       << "no result " << absl::FormatDuration(kPromptly)
       << " after the callee died";
   EXPECT_LT(absl::Now() - kill_time, kPromptly);
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_EQ(result.Calls(), 1);
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kUnavailable)));
   // Its name went with it.
   EXPECT_THAT(caller->Call("test.callee", "Echo", "x", kTimeout),
               StatusIs(absl::StatusCode::kNotFound));
@@ -857,8 +763,8 @@ TEST_P(CallQuotaTest, CallsBeyondTheCalleesPendingLimitFailAtOnce) {
   auto gate = std::make_shared<Gate>();
   ASSERT_THAT(service->Serve(BlockingService("test.slow", gate)), IsOk());
   absl::Cleanup open_gate = [gate] { gate->Open(); };
-  AsyncResult first;
-  AsyncResult second;
+  AsyncResults first;
+  AsyncResults second;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
 
   // Both calls are pending at the broker: the first blocks the callee's
@@ -873,14 +779,14 @@ TEST_P(CallQuotaTest, CallsBeyondTheCalleesPendingLimitFailAtOnce) {
   EXPECT_THAT(caller->Call("test.slow", "Echo", "3", kTimeout),
               StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_LT(absl::Now() - start, kPromptly);
-  EXPECT_EQ(first.Calls(), 0);
-  EXPECT_EQ(second.Calls(), 0);
+  EXPECT_THAT(first.Results(), ::testing::IsEmpty());
+  EXPECT_THAT(second.Results(), ::testing::IsEmpty());
 
   gate->Open();
-  ASSERT_TRUE(first.WaitDone(kTimeout));
-  ASSERT_TRUE(second.WaitDone(kTimeout));
-  EXPECT_THAT(first.Result(), IsOkAndHolds("1"));
-  EXPECT_THAT(second.Result(), IsOkAndHolds("2"));
+  ASSERT_TRUE(first.WaitForCount(1, kTimeout));
+  ASSERT_TRUE(second.WaitForCount(1, kTimeout));
+  EXPECT_THAT(first.Replies(), ElementsAre(IsOkAndHolds("1")));
+  EXPECT_THAT(second.Replies(), ElementsAre(IsOkAndHolds("2")));
   // With the queue drained, calls go through again.
   EXPECT_THAT(caller->Call("test.slow", "Echo", "4", kTimeout),
               IsOkAndHolds("4"));
@@ -924,12 +830,8 @@ TEST_P(CallQuotaTest, ReplyOverTheLimitReachesTheCallerAsAnError) {
 TEST_P(CallQuotaTest, CallWithoutATimeoutGetsTheBrokersDefault) {
   absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
   ASSERT_THAT(callee, IsOk());
-  absl::StatusOr<std::string> token = broker_.ReadToken();
-  ASSERT_THAT(token, IsOk());
-  absl::StatusOr<RawConnection> caller =
-      RawConnection::Connect(broker_.address());
+  absl::StatusOr<RawConnection> caller = ConnectRaw(broker_);
   ASSERT_THAT(caller, IsOk());
-  ASSERT_THAT(caller->Handshake(*token), IsOk());
   v1::Header call;
   call.mutable_call()->set_service("test.raw");
   call.mutable_call()->set_method("Wait");
@@ -970,7 +872,7 @@ TEST_P(QueueQuotaTest, CallsToACalleeThatStopsReadingFailOnceItsQueueIsFull) {
   ASSERT_THAT(stuck, IsOk());
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
-  std::vector<std::unique_ptr<AsyncResult>> results;
+  AsyncResults results;
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
 
   // Far more than the queue limit plus what socket buffers can hold
@@ -978,21 +880,12 @@ TEST_P(QueueQuotaTest, CallsToACalleeThatStopsReadingFailOnceItsQueueIsFull) {
   constexpr int kCalls = 100;
   const std::string payload(256 * 1024, 'q');
   for (int i = 0; i < kCalls; ++i) {
-    results.push_back(std::make_unique<AsyncResult>());
     caller->CallAsync("test.stuck", "Take", Payload::Copy(payload), kTimeout,
-                      results.back()->Callback());
+                      results.Callback());
   }
-  auto count_refused = [&] {
-    int refused = 0;
-    for (const std::unique_ptr<AsyncResult>& result : results) {
-      if (result->Calls() == 1 &&
-          absl::IsResourceExhausted(result->Result().status())) {
-        ++refused;
-      }
-    }
-    return refused;
-  };
-  EXPECT_TRUE(WaitFor([&] { return count_refused() > 0; }, kPromptly))
+  EXPECT_TRUE(WaitFor(
+      [&] { return results.Count(absl::StatusCode::kResourceExhausted) > 0; },
+      kPromptly))
       << "no call to a callee that reads nothing was refused after " << kCalls
       << " calls of " << payload.size() << " bytes";
   // The caller and other services are not affected.
@@ -1000,14 +893,13 @@ TEST_P(QueueQuotaTest, CallsToACalleeThatStopsReadingFailOnceItsQueueIsFull) {
               IsOkAndHolds("fine"));
   // Once the stuck callee goes, its queued calls end too.
   stuck->Close();
-  for (int i = 0; i < kCalls; ++i) {
-    ASSERT_TRUE(results[i]->WaitDone(kTimeout)) << "call " << i;
-    EXPECT_EQ(results[i]->Calls(), 1) << "call " << i;
-    EXPECT_THAT(results[i]->Result(),
-                ::testing::AnyOf(StatusIs(absl::StatusCode::kResourceExhausted),
-                                 StatusIs(absl::StatusCode::kUnavailable)))
-        << "call " << i;
-  }
+  ASSERT_TRUE(results.WaitForCount(kCalls, kTimeout));
+  EXPECT_THAT(
+      results.Results(),
+      ::testing::AllOf(::testing::SizeIs(kCalls),
+                       ::testing::Each(::testing::AnyOf(
+                           StatusIs(absl::StatusCode::kResourceExhausted),
+                           StatusIs(absl::StatusCode::kUnavailable)))));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTransports, QueueQuotaTest,

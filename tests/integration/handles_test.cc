@@ -35,10 +35,13 @@
 #include "switchboard/subscription.h"
 #include "switchboard/v1/broker.pb.h"
 #include "switchboard/v1/header.pb.h"
+#include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/broker_status.h"
 #include "tests/testing/clients.h"
+#include "tests/testing/echo_service.h"
 #include "tests/testing/message_log.h"
+#include "tests/testing/raw_clients.h"
 #include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
@@ -48,8 +51,11 @@
 namespace switchboard {
 namespace {
 
+using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::ConnectRawCallee;
+using ::switchboard::testing::EchoService;
 using ::switchboard::testing::GetBrokerStatus;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
@@ -65,17 +71,6 @@ using ::testing::UnorderedElementsAre;
 
 // Long enough never to expire on a loaded machine when things work.
 constexpr absl::Duration kTimeout = absl::Seconds(20);
-
-// "Echo" answers with the request.
-Service EchoService(const std::string& name) {
-  Service service(name);
-  service.AddMethod(
-      "Echo",
-      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
-        return Payload::Copy(request.view());
-      });
-  return service;
-}
 
 // Holds handlers of a "Block" method until Open(). A handler gives up after
 // kTimeout so that a failing test cannot hang in a client's destructor.
@@ -99,67 +94,6 @@ Service BlockingService(const std::string& name, std::shared_ptr<Gate> gate) {
                       return Payload::Copy(request.view());
                     });
   return service;
-}
-
-// The outcome of an async call, filled in by its callback.
-struct AsyncResult {
-  absl::Mutex mu;
-  int calls ABSL_GUARDED_BY(mu) = 0;
-  absl::StatusOr<Payload> result ABSL_GUARDED_BY(mu) =
-      absl::UnknownError("no result yet");
-
-  CallCallback Callback() {
-    return [this](absl::StatusOr<Payload> r) {
-      absl::MutexLock lock(&mu);
-      ++calls;
-      result = std::move(r);
-    };
-  }
-  bool WaitDone(absl::Duration timeout) {
-    return WaitFor(
-        [this] {
-          absl::MutexLock lock(&mu);
-          return calls > 0;
-        },
-        timeout);
-  }
-  absl::StatusOr<Payload> Result() {
-    absl::MutexLock lock(&mu);
-    return result;
-  }
-  int Calls() {
-    absl::MutexLock lock(&mu);
-    return calls;
-  }
-};
-
-// A raw connection that claims `name` and then reads nothing unless asked.
-absl::StatusOr<RawConnection> ConnectRawCallee(const BrokerProcess& broker,
-                                               const std::string& name) {
-  absl::StatusOr<std::string> token = broker.ReadToken();
-  if (!token.ok()) return token.status();
-  absl::StatusOr<RawConnection> callee =
-      RawConnection::Connect(broker.address());
-  if (!callee.ok()) return callee.status();
-  if (absl::StatusOr<v1::Welcome> welcome = callee->Handshake(*token);
-      !welcome.ok()) {
-    return welcome.status();
-  }
-  v1::Header claim;
-  claim.mutable_register_name()->set_name(name);
-  if (absl::Status sent =
-          callee->SendFrame(wire::Kind::kRegisterName, 1, claim);
-      !sent.ok()) {
-    return sent;
-  }
-  absl::StatusOr<wire::Frame> reply = callee->ReadFrame(kTimeout);
-  if (!reply.ok()) return reply.status();
-  absl::StatusOr<v1::Header> header = reply->ParseHeader();
-  if (!header.ok()) return header.status();
-  if (reply->kind() != wire::Kind::kReply || header->reply().code() != 0) {
-    return absl::InternalError(absl::StrCat("could not claim ", name));
-  }
-  return callee;
 }
 
 class HandlesTest : public ::testing::TestWithParam<Transport> {
@@ -325,17 +259,17 @@ TEST_P(HandlesTest, HandlesThatOutliveTheirClientAreHarmless) {
       client->WatchName("test.gate", [](const NameOwner&) {});
   ASSERT_THAT(watch, IsOk());
   const uint64_t released_id = released->id();
-  AsyncResult result;
+  AsyncResults result;
   PendingCall call =
       client->CallAsync("test.gate", "Block", "x", kTimeout, result.Callback());
   ASSERT_TRUE(call);
   ASSERT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
 
   client.reset();
-  EXPECT_EQ(result.Calls(), 1);
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
   EXPECT_FALSE(call.Cancel());
-  EXPECT_EQ(result.Calls(), 1);
+  EXPECT_EQ(result.Results().size(), 1u);
   EXPECT_THAT(ended->stats(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(ended->Unsubscribe(), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_FALSE(*ended);
@@ -485,7 +419,7 @@ TEST_P(HandlesTest, CancelReachesTheCalleeAndEndsTheCallOnceWithCancelled) {
   absl::StatusOr<RawConnection> callee = ConnectRawCallee(broker_, "test.raw");
   ASSERT_THAT(callee, IsOk());
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
-  AsyncResult result;
+  AsyncResults result;
   PendingCall call =
       caller->CallAsync("test.raw", "Wait", "x", kTimeout, result.Callback());
   ASSERT_TRUE(call);
@@ -494,8 +428,9 @@ TEST_P(HandlesTest, CancelReachesTheCalleeAndEndsTheCallOnceWithCancelled) {
   ASSERT_EQ(forwarded->kind(), wire::Kind::kCall);
 
   EXPECT_TRUE(call.Cancel());
-  ASSERT_TRUE(result.WaitDone(kTimeout));
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kCancelled));
+  ASSERT_TRUE(result.WaitForCount(1, kTimeout));
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
   // The callee is told, as for a call whose deadline passed.
   absl::StatusOr<wire::Frame> cancel = callee->ReadFrame(kTimeout);
   ASSERT_THAT(cancel, IsOk());
@@ -515,33 +450,32 @@ TEST_P(HandlesTest, CancelReachesTheCalleeAndEndsTheCallOnceWithCancelled) {
   EXPECT_EQ(pong->kind(), wire::Kind::kReply);
   ASSERT_THAT(caller->Ping(), IsOk());
   // An async call behind it: its callback runs after anything queued.
-  AsyncResult barrier;
+  AsyncResults barrier;
   caller->CallAsync("switchboard.Broker", "GetStatus", Payload(), kTimeout,
                     barrier.Callback());
-  ASSERT_TRUE(barrier.WaitDone(kTimeout));
+  ASSERT_TRUE(barrier.WaitForCount(1, kTimeout));
   EXPECT_FALSE(call.Cancel());
-  EXPECT_EQ(result.Calls(), 1);
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
 }
 
 TEST_P(HandlesTest, CancelAfterTheReplyReturnsFalseAndRunsNothing) {
   std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
   ASSERT_THAT(service->Serve(EchoService("test.echo")), IsOk());
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
-  AsyncResult result;
+  AsyncResults result;
   PendingCall call = caller->CallAsync("test.echo", "Echo", "answered",
                                        kTimeout, result.Callback());
-  ASSERT_TRUE(result.WaitDone(kTimeout));
+  ASSERT_TRUE(result.WaitForCount(1, kTimeout));
   EXPECT_FALSE(call.Cancel());
   EXPECT_FALSE(call.Cancel());
   // Callbacks run in order: once this one ran, a callback the Cancel()
   // calls had queued would have run too.
-  AsyncResult barrier;
+  AsyncResults barrier;
   caller->CallAsync("test.echo", "Echo", "barrier", kTimeout,
                     barrier.Callback());
-  ASSERT_TRUE(barrier.WaitDone(kTimeout));
-  EXPECT_EQ(result.Calls(), 1);
-  EXPECT_THAT(result.Result(), IsOkAndHolds("answered"));
+  ASSERT_TRUE(barrier.WaitForCount(1, kTimeout));
+  EXPECT_THAT(result.Replies(), ElementsAre(IsOkAndHolds("answered")));
 }
 
 TEST_P(HandlesTest, DroppingAPendingCallDoesNotCancelIt) {
@@ -550,7 +484,7 @@ TEST_P(HandlesTest, DroppingAPendingCallDoesNotCancelIt) {
   ASSERT_THAT(service->Serve(BlockingService("test.gate", gate)), IsOk());
   absl::Cleanup open_gate = [gate] { gate->Open(); };
   std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
-  AsyncResult result;
+  AsyncResults result;
   {
     PendingCall call = caller->CallAsync("test.gate", "Block", "kept", kTimeout,
                                          result.Callback());
@@ -558,24 +492,23 @@ TEST_P(HandlesTest, DroppingAPendingCallDoesNotCancelIt) {
     ASSERT_TRUE(WaitFor([&] { return gate->entered.load() == 1; }, kTimeout));
   }
   gate->Open();
-  ASSERT_TRUE(result.WaitDone(kTimeout));
-  EXPECT_THAT(result.Result(), IsOkAndHolds("kept"));
-  EXPECT_EQ(result.Calls(), 1);
+  ASSERT_TRUE(result.WaitForCount(1, kTimeout));
+  EXPECT_THAT(result.Replies(), ElementsAre(IsOkAndHolds("kept")));
 }
 
 TEST_P(HandlesTest, ACallThatCannotStartGivesAnEmptyHandle) {
   BrokerProcess small(GetParam(), {"--max-payload-bytes=1024"});
   ASSERT_TRUE(small.started());
   std::unique_ptr<Client> caller = ConnectOrDie(small, "caller");
-  AsyncResult result;
+  AsyncResults result;
   PendingCall call =
       caller->CallAsync("test.any", "Big", Payload(std::string(2048, 'b')),
                         kTimeout, result.Callback());
   EXPECT_FALSE(call);
   EXPECT_FALSE(call.Cancel());
-  ASSERT_TRUE(result.WaitDone(kTimeout));
-  EXPECT_THAT(result.Result(), StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_EQ(result.Calls(), 1);
+  ASSERT_TRUE(result.WaitForCount(1, kTimeout));
+  EXPECT_THAT(result.Results(),
+              ElementsAre(StatusIs(absl::StatusCode::kResourceExhausted)));
 }
 
 // Calls whose handler, as it returns, hands the call to threads that
@@ -674,10 +607,10 @@ TEST_P(HandlesTest, CancelRacingTheReplyEndsEveryCallExactlyOnce) {
       kTimeout));
   // Late replies and the broker's answers to the CANCELs come before this
   // call's reply, and callbacks run in order.
-  AsyncResult barrier;
+  AsyncResults barrier;
   caller->CallAsync("test.echo", "Echo", "barrier", kTimeout,
                     barrier.Callback());
-  ASSERT_TRUE(barrier.WaitDone(kTimeout));
+  ASSERT_TRUE(barrier.WaitForCount(1, kTimeout));
   int cancels = 0;
   for (int i = 0; i < kCalls; ++i) {
     SCOPED_TRACE(absl::StrCat("call ", i));

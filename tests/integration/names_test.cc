@@ -23,6 +23,7 @@
 #include "switchboard/v1/header.pb.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/clients.h"
+#include "tests/testing/raw_clients.h"
 #include "tests/testing/raw_connection.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/transport.h"
@@ -35,6 +36,7 @@ namespace {
 
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::ConnectRaw;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::RawConnection;
@@ -109,20 +111,6 @@ class NamesTest : public ::testing::TestWithParam<Transport> {
   // Which client owns `name`, by calling it.
   absl::StatusOr<Payload> Who(const std::string& name) {
     return caller_->Call(name, "Who", "", kTimeout);
-  }
-
-  // A raw connection, for what the library would not send.
-  absl::StatusOr<RawConnection> ConnectRaw() {
-    absl::StatusOr<std::string> token = broker_.ReadToken();
-    if (!token.ok()) return token.status();
-    absl::StatusOr<RawConnection> raw =
-        RawConnection::Connect(broker_.address());
-    if (!raw.ok()) return raw.status();
-    if (absl::StatusOr<v1::Welcome> welcome = raw->Handshake(*token);
-        !welcome.ok()) {
-      return welcome.status();
-    }
-    return raw;
   }
 
   // Sends REGISTER_NAME and returns the state from the broker's REPLY, or
@@ -232,7 +220,7 @@ TEST_P(NamesTest, ReplaceFailsWhenTheOwnerDoesNotAllowIt) {
 // The library answers a second Serve() of a name it already serves by
 // itself; these go to the broker directly (docs/PROTOCOL.md 5.1).
 TEST_P(NamesTest, BrokerAnswersAClaimOnOnesOwnNameAccordingToItsFlag) {
-  absl::StatusOr<RawConnection> raw = ConnectRaw();
+  absl::StatusOr<RawConnection> raw = ConnectRaw(broker_);
   ASSERT_THAT(raw, IsOk());
   EXPECT_THAT(RegisterRaw(*raw, "test.name", v1::NAME_FLAG_FAIL_IF_OWNED),
               IsOkAndHolds(v1::RegisterNameResult::STATE_OWNER));
@@ -249,7 +237,7 @@ TEST_P(NamesTest, BrokerAnswersAClaimOnOnesOwnNameAccordingToItsFlag) {
 TEST_P(NamesTest, QueueingAgainKeepsOnesPlaceInTheQueue) {
   std::unique_ptr<Client> a = ConnectOrDie(broker_, "a");
   ASSERT_THAT(a->Serve(TaggedService("test.name", "a")), IsOk());
-  absl::StatusOr<RawConnection> b = ConnectRaw();
+  absl::StatusOr<RawConnection> b = ConnectRaw(broker_);
   ASSERT_THAT(b, IsOk());
   std::unique_ptr<Client> c = ConnectOrDie(broker_, "c");
   ASSERT_THAT(RegisterRaw(*b, "test.name", v1::NAME_FLAG_QUEUE),

@@ -35,6 +35,7 @@
 #include "switchboard/stream.h"
 #include "tests/testing/broker_process.h"
 #include "tests/testing/clients.h"
+#include "tests/testing/echo_service.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -44,6 +45,7 @@ namespace {
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::EchoService;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::StatusIs;
@@ -83,26 +85,6 @@ bool RunLoopUntil(Client& client, const std::function<bool()>& done,
     if (!client.Process().ok()) return false;
   }
   return true;
-}
-
-Service EchoService(const std::string& name) {
-  Service service(name);
-  service.AddMethod(
-      "Echo",
-      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
-        return Payload(std::string(request.view()));
-      });
-  service.AddStreamMethod(
-      "Count",
-      [](const CallInfo&, const Payload&, StreamWriter& out) -> absl::Status {
-        for (int i = 0; i < 3; ++i) {
-          if (absl::Status s = out.Write(Payload(std::to_string(i))); !s.ok()) {
-            return s;
-          }
-        }
-        return absl::OkStatus();
-      });
-  return service;
 }
 
 ConnectOptions OwnLoop(const BrokerProcess& broker, const std::string& name) {

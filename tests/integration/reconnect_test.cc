@@ -3,15 +3,18 @@
 // Reconnecting across broker restarts (client.h, "Reconnect"): the broker
 // is killed (SIGKILL) or stopped (SIGTERM) while clients call, serve,
 // stream, publish and subscribe, and a new broker is started on the same
-// socket. Every client comes back by itself: names owned by the same
-// programs, subscriptions delivering, every call and stream ended exactly
-// once, every subscriber told of the gap. No test asserts how long the
+// socket, also the way a systemd socket unit starts one
+// (systemd-socket-activate). Every client comes back by itself: names owned by
+// the same programs, subscriptions delivering, every call and stream ended
+// exactly once, every subscriber told of the gap. No test asserts how long the
 // reconnect took; the SIGKILL test prints it ("reconnected in") for the
 // record.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -37,6 +40,8 @@
 #include "switchboard/stream.h"
 #include "tests/testing/async_results.h"
 #include "tests/testing/broker_process.h"
+#include "tests/testing/echo_service.h"
+#include "tests/testing/socket_activation.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/wait_for.h"
@@ -47,8 +52,11 @@ namespace {
 using ::switchboard::testing::AsyncResults;
 using ::switchboard::testing::BrokerOptions;
 using ::switchboard::testing::BrokerProcess;
+using ::switchboard::testing::EchoService;
 using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
+using ::switchboard::testing::SocketActivatedBroker;
+using ::switchboard::testing::SocketActivationOptions;
 using ::switchboard::testing::StatusIs;
 using ::switchboard::testing::TempDir;
 using ::switchboard::testing::WaitFor;
@@ -123,24 +131,22 @@ class Inbox {
   std::vector<std::string> reasons_ ABSL_GUARDED_BY(mu_);
 };
 
-Service EchoService(const std::string& name) {
-  Service service(name);
-  service.AddMethod(
-      "Echo",
-      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
-        return Payload(std::string(request.view()));
-      });
-  // Writes until the stream is over (the caller went, or the broker did).
-  service.AddStreamMethod(
-      "Ticks",
-      [](const CallInfo&, const Payload&, StreamWriter& out) -> absl::Status {
-        for (int i = 0;; ++i) {
-          if (absl::Status s = out.Write(Payload(absl::StrCat(i))); !s.ok()) {
-            return s;
-          }
-        }
-      });
-  return service;
+// A client called `name` connected to `address`; nullptr (and the test
+// fails) if it cannot connect.
+std::unique_ptr<Client> ConnectNamed(const std::string& address,
+                                     const std::string& name,
+                                     ConnectOptions options = {}) {
+  options.client_name = name;
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(address, options);
+  EXPECT_THAT(client, IsOk());
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+// Names the tests of the suites parameterized by the signal that stops the
+// broker.
+std::string SignalName(const ::testing::TestParamInfo<int>& param) {
+  return param.param == SIGKILL ? "Sigkill" : "Sigterm";
 }
 
 class ReconnectTest : public ::testing::Test {
@@ -173,11 +179,7 @@ class ReconnectTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect(const std::string& name,
                                   ConnectOptions options = {}) {
-    options.client_name = name;
-    absl::StatusOr<std::unique_ptr<Client>> client =
-        Client::Connect(broker_->address(), options);
-    EXPECT_THAT(client, IsOk());
-    return client.ok() ? *std::move(client) : nullptr;
+    return ConnectNamed(broker_->address(), name, std::move(options));
   }
 
   TempDir dir_{"switchboard-reconnect"};
@@ -412,11 +414,7 @@ TEST_P(RestartUnderLoadTest, EverythingComesBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, RestartUnderLoadTest,
-                         ::testing::Values(SIGKILL, SIGTERM),
-                         [](const ::testing::TestParamInfo<int>& param) {
-                           return param.param == SIGKILL ? "Sigkill"
-                                                         : "Sigterm";
-                         });
+                         ::testing::Values(SIGKILL, SIGTERM), SignalName);
 
 // Holds a client's reconnect back: its kDisconnected report (on the
 // dispatch thread, which reconnects next) waits for Release().
@@ -716,6 +714,112 @@ TEST_F(ReconnectTest, ClosingWhileReconnectingEndsWaitsAndParkedCalls) {
   EXPECT_THAT(parked.Results(),
               ::testing::ElementsAre(StatusIs(absl::StatusCode::kCancelled)));
 }
+
+// The broker runs the way switchboard.socket starts it: under
+// systemd-socket-activate, which listens first and execs switchboardd when
+// a client connects. Restarted, a new socket-activated broker listens on the
+// same path, and the clients' reconnects start it.
+class SocketActivatedRestartTest : public ::testing::TestWithParam<int> {
+ protected:
+  // How soon after the new broker listens everything must work again.
+  static constexpr absl::Duration kBackWithin = absl::Seconds(2);
+
+  void SetUp() override { StartBroker(); }
+
+  void StartBroker() {
+    SocketActivationOptions options;
+    options.dir = dir_.path();
+    broker_ = std::make_unique<SocketActivatedBroker>(options);
+    ASSERT_TRUE(broker_->started());
+  }
+
+  std::unique_ptr<Client> Connect(const std::string& name) {
+    return ConnectNamed(broker_->unix_address(), name);
+  }
+
+  TempDir dir_{"sb-reconnect-sa"};
+  std::unique_ptr<SocketActivatedBroker> broker_;
+};
+
+// What is left of `deadline`, never negative.
+absl::Duration Left(absl::Time deadline) {
+  return std::max(deadline - absl::Now(), absl::ZeroDuration());
+}
+
+TEST_P(SocketActivatedRestartTest, NamesCallsAndSubscriptionsComeBack) {
+  const int signal = GetParam();
+  // Before the clients: their callbacks use these until they are destroyed.
+  ConnectionLog service_log, user_log;
+  Inbox inbox;
+  std::unique_ptr<Client> service = Connect("service");
+  std::unique_ptr<Client> user = Connect("user");
+  ASSERT_TRUE(service && user);
+  ASSERT_TRUE(broker_->BrokerRunning());
+  service->OnConnectionChange(service_log.Callback());
+  user->OnConnectionChange(user_log.Callback());
+  ASSERT_THAT(service->Serve(EchoService("test.echo")),
+              IsOkAndHolds(NameState::kOwner));
+  SubscribeOptions subscribe_options;
+  subscribe_options.on_drop = inbox.OnDrop();
+  absl::StatusOr<Subscription> subscription =
+      user->Subscribe("news.>", inbox.OnMessage(), subscribe_options);
+  ASSERT_THAT(subscription, IsOk());
+  EXPECT_THAT(user->Call("test.echo", "Echo", Payload("before"), kTimeout),
+              IsOkAndHolds("before"));
+  absl::StatusOr<PublishResult> before =
+      service->PublishConfirmed("news.before", Payload("before"));
+  ASSERT_THAT(before, IsOk());
+  EXPECT_EQ(before->delivered, 1u);
+  ASSERT_TRUE(WaitFor([&] { return inbox.messages() == 1; }, kTimeout));
+
+  if (signal == SIGKILL) {
+    EXPECT_THAT(broker_->Stop(SIGKILL, kTimeout),
+                StatusIs(absl::StatusCode::kAborted));
+    // The killed broker leaves its socket file behind; the next one must
+    // listen there all the same.
+    EXPECT_TRUE(std::filesystem::exists(broker_->path("bus")));
+  } else {
+    EXPECT_THAT(broker_->Stop(SIGTERM, kTimeout), IsOkAndHolds(0));
+  }
+  ASSERT_TRUE(service_log.WaitFor(ConnectionState::kDisconnected));
+  ASSERT_TRUE(user_log.WaitFor(ConnectionState::kDisconnected));
+  broker_.reset();
+  StartBroker();
+  const absl::Time deadline = absl::Now() + kBackWithin;
+
+  // The clients' reconnects start the new broker and restore what they had.
+  ASSERT_TRUE(::switchboard::testing::WaitFor(
+      [&] {
+        return service_log.Count(ConnectionState::kConnected) >= 1 &&
+               user_log.Count(ConnectionState::kConnected) >= 1;
+      },
+      Left(deadline)))
+      << "not both reconnected within " << kBackWithin;
+  EXPECT_TRUE(broker_->BrokerRunning());
+  // The name is the same client's again, on its new connection.
+  absl::StatusOr<uint64_t> owner =
+      user->WaitForService("test.echo", Left(deadline));
+  ASSERT_THAT(owner, IsOk());
+  EXPECT_EQ(*owner, service->connection_id());
+  EXPECT_THAT(user->Call("test.echo", "Echo", Payload("after"), Left(deadline)),
+              IsOkAndHolds("after"));
+  // The subscription was told of the gap, and delivers again.
+  ASSERT_TRUE(::switchboard::testing::WaitFor(
+      [&] { return inbox.gap_reports() == 1; }, Left(deadline)))
+      << "no gap report within " << kBackWithin;
+  absl::StatusOr<PublishResult> after =
+      service->PublishConfirmed("news.after", Payload("after"));
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->delivered, 1u);
+  EXPECT_TRUE(::switchboard::testing::WaitFor(
+      [&] { return inbox.messages() == 2 && inbox.last() == "after"; },
+      Left(deadline)))
+      << "the new message did not arrive within " << kBackWithin;
+  EXPECT_EQ(inbox.gap_reports(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, SocketActivatedRestartTest,
+                         ::testing::Values(SIGKILL, SIGTERM), SignalName);
 
 }  // namespace
 }  // namespace switchboard

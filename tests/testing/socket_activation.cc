@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
@@ -47,6 +49,26 @@ absl::StatusOr<uint16_t> FreeLoopbackPort() {
   return ntohs(sin.sin_port);
 }
 
+// Whether a process listens on the unix socket at `path`: a connection is
+// accepted or queued (EAGAIN: the backlog is full); ECONNREFUSED means
+// the file is left from a listener that is gone.
+absl::StatusOr<bool> SomebodyListens(const std::string& path) {
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return absl::ErrnoToStatus(errno, "socket");
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("path too long: ", path));
+  }
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0 ||
+      errno == EAGAIN) {
+    return true;
+  }
+  if (errno == ECONNREFUSED) return false;
+  return absl::ErrnoToStatus(errno, absl::StrCat("connect ", path));
+}
+
 }  // namespace
 
 const char* SystemdSocketActivatePath() {
@@ -80,19 +102,33 @@ SocketActivatedBroker::~SocketActivatedBroker() {
     std::cerr << "--- stderr of systemd-socket-activate and switchboardd ---\n"
               << ReadStderr() << "--- end of stderr ---\n";
   }
-  if (!dir_.empty()) {
+  // own_dir_, if any, goes with its contents; in the caller's folder only
+  // this broker's stderr file goes.
+  if (!own_dir_ && !stderr_path_.empty()) {
     std::error_code error;
-    std::filesystem::remove_all(dir_, error);
+    std::filesystem::remove(stderr_path_, error);
   }
 }
 
 absl::Status SocketActivatedBroker::Start() {
-  // Short, so DIR/bus stays far below the 108-byte sun_path limit.
-  char dir_template[] = "/tmp/sbsa-XXXXXX";
-  if (::mkdtemp(dir_template) == nullptr) {
-    return absl::ErrnoToStatus(errno, "mkdtemp");
+  if (options_.dir.empty()) {
+    // Short, so DIR/bus stays far below the 108-byte sun_path limit.
+    own_dir_.emplace("sbsa");
+    if (own_dir_->path().empty()) return absl::InternalError("no folder");
+    dir_ = own_dir_->path();
+    stderr_path_ = absl::StrCat(dir_, "/stderr");
+  } else {
+    dir_ = options_.dir;
+    // Its own file: an earlier broker's stderr may still be there.
+    std::string stderr_template = absl::StrCat(dir_, "/stderr-XXXXXX");
+    const int fd = ::mkstemp(stderr_template.data());
+    if (fd < 0) return absl::ErrnoToStatus(errno, "mkstemp in " + dir_);
+    ::close(fd);
+    stderr_path_ = stderr_template;
+    if (absl::Status removed = RemoveStaleSockets(); !removed.ok()) {
+      return removed;
+    }
   }
-  dir_ = dir_template;
   if (!options_.tcp) return StartOnce(0);
   absl::Status status;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
@@ -103,6 +139,30 @@ absl::Status SocketActivatedBroker::Start() {
     process_.reset();
   }
   return status;
+}
+
+// systemd-socket-activate (systemd 252) would replace any file at the
+// path, even a socket a live broker listens on; this removes only a stale
+// one, left by a broker that was killed (a broker given its sockets by
+// systemd never removes their files), and refuses to take the path of a
+// live one, which would be a test's mistake.
+absl::Status SocketActivatedBroker::RemoveStaleSockets() const {
+  for (const std::string& name : options_.sockets) {
+    const std::string socket_path = path(name);
+    std::error_code error;
+    if (!std::filesystem::exists(socket_path, error)) continue;
+    absl::StatusOr<bool> listens = SomebodyListens(socket_path);
+    if (!listens.ok()) return listens.status();
+    if (*listens) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("something still listens on ", socket_path));
+    }
+    if (!std::filesystem::remove(socket_path, error)) {
+      return absl::InternalError(absl::StrCat(
+          "remove stale socket ", socket_path, ": ", error.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SocketActivatedBroker::StartOnce(uint16_t tcp_port) {
@@ -131,7 +191,7 @@ absl::Status SocketActivatedBroker::StartOnce(uint16_t tcp_port) {
     argv.push_back(absl::StrReplaceAll(flag, {{"{dir}", dir_}}));
   }
   absl::StatusOr<ChildProcess> process =
-      ChildProcess::Start(argv, absl::StrCat(dir_, "/stderr"));
+      ChildProcess::Start(argv, stderr_path_);
   if (!process.ok()) return process.status();
   process_.emplace(*std::move(process));
 
@@ -190,9 +250,8 @@ absl::StatusOr<int> SocketActivatedBroker::Wait(absl::Duration timeout) {
 }
 
 std::string SocketActivatedBroker::ReadStderr() const {
-  if (dir_.empty()) return "";
-  absl::StatusOr<std::string> text =
-      ReadFileToString(absl::StrCat(dir_, "/stderr"));
+  if (stderr_path_.empty()) return "";
+  absl::StatusOr<std::string> text = ReadFileToString(stderr_path_);
   return text.ok() ? *std::move(text) : "";
 }
 

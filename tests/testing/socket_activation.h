@@ -13,9 +13,12 @@
 //   EXPECT_FALSE(broker.BrokerRunning());  // nobody connected yet
 //
 // Everything lives in a fresh folder under /tmp, removed by the
-// destructor, which also stops the process (SIGTERM, then SIGKILL) and
-// fails the test if the broker did not exit cleanly. Its stderr (both
-// programs') is printed when the test fails.
+// destructor, unless options.dir names an existing folder to use: then a
+// second broker can listen on the socket path of a first one that was
+// stopped (as a restarted systemd socket unit does), and the folder stays.
+// The destructor also stops the process (SIGTERM, then SIGKILL) and fails
+// the test if the broker did not exit cleanly. Its stderr (both programs')
+// is printed when the test fails.
 #ifndef SWITCHBOARD_TESTS_TESTING_SOCKET_ACTIVATION_H_
 #define SWITCHBOARD_TESTS_TESTING_SOCKET_ACTIVATION_H_
 
@@ -29,10 +32,17 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace switchboard::testing {
 
 struct SocketActivationOptions {
+  // An existing folder for the sockets and stderr, which the caller owns
+  // and the destructor leaves in place; empty: a fresh folder under /tmp.
+  // A socket file in it that nobody listens on any more (left by a broker
+  // that was killed) is removed first; one that somebody still listens on
+  // makes the start fail.
+  std::string dir;
   // Unix sockets to listen on, as names of files in the folder, in order
   // (fd 3, 4, ...).
   std::vector<std::string> sockets = {"bus"};
@@ -86,9 +96,12 @@ class SocketActivatedBroker {
  private:
   absl::Status Start();
   absl::Status StartOnce(uint16_t tcp_port);
+  absl::Status RemoveStaleSockets() const;
 
   SocketActivationOptions options_;
   std::string dir_;
+  std::optional<TempDir> own_dir_;  // when options.dir is empty
+  std::string stderr_path_;
   bool started_ = false;
   std::optional<ChildProcess> process_;
   std::string tcp_address_;
