@@ -22,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,8 @@ constexpr absl::Duration kTimeout = absl::Seconds(30);
 constexpr absl::Duration kNoAttemptWait = absl::Milliseconds(300);
 // WELCOME's connection id for the n-th connection (1, 2, ...).
 constexpr uint64_t kFirstConnectionId = 100;
+// Request id of the CALLs the scripted broker sends on a caller's behalf.
+constexpr uint64_t kScriptedCallId = 500;
 
 // What a test waits for: items added by another thread, read under a lock.
 template <typename T>
@@ -164,10 +167,7 @@ class ScriptedBroker {
   // or a protocol error (docs/PROTOCOL.md 7).
   void CloseWithError(const absl::Status& status) {
     RunOnBrokerThread([this, status] {
-      v1::Header header;
-      header.mutable_error()->set_code(static_cast<int32_t>(status.code()));
-      header.mutable_error()->set_message(std::string(status.message()));
-      Send(wire::Kind::kError, 0, header);
+      SendError(status);
       connection_.reset();
     });
   }
@@ -186,9 +186,42 @@ class ScriptedBroker {
     RunOnBrokerThread(
         [this, name = std::string(name)] { refused_names_.insert(name); });
   }
+  // The next REGISTER_NAME of `name` is answered QUEUED, as when another
+  // connection owns it and this one waits in line.
+  void QueueNextClaim(absl::string_view name) {
+    RunOnBrokerThread(
+        [this, name = std::string(name)] { queued_names_.insert(name); });
+  }
+  // Right after the next answer that gives `name` to the client, a caller's
+  // CALL of `method` with `request` follows (request id kScriptedCallId), as
+  // when a caller was waiting for the name.
+  void CallAfterNextClaim(absl::string_view name, absl::string_view method,
+                          absl::string_view request) {
+    RunOnBrokerThread([this, name = std::string(name),
+                       method = std::string(method),
+                       request = std::string(request)] {
+      call_after_claim_ = {name, method, request};
+    });
+  }
+  // The next frame of `kind` read is not answered: the connection closes
+  // instead, as a broker that crashed while handling it, or after an ERROR
+  // with `error` if it is not OK.
+  void CloseOnNext(wire::Kind kind, absl::Status error = absl::OkStatus()) {
+    RunOnBrokerThread([this, kind, error] {
+      close_on_ = kind;
+      close_error_ = error;
+    });
+  }
   // Stops accepting: connection attempts wait in the listener's backlog.
   void StopAccepting() {
     RunOnBrokerThread([this] { accepting_ = false; });
+  }
+  // Stops accepting once `count` connections were accepted in all.
+  void StopAcceptingAfter(int count) {
+    RunOnBrokerThread([this, count] {
+      accept_limit_ = count;
+      accepting_ = connection_number_ < accept_limit_;
+    });
   }
   // Whether a connection attempt reaches the listener within `wait`.
   // After StopAccepting().
@@ -277,6 +310,7 @@ class ScriptedBroker {
     decoder_ = wire::FrameDecoder(wire::Limits{});
     ++connection_number_;
     answers_ = 0;
+    accepting_ = connection_number_ < accept_limit_;
   }
 
   void ReadConnection() {
@@ -310,6 +344,12 @@ class ScriptedBroker {
     frames_.Add(ReadFrame{connection_number_, frame.kind(), frame.request_id(),
                           *header, std::string(frame.payload()),
                           answers_before});
+    if (close_on_ == frame.kind()) {
+      close_on_.reset();
+      if (!close_error_.ok()) SendError(close_error_);
+      connection_.reset();
+      return;
+    }
     Answer(frame.kind(), frame.request_id(), *header);
   }
 
@@ -357,8 +397,21 @@ class ScriptedBroker {
                            "service name '", name, "' is owned by :99")));
     }
     v1::RegisterNameResult result;
-    result.set_state(v1::RegisterNameResult::STATE_OWNER);
+    result.set_state(queued_names_.erase(name) > 0
+                         ? v1::RegisterNameResult::STATE_QUEUED
+                         : v1::RegisterNameResult::STATE_OWNER);
     Reply(id, absl::OkStatus(), result.SerializeAsString());
+    if (result.state() == v1::RegisterNameResult::STATE_OWNER &&
+        call_after_claim_.service == name) {
+      v1::Header header;
+      header.mutable_call()->set_service(name);
+      header.mutable_call()->set_method(call_after_claim_.method);
+      header.mutable_call()->set_timeout_us(
+          absl::ToInt64Microseconds(kTimeout));
+      Send(wire::Kind::kCall, kScriptedCallId, header,
+           call_after_claim_.request);
+      call_after_claim_ = {};
+    }
   }
 
   // The broker's defaults for 0 limits and an unspecified policy.
@@ -372,6 +425,13 @@ class ScriptedBroker {
                           ? subscribe.policy()
                           : v1::OVERFLOW_POLICY_DROP_OLDEST);
     return result;
+  }
+
+  void SendError(const absl::Status& status) {
+    v1::Header header;
+    header.mutable_error()->set_code(static_cast<int32_t>(status.code()));
+    header.mutable_error()->set_message(std::string(status.message()));
+    Send(wire::Kind::kError, 0, header);
   }
 
   // An OK REPLY has an empty header; an error one carries code and message.
@@ -418,6 +478,16 @@ class ScriptedBroker {
   bool accepting_ = true;
   bool stopping_ = false;
   absl::flat_hash_set<std::string> refused_names_;
+  absl::flat_hash_set<std::string> queued_names_;
+  struct ScriptedCall {
+    std::string service;
+    std::string method;
+    std::string request;
+  };
+  ScriptedCall call_after_claim_;
+  std::optional<wire::Kind> close_on_;
+  absl::Status close_error_;
+  int accept_limit_ = std::numeric_limits<int>::max();
 
   std::thread thread_;  // last: starts once everything above exists
 };
@@ -493,6 +563,19 @@ class ReconnectScriptTest : public ::testing::Test {
         });
   }
 
+  // A call answered through the dispatch thread, which runs callbacks in
+  // order: once it is back, whatever that thread had queued before it
+  // (drop and name reports, call results) has run.
+  void RoundTripThroughDispatch() {
+    absl::Notification answered;
+    client_->CallAsync("switchboard.Broker", "GetStatus", Payload(), kTimeout,
+                       [&](const absl::StatusOr<Payload>& reply) {
+                         EXPECT_TRUE(reply.ok()) << reply.status();
+                         answered.Notify();
+                       });
+    ASSERT_TRUE(answered.WaitForNotificationWithTimeout(kTimeout));
+  }
+
   SubscribeOptions Reported(SubscribeOptions options = {}) {
     options.on_drop = [this](const DropReport& report) { drops_.Add(report); };
     return options;
@@ -531,17 +614,13 @@ TEST_F(ReconnectScriptTest,
   EXPECT_EQ(client_->connection_id(), kFirstConnectionId + 2);
   EXPECT_TRUE(client_->connected());
 
-  // A round trip on the new connection, then: the async call ended once,
-  // and neither call was sent again.
-  EXPECT_TRUE(client_->Ping(kTimeout).ok());
-  ASSERT_TRUE(
-      async_results.WaitUntil([](const std::vector<absl::Status>& results) {
-        return !results.empty();
-      }));
+  // The async call ended once, and neither call was sent again.
+  ASSERT_NO_FATAL_FAILURE(RoundTripThroughDispatch());
   ASSERT_EQ(async_results.items().size(), 1u);
   EXPECT_EQ(async_results.items()[0].code(), absl::StatusCode::kUnavailable);
   for (const ReadFrame& frame : OnConnection(broker_.frames().items(), 2)) {
-    EXPECT_NE(frame.kind, wire::Kind::kCall) << frame.header.ShortDebugString();
+    EXPECT_NE(frame.header.call().service(), "script.peer")
+        << frame.header.ShortDebugString();
   }
 }
 
@@ -568,13 +647,11 @@ TEST_F(ReconnectScriptTest, RestoresNamesThenSubscriptionsThenTypesInTurn) {
 
   broker_.CloseConnection();
   ASSERT_TRUE(WaitForState(ConnectionState::kConnected));
-  ASSERT_TRUE(drops_.WaitUntil([](const std::vector<DropReport>& reports) {
-    return reports.size() >= 2;
-  }));
+  ASSERT_NO_FATAL_FAILURE(RoundTripThroughDispatch());
 
   const std::vector<ReadFrame> frames =
       OnConnection(broker_.frames().items(), 2);
-  ASSERT_GE(frames.size(), 6u);
+  ASSERT_GE(frames.size(), 6u);  // then the round trip's call
   EXPECT_EQ(frames[0].kind, wire::Kind::kHello);
   EXPECT_EQ(frames[1].kind, wire::Kind::kRegisterName);
   EXPECT_EQ(frames[1].header.register_name().ShortDebugString(),
@@ -619,6 +696,46 @@ TEST_F(ReconnectScriptTest, RestoresNamesThenSubscriptionsThenTypesInTurn) {
   }
 }
 
+TEST_F(ReconnectScriptTest, ABreakWhileRestoringRestoresAgainOnTheNextOne) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  ASSERT_TRUE(client_->Serve(Service("script.alpha")).ok());
+  absl::StatusOr<Subscription> news = client_->Subscribe(
+      "news.>", [](const Message&) {}, Reported());
+  ASSERT_TRUE(news.ok()) << news.status();
+
+  // The second connection breaks once the name is back, at the
+  // subscription's restore.
+  broker_.CloseOnNext(wire::Kind::kSubscribe);
+  broker_.CloseConnection();
+  ASSERT_TRUE(WaitForState(ConnectionState::kConnected));
+  ASSERT_NO_FATAL_FAILURE(RoundTripThroughDispatch());
+
+  // One gap reported, whatever happened inside it.
+  const std::vector<ConnectionEvent> events = connections_.items();
+  ASSERT_NO_FATAL_FAILURE(ExpectOneGap(events, ConnectionState::kConnected));
+  EXPECT_EQ(events.back().connection_id, kFirstConnectionId + 3);
+  EXPECT_EQ(Count(events, ConnectionState::kDisconnected), 1);
+  std::vector<wire::Kind> second;
+  for (const ReadFrame& frame : OnConnection(broker_.frames().items(), 2)) {
+    second.push_back(frame.kind);
+  }
+  EXPECT_THAT(second, ::testing::ElementsAre(wire::Kind::kHello,
+                                             wire::Kind::kRegisterName,
+                                             wire::Kind::kSubscribe));
+  std::vector<wire::Kind> third;
+  for (const ReadFrame& frame : OnConnection(broker_.frames().items(), 3)) {
+    third.push_back(frame.kind);
+  }
+  EXPECT_THAT(third, ::testing::ElementsAre(
+                         wire::Kind::kHello, wire::Kind::kRegisterName,
+                         wire::Kind::kSubscribe, wire::Kind::kCall));
+  // One report for the one gap.
+  const std::vector<DropReport> reports = drops_.items();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].subscription, news->id());
+  EXPECT_EQ(reports[0].reason, "reconnected");
+}
+
 TEST_F(ReconnectScriptTest, ANameRefusedOnRestoreIsReportedLost) {
   ASSERT_NO_FATAL_FAILURE(Connect());
   client_->OnNameChange([this](absl::string_view name, bool owned) {
@@ -630,14 +747,7 @@ TEST_F(ReconnectScriptTest, ANameRefusedOnRestoreIsReportedLost) {
   broker_.RefuseNextClaim("script.taken");
   broker_.CloseConnection();
   ASSERT_TRUE(WaitForState(ConnectionState::kConnected));
-  // Changes found while restoring are reported together, in name order:
-  // one for script.kept would come before this one.
-  ASSERT_TRUE(names_.WaitUntil([](const std::vector<NameChange>& changes) {
-    for (const NameChange& change : changes) {
-      if (change.name == "script.taken") return true;
-    }
-    return false;
-  }));
+  ASSERT_NO_FATAL_FAILURE(RoundTripThroughDispatch());
   const std::vector<NameChange> changes = names_.items();
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].name, "script.taken");
@@ -645,6 +755,68 @@ TEST_F(ReconnectScriptTest, ANameRefusedOnRestoreIsReportedLost) {
   // No longer served: a new Serve() goes to the broker (which now says yes)
   // instead of failing "already serves".
   EXPECT_TRUE(client_->Serve(Service("script.taken")).ok());
+}
+
+TEST_F(ReconnectScriptTest, AQueuedNameGivenOnRestoreIsReportedGained) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  client_->OnNameChange([this](absl::string_view name, bool owned) {
+    names_.Add({std::string(name), owned});
+  });
+  broker_.QueueNextClaim("script.line");
+  absl::StatusOr<NameState> state =
+      client_->Serve(Service("script.line"), {NameClaim::kQueue});
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(*state, NameState::kQueued);
+
+  broker_.CloseConnection();  // the new broker has no other claimant
+  ASSERT_TRUE(WaitForState(ConnectionState::kConnected));
+  ASSERT_NO_FATAL_FAILURE(RoundTripThroughDispatch());
+  const std::vector<ReadFrame> frames =
+      OnConnection(broker_.frames().items(), 2);
+  ASSERT_GE(frames.size(), 2u);
+  EXPECT_EQ(frames[1].header.register_name().ShortDebugString(),
+            ClaimRequest("script.line", v1::NAME_FLAG_QUEUE, false)
+                .ShortDebugString());
+  const std::vector<NameChange> changes = names_.items();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].name, "script.line");
+  EXPECT_TRUE(changes[0].owned);
+}
+
+TEST_F(ReconnectScriptTest, ACallThatArrivesDuringTheRestoreIsAnswered) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  Service echo("script.echo");
+  echo.AddMethod(
+      "Echo",
+      [](const CallInfo&, const Payload& request) -> absl::StatusOr<Payload> {
+        return Payload(std::string(request.data(), request.size()));
+      });
+  ASSERT_TRUE(client_->Serve(std::move(echo)).ok());
+  absl::StatusOr<Subscription> news = client_->Subscribe(
+      "news.>", [](const Message&) {}, Reported());
+  ASSERT_TRUE(news.ok()) << news.status();
+
+  // The caller's CALL reaches the client right behind the claim's answer,
+  // while the subscription is still to be restored.
+  broker_.CallAfterNextClaim("script.echo", "Echo", "hello");
+  broker_.CloseConnection();
+  ASSERT_TRUE(broker_.WaitForFrames(2, wire::Kind::kReply));
+  std::vector<wire::Kind> kinds;
+  const ReadFrame* reply = nullptr;
+  const std::vector<ReadFrame> frames =
+      OnConnection(broker_.frames().items(), 2);
+  for (const ReadFrame& frame : frames) {
+    kinds.push_back(frame.kind);
+    if (frame.kind == wire::Kind::kReply) reply = &frame;
+  }
+  // The handler may run before or after the rest of the restore.
+  EXPECT_THAT(kinds, ::testing::UnorderedElementsAre(
+                         wire::Kind::kHello, wire::Kind::kRegisterName,
+                         wire::Kind::kSubscribe, wire::Kind::kReply));
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->request_id, kScriptedCallId);
+  EXPECT_EQ(reply->header.reply().code(), 0);
+  EXPECT_EQ(reply->payload, "hello");
 }
 
 TEST_F(ReconnectScriptTest, AnErrorOtherThanUnavailableClosesForGood) {
@@ -667,6 +839,23 @@ TEST_F(ReconnectScriptTest, AnErrorOtherThanUnavailableClosesForGood) {
   EXPECT_FALSE(broker_.ConnectionAttemptWithin(kNoAttemptWait));
   EXPECT_FALSE(client_->connected());
   EXPECT_FALSE(client_->Ping(kTimeout).ok());
+}
+
+TEST_F(ReconnectScriptTest, AnErrorWhileRestoringClosesForGood) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  ASSERT_TRUE(client_->Serve(Service("script.alpha")).ok());
+
+  broker_.StopAcceptingAfter(2);
+  broker_.CloseOnNext(wire::Kind::kRegisterName,
+                      absl::ResourceExhaustedError("too many names"));
+  broker_.CloseConnection();
+  ASSERT_TRUE(WaitForState(ConnectionState::kClosed));
+  const std::vector<ConnectionEvent> events = connections_.items();
+  ASSERT_NO_FATAL_FAILURE(ExpectOneGap(events, ConnectionState::kClosed));
+  EXPECT_EQ(events.back().reason.code(), absl::StatusCode::kResourceExhausted)
+      << events.back().reason;
+  EXPECT_FALSE(broker_.ConnectionAttemptWithin(kNoAttemptWait));
+  EXPECT_FALSE(client_->connected());
 }
 
 TEST_F(ReconnectScriptTest, WithReconnectOffTheFirstBreakCloses) {
