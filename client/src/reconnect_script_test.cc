@@ -15,7 +15,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -243,6 +242,12 @@ class ScriptedBroker {
   }
 
  private:
+  struct ScriptedCall {
+    std::string service;
+    std::string method;
+    std::string request;
+  };
+
   static Fd Listen(const std::string& path) {
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un address{};
@@ -315,8 +320,9 @@ class ScriptedBroker {
 
   void ReadConnection() {
     absl::Span<char> span = decoder_.WritableSpan();
-    const ssize_t n = ::recv(connection_.get(), span.data(), span.size(), 0);
-    if (n < 0 && errno == EINTR) return;
+    const ssize_t n =
+        ::recv(connection_.get(), span.data(), span.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     if (n <= 0) {  // the client closed its end
       connection_.reset();
       return;
@@ -479,11 +485,6 @@ class ScriptedBroker {
   bool stopping_ = false;
   absl::flat_hash_set<std::string> refused_names_;
   absl::flat_hash_set<std::string> queued_names_;
-  struct ScriptedCall {
-    std::string service;
-    std::string method;
-    std::string request;
-  };
   ScriptedCall call_after_claim_;
   std::optional<wire::Kind> close_on_;
   absl::Status close_error_;
