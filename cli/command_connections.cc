@@ -31,6 +31,7 @@ absl::Status RunConnections(const Options& options) {
                {"PID", true},
                {"UID", true},
                {"TRANSPORT"},
+               {"UNIT"},
                {"FRAMES IN", true},
                {"FRAMES OUT", true},
                {"BYTES IN", true},
@@ -41,6 +42,7 @@ absl::Status RunConnections(const Options& options) {
   for (const v1::ConnectionInfo& c : list.connections()) {
     table.AddRow({absl::StrCat(":", c.connection_id()), c.client_name(),
                   absl::StrCat(c.pid()), absl::StrCat(c.uid()), c.transport(),
+                  c.identity().unit().empty() ? "-" : c.identity().unit(),
                   FormatCount(c.frames_in()), FormatCount(c.frames_out()),
                   FormatBytes(c.bytes_in()), FormatBytes(c.bytes_out()),
                   FormatBytes(c.queued_bytes()),

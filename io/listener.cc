@@ -285,16 +285,6 @@ absl::StatusOr<std::optional<Fd>> Listener::Accept() {
   }
 }
 
-absl::StatusOr<PeerCredentials> GetPeerCredentials(int fd) {
-  ucred cred{};
-  socklen_t length = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
-    return absl::ErrnoToStatus(errno, "getsockopt(SO_PEERCRED)");
-  }
-  return PeerCredentials{static_cast<uint32_t>(cred.uid),
-                         static_cast<uint32_t>(cred.pid)};
-}
-
 absl::StatusOr<std::string> GetPeerHost(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;

@@ -77,15 +77,7 @@ class Listener {
   ino_t socket_ino_ = 0;
 };
 
-// The identity of the process at the other end of a Unix socket, from
-// SO_PEERCRED as of connect() time.
-struct PeerCredentials {
-  uint32_t uid = 0;
-  uint32_t pid = 0;
-};
-
-// Errors: getsockopt failures as ErrnoToStatus (e.g. on a TCP socket).
-absl::StatusOr<PeerCredentials> GetPeerCredentials(int fd);
+// The identity of the peer of an accepted Unix socket: io/peer_identity.h.
 
 // The IP address at the other end of a TCP socket, without the port
 // ("127.0.0.1", "::1"). Errors: getpeername failures as ErrnoToStatus;

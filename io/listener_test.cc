@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "io/connect.h"
+#include "io/peer_identity.h"
 
 namespace switchboard::io {
 namespace {
@@ -65,7 +66,7 @@ TEST(ListenerTest, UnixListenerCreatesPrivateFolderAndSocket) {
   EXPECT_EQ(listener->address().ToString(), "unix:" + path);
 }
 
-TEST(ListenerTest, AcceptsAConnectionWithPeerCredentials) {
+TEST(ListenerTest, AcceptsAConnectionWithItsPeersIdentity) {
   TempDir dir;
   const Address address = UnixAddress(dir.path() + "/bus");
   absl::StatusOr<Listener> listener = Listener::Listen(address);
@@ -79,11 +80,11 @@ TEST(ListenerTest, AcceptsAConnectionWithPeerCredentials) {
   absl::StatusOr<std::optional<Fd>> accepted = listener->Accept();
   ASSERT_TRUE(accepted.ok()) << accepted.status();
   ASSERT_TRUE(accepted->has_value());
-  absl::StatusOr<PeerCredentials> creds =
-      GetPeerCredentials((*accepted)->get());
-  ASSERT_TRUE(creds.ok()) << creds.status();
-  EXPECT_EQ(creds->uid, ::getuid());
-  EXPECT_EQ(creds->pid, static_cast<uint32_t>(::getpid()));
+  absl::StatusOr<PeerIdentity> peer = IdentifyPeer((*accepted)->get());
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  EXPECT_EQ(peer->uid, ::getuid());
+  EXPECT_EQ(peer->pid, static_cast<uint32_t>(::getpid()));
+  EXPECT_TRUE(peer->process_verified);
 }
 
 TEST(ListenerTest, SecondListenerOnALivePathFailsClearly) {

@@ -21,11 +21,12 @@ std::vector<std::string> Names(const google::protobuf::FileDescriptorSet& set) {
 
 TEST(AppendWithImportsTest, ImportsComeFirstAndEachFileOnce) {
   google::protobuf::FileDescriptorSet set;
-  // broker.proto imports descriptor.proto and schema.proto, which imports
-  // descriptor.proto too.
+  // broker.proto imports descriptor.proto, schema.proto (which imports
+  // descriptor.proto too) and identity.proto.
   AppendWithImports(v1::BrokerStatus::descriptor()->file(), set);
   AppendWithImports(v1::MethodSchema::descriptor()->file(), set);
   EXPECT_THAT(Names(set), ElementsAre("google/protobuf/descriptor.proto",
+                                      "switchboard/v1/identity.proto",
                                       "switchboard/v1/schema.proto",
                                       "switchboard/v1/broker.proto"));
 }

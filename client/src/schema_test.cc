@@ -24,12 +24,13 @@ std::vector<std::string> FileNames(
 }
 
 TEST(SchemaTest, FilesComeAfterTheirImportsAndOnlyOnce) {
-  // broker.proto imports descriptor.proto and schema.proto, which imports
-  // descriptor.proto too.
+  // broker.proto imports descriptor.proto, schema.proto (which imports
+  // descriptor.proto too) and identity.proto.
   EXPECT_THAT(FileNames(FilesDefining({v1::Description::descriptor(),
                                        v1::MonitorEvent::descriptor(),
                                        v1::MethodSchema::descriptor()})),
               ElementsAre("google/protobuf/descriptor.proto",
+                          "switchboard/v1/identity.proto",
                           "switchboard/v1/schema.proto",
                           "switchboard/v1/broker.proto"));
 }
@@ -69,6 +70,7 @@ TEST(SchemaTest, ServiceSchemaListsEveryMethodWithItsTypes) {
   EXPECT_TRUE(schema.methods(2).streaming());
   EXPECT_THAT(FileNames(schema.files()),
               ElementsAre("google/protobuf/descriptor.proto",
+                          "switchboard/v1/identity.proto",
                           "switchboard/v1/schema.proto",
                           "switchboard/v1/broker.proto"));
 }

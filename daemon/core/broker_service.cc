@@ -368,6 +368,7 @@ v1::ConnectionInfo BrokerService::ConnectionInfoOf(
   out.set_uid(info.peer.uid);
   out.set_pid(info.peer.pid);
   out.set_exe(info.exe);
+  *out.mutable_identity() = info.identity;
   out.set_transport(info.transport);
   out.set_connected_unix_us(UnixMicros(info.connected));
   const Traffic traffic = context_.outbox.SessionTraffic(id);

@@ -161,11 +161,12 @@ class BrokerServiceTest : public RouterTest {
   // Opens kCaller, kCallee and kThird as the server would.
   void OpenSessions() {
     router_.OnSessionOpened(
-        SessionInfo{kCaller, "caller", "unix", "/bin/caller", kT0}, kT0);
+        SessionInfo{kCaller, "caller", "unix", "/bin/caller", kT0, {}}, kT0);
     router_.OnSessionOpened(
-        SessionInfo{kCallee, "callee", "unix", "/bin/callee", kT0}, kT0);
+        SessionInfo{kCallee, "callee", "unix", "/bin/callee", kT0, {}}, kT0);
     router_.OnSessionOpened(
-        SessionInfo{kThird, "third", "tcp", "", kT0 + absl::Seconds(1)}, kT0);
+        SessionInfo{kThird, "third", "tcp", "", kT0 + absl::Seconds(1), {}},
+        kT0);
   }
 
   // Expects one REPLY to `to`, OK and holding a RegisterNameResult in
@@ -182,8 +183,10 @@ class BrokerServiceTest : public RouterTest {
 };
 
 TEST_F(BrokerServiceTest, GetStatusReportsCountersAndEverySubscription) {
-  router_.OnSessionOpened(SessionInfo{kCaller, "caller", "unix", "", kT0}, kT0);
-  router_.OnSessionOpened(SessionInfo{kCallee, "callee", "unix", "", kT0}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCaller, "caller", "unix", "", kT0, {}},
+                          kT0);
+  router_.OnSessionOpened(SessionInfo{kCallee, "callee", "unix", "", kT0, {}},
+                          kT0);
   ServeVideo();
   ForwardCall(7);
   v1::Header subscribe;
@@ -597,7 +600,8 @@ TEST_F(BrokerServiceTest, APageTokenTheBrokerDidNotMakeIsRefused) {
 TEST_F(BrokerServiceTest, ListConnectionsPagesCoverEveryConnectionOnce) {
   for (uint64_t id = 1; id <= 11; ++id) {
     router_.OnSessionOpened(
-        SessionInfo{Peer{SessionId(id * 10), 1000, 1}, "c", "unix", "", kT0},
+        SessionInfo{
+            Peer{SessionId(id * 10), 1000, 1}, "c", "unix", "", kT0, {}},
         kT0);
   }
   absl::StatusOr<v1::ConnectionList> page = ConnectionsPage(4, "");
@@ -610,7 +614,8 @@ TEST_F(BrokerServiceTest, ListConnectionsPagesCoverEveryConnectionOnce) {
   router_.ForgetSession(SessionId(40), "closed");
   router_.ForgetSession(SessionId(70), "closed");
   router_.OnSessionOpened(
-      SessionInfo{Peer{SessionId(200), 1000, 1}, "c", "unix", "", kT0}, kT0);
+      SessionInfo{Peer{SessionId(200), 1000, 1}, "c", "unix", "", kT0, {}},
+      kT0);
   outbox_.Take();
   std::string token = page->next_page_token();
   int pages = 1;
@@ -630,7 +635,8 @@ TEST_F(BrokerServiceTest, ListConnectionsPagesCoverEveryConnectionOnce) {
 TEST_F(BrokerServiceTest, APageOfConnectionsLooksAtThePageNotTheTable) {
   for (uint64_t id = 1; id <= 3000; ++id) {
     router_.OnSessionOpened(
-        SessionInfo{Peer{SessionId(id), 1000, 1}, "c", "unix", "", kT0}, kT0);
+        SessionInfo{Peer{SessionId(id), 1000, 1}, "c", "unix", "", kT0, {}},
+        kT0);
   }
   outbox_.Take();
   absl::StatusOr<v1::ConnectionList> page = ConnectionsPage(3, "");

@@ -97,7 +97,8 @@ class MonitorHubTest : public testing::Test {
                                                    {kThird, "third"},
                                                    {kWatcher, "watcher"},
                                                    {kRoot, "root"}}) {
-      router_.OnSessionOpened(SessionInfo{peer, name, "unix", "", kT0}, kT0);
+      router_.OnSessionOpened(SessionInfo{peer, name, "unix", "", kT0, {}},
+                              kT0);
     }
     const v1::Header claim = *Register(1, "video.frames").ParseHeader();
     Handle(kCallee,
@@ -526,7 +527,7 @@ TEST_F(MonitorHubTest, TheBrokersOwnTrafficIsNotMonitored) {
   Handle(kCaller, MonitoredCredit(8, 1));
   // The broker's own publishes: a connection comes and goes, a name moves.
   const Peer late{SessionId(9), 1, 9};
-  router_.OnSessionOpened(SessionInfo{late, "late", "unix", "", kT0}, kT0);
+  router_.OnSessionOpened(SessionInfo{late, "late", "unix", "", kT0, {}}, kT0);
   Handle(late, Register(1, "late.name"));
   router_.ForgetSession(late.id);
   EXPECT_TRUE(TakeEvents().empty());

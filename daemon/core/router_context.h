@@ -117,6 +117,9 @@ struct SessionInfo {
   std::string transport;  // "unix" or "tcp"
   std::string exe;        // /proc/PID/exe at accept; may be empty
   absl::Time connected = absl::UnixEpoch();
+  // Everything the kernel vouches for (uid, pid and exe above repeat parts
+  // of it); on TCP only the uid the broker assumes.
+  v1::Identity identity;
 };
 
 // Counters for the admin service and tests; they only grow. One set for

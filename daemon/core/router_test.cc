@@ -204,7 +204,8 @@ TEST_F(RouterQuotaTest, NothingIsLeftChargedWhenEverySessionIsForgotten) {
   const std::initializer_list<Peer> peers = {kCaller, kCallerTwin, kCallee,
                                              kThird};
   for (const Peer& peer : peers) {
-    router_.OnSessionOpened(SessionInfo{peer, "test", "unix", "", kT0}, kT0);
+    router_.OnSessionOpened(SessionInfo{peer, "test", "unix", "", kT0, {}},
+                            kT0);
   }
   outbox_.Take();
   // A name with a schema, a queued claim, a plain name.

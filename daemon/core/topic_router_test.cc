@@ -525,7 +525,8 @@ TEST_F(TopicRouterTest, APublisherClosedByItsOwnSubscriptionGetsItsReplyFirst) {
 // more from fan-outs in the meantime.
 TEST_F(TopicRouterTest, AClosedSubscriberIsForgottenOnlyWhenTheServerSaysSo) {
   outbox_.ForgetOnClose(router_);
-  router_.OnSessionOpened(SessionInfo{kCaller, "sub", "unix", "", kT0}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCaller, "sub", "unix", "", kT0, {}},
+                          kT0);
   SubscribeOk(kCaller, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
   SubscribeOk(kCaller, 2, "t");
   SubscribeOk(kCallee, 1, "switchboard.connection.closed");
@@ -555,7 +556,7 @@ TEST_F(TopicRouterTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
   const Peer a{SessionId(11)}, b{SessionId(12)}, c{SessionId(13)},
       d{SessionId(14)}, watcher{SessionId(15)};
   for (const Peer& peer : {a, b, c, d, watcher}) {
-    router_.OnSessionOpened(SessionInfo{peer, "p", "unix", "", kT0}, kT0);
+    router_.OnSessionOpened(SessionInfo{peer, "p", "unix", "", kT0, {}}, kT0);
   }
   // a and b overflow on "t"; b, c and d overflow on close events.
   SubscribeOk(a, 1, "t", 1, 0, v1::OVERFLOW_POLICY_DISCONNECT);
@@ -569,7 +570,8 @@ TEST_F(TopicRouterTest, DisconnectsThatCascadeThroughCloseEventsAreSafe) {
   PublishOk(kThird, "t");                                // fills a and b
   router_.ForgetSession(SessionId(99), "never opened");  // publishes nothing
   // Fill the close-event queues of b, c and d with one message each.
-  router_.OnSessionOpened(SessionInfo{kCallee, "filler", "unix", "", kT0}, kT0);
+  router_.OnSessionOpened(SessionInfo{kCallee, "filler", "unix", "", kT0, {}},
+                          kT0);
   router_.ForgetSession(kCallee.id, "gone");
   ASSERT_TRUE(outbox_.closed.empty());
   Clear();
@@ -647,7 +649,7 @@ TEST_F(TopicRouterTest, ConnectionEventsAreMatchedBySwitchboardPatterns) {
   SubscribeOk(kCaller, 1, "switchboard.>");
   SubscribeOk(kCaller, 2, "switchboard.connection.opened");
   router_.OnSessionOpened(
-      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp", "", kT0},
+      SessionInfo{Peer{SessionId(8), 1234, 5678}, "viewer", "tcp", "", kT0, {}},
       kT0);
   std::vector<FakeOutbox::Message> messages = outbox_.TakeMessages();
   ASSERT_EQ(messages.size(), 2u);

@@ -18,6 +18,7 @@
 #include "daemon/server/buffer_seals.h"
 #include "daemon/server/token.h"
 #include "io/fd_passing.h"
+#include "io/peer_identity.h"
 #include "switchboard/status_macros.h"
 
 namespace switchboard::server {
@@ -96,17 +97,6 @@ core::RouterConfig WithServerStatus(core::RouterConfig config,
     server->AddStatus(*status.mutable_resources());
   };
   return config;
-}
-
-// /proc/PID/exe of a peer, or "" if it cannot be read (another user's
-// process without CAP_SYS_PTRACE, or already gone).
-std::string ExecutableOf(uint32_t pid) {
-  if (pid == 0) return "";
-  char target[4096];
-  const std::string link = absl::StrCat("/proc/", pid, "/exe");
-  const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
-  if (n <= 0 || static_cast<size_t>(n) >= sizeof target) return "";
-  return std::string(target, static_cast<size_t>(n));
 }
 
 }  // namespace
@@ -270,19 +260,27 @@ void Server::AddSession(Fd socket, io::Transport transport) {
   }
   const core::SessionId id(next_session_id_++);
   core::Peer peer{id, 0, 0};
+  v1::Identity identity;
   if (transport == io::Transport::kUnix) {
-    absl::StatusOr<io::PeerCredentials> credentials =
-        io::GetPeerCredentials(socket.get());
-    if (!credentials.ok()) {
-      SB_LOG(WARNING) << "connection " << id
-                      << " dropped: " << credentials.status();
+    absl::StatusOr<io::PeerIdentity> found = io::IdentifyPeer(socket.get());
+    if (!found.ok()) {
+      SB_LOG(WARNING) << "connection " << id << " dropped: " << found.status();
       return;
     }
-    peer.uid = credentials->uid;
-    peer.pid = credentials->pid;
+    identity.set_uid(found->uid);
+    identity.set_gid(found->gid);
+    for (uint32_t group : found->groups) identity.add_groups(group);
+    identity.set_pid(found->pid);
+    identity.set_pid_start_time(found->start_time);
+    identity.set_exe(found->executable);
+    identity.set_unit(found->unit);
+    identity.set_process_verified(found->process_verified);
+    peer.uid = found->uid;
+    peer.pid = found->pid;
   } else {
     // Only the broker's own user can read the token (PROTOCOL.md 2.1).
     peer.uid = static_cast<uint32_t>(::getuid());
+    identity.set_uid(peer.uid);
   }
   // The group it counts in until HELLO: its uid on a Unix socket, its
   // source address on TCP (whose uid the broker does not know).
@@ -295,6 +293,7 @@ void Server::AddSession(Fd socket, io::Transport transport) {
   if (transport != io::Transport::kUnix) limits.max_fds_per_frame = 0;
   auto session = std::make_unique<Session>(*this, peer, transport,
                                            std::move(socket), limits);
+  session->set_identity(std::move(identity));
   if (absl::Status s = session->Start(loop_); !s.ok()) {
     SB_LOG(WARNING) << "connection " << id << " dropped: " << s;
     return;
@@ -585,7 +584,8 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   router_.OnSessionOpened(
       core::SessionInfo{session.peer(), session.client_name(),
                         std::string(io::TransportName(session.transport())),
-                        ExecutableOf(session.peer().pid), absl::Now()},
+                        session.identity().exe(), absl::Now(),
+                        session.identity()},
       loop_.Now());
   ForgetClosedSessions();
 }

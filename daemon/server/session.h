@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -85,6 +86,10 @@ class Session {
   // Set by the handshake: the client asked for descriptors on a Unix
   // socket.
   bool accepts_fds() const { return peer_.accepts_fds; }
+  // Who the kernel says is at the other end (io::IdentifyPeer), taken at
+  // accept.
+  const v1::Identity& identity() const { return identity_; }
+  void set_identity(v1::Identity identity) { identity_ = std::move(identity); }
   void set_accepts_fds(bool accepts) { peer_.accepts_fds = accepts; }
   State state() const { return state_; }
   void set_state(State state) { state_ = state; }
@@ -216,6 +221,7 @@ class Session {
 
   Server& server_;
   core::Peer peer_;
+  v1::Identity identity_;
   const io::Transport transport_;
   const wire::Limits limits_;
   std::string client_name_;

@@ -22,6 +22,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "gtest/gtest.h"
+#include "io/peer_identity.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
 #include "switchboard/stream.h"
@@ -224,6 +225,21 @@ TEST_P(AdminTest, ListConnectionsShowsThisProcessAndItsTraffic) {
   EXPECT_EQ(server->pid(),
             unix_socket() ? static_cast<uint32_t>(::getpid()) : 0);
   EXPECT_EQ(server->exe(), unix_socket() ? OwnExe() : "");
+  // The whole identity, as the kernel gave it at accept; on TCP only the
+  // uid the broker assumes for its token holders.
+  const v1::Identity& identity = server->identity();
+  EXPECT_EQ(identity.uid(), ::getuid());
+  if (unix_socket()) {
+    EXPECT_EQ(identity.gid(), ::getgid());
+    EXPECT_EQ(identity.pid(), static_cast<uint32_t>(::getpid()));
+    EXPECT_EQ(identity.pid_start_time(), io::ProcessStartTime(::getpid()));
+    EXPECT_EQ(identity.exe(), OwnExe());
+    EXPECT_TRUE(identity.process_verified());
+  } else {
+    EXPECT_EQ(identity.pid(), 0u);
+    EXPECT_EQ(identity.exe(), "");
+    EXPECT_FALSE(identity.process_verified());
+  }
   EXPECT_THAT(server->names(), Contains("test.echo"));
   EXPECT_EQ(server->subscriptions(), 1u);
   EXPECT_GT(server->connected_unix_us(), 0u);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -22,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "io/peer_identity.h"
 #include "switchboard/message.h"
 #include "switchboard/service.h"
 #include "switchboard/v1/broker.pb.h"
@@ -336,8 +338,8 @@ TEST_F(CliIntrospectionTest, ConnectionsShowsEveryConnection) {
   ASSERT_EQ(human.exit_code, 0) << human;
   EXPECT_TRUE(HasHeaderRow(
       human.stdout_text,
-      {"ID", "CLIENT", "PID", "UID", "TRANSPORT", "FRAMES IN", "FRAMES OUT",
-       "BYTES IN", "BYTES OUT", "QUEUED", "SUBS", "NAMES"}))
+      {"ID", "CLIENT", "PID", "UID", "TRANSPORT", "UNIT", "FRAMES IN",
+       "FRAMES OUT", "BYTES IN", "BYTES OUT", "QUEUED", "SUBS", "NAMES"}))
       << human;
   const std::vector<std::string> echo_row =
       RowContaining(human.stdout_text, "switchboard_test_echo");
@@ -348,6 +350,11 @@ TEST_F(CliIntrospectionTest, ConnectionsShowsEveryConnection) {
   EXPECT_EQ(echo_row[2], absl::StrCat(echo_->pid()));
   EXPECT_EQ(echo_row[3], "0");
   EXPECT_EQ(echo_row[4], "unix");
+  // The echo service's systemd unit, as its cgroup says ("-" if none).
+  std::ifstream cgroup(absl::StrCat("/proc/", echo_->pid(), "/cgroup"));
+  const std::string unit = io::UnitFromCgroup(
+      std::string(std::istreambuf_iterator<char>(cgroup), {}));
+  EXPECT_EQ(echo_row[5], unit.empty() ? "-" : unit);
   EXPECT_EQ(echo_row.back(), "test.echo");
   EXPECT_THAT(RowContaining(human.stdout_text, "cli-test"), Not(IsEmpty()))
       << human;
@@ -366,6 +373,12 @@ TEST_F(CliIntrospectionTest, ConnectionsShowsEveryConnection) {
   EXPECT_EQ(echo->pid(), static_cast<uint32_t>(echo_->pid()));
   EXPECT_EQ(echo->transport(), "unix");
   EXPECT_THAT(echo->exe(), EndsWith("/switchboard_test_echo"));
+  EXPECT_EQ(echo->identity().pid(), static_cast<uint32_t>(echo_->pid()));
+  EXPECT_EQ(echo->identity().exe(), echo->exe());
+  EXPECT_EQ(echo->identity().unit(), unit);
+  EXPECT_EQ(echo->identity().pid_start_time(),
+            io::ProcessStartTime(static_cast<uint32_t>(echo_->pid())));
+  EXPECT_TRUE(echo->identity().process_verified());
   EXPECT_THAT(echo->names(), ElementsAre("test.echo"));
   EXPECT_GT(echo->frames_in(), 0u);
   EXPECT_GT(echo->connected_unix_us(), 0u);
