@@ -104,6 +104,11 @@ absl::Status Client::Ping(absl::Duration timeout) {
   return impl_->Ping(timeout);
 }
 
+absl::StatusOr<v1::Identity> Client::GetIdentity(uint64_t connection_id,
+                                                 absl::Duration timeout) {
+  return impl_->GetIdentity(connection_id, timeout);
+}
+
 absl::StatusOr<std::unique_ptr<ReplyStream>> Client::CallStream(
     absl::string_view service, absl::string_view method, Payload request,
     const StreamOptions& options) {

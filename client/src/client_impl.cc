@@ -23,6 +23,7 @@
 #include "client/src/schema.h"
 #include "client/src/status_codec.h"
 #include "switchboard/status_macros.h"
+#include "switchboard/v1/broker.pb.h"
 
 namespace switchboard {
 namespace {
@@ -1106,6 +1107,24 @@ bool Client::Impl::CallAsync(absl::string_view service,
   }
   if (wake) Wake();
   return true;
+}
+
+absl::StatusOr<v1::Identity> Client::Impl::GetIdentity(uint64_t connection_id,
+                                                       absl::Duration timeout) {
+  if (std::optional<v1::Identity> known = identities_.Find(connection_id)) {
+    return *std::move(known);
+  }
+  v1::GetIdentityRequest request;
+  request.set_connection_id(connection_id);
+  SB_ASSIGN_OR_RETURN(Payload reply, Call("switchboard.Broker", "GetIdentity",
+                                          Payload(request.SerializeAsString()),
+                                          /*request_type=*/"", timeout));
+  v1::Identity identity;
+  if (!identity.ParseFromArray(reply.data(), static_cast<int>(reply.size()))) {
+    return absl::InternalError("broker sent a malformed Identity");
+  }
+  identities_.Add(connection_id, identity);
+  return identity;
 }
 
 absl::Status Client::Impl::Ping(absl::Duration timeout) {

@@ -67,6 +67,7 @@
 #include "client/src/connection_link.h"
 #include "client/src/frame_writer.h"
 #include "client/src/handshake.h"
+#include "client/src/identity_cache.h"
 #include "client/src/name_watch.h"
 #include "client/src/payload_copier.h"
 #include "client/src/pending_requests.h"
@@ -127,6 +128,8 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   // or out of the parked calls, and returns true; false otherwise.
   bool CancelCall(client::AsyncCall& call);
   absl::Status Ping(absl::Duration timeout);
+  absl::StatusOr<v1::Identity> GetIdentity(uint64_t connection_id,
+                                           absl::Duration timeout);
   absl::StatusOr<NameState> Serve(Service service, const ServeOptions& options);
   absl::Status Release(absl::string_view name);
   void OnNameChange(NameCallback callback);
@@ -536,6 +539,7 @@ class SWITCHBOARD_NO_EXPORT Client::Impl {
   absl::Time sleep_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
   client::PublishedTypes published_types_;
+  client::IdentityCache identities_;
 
   // Declared last: started when everything above exists, joined first.
   std::thread dispatch_thread_;

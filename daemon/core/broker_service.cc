@@ -233,6 +233,14 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
     if (!page.ok()) return page.status();
     return page->SerializeAsString();
   }
+  if (method == kGetIdentityMethod) {
+    absl::StatusOr<v1::GetIdentityRequest> parsed =
+        ParseRequest<v1::GetIdentityRequest>(request);
+    if (!parsed.ok()) return parsed.status();
+    absl::StatusOr<v1::Identity> identity = GetIdentity(*parsed);
+    if (!identity.ok()) return identity.status();
+    return identity->SerializeAsString();
+  }
   if (method == kDescribeMethod) {
     absl::StatusOr<v1::DescribeRequest> parsed =
         ParseRequest<v1::DescribeRequest>(request);
@@ -241,10 +249,10 @@ absl::StatusOr<std::string> BrokerService::Answer(const Peer& from,
     if (!description.ok()) return description.status();
     return description->SerializeAsString();
   }
-  return absl::UnimplementedError(
-      absl::StrCat(kBrokerService, " has no method '", method,
-                   "' (it has GetStatus, ListNames, ListConnections, Describe, "
-                   "RegisterTypes, StartService and Monitor)"));
+  return absl::UnimplementedError(absl::StrCat(
+      kBrokerService, " has no method '", method,
+      "' (it has GetStatus, ListNames, ListConnections, GetIdentity, "
+      "Describe, RegisterTypes, StartService and Monitor)"));
 }
 
 // A page is built from where its token points, and stops before an entry
@@ -331,6 +339,17 @@ v1::NameInfo BrokerService::NameInfoOf(const std::string& name,
 // from the ordered index of connection ids (O(log c)) and describes only
 // its own connections (their names, subscriptions and calls: the part that
 // grows with what each connection holds), as ListNames does.
+absl::StatusOr<v1::Identity> BrokerService::GetIdentity(
+    const v1::GetIdentityRequest& request) const {
+  auto it = context_.sessions.find(SessionId(request.connection_id()));
+  if (request.connection_id() == 0 || it == context_.sessions.end()) {
+    // Ids are never reused, so an identity once given out stays true.
+    return absl::NotFoundError(absl::StrCat(
+        "connection :", request.connection_id(), " is not connected"));
+  }
+  return it->second.identity;
+}
+
 absl::StatusOr<v1::ConnectionList> BrokerService::ListConnections(
     const v1::ListConnectionsRequest& request) {
   uint64_t after = 0;

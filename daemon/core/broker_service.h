@@ -100,6 +100,10 @@ class BrokerService {
   v1::NameInfo NameInfoOf(const std::string& name, SessionId owner) const;
   v1::ConnectionInfo ConnectionInfoOf(SessionId id,
                                       const SessionInfo& info) const;
+  // The identity of connection `request.connection_id()`. Errors:
+  // kNotFound for one that is not (or no longer) connected.
+  absl::StatusOr<v1::Identity> GetIdentity(
+      const v1::GetIdentityRequest& request) const;
   absl::StatusOr<v1::Description> Describe(const v1::DescribeRequest& request,
                                            SessionId asker) const;
 

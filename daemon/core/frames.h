@@ -57,6 +57,7 @@ inline constexpr absl::string_view kGetStatusMethod = "GetStatus";
 inline constexpr absl::string_view kListNamesMethod = "ListNames";
 inline constexpr absl::string_view kListConnectionsMethod = "ListConnections";
 inline constexpr absl::string_view kDescribeMethod = "Describe";
+inline constexpr absl::string_view kGetIdentityMethod = "GetIdentity";
 inline constexpr absl::string_view kRegisterTypesMethod = "RegisterTypes";
 inline constexpr absl::string_view kMonitorMethod = "Monitor";
 inline constexpr absl::string_view kStartServiceMethod = "StartService";

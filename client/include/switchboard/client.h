@@ -138,6 +138,7 @@
 #include "switchboard/shared_buffer.h"
 #include "switchboard/stream.h"
 #include "switchboard/subscription.h"
+#include "switchboard/v1/identity.pb.h"
 
 namespace switchboard {
 
@@ -422,6 +423,16 @@ class SWITCHBOARD_EXPORT Client {
 
   // Round trip to the broker. Errors: kUnavailable, kDeadlineExceeded.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(5));
+
+  // Who connection `connection_id` is, as the kernel told the broker when
+  // it connected (switchboard.v1.Identity: uid, gid, groups, pid with the
+  // process's start time, executable, systemd unit; docs/SECURITY.md,
+  // "Identity"). A handler asks about its caller with CallInfo::caller.
+  // Answers are kept (an id is never reused), so asking again costs no
+  // round trip. Errors: kNotFound once that connection is gone;
+  // kUnavailable, kDeadlineExceeded.
+  absl::StatusOr<v1::Identity> GetIdentity(
+      uint64_t connection_id, absl::Duration timeout = kDefaultCallTimeout);
 
   // Streams (switchboard/stream.h). Starts a streamed call and returns at
   // once; the stream's messages and its end come from ReplyStream::Next().
