@@ -11,6 +11,7 @@
 // both.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -43,6 +44,7 @@ struct Options {
   std::string clip = "test-pattern";
   int64_t clip_frames = 60;
   int64_t fps = 30;
+  std::string allow_exe;
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -74,6 +76,12 @@ Options ParseOptions(int argc, char** argv) {
                "Frames in the first clip");
   flags.AddInt("fps", &options.fps, "N",
                "Frames per second of the first clip, for real-time play");
+  flags.AddString("allow-exe", &options.allow_exe, "PATH",
+                  "Serve only callers running this executable (as the "
+                  "broker\n"
+                  "                            read it from the kernel when "
+                  "they connected;\n"
+                  "                            empty: any)");
   flags.set_epilogue(
       "Once it owns the name and has published its clip it prints one line "
       "on stdout:\n"
@@ -176,6 +184,10 @@ int Run(const Options& options) {
   // destructor has stopped the dispatch thread and the stream threads.
   VideoCounters counters;
   CurrentClip clip(FirstClipOrExit(options));
+  // Callers of this uid only (and one program, with --allow-exe), from
+  // their kernel-verified identity.
+  const CallerCheck callers(static_cast<uint32_t>(::getuid()),
+                            options.allow_exe);
 
   // Before Connect() starts the client's threads, so they inherit the mask.
   const sigset_t stop_signals = BlockStopSignals();
@@ -209,7 +221,7 @@ int Run(const Options& options) {
                   max_payload_bytes);
   }
 
-  if (!ServeOrReport(**client, MakeVideoService(**client, clip,
+  if (!ServeOrReport(**client, MakeVideoService(**client, clip, callers,
                                                 max_payload_bytes, counters))) {
     return 1;
   }

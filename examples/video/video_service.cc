@@ -154,13 +154,17 @@ absl::Status PublishClipLoaded(Client& client, const ClipLoaded& clip) {
 }
 
 Service MakeVideoService(Client& client, CurrentClip& clip,
-                         uint64_t max_payload_bytes, VideoCounters& counters) {
+                         const CallerCheck& callers, uint64_t max_payload_bytes,
+                         VideoCounters& counters) {
   Service service(kServiceName);
   service.AddMethod<GetFrameRequest, Frame>(
       "GetFrame",
-      [&clip, &counters, max_payload_bytes](const CallInfo&,
-                                            const GetFrameRequest& request)
+      [&client, &clip, &callers, &counters, max_payload_bytes](
+          const CallInfo& call, const GetFrameRequest& request)
           -> absl::StatusOr<WithBuffers<Frame>> {
+        if (absl::Status allowed = callers.Check(client, call); !allowed.ok()) {
+          return allowed;
+        }
         absl::StatusOr<WithBuffers<Frame>> reply =
             GetFrame(request, clip.Get(), max_payload_bytes);
         if (reply.ok()) {
@@ -170,8 +174,12 @@ Service MakeVideoService(Client& client, CurrentClip& clip,
       });
   service.AddMethod<LoadClipRequest, ClipLoaded>(
       "LoadClip",
-      [&client, &clip](const CallInfo& call, const LoadClipRequest& request)
-          -> absl::StatusOr<ClipLoaded> {
+      [&client, &clip, &callers](
+          const CallInfo& call,
+          const LoadClipRequest& request) -> absl::StatusOr<ClipLoaded> {
+        if (absl::Status allowed = callers.Check(client, call); !allowed.ok()) {
+          return allowed;
+        }
         absl::StatusOr<ClipLoaded> loaded = clip.Load(request);
         if (!loaded.ok()) return loaded.status();
         absl::PrintF("video-server: :%d loaded %s\n", call.caller,
@@ -188,8 +196,12 @@ Service MakeVideoService(Client& client, CurrentClip& clip,
       });
   service.AddStreamMethod<PlayClipRequest, ClipFrame>(
       "PlayClip",
-      [&clip, &counters](const CallInfo& call, const PlayClipRequest& request,
-                         StreamWriter& writer) -> absl::Status {
+      [&client, &clip, &callers, &counters](
+          const CallInfo& call, const PlayClipRequest& request,
+          StreamWriter& writer) -> absl::Status {
+        if (absl::Status allowed = callers.Check(client, call); !allowed.ok()) {
+          return allowed;
+        }
         counters.streams.fetch_add(1, std::memory_order_relaxed);
         return PlayClip(call, request, clip.Get(), writer, counters);
       });

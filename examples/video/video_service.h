@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "caller_check.h"
 #include "clip.h"
 #include "switchboard/client.h"
 #include "switchboard/service.h"
@@ -44,12 +45,14 @@ struct VideoCounters {
 absl::Status PublishClipLoaded(Client& client, const ClipLoaded& clip);
 
 // The video.frames service. `client` (which publishes LoadClip's events),
-// `clip` and `counters` must outlive it: its handlers run on the client's
-// dispatch thread (GetFrame, LoadClip) and on stream threads (PlayClip)
-// until the client is destroyed. Inline pixels larger than
-// `max_payload_bytes` are refused with RESOURCE_EXHAUSTED.
+// `clip`, `callers` and `counters` must outlive it: its handlers run on the
+// client's dispatch thread (GetFrame, LoadClip) and on stream threads
+// (PlayClip) until the client is destroyed. Each call is first checked by
+// `callers`. Inline pixels larger than `max_payload_bytes` are refused with
+// RESOURCE_EXHAUSTED.
 Service MakeVideoService(Client& client, CurrentClip& clip,
-                         uint64_t max_payload_bytes, VideoCounters& counters);
+                         const CallerCheck& callers, uint64_t max_payload_bytes,
+                         VideoCounters& counters);
 
 }  // namespace switchboard::examples::video
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -75,11 +76,13 @@ class VideoTestBase : public ::testing::Test {
     return argv;
   }
 
-  // Starts video-server with 64x48 frames and a 20-frame clip "first".
-  void StartServer() {
+  // Starts video-server with 64x48 frames and a 20-frame clip "first",
+  // and `extra` flags.
+  void StartServer(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = Command(SWITCHBOARD_VIDEO_SERVER_PATH);
     argv.insert(argv.end(), {"--width=64", "--height=48", "--clip=first",
                              "--clip-frames=20", "--fps=100"});
+    argv.insert(argv.end(), extra.begin(), extra.end());
     absl::StatusOr<ChildProcess> server = ChildProcess::Start(
         argv, absl::StrCat(broker_.dir(), "/video-server.stderr"));
     ASSERT_THAT(server, IsOk());
@@ -213,6 +216,33 @@ TEST_F(VideoTest, GetFrameStillVerifiesEveryFrame) {
   StopServer();
 }
 
+// video-server --allow-exe serves one program only, as the broker read it
+// from the kernel when the caller connected.
+TEST_F(VideoTest, OnlyTheAllowedExecutableIsServed) {
+  ASSERT_TRUE(broker_.started());
+  StartServer({"--allow-exe=/usr/bin/true"});
+  const ProgramResult refused = RunSlideshow({"--frames=1"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.stderr_text;
+  EXPECT_THAT(refused.stderr_text, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(refused.stderr_text,
+              HasSubstr("video.frames serves /usr/bin/true only"));
+  const ProgramResult not_played = RunSlideshow({"--play"});
+  EXPECT_EQ(not_played.exit_code, 1) << not_played.stderr_text;
+  EXPECT_THAT(not_played.stderr_text, HasSubstr("PERMISSION_DENIED"));
+  StopServer();
+
+  char resolved[PATH_MAX];
+  ASSERT_NE(::realpath(SWITCHBOARD_SLIDESHOW_PATH, resolved), nullptr);
+  StartServer({absl::StrCat("--allow-exe=", resolved)});
+  const ProgramResult allowed = RunSlideshow({"--frames=2"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.stderr_text;
+  EXPECT_THAT(allowed.stdout_text, HasSubstr("2 frames received, 0 wrong"));
+  const ProgramResult played = RunSlideshow({"--play"});
+  EXPECT_EQ(played.exit_code, 0) << played.stderr_text;
+  EXPECT_THAT(played.stdout_text, HasSubstr("all 20 frames"));
+  StopServer();
+}
+
 TEST_F(VideoTest, SlideshowFailsWithoutAServer) {
   ASSERT_TRUE(broker_.started());
   const ProgramResult played = RunSlideshow({"--play"});
@@ -221,6 +251,17 @@ TEST_F(VideoTest, SlideshowFailsWithoutAServer) {
   const ProgramResult loaded = RunSlideshow({"--load=x"});
   EXPECT_EQ(loaded.exit_code, 1);
   EXPECT_THAT(loaded.stderr_text, HasSubstr("is video-server running?"));
+}
+
+// Over TCP the broker knows no caller process, so a server that serves one
+// executable serves nobody there.
+TEST_F(VideoTcpTest, AnAllowedExecutableCannotBeVerifiedOverTcp) {
+  ASSERT_TRUE(broker_.started());
+  StartServer({"--allow-exe=/usr/bin/true"});
+  const ProgramResult refused = RunSlideshow({"--frames=1"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.stderr_text;
+  EXPECT_THAT(refused.stderr_text, HasSubstr("could not verify which program"));
+  StopServer();
 }
 
 // TCP carries no descriptors: the library copies each frame's buffer into
