@@ -855,11 +855,22 @@ bool Client::Impl::Pass(bool wait) {
       absl::MutexLock lock(&mu_);
       TakeDeferredLocked(running);
       readable = std::exchange(dispatch_should_read_, false) || readable;
-      if (readable && closed_.ok()) reader = TakeReaderLocked();
+      // With tasks to run first, the reader role is taken after them: a
+      // handler among them may make a synchronous call, which must be able
+      // to take the role itself.
+      if (readable && running.empty() && closed_.ok()) {
+        reader = TakeReaderLocked();
+      }
     }
-    // Deferred work is older than anything read now, so it runs first.
-    for (Task& task : running) RunTask(task);
-    running.clear();
+    if (!running.empty()) {
+      // Deferred work is older than anything read now, so it runs first.
+      for (Task& task : running) RunTask(task);
+      running.clear();
+      if (readable) {
+        absl::MutexLock lock(&mu_);
+        if (closed_.ok()) reader = TakeReaderLocked();
+      }
+    }
 
     bool more_to_read = false;
     if (reader) {

@@ -7,9 +7,11 @@
 // broker is seen to have written them all to its socket while a first call
 // still holds the dispatch thread). Assertions are on order and outcome,
 // never on how long anything took.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -36,6 +38,7 @@ namespace {
 
 using ::switchboard::testing::BrokerProcess;
 using ::switchboard::testing::ConnectOrDie;
+using ::switchboard::testing::IsOk;
 using ::switchboard::testing::IsOkAndHolds;
 using ::switchboard::testing::StatusIs;
 using ::switchboard::testing::Transport;
@@ -271,6 +274,78 @@ TEST_P(ServedRepliesTest, QuickRepliesAreNotHeldPastTheirDeadlineBySlowOnes) {
         << "quick call " << i;
   }
   for (int i = 0; i <= marker; ++i) EXPECT_EQ(outcomes.Calls(i), 1) << i;
+}
+
+// A handler may make a synchronous call of its own (here, to the broker)
+// also when its CALL was read by another thread of the same client: the
+// dispatch thread runs such a handler before it reads again, and must not
+// hold the reader role meanwhile, or the handler's call would wait for
+// itself until its deadline. The service's own thread keeps pinging so
+// that it is often the one reading when a CALL comes.
+TEST_P(ServedRepliesTest, AHandlersOwnCallWorksWhileAnotherThreadReads) {
+  std::unique_ptr<Client> service = ConnectOrDie(broker_, "service");
+  std::unique_ptr<Client> caller = ConnectOrDie(broker_, "caller");
+  Client* self = service.get();
+  Service nested("test.nested");
+  nested.AddMethod("PingThenEcho",
+                   [self](const CallInfo&,
+                          const Payload& request) -> absl::StatusOr<Payload> {
+                     if (absl::Status pinged = self->Ping(absl::Seconds(2));
+                         !pinged.ok()) {
+                       return pinged;
+                     }
+                     return Payload::Copy(request.view());
+                   });
+  ASSERT_THAT(service->Serve(std::move(nested)), IsOk());
+
+  // Messages keep arriving for the service, so that its socket is often
+  // readable when the dispatch thread wakes for a CALL another thread read.
+  absl::StatusOr<Subscription> noise =
+      service->Subscribe("test.noise", [](const Message&) {});
+  ASSERT_THAT(noise, IsOk());
+  std::unique_ptr<Client> publisher = ConnectOrDie(broker_, "publisher");
+  std::atomic<bool> stop{false};
+  std::atomic<int> pings_failed{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      if (!service->Ping(absl::Seconds(5)).ok()) ++pings_failed;
+      // Pauses leave the reader role free for the dispatch thread to take
+      // in between (they shape the load; nothing waits on them).
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  });
+  std::thread noisy([&] {
+    while (!stop.load()) {
+      publisher->Publish("test.noise", Payload("n")).IgnoreError();
+    }
+  });
+  // Calls in bursts, so that more CALL frames arrive while the first waits
+  // for the dispatch thread.
+  constexpr int kRounds = 20;
+  constexpr int kBurst = 50;
+  Outcomes outcomes(kRounds * kBurst);
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kBurst; ++i) {
+      caller->CallAsync("test.nested", "PingThenEcho", Payload("x"),
+                        absl::Seconds(5),
+                        outcomes.Callback(round * kBurst + i));
+    }
+    for (int i = 0; i < kBurst; ++i) {
+      ASSERT_TRUE(outcomes.WaitEnded(round * kBurst + i, absl::Seconds(30)));
+    }
+  }
+  int failed = 0;
+  absl::Status first_failure;
+  for (int i = 0; i < kRounds * kBurst; ++i) {
+    if (!outcomes.Result(i).ok() && failed++ == 0) {
+      first_failure = outcomes.Result(i).status();
+    }
+  }
+  stop.store(true);
+  reader.join();
+  noisy.join();
+  EXPECT_EQ(failed, 0) << "first failure: " << first_failure;
+  EXPECT_EQ(pings_failed.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTransports, ServedRepliesTest,
