@@ -581,11 +581,11 @@ void Server::CompleteHandshake(Session& session, const wire::Frame& frame) {
   ++stats_.handshakes_completed;
   session.Enqueue(core::BuildWelcome(session.id(), session.limits(), fds));
   SB_LOG(INFO) << "connection " << Describe(session) << " accepted";
+  v1::Identity identity = session.TakeIdentity();
   router_.OnSessionOpened(
       core::SessionInfo{session.peer(), session.client_name(),
                         std::string(io::TransportName(session.transport())),
-                        session.identity().exe(), absl::Now(),
-                        session.identity()},
+                        identity.exe(), absl::Now(), std::move(identity)},
       loop_.Now());
   ForgetClosedSessions();
 }

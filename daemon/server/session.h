@@ -87,9 +87,10 @@ class Session {
   // socket.
   bool accepts_fds() const { return peer_.accepts_fds; }
   // Who the kernel says is at the other end (io::IdentifyPeer), taken at
-  // accept.
-  const v1::Identity& identity() const { return identity_; }
+  // accept and held until the handshake completes, when the router's table
+  // of open sessions takes it (one copy per connection).
   void set_identity(v1::Identity identity) { identity_ = std::move(identity); }
+  v1::Identity TakeIdentity() { return std::move(identity_); }
   void set_accepts_fds(bool accepts) { peer_.accepts_fds = accepts; }
   State state() const { return state_; }
   void set_state(State state) { state_ = state; }
